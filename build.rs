@@ -1,0 +1,417 @@
+//! Compiles the protos (with protox: no system `protoc`) and generates the Rust side of the status
+//! table from the options declared beside each code in `status_code.proto`.
+//!
+//! Generated into `OUT_DIR`:
+//! - the prost messages and enum (`clarifai.api.status.rs`, `google.rpc.rs`, and the tester
+//!   service with the `testing` feature);
+//! - `status_table.rs`: one row per number, an exhaustive `StatusCode` to row match, a two-level
+//!   dense index from number to row, and a minimal perfect hash from every name to its row;
+//! - `status_table.md`: the mapping table the crate docs show.
+//!
+//! The build fails, naming the code, if the table breaks one of the crate's invariants (a failure
+//! that is gRPC OK or HTTP 2xx, a retryable success, an alias that carries facts, ...).
+
+use std::collections::BTreeMap;
+use std::env;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::PathBuf;
+
+use heck::ToUpperCamelCase;
+use protox::prost_reflect::{DescriptorPool, DynamicMessage, Value};
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "src/table/name_hash.rs"]
+mod name_hash;
+
+const STATUS_CODE_PROTO: &str = "clarifai/api/status/status_code.proto";
+const STATUS_PROTO: &str = "clarifai/api/status/status.proto";
+const RPC_PROTOS: [&str; 2] = ["google/rpc/status.proto", "google/rpc/error_details.proto"];
+const TESTER_PROTO: &str = "clarifai/status/testing/v1/tester.proto";
+
+const GRPC_NAMES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
+
+/// One number of the table with everything declared about it.
+struct Row {
+    number: i32,
+    name: String,
+    aliases: Vec<String>,
+    name_deprecated: bool,
+    alias_deprecated: Vec<bool>,
+    description: String,
+    category: String,
+    outcome: i32,
+    retryable: bool,
+    grpc: i32,
+    http: u32,
+}
+
+type BuildResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn main() -> BuildResult<()> {
+    println!("cargo:rerun-if-changed=proto");
+    println!("cargo:rerun-if-changed=src/table/name_hash.rs");
+    let out = PathBuf::from(env::var("OUT_DIR")?);
+    let testing = env::var_os("CARGO_FEATURE_TESTING").is_some();
+
+    let mut files = vec![STATUS_CODE_PROTO, STATUS_PROTO];
+    files.extend(RPC_PROTOS);
+    if testing {
+        files.push(TESTER_PROTO);
+    }
+    let mut compiler = protox::Compiler::new(["proto"])?;
+    compiler.include_imports(true);
+    compiler.open_files(&files)?;
+    let pool = compiler.descriptor_pool();
+
+    let rows = read_table(&pool)?;
+    check_invariants(&rows)?;
+    fs::write(out.join("status_table.rs"), render_rust(&rows, &pool)?)?;
+    fs::write(out.join("status_table.md"), render_markdown(&rows))?;
+
+    // prost sees every file (it resolves types across them) but the crate includes only its own
+    // packages; Google's well-known types map to prost-types.
+    let fds = compiler.file_descriptor_set();
+    let mut config = prost_build::Config::new();
+    config.enable_type_names();
+    config.btree_map(["."]);
+    tonic_prost_build::configure()
+        .build_server(testing)
+        .build_client(testing)
+        .build_transport(testing)
+        .compile_fds_with_config(fds, config)?;
+    Ok(())
+}
+
+fn read_table(pool: &DescriptorPool) -> BuildResult<Vec<Row>> {
+    let enum_desc = pool
+        .get_enum_by_name("clarifai.api.status.StatusCode")
+        .ok_or("StatusCode enum missing")?;
+    let ext = pool
+        .get_extension_by_name("clarifai.status.meta.code")
+        .ok_or("clarifai.status.meta.code option missing")?;
+    // The value carrying the facts is the printed name; the others of its number are aliases.
+    // (Declaration order puts it first, which is also the name prost keeps.)
+    let mut rows: BTreeMap<i32, Row> = BTreeMap::new();
+    let mut aliases: Vec<(i32, String, bool)> = Vec::new();
+    for value in enum_desc.values() {
+        let opts = value.options();
+        let deprecated = matches!(
+            opts.get_field_by_name("deprecated").as_deref(),
+            Some(Value::Bool(true))
+        );
+        let number = value.number();
+        let name = value.name().to_owned();
+        if !opts.has_extension(&ext) {
+            aliases.push((number, name, deprecated));
+            continue;
+        }
+        let meta = opts.get_extension(&ext);
+        let meta = meta.as_message().ok_or("code option is not a message")?;
+        let row = Row {
+            number,
+            name,
+            aliases: Vec::new(),
+            name_deprecated: deprecated,
+            alias_deprecated: Vec::new(),
+            description: string_field(meta, "description")?,
+            category: string_field(meta, "category")?,
+            outcome: enum_field(meta, "outcome")?,
+            retryable: matches!(
+                meta.get_field_by_name("retryable").as_deref(),
+                Some(Value::Bool(true))
+            ),
+            grpc: enum_field(meta, "grpc")?,
+            http: match meta.get_field_by_name("http").as_deref() {
+                Some(Value::U32(v)) => *v,
+                _ => return Err("http is not a uint32".into()),
+            },
+        };
+        if let Some(other) = rows.insert(number, row) {
+            return Err(format!("{number}: both {} and another name declare facts", other.name).into());
+        }
+    }
+    for (number, name, deprecated) in aliases {
+        let row = rows
+            .get_mut(&number)
+            .ok_or_else(|| format!("{name} = {number} declares no (clarifai.status.meta.code)"))?;
+        row.aliases.push(name);
+        row.alias_deprecated.push(deprecated);
+    }
+    Ok(rows.into_values().collect())
+}
+
+fn string_field(meta: &DynamicMessage, field: &str) -> BuildResult<String> {
+    match meta.get_field_by_name(field).as_deref() {
+        Some(Value::String(s)) => Ok(s.clone()),
+        _ => Err(format!("{field} is not a string").into()),
+    }
+}
+
+fn enum_field(meta: &DynamicMessage, field: &str) -> BuildResult<i32> {
+    match meta.get_field_by_name(field).as_deref() {
+        Some(Value::EnumNumber(n)) => Ok(*n),
+        _ => Err(format!("{field} is not an enum").into()),
+    }
+}
+
+fn check_invariants(rows: &[Row]) -> BuildResult<()> {
+    for r in rows {
+        let ok = r.grpc == 0;
+        let two_xx = (200..300).contains(&r.http);
+        let fail = |why: &str| Err(format!("{} ({}): {why}", r.name, r.number).into());
+        if !(100..600).contains(&r.http) {
+            return fail("http is not an HTTP status");
+        }
+        if r.category.is_empty() {
+            return fail("no category");
+        }
+        match r.outcome {
+            1 | 2 => {
+                if !ok || !two_xx {
+                    return fail("success and in_progress must be gRPC OK and HTTP 2xx");
+                }
+                if r.retryable {
+                    return fail("only failures are retryable");
+                }
+            }
+            3 => {
+                if ok || two_xx {
+                    return fail("a failure is never gRPC OK nor HTTP 2xx");
+                }
+            }
+            _ => return fail("outcome unset"),
+        }
+        if !(0..17).contains(&r.grpc) {
+            return fail("grpc code out of range");
+        }
+    }
+    Ok(())
+}
+
+fn variant(name: &str) -> String {
+    name.to_upper_camel_case()
+}
+
+fn render_rust(rows: &[Row], pool: &DescriptorPool) -> BuildResult<String> {
+    let mut s = String::new();
+    s.push_str("// @generated by build.rs from proto/clarifai/api/status/status_code.proto.\n\n");
+
+    // Rows, in number order.
+    writeln!(s, "/// Every code of the table, in number order.")?;
+    writeln!(s, "#[allow(deprecated)]")?;
+    writeln!(s, "pub(crate) static ROWS: [Row; {}] = [", rows.len())?;
+    for r in rows {
+        let outcome = match r.outcome {
+            1 => "Outcome::Success",
+            2 => "Outcome::InProgress",
+            _ => "Outcome::Failure",
+        };
+        let deprecated = r.name_deprecated && r.alias_deprecated.iter().all(|d| *d);
+        writeln!(
+            s,
+            "    Row {{ code: StatusCode::{}, name: {:?}, aliases: &{:?}, description: {:?}, category: {:?}, deprecated: {}, outcome: {}, retryable: {}, grpc: {}, http: {} }},",
+            variant(&r.name),
+            r.name,
+            r.aliases,
+            r.description,
+            r.category,
+            deprecated,
+            outcome,
+            r.retryable,
+            r.grpc,
+            r.http
+        )?;
+    }
+    writeln!(s, "];\n")?;
+
+    // Exhaustive variant -> row: no wildcard, so a variant without a row does not compile.
+    writeln!(s, "impl StatusCode {{")?;
+    writeln!(s, "    /// This code's row in [`ROWS`].")?;
+    writeln!(s, "    #[allow(deprecated)]")?;
+    writeln!(s, "    #[inline]")?;
+    writeln!(s, "    pub(crate) const fn row_index(self) -> usize {{")?;
+    writeln!(s, "        match self {{")?;
+    for (i, r) in rows.iter().enumerate() {
+        writeln!(s, "            StatusCode::{} => {i},", variant(&r.name))?;
+    }
+    writeln!(s, "        }}\n    }}\n}}\n")?;
+
+    render_number_index(&mut s, rows)?;
+    render_name_hash(&mut s, rows)?;
+    render_private_fields(&mut s, pool)?;
+    Ok(s)
+}
+
+/// A two-level dense index: `BLOCKS[n >> BITS]` names a block of `ENTRIES`, whose slot
+/// `n & MASK` holds the row plus one (0: no code). Block 0 is empty, for every unused range.
+fn render_number_index(s: &mut String, rows: &[Row]) -> BuildResult<()> {
+    let max = rows.iter().map(|r| r.number).max().unwrap_or(0) as u32;
+    let best = (3..=10)
+        .map(|bits| {
+            let blocks: std::collections::BTreeSet<u32> = rows.iter().map(|r| r.number as u32 >> bits).collect();
+            let size = ((max >> bits) + 1) as usize + (blocks.len() + 1) * (1 << bits);
+            (size, bits)
+        })
+        .min()
+        .ok_or("no block size")?;
+    let bits = best.1;
+    let mut block_of: BTreeMap<u32, usize> = BTreeMap::new();
+    for r in rows {
+        let next = block_of.len() + 1;
+        block_of.entry(r.number as u32 >> bits).or_insert(next);
+    }
+    let mut blocks = vec![0u16; ((max >> bits) + 1) as usize];
+    for (hi, b) in &block_of {
+        blocks[*hi as usize] = u16::try_from(*b)?;
+    }
+    let mut entries = vec![0u16; (block_of.len() + 1) << bits];
+    for (i, r) in rows.iter().enumerate() {
+        let b = block_of[&(r.number as u32 >> bits)];
+        entries[(b << bits) | (r.number as u32 & ((1 << bits) - 1)) as usize] = u16::try_from(i + 1)?;
+    }
+    writeln!(s, "pub(crate) const BLOCK_BITS: u32 = {bits};")?;
+    writeln!(s, "pub(crate) static BLOCKS: [u16; {}] = {:?};", blocks.len(), blocks)?;
+    writeln!(s, "pub(crate) static ENTRIES: [u16; {}] = {:?};\n", entries.len(), entries)?;
+    Ok(())
+}
+
+/// Searches a seed and per-bucket displacements under which every name takes its own slot.
+fn render_name_hash(s: &mut String, rows: &[Row]) -> BuildResult<()> {
+    // (name, row, deprecated)
+    let mut names: Vec<(&str, usize, bool)> = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        names.push((&r.name, i, r.name_deprecated));
+        for (a, d) in r.aliases.iter().zip(&r.alias_deprecated) {
+            names.push((a, i, *d));
+        }
+    }
+    let buckets = 1usize << name_hash::BUCKET_BITS;
+    let slots = 1usize << name_hash::SLOT_BITS;
+    'seed: for seed in 0u64..10_000 {
+        let seed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED;
+        let hashes: Vec<u64> = names.iter().map(|(n, ..)| name_hash::hash(n.as_bytes(), seed)).collect();
+        let mut by_bucket: Vec<Vec<usize>> = vec![Vec::new(); buckets];
+        for (k, h) in hashes.iter().enumerate() {
+            by_bucket[name_hash::bucket(*h)].push(k);
+        }
+        let mut order: Vec<usize> = (0..buckets).collect();
+        order.sort_by_key(|b| std::cmp::Reverse(by_bucket[*b].len()));
+        let mut table = vec![0u16; slots];
+        let mut disp = vec![0u16; buckets];
+        for b in order {
+            let keys = &by_bucket[b];
+            if keys.is_empty() {
+                continue;
+            }
+            let found = (0..=u16::MAX).find(|d| {
+                let mut taken: Vec<usize> = Vec::with_capacity(keys.len());
+                keys.iter().all(|k| {
+                    let slot = name_hash::slot(hashes[*k], *d);
+                    let free = table[slot] == 0 && !taken.contains(&slot);
+                    taken.push(slot);
+                    free
+                })
+            });
+            let Some(d) = found else { continue 'seed };
+            disp[b] = d;
+            for k in keys {
+                table[name_hash::slot(hashes[*k], d)] = u16::try_from(*k + 1)?;
+            }
+        }
+        let min = names.iter().map(|n| n.0.len()).min().unwrap_or(0);
+        let max = names.iter().map(|n| n.0.len()).max().unwrap_or(0);
+        writeln!(s, "pub(crate) const NAME_SEED: u64 = {seed:#x};")?;
+        writeln!(s, "pub(crate) const NAME_MIN_LEN: usize = {min};")?;
+        writeln!(s, "pub(crate) const NAME_MAX_LEN: usize = {max};")?;
+        writeln!(s, "pub(crate) static NAME_DISPLACEMENTS: [u16; {buckets}] = {disp:?};")?;
+        writeln!(s, "pub(crate) static NAME_SLOTS: [u16; {slots}] = {table:?};")?;
+        writeln!(s, "/// Every name of every code: (name, row, deprecated).")?;
+        writeln!(s, "pub(crate) static NAMES: [NameEntry; {}] = [", names.len())?;
+        for (n, row, dep) in &names {
+            writeln!(s, "    NameEntry {{ name: {n:?}, row: {row}, deprecated: {dep} }},")?;
+        }
+        writeln!(s, "];\n")?;
+        return Ok(());
+    }
+    Err("no perfect hash found for the status names".into())
+}
+
+/// `Status::strip_private`, from the fields the proto marks `(clarifai.status.meta.private)`.
+fn render_private_fields(s: &mut String, pool: &DescriptorPool) -> BuildResult<()> {
+    let status = pool
+        .get_message_by_name("clarifai.api.status.Status")
+        .ok_or("Status message missing")?;
+    let ext = pool
+        .get_extension_by_name("clarifai.status.meta.private")
+        .ok_or("clarifai.status.meta.private option missing")?;
+    let private: Vec<String> = status
+        .fields()
+        .filter(|f| matches!(f.options().get_extension(&ext).as_ref(), Value::Bool(true)))
+        .map(|f| f.name().to_owned())
+        .collect();
+    if private.is_empty() {
+        return Err("Status declares no private field".into());
+    }
+    writeln!(s, "impl Status {{")?;
+    writeln!(s, "    /// The fields the proto marks `(clarifai.status.meta.private)`: they never leave a service.")?;
+    writeln!(s, "    pub const PRIVATE_FIELDS: [&'static str; {}] = {:?};\n", private.len(), private)?;
+    writeln!(s, "    /// Clears every field the proto marks private ({}).", private.join(", "))?;
+    writeln!(s, "    ///\n    /// # Examples\n    ///\n    /// ```")?;
+    writeln!(s, "    /// let mut status = clarifai_status::pb::Status {{ internal_details: \"db down\".into(), ..Default::default() }};")?;
+    writeln!(s, "    /// status.strip_private();")?;
+    writeln!(s, "    /// assert!(status.internal_details.is_empty());\n    /// ```")?;
+    writeln!(s, "    pub fn strip_private(&mut self) {{")?;
+    for f in &private {
+        writeln!(s, "        self.{f} = Default::default();")?;
+    }
+    writeln!(s, "    }}\n}}\n")?;
+    Ok(())
+}
+
+fn render_markdown(rows: &[Row]) -> String {
+    let mut s = String::from(
+        "| Code | Name | Category | Outcome | Retryable | gRPC | HTTP |\n|---:|---|---|---|---|---|---:|\n",
+    );
+    for r in rows {
+        let outcome = match r.outcome {
+            1 => "success",
+            2 => "in_progress",
+            _ => "failure",
+        };
+        let mut name = format!("`{}`", r.name);
+        for a in &r.aliases {
+            let _ = write!(name, " (alias `{a}`)");
+        }
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            r.number,
+            name,
+            r.category.replace('|', "\\|"),
+            outcome,
+            if r.retryable { "yes" } else { "no" },
+            GRPC_NAMES[r.grpc as usize],
+            r.http
+        );
+    }
+    s
+}

@@ -1,0 +1,13 @@
+//! Clarifai API status codes as first-class Rust.
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod code;
+mod error;
+pub mod pb;
+mod table;
+
+pub use code::Code;
+pub use error::ParseCodeError;
+pub use pb::StatusCode;
+pub use table::Outcome;
