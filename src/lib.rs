@@ -4,8 +4,9 @@
 
 mod code;
 mod error;
+pub mod mapping;
 pub mod pb;
-mod table;
+pub mod table;
 
 pub use code::Code;
 pub use error::ParseCodeError;

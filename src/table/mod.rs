@@ -15,6 +15,14 @@
 //! assert_eq!(code.grpc_code(), tonic::Code::Unavailable);
 //! assert_eq!(code.http_status(), http::StatusCode::SERVICE_UNAVAILABLE);
 //! ```
+//!
+//! # The table
+//!
+//! Generated from `proto/clarifai/api/status/status_code.proto`; the proto's comments say why
+//! wherever a code's HTTP status departs from the canonical gRPC-to-HTTP table. Codes not listed
+//! here (and `ZERO`) are failures, gRPC `UNKNOWN`, HTTP 500, not retryable.
+//!
+#![doc = include_str!(concat!(env!("OUT_DIR"), "/status_table.md"))]
 
 use std::fmt;
 use std::str::FromStr;
