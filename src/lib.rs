@@ -4,8 +4,13 @@
 
 mod code;
 mod error;
+#[cfg(feature = "serde")]
+mod serde;
+pub mod grpc;
 pub mod mapping;
 pub mod pb;
+pub mod response;
+pub mod rest;
 pub mod table;
 
 pub use code::Code;

@@ -1,0 +1,410 @@
+//! Clarifai codes on `tonic::Status`: the wire contract, both ways.
+//!
+//! # The wire contract
+//!
+//! A Clarifai code carried by a `tonic::Status`:
+//! - [`code()`](tonic::Status::code) is the code's mapped gRPC code;
+//! - [`message()`](tonic::Status::message) is the status description given by the caller, else
+//!   the table's description;
+//! - the details (`grpc-status-details-bin`, a `google.rpc.Status` with the same code and message)
+//!   hold exactly one `google.rpc.ErrorInfo`: `reason` is the code's printed name (`UNKNOWN_CODE`
+//!   for a number not in the table), `domain` is `api.clarifai.com`, `metadata` has `code` = the
+//!   decimal number, `reqId` when the status has a request id, and the other public fields of a
+//!   [`pb::Status`] that are set (`details`, `percentCompleted`, `timeRemaining`,
+//!   `developerNotes`, `httpStatusCode`); plus a `google.rpc.RetryInfo` when a retry delay is
+//!   known;
+//! - ASCII metadata `clarifai-status-code: <decimal>`, so proxies and middleware read the code
+//!   without decoding details; and `grpc-retry-pushback-ms` when a retry delay is known.
+//!
+//! The private fields of a [`pb::Status`] (`stack_trace`, `internal_details`, `redirect_info`) are
+//! never read by any conversion here.
+//!
+//! Reading back ([`StatusExt::clarifai_code`], [`read_code`]): the `clarifai-status-code` header
+//! first, then the Clarifai `ErrorInfo`, then [`fallback_from_grpc`](crate::mapping::fallback_from_grpc).
+//! A malformed header, bad base64, garbage detail bytes, a non-numeric or out-of-range value never
+//! panic: the next source is tried.
+//!
+//! # Examples
+//!
+//! ```
+//! use clarifai_status::grpc::{ErrorBuilder, StatusExt};
+//! use clarifai_status::{Code, StatusCode};
+//! use std::time::Duration;
+//!
+//! let status: tonic::Status = ErrorBuilder::new(StatusCode::ConnThrottled)
+//!     .req_id("req-42")
+//!     .retry_after(Duration::from_millis(250))
+//!     .build();
+//! assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+//! assert_eq!(status.message(), "Throttler and billing stuff; making too many requests");
+//! assert_eq!(status.metadata().get("clarifai-status-code").unwrap(), "11005");
+//!
+//! assert_eq!(status.clarifai_code(), StatusCode::ConnThrottled);
+//! assert_eq!(status.clarifai_retry_delay(), Some(Duration::from_millis(250)));
+//! assert_eq!(status.to_clarifai_status().req_id, "req-42");
+//!
+//! // A plain gRPC error falls back by its gRPC code.
+//! assert_eq!(tonic::Status::unavailable("down").clarifai_code(), StatusCode::RpcServerUnavailable);
+//! ```
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use http::HeaderMap;
+use tonic::metadata::{MetadataMap, MetadataValue};
+
+use crate::mapping::fallback_from_grpc;
+use crate::pb;
+use crate::Code;
+
+pub(crate) mod details;
+
+/// The metadata key that carries the decimal Clarifai code.
+pub const CODE_HEADER: &str = "clarifai-status-code";
+/// gRFC A6's server pushback header: milliseconds to wait, or negative for "do not retry".
+pub const PUSHBACK_HEADER: &str = "grpc-retry-pushback-ms";
+/// The `ErrorInfo.domain` of Clarifai errors.
+pub const DOMAIN: &str = details::DOMAIN;
+
+const DETAILS_HEADER: &str = "grpc-status-details-bin";
+const GRPC_STATUS_HEADER: &str = "grpc-status";
+
+/// Builds a `tonic::Status` carrying a Clarifai code per the [wire contract](self).
+///
+/// `From<StatusCode>`, `From<Code>` and `From<pb::Status>` for `tonic::Status` use it with no
+/// options; use the builder for a message, request id or retry delay.
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::grpc::ErrorBuilder;
+/// use clarifai_status::StatusCode;
+///
+/// let status = ErrorBuilder::new(StatusCode::ModelDoesNotExist).message("no model `m1`").build();
+/// assert_eq!(status.code(), tonic::Code::NotFound);
+/// assert_eq!(status.message(), "no model `m1`");
+/// ```
+#[derive(Debug, Clone)]
+pub struct ErrorBuilder {
+    code: Code,
+    message: Option<String>,
+    req_id: String,
+    retry_after: Option<Duration>,
+}
+
+impl ErrorBuilder {
+    /// Starts an error with this code (a [`StatusCode`](crate::StatusCode) or any [`Code`]).
+    pub fn new(code: impl Into<Code>) -> ErrorBuilder {
+        ErrorBuilder {
+            code: code.into(),
+            message: None,
+            req_id: String::new(),
+            retry_after: None,
+        }
+    }
+
+    /// Sets the message (default: the table's description of the code).
+    pub fn message(mut self, message: impl Into<String>) -> ErrorBuilder {
+        self.message = Some(message.into());
+        self
+    }
+
+    /// Sets the request id, sent as `reqId` in the `ErrorInfo` metadata.
+    pub fn req_id(mut self, req_id: impl Into<String>) -> ErrorBuilder {
+        self.req_id = req_id.into();
+        self
+    }
+
+    /// Sets the delay after which a retry may succeed: sent as a `RetryInfo` detail and as
+    /// `grpc-retry-pushback-ms`.
+    pub fn retry_after(mut self, delay: Duration) -> ErrorBuilder {
+        self.retry_after = Some(delay);
+        self
+    }
+
+    /// Builds the `tonic::Status`.
+    pub fn build(self) -> tonic::Status {
+        let message = self
+            .message
+            .unwrap_or_else(|| self.code.description().to_owned());
+        let req_id = [(details::META_REQ_ID, self.req_id.as_bytes())];
+        let metadata = if self.req_id.is_empty() { &[][..] } else { &req_id[..] };
+        to_tonic(self.code, message, metadata, self.retry_after)
+    }
+}
+
+fn to_tonic(
+    code: Code,
+    message: String,
+    metadata: &[(&str, &[u8])],
+    retry_after: Option<Duration>,
+) -> tonic::Status {
+    let grpc = code.grpc_code();
+    let details = details::encode(grpc as i32, &message, code, metadata, retry_after);
+    let mut map = MetadataMap::with_capacity(if retry_after.is_some() { 2 } else { 1 });
+    map.insert(CODE_HEADER, MetadataValue::from(code.number()));
+    if let Some(delay) = retry_after {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        map.insert(PUSHBACK_HEADER, MetadataValue::from(ms));
+    }
+    tonic::Status::with_details_and_metadata(grpc, message, details, map)
+}
+
+impl From<crate::StatusCode> for tonic::Status {
+    /// A `tonic::Status` per the [wire contract](self), with the table's description as message.
+    fn from(code: crate::StatusCode) -> tonic::Status {
+        ErrorBuilder::new(code).build()
+    }
+}
+
+impl From<Code> for tonic::Status {
+    /// A `tonic::Status` per the [wire contract](self), with the table's description as message.
+    fn from(code: Code) -> tonic::Status {
+        ErrorBuilder::new(code).build()
+    }
+}
+
+impl From<&pb::Status> for tonic::Status {
+    /// A `tonic::Status` per the [wire contract](self): the status's description (else the
+    /// table's), its request id and its other public fields. Private fields are never read.
+    fn from(status: &pb::Status) -> tonic::Status {
+        let code = Code::new(status.code);
+        let message = if status.description.is_empty() {
+            code.description().to_owned()
+        } else {
+            status.description.clone()
+        };
+        let mut nums = [[0u8; 11]; 3];
+        let [percent, remaining, http_code] = &mut nums;
+        let mut entries: Vec<(&str, &[u8])> = Vec::new();
+        if !status.req_id.is_empty() {
+            entries.push((details::META_REQ_ID, status.req_id.as_bytes()));
+        }
+        if !status.details.is_empty() {
+            entries.push((META_DETAILS, status.details.as_bytes()));
+        }
+        if status.percent_completed != 0 {
+            entries.push((META_PERCENT, decimal_u32(status.percent_completed, percent)));
+        }
+        if status.time_remaining != 0 {
+            entries.push((META_REMAINING, decimal_u32(status.time_remaining, remaining)));
+        }
+        if !status.developer_notes.is_empty() {
+            entries.push((META_NOTES, status.developer_notes.as_bytes()));
+        }
+        if status.http_status_code != 0 {
+            entries.push((META_HTTP, decimal_u32(status.http_status_code, http_code)));
+        }
+        to_tonic(code, message, &entries, None)
+    }
+}
+
+impl From<pb::Status> for tonic::Status {
+    /// As `From<&pb::Status>`.
+    fn from(status: pb::Status) -> tonic::Status {
+        tonic::Status::from(&status)
+    }
+}
+
+const META_DETAILS: &str = "details";
+const META_PERCENT: &str = "percentCompleted";
+const META_REMAINING: &str = "timeRemaining";
+const META_NOTES: &str = "developerNotes";
+const META_HTTP: &str = "httpStatusCode";
+
+fn decimal_u32(n: u32, buf: &mut [u8; 11]) -> &[u8] {
+    // u32 values above i32::MAX do not occur in these fields' sane range; write them exactly anyway.
+    match i32::try_from(n) {
+        Ok(n) => details::decimal(n, buf),
+        Err(_) => {
+            let s = n.to_string();
+            let start = buf.len() - s.len();
+            buf[start..].copy_from_slice(s.as_bytes());
+            &buf[start..]
+        }
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for tonic::Status {}
+}
+
+/// Reads Clarifai codes and retry delays off a `tonic::Status`. Sealed: implemented only for
+/// `tonic::Status`, so methods can be added without breaking anyone.
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::grpc::StatusExt;
+/// use clarifai_status::StatusCode;
+///
+/// let status = tonic::Status::from(StatusCode::ModelBusyPleaseRetry);
+/// assert_eq!(status.clarifai_code(), StatusCode::ModelBusyPleaseRetry);
+/// assert_eq!(status.carried_clarifai_code().map(|c| c.number()), Some(21354));
+/// assert_eq!(tonic::Status::internal("x").carried_clarifai_code(), None);
+/// ```
+pub trait StatusExt: sealed::Sealed {
+    /// The Clarifai code this error carries: the `clarifai-status-code` metadata, else the
+    /// Clarifai `ErrorInfo` in the details, else [`fallback_from_grpc`] of the gRPC code.
+    fn clarifai_code(&self) -> Code;
+
+    /// The Clarifai code carried by the header or the details; `None` for a plain gRPC error.
+    fn carried_clarifai_code(&self) -> Option<Code>;
+
+    /// The delay the server asked for: the `RetryInfo` detail, else `grpc-retry-pushback-ms` (a
+    /// non-negative number of milliseconds).
+    fn clarifai_retry_delay(&self) -> Option<Duration>;
+
+    /// The Clarifai status this error carries: code (as [`clarifai_code`](Self::clarifai_code)),
+    /// description (the message) and the public fields sent in the `ErrorInfo` metadata.
+    fn to_clarifai_status(&self) -> pb::Status;
+}
+
+impl StatusExt for tonic::Status {
+    fn clarifai_code(&self) -> Code {
+        self.carried_clarifai_code()
+            .unwrap_or_else(|| fallback_from_grpc(self.code()).into())
+    }
+
+    fn carried_clarifai_code(&self) -> Option<Code> {
+        parse_code_header(self.metadata().get(CODE_HEADER).map(|v| v.as_encoded_bytes()))
+            .or_else(|| details::decode(self.details()).code)
+    }
+
+    fn clarifai_retry_delay(&self) -> Option<Duration> {
+        details::decode(self.details()).retry_after.or_else(|| {
+            match parse_pushback(self.metadata().get(PUSHBACK_HEADER).map(|v| v.as_encoded_bytes())) {
+                Some(Pushback::After(d)) => Some(d),
+                _ => None,
+            }
+        })
+    }
+
+    fn to_clarifai_status(&self) -> pb::Status {
+        let decoded = details::decode(self.details());
+        let code = parse_code_header(self.metadata().get(CODE_HEADER).map(|v| v.as_encoded_bytes()))
+            .or(decoded.code)
+            .unwrap_or_else(|| fallback_from_grpc(self.code()).into());
+        let meta = &decoded.metadata;
+        let text = |key: &str| meta.get(key).cloned().unwrap_or_default();
+        let number = |key: &str| meta.get(key).and_then(|v| v.parse().ok()).unwrap_or_default();
+        pb::Status {
+            code: code.number(),
+            description: self.message().to_owned(),
+            details: text(META_DETAILS),
+            percent_completed: number(META_PERCENT),
+            time_remaining: number(META_REMAINING),
+            req_id: text(details::META_REQ_ID),
+            developer_notes: text(META_NOTES),
+            http_status_code: number(META_HTTP),
+            ..Default::default()
+        }
+    }
+}
+
+/// Parses a `clarifai-status-code` value: ASCII decimal `i32`, surrounding spaces allowed.
+pub(crate) fn parse_code_header(value: Option<&[u8]>) -> Option<Code> {
+    let text = std::str::from_utf8(value?).ok()?;
+    text.trim().parse::<i32>().ok().map(Code::new)
+}
+
+/// What a server said about retrying, in `grpc-retry-pushback-ms` (gRFC A6).
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::grpc::{pushback, Pushback};
+/// use std::time::Duration;
+///
+/// let mut headers = http::HeaderMap::new();
+/// assert_eq!(pushback(&headers), None);
+/// headers.insert("grpc-retry-pushback-ms", "150".parse().unwrap());
+/// assert_eq!(pushback(&headers), Some(Pushback::After(Duration::from_millis(150))));
+/// headers.insert("grpc-retry-pushback-ms", "-1".parse().unwrap());
+/// assert_eq!(pushback(&headers), Some(Pushback::DoNotRetry));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushback {
+    /// Retry no sooner than this.
+    After(Duration),
+    /// Do not retry: the value was negative or unparseable.
+    DoNotRetry,
+}
+
+fn parse_pushback(value: Option<&[u8]>) -> Option<Pushback> {
+    let value = value?;
+    let parsed = std::str::from_utf8(value)
+        .ok()
+        .and_then(|t| t.trim().parse::<i64>().ok());
+    Some(match parsed {
+        Some(ms) if ms >= 0 => Pushback::After(Duration::from_millis(ms as u64)),
+        _ => Pushback::DoNotRetry,
+    })
+}
+
+/// Reads `grpc-retry-pushback-ms` from response headers or trailers; `None` when absent.
+pub fn pushback(headers: &HeaderMap) -> Option<Pushback> {
+    parse_pushback(headers.get(PUSHBACK_HEADER).map(|v| v.as_bytes()))
+}
+
+/// Reads the Clarifai code carried in raw gRPC headers or trailers (as tower layers see them):
+/// `clarifai-status-code`, else the Clarifai `ErrorInfo` in `grpc-status-details-bin` (base64,
+/// padded or not). `None` when neither carries one. Never panics on malformed values.
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::grpc::read_code;
+/// use clarifai_status::Code;
+///
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("grpc-status-details-bin", "!!not base64!!".parse().unwrap());
+/// assert_eq!(read_code(&headers), None);
+/// headers.insert("clarifai-status-code", "11008".parse().unwrap());
+/// assert_eq!(read_code(&headers), Some(Code::new(11008)));
+/// ```
+pub fn read_code(headers: &HeaderMap) -> Option<Code> {
+    parse_code_header(headers.get(CODE_HEADER).map(|v| v.as_bytes())).or_else(|| {
+        let raw = headers.get(DETAILS_HEADER)?;
+        let bytes = decode_base64(raw.as_bytes())?;
+        details::decode(&bytes).code
+    })
+}
+
+/// Reads the gRPC code in raw headers or trailers (`grpc-status`); `None` when absent or invalid.
+///
+/// # Examples
+///
+/// ```
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("grpc-status", "14".parse().unwrap());
+/// assert_eq!(clarifai_status::grpc::read_grpc_code(&headers), Some(tonic::Code::Unavailable));
+/// ```
+pub fn read_grpc_code(headers: &HeaderMap) -> Option<tonic::Code> {
+    let value = headers.get(GRPC_STATUS_HEADER)?;
+    let n: i32 = std::str::from_utf8(value.as_bytes()).ok()?.trim().parse().ok()?;
+    (0..=16).contains(&n).then(|| tonic::Code::from_i32(n))
+}
+
+/// Reads the retry delay a `RetryInfo` in `grpc-status-details-bin` asks for, else the pushback
+/// header's; `None` when there is neither (or the pushback says not to retry: see [`pushback`]).
+pub fn read_retry_delay(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(DETAILS_HEADER)
+        .and_then(|raw| decode_base64(raw.as_bytes()))
+        .and_then(|bytes| details::decode(&bytes).retry_after)
+        .or(match pushback(headers) {
+            Some(Pushback::After(d)) => Some(d),
+            _ => None,
+        })
+}
+
+fn decode_base64(raw: &[u8]) -> Option<Vec<u8>> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const ENGINE: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    ENGINE.decode(raw).ok()
+}
