@@ -1,1 +1,310 @@
-fn main(){}
+//! `clarifai-status`: the Clarifai status table from the command line.
+//!
+//! ```text
+//! clarifai-status explain 11008 conn_throttled   # everything the table says about each code
+//! clarifai-status table --format json            # every code: json, csv or markdown
+//! ```
+//!
+//! `explain` takes numbers and names (printed names or aliases, any case). It exits with status 2
+//! if any argument is not in the table, after explaining the others; usage errors exit 2 too. A
+//! closed output (`clarifai-status table | head`) ends the tool quietly with status 0.
+
+use std::fmt;
+use std::io::{self, BufWriter, Write};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use clarifai_status::mapping::grpc_code_name;
+use clarifai_status::StatusCode;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+/// Exit status for an argument that names no code; clap uses the same for usage errors.
+const EXIT_UNKNOWN: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "The Clarifai API status table: explain codes, dump the table"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Explain status codes, given by number or name.
+    Explain(ExplainArgs),
+    /// Print every code of the table, one row per number, in number order.
+    Table(TableArgs),
+}
+
+#[derive(Debug, Args)]
+struct ExplainArgs {
+    /// Numbers or names (printed name or alias, any case), e.g. `11008` or `conn_key_invalid`.
+    #[arg(
+        required = true,
+        value_name = "CODE|NAME",
+        allow_negative_numbers = true
+    )]
+    codes: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct TableArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Markdown)]
+    format: Format,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    /// One JSON array of objects.
+    Json,
+    /// RFC 4180 CSV with a header row; aliases joined by `;`.
+    Csv,
+    /// A Markdown table.
+    Markdown,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let result = match cli.command {
+        Command::Explain(args) => explain(&args.codes, &mut out),
+        Command::Table(args) => table(args.format, &mut out).map(|()| ExitCode::SUCCESS),
+    };
+    match result.and_then(|status| out.flush().map(|()| status)) {
+        Ok(status) => status,
+        // The reader went away (`| head`): it has all it wanted.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            report(format_args!("cannot write output: {e}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes an error line to stderr; a failing stderr must not turn into a panic as `eprintln!` does.
+fn report(message: fmt::Arguments<'_>) {
+    let _ = writeln!(io::stderr().lock(), "error: {message}");
+}
+
+// --- explain -------------------------------------------------------------------------------
+
+fn explain(args: &[String], out: &mut impl Write) -> io::Result<ExitCode> {
+    let mut status = ExitCode::SUCCESS;
+    let mut first = true;
+    for arg in args {
+        match lookup(arg) {
+            Ok(code) => {
+                if !first {
+                    writeln!(out)?;
+                }
+                first = false;
+                write_explanation(code, out)?;
+            }
+            Err(unknown) => {
+                report(format_args!("{unknown}"));
+                status = ExitCode::from(EXIT_UNKNOWN);
+            }
+        }
+    }
+    Ok(status)
+}
+
+/// An argument of `explain` that the table does not know.
+#[derive(Debug)]
+enum Unknown<'a> {
+    Number(&'a str),
+    Name(&'a str),
+}
+
+impl fmt::Display for Unknown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unknown::Number(n) => write!(f, "unknown status code {n}"),
+            // Quoted and escaped: the argument may be empty or hold control characters.
+            Unknown::Name(name) => write!(f, "unknown status code name {name:?}"),
+        }
+    }
+}
+
+/// The code an argument names: a decimal number (any size) or a name in any case.
+fn lookup(arg: &str) -> Result<StatusCode, Unknown<'_>> {
+    let arg = arg.trim();
+    let digits = arg.strip_prefix(['-', '+']).unwrap_or(arg);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return arg
+            .parse()
+            .ok()
+            .and_then(StatusCode::from_number)
+            .ok_or(Unknown::Number(arg));
+    }
+    StatusCode::from_name(&arg.to_ascii_uppercase()).ok_or(Unknown::Name(arg))
+}
+
+fn write_explanation(code: StatusCode, out: &mut impl Write) -> io::Result<()> {
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let http = code.http_status();
+    let grpc = code.grpc_code();
+
+    writeln!(out, "{} {}", code.number(), marked(code.name()))?;
+    let aliases: Vec<String> = code.aliases().iter().map(|a| marked(a)).collect();
+    let aliases = if aliases.is_empty() {
+        "(none)".to_owned()
+    } else {
+        aliases.join(", ")
+    };
+    let description = match code.description() {
+        "" => "(no description in the table)",
+        d => d,
+    };
+    writeln!(out, "  aliases:      {aliases}")?;
+    writeln!(out, "  category:     {}", code.category())?;
+    writeln!(out, "  description:  {description}")?;
+    writeln!(out, "  deprecated:   {}", yes_no(code.is_deprecated()))?;
+    writeln!(out, "  outcome:      {}", code.outcome())?;
+    writeln!(out, "  retryable:    {}", yes_no(code.is_retryable()))?;
+    writeln!(
+        out,
+        "  gRPC code:    {} ({})",
+        grpc_code_name(grpc),
+        grpc as i32
+    )?;
+    match http.canonical_reason() {
+        Some(reason) => writeln!(out, "  HTTP status:  {} {reason}", http.as_u16()),
+        None => writeln!(out, "  HTTP status:  {}", http.as_u16()),
+    }
+}
+
+/// The name, with `(deprecated)` beside it if Clarifai's official enum deprecates it.
+fn marked(name: &str) -> String {
+    match StatusCode::name_is_deprecated(name) {
+        Some(true) => format!("{name} (deprecated)"),
+        _ => name.to_owned(),
+    }
+}
+
+// --- table ---------------------------------------------------------------------------------
+
+/// A column of the table: its name (JSON key and header) and how to read it from a code.
+type Column = (&'static str, fn(StatusCode) -> Cell);
+
+/// The table's columns, in output order; every format is written from this one list.
+const COLUMNS: [Column; 11] = [
+    ("code", |c| Cell::Int(c.number().into())),
+    ("name", |c| Cell::Str(c.name())),
+    ("aliases", |c| Cell::List(c.aliases())),
+    ("description", |c| Cell::Str(c.description())),
+    ("category", |c| Cell::Str(c.category())),
+    ("deprecated", |c| Cell::Bool(c.is_deprecated())),
+    ("outcome", |c| Cell::Str(c.outcome().as_str())),
+    ("retryable", |c| Cell::Bool(c.is_retryable())),
+    ("grpc_code", |c| Cell::Int((c.grpc_code() as i32).into())),
+    ("grpc_name", |c| Cell::Str(grpc_code_name(c.grpc_code()))),
+    ("http_status", |c| {
+        Cell::Int(c.http_status().as_u16().into())
+    }),
+];
+
+/// One value of the table.
+#[derive(Debug)]
+enum Cell {
+    Int(i64),
+    Str(&'static str),
+    Bool(bool),
+    List(&'static [&'static str]),
+}
+
+impl Serialize for Cell {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Cell::Int(n) => serializer.serialize_i64(*n),
+            Cell::Str(s) => serializer.serialize_str(s),
+            Cell::Bool(b) => serializer.serialize_bool(*b),
+            Cell::List(items) => serializer.collect_seq(items.iter()),
+        }
+    }
+}
+
+impl fmt::Display for Cell {
+    /// The text of the cell in CSV and Markdown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cell::Int(n) => write!(f, "{n}"),
+            Cell::Str(s) => f.write_str(s),
+            Cell::Bool(b) => write!(f, "{b}"),
+            Cell::List(items) => f.write_str(&items.join(";")),
+        }
+    }
+}
+
+/// A code as one JSON object, keys in column order.
+#[derive(Debug)]
+struct JsonRow(StatusCode);
+
+impl Serialize for JsonRow {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(COLUMNS.len()))?;
+        for (name, cell) in COLUMNS {
+            map.serialize_entry(name, &cell(self.0))?;
+        }
+        map.end()
+    }
+}
+
+/// Every code as a JSON array.
+#[derive(Debug)]
+struct JsonTable;
+
+impl Serialize for JsonTable {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(StatusCode::all().map(JsonRow))
+    }
+}
+
+fn table(format: Format, out: &mut impl Write) -> io::Result<()> {
+    let header = || COLUMNS.iter().map(|(name, _)| (*name).to_owned());
+    let cells = |code| COLUMNS.iter().map(move |(_, cell)| cell(code).to_string());
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &JsonTable)?;
+            writeln!(out)
+        }
+        Format::Csv => {
+            write_csv_row(out, header())?;
+            StatusCode::all().try_for_each(|code| write_csv_row(out, cells(code)))
+        }
+        Format::Markdown => {
+            write_markdown_row(out, header())?;
+            write_markdown_row(out, COLUMNS.iter().map(|_| "---".to_owned()))?;
+            StatusCode::all().try_for_each(|code| write_markdown_row(out, cells(code)))
+        }
+    }
+}
+
+fn write_csv_row(out: &mut impl Write, fields: impl Iterator<Item = String>) -> io::Result<()> {
+    let fields: Vec<String> = fields.map(|f| csv_field(&f)).collect();
+    writeln!(out, "{}", fields.join(","))
+}
+
+fn write_markdown_row(out: &mut impl Write, cells: impl Iterator<Item = String>) -> io::Result<()> {
+    let cells: Vec<String> = cells.map(|c| markdown_cell(&c)).collect();
+    writeln!(out, "| {} |", cells.join(" | "))
+}
+
+/// An RFC 4180 field: quoted (inner quotes doubled) if it holds a comma, quote or line break.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+/// A Markdown table cell: pipes escaped and line breaks flattened, so the row stays one row.
+fn markdown_cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\r', '\n'], " ")
+}
