@@ -11,6 +11,8 @@ pub mod mapping;
 pub mod pb;
 pub mod response;
 pub mod rest;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod table;
 
 pub use code::Code;

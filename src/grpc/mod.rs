@@ -150,6 +150,13 @@ fn to_tonic(
     tonic::Status::with_details_and_metadata(grpc, message, details, map)
 }
 
+impl From<ErrorBuilder> for tonic::Status {
+    /// [`ErrorBuilder::build`].
+    fn from(builder: ErrorBuilder) -> tonic::Status {
+        builder.build()
+    }
+}
+
 impl From<crate::StatusCode> for tonic::Status {
     /// A `tonic::Status` per the [wire contract](self), with the table's description as message.
     fn from(code: crate::StatusCode) -> tonic::Status {

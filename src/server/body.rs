@@ -1,0 +1,58 @@
+//! The response body of [`StatusService`](super::StatusService).
+
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+use super::layer::stamp;
+
+pin_project! {
+    /// A response body that stamps a gRPC error in its trailers with a Clarifai code (errors
+    /// sent after a stream), passing every data frame through untouched.
+    #[derive(Debug)]
+    pub struct StatusBody<B> {
+        #[pin]
+        inner: B,
+    }
+}
+
+impl<B> StatusBody<B> {
+    pub(crate) fn new(inner: B) -> StatusBody<B> {
+        StatusBody { inner }
+    }
+
+    /// The wrapped body.
+    pub fn into_inner(self) -> B {
+        self.inner
+    }
+}
+
+impl<B: Body> Body for StatusBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let frame = ready!(self.project().inner.poll_frame(cx));
+        Poll::Ready(frame.map(|result| {
+            result.map(|mut frame| {
+                if let Some(trailers) = frame.trailers_mut() {
+                    stamp(trailers);
+                }
+                frame
+            })
+        }))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,147 @@
+//! The tower layer that makes every error leaving a tonic server carry a Clarifai code.
+
+use std::fmt;
+use std::task::{Context, Poll};
+
+use http::{HeaderMap, HeaderValue, Request, Response};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::body::StatusBody;
+use super::future::ResponseFuture;
+use crate::grpc::{self, details};
+use crate::mapping::{fallback_from_grpc, grpc_code_name};
+use crate::Code;
+
+/// A [`tower_layer::Layer`] for tonic servers: every gRPC error leaving the service carries a
+/// Clarifai code per the [wire contract](crate::grpc).
+///
+/// - An error that already carries a Clarifai code (the `clarifai-status-code` header, or a
+///   Clarifai `ErrorInfo` in `grpc-status-details-bin`) passes untouched.
+/// - A plain error (a handler's `tonic::Status::not_found(..)`, an interceptor's rejection, an
+///   error from tonic itself) gets [`fallback_from_grpc`] of its gRPC code: the
+///   `clarifai-status-code` header and, when the error has no details yet, the `ErrorInfo`
+///   details (with the error's own code and message, as the contract requires). If it already
+///   has details of its own, they are kept and only the header is added.
+/// - Both places a gRPC error travels are covered: the response headers of a Trailers-Only
+///   response (how tonic answers a unary error), and the trailers after a streamed body.
+///
+/// Each error is logged as a `tracing` event (target `clarifai_status`, level `INFO`) with its
+/// Clarifai code, name and gRPC code. Nothing else is logged: in particular no message, which a
+/// handler might have filled from private data.
+///
+/// Successful responses are not touched: the success path costs one header lookup on the response
+/// headers and one on the trailers.
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::server::StatusLayer;
+/// use tower::{Layer, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // A service failing with a plain gRPC error, Trailers-Only, as tonic answers unary errors.
+/// let service = tower::service_fn(|_: http::Request<()>| async {
+///     Ok::<_, std::convert::Infallible>(tonic::Status::not_found("no such model").into_http::<String>())
+/// });
+/// let response = StatusLayer::new().layer(service).oneshot(http::Request::new(())).await.unwrap();
+/// // NOT_FOUND falls back to CONN_DOES_NOT_EXIST (11101).
+/// assert_eq!(response.headers()["clarifai-status-code"], "11101");
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StatusLayer {
+    _priv: (),
+}
+
+impl StatusLayer {
+    /// The layer.
+    pub fn new() -> StatusLayer {
+        StatusLayer { _priv: () }
+    }
+}
+
+impl<S> Layer<S> for StatusLayer {
+    type Service = StatusService<S>;
+
+    fn layer(&self, inner: S) -> StatusService<S> {
+        StatusService { inner }
+    }
+}
+
+/// The service made by [`StatusLayer`].
+#[derive(Clone)]
+pub struct StatusService<S> {
+    inner: S,
+}
+
+impl<S> fmt::Debug for StatusService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StatusService").finish_non_exhaustive()
+    }
+}
+
+impl<S> StatusService<S> {
+    /// Wraps a service; the same as `StatusLayer::new().layer(inner)`.
+    pub fn new(inner: S) -> StatusService<S> {
+        StatusService { inner }
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for StatusService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<StatusBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        ResponseFuture::new(self.inner.call(request))
+    }
+}
+
+/// Stamps a gRPC error in `headers` (response headers or trailers) with a Clarifai code if it
+/// carries none, and logs it. Does nothing when there is no error there.
+pub(crate) fn stamp(headers: &mut HeaderMap) {
+    let Some(grpc_code) = grpc::read_grpc_code(headers) else {
+        return;
+    };
+    if grpc_code == tonic::Code::Ok {
+        return;
+    }
+    let code = match grpc::read_code(headers) {
+        Some(carried) => carried,
+        None => {
+            let code = Code::from(fallback_from_grpc(grpc_code));
+            headers.insert(grpc::CODE_HEADER, HeaderValue::from(code.number()));
+            if !headers.contains_key(DETAILS_HEADER) {
+                let message = headers
+                    .get(MESSAGE_HEADER)
+                    .map(|v| percent_encoding::percent_decode(v.as_bytes()).decode_utf8_lossy().into_owned())
+                    .unwrap_or_default();
+                let bytes = details::encode(grpc_code as i32, &message, code, &[], None);
+                let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD_NO_PAD, bytes);
+                if let Ok(value) = HeaderValue::from_str(&encoded) {
+                    headers.insert(DETAILS_HEADER, value);
+                }
+            }
+            code
+        }
+    };
+    tracing::info!(
+        target: "clarifai_status",
+        code = code.number(),
+        name = code.name(),
+        grpc_code = grpc_code_name(grpc_code),
+        "grpc error"
+    );
+}
+
+const DETAILS_HEADER: &str = "grpc-status-details-bin";
+const MESSAGE_HEADER: &str = "grpc-message";
