@@ -146,7 +146,11 @@ fn read_table(pool: &DescriptorPool) -> BuildResult<Vec<Row>> {
             },
         };
         if let Some(other) = rows.insert(number, row) {
-            return Err(format!("{number}: both {} and another name declare facts", other.name).into());
+            return Err(format!(
+                "{number}: both {} and another name declare facts",
+                other.name
+            )
+            .into());
         }
     }
     for (number, name, deprecated) in aliases {
@@ -267,7 +271,8 @@ fn render_number_index(s: &mut String, rows: &[Row]) -> BuildResult<()> {
     let max = rows.iter().map(|r| r.number).max().unwrap_or(0) as u32;
     let best = (3..=10)
         .map(|bits| {
-            let blocks: std::collections::BTreeSet<u32> = rows.iter().map(|r| r.number as u32 >> bits).collect();
+            let blocks: std::collections::BTreeSet<u32> =
+                rows.iter().map(|r| r.number as u32 >> bits).collect();
             let size = ((max >> bits) + 1) as usize + (blocks.len() + 1) * (1 << bits);
             (size, bits)
         })
@@ -286,11 +291,22 @@ fn render_number_index(s: &mut String, rows: &[Row]) -> BuildResult<()> {
     let mut entries = vec![0u16; (block_of.len() + 1) << bits];
     for (i, r) in rows.iter().enumerate() {
         let b = block_of[&(r.number as u32 >> bits)];
-        entries[(b << bits) | (r.number as u32 & ((1 << bits) - 1)) as usize] = u16::try_from(i + 1)?;
+        entries[(b << bits) | (r.number as u32 & ((1 << bits) - 1)) as usize] =
+            u16::try_from(i + 1)?;
     }
     writeln!(s, "pub(crate) const BLOCK_BITS: u32 = {bits};")?;
-    writeln!(s, "pub(crate) static BLOCKS: [u16; {}] = {:?};", blocks.len(), blocks)?;
-    writeln!(s, "pub(crate) static ENTRIES: [u16; {}] = {:?};\n", entries.len(), entries)?;
+    writeln!(
+        s,
+        "pub(crate) static BLOCKS: [u16; {}] = {:?};",
+        blocks.len(),
+        blocks
+    )?;
+    writeln!(
+        s,
+        "pub(crate) static ENTRIES: [u16; {}] = {:?};\n",
+        entries.len(),
+        entries
+    )?;
     Ok(())
 }
 
@@ -308,7 +324,10 @@ fn render_name_hash(s: &mut String, rows: &[Row]) -> BuildResult<()> {
     let slots = 1usize << name_hash::SLOT_BITS;
     'seed: for seed in 0u64..10_000 {
         let seed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED;
-        let hashes: Vec<u64> = names.iter().map(|(n, ..)| name_hash::hash(n.as_bytes(), seed)).collect();
+        let hashes: Vec<u64> = names
+            .iter()
+            .map(|(n, ..)| name_hash::hash(n.as_bytes(), seed))
+            .collect();
         let mut by_bucket: Vec<Vec<usize>> = vec![Vec::new(); buckets];
         for (k, h) in hashes.iter().enumerate() {
             by_bucket[name_hash::bucket(*h)].push(k);
@@ -342,12 +361,25 @@ fn render_name_hash(s: &mut String, rows: &[Row]) -> BuildResult<()> {
         writeln!(s, "pub(crate) const NAME_SEED: u64 = {seed:#x};")?;
         writeln!(s, "pub(crate) const NAME_MIN_LEN: usize = {min};")?;
         writeln!(s, "pub(crate) const NAME_MAX_LEN: usize = {max};")?;
-        writeln!(s, "pub(crate) static NAME_DISPLACEMENTS: [u16; {buckets}] = {disp:?};")?;
-        writeln!(s, "pub(crate) static NAME_SLOTS: [u16; {slots}] = {table:?};")?;
+        writeln!(
+            s,
+            "pub(crate) static NAME_DISPLACEMENTS: [u16; {buckets}] = {disp:?};"
+        )?;
+        writeln!(
+            s,
+            "pub(crate) static NAME_SLOTS: [u16; {slots}] = {table:?};"
+        )?;
         writeln!(s, "/// Every name of every code: (name, row, deprecated).")?;
-        writeln!(s, "pub(crate) static NAMES: [NameEntry; {}] = [", names.len())?;
+        writeln!(
+            s,
+            "pub(crate) static NAMES: [NameEntry; {}] = [",
+            names.len()
+        )?;
         for (n, row, dep) in &names {
-            writeln!(s, "    NameEntry {{ name: {n:?}, row: {row}, deprecated: {dep} }},")?;
+            writeln!(
+                s,
+                "    NameEntry {{ name: {n:?}, row: {row}, deprecated: {dep} }},"
+            )?;
         }
         writeln!(s, "];\n")?;
         return Ok(());
@@ -373,12 +405,24 @@ fn render_private_fields(s: &mut String, pool: &DescriptorPool) -> BuildResult<(
     }
     writeln!(s, "impl Status {{")?;
     writeln!(s, "    /// The fields the proto marks `(clarifai.status.meta.private)`: they never leave a service.")?;
-    writeln!(s, "    pub const PRIVATE_FIELDS: [&'static str; {}] = {:?};\n", private.len(), private)?;
-    writeln!(s, "    /// Clears every field the proto marks private ({}).", private.join(", "))?;
+    writeln!(
+        s,
+        "    pub const PRIVATE_FIELDS: [&'static str; {}] = {:?};\n",
+        private.len(),
+        private
+    )?;
+    writeln!(
+        s,
+        "    /// Clears every field the proto marks private ({}).",
+        private.join(", ")
+    )?;
     writeln!(s, "    ///\n    /// # Examples\n    ///\n    /// ```")?;
     writeln!(s, "    /// let mut status = clarifai_status::pb::Status {{ internal_details: \"db down\".into(), ..Default::default() }};")?;
     writeln!(s, "    /// status.strip_private();")?;
-    writeln!(s, "    /// assert!(status.internal_details.is_empty());\n    /// ```")?;
+    writeln!(
+        s,
+        "    /// assert!(status.internal_details.is_empty());\n    /// ```"
+    )?;
     writeln!(s, "    pub fn strip_private(&mut self) {{")?;
     for f in &private {
         writeln!(s, "        self.{f} = Default::default();")?;

@@ -124,7 +124,8 @@ impl Code {
     /// ```
     #[inline]
     pub fn description(self) -> &'static str {
-        self.row().map_or(Code::UNKNOWN_DESCRIPTION, |row| row.description)
+        self.row()
+            .map_or(Code::UNKNOWN_DESCRIPTION, |row| row.description)
     }
 
     /// What the code says about the request; [`Outcome::Failure`] for an unknown number.
@@ -185,9 +186,10 @@ impl Code {
     /// ```
     #[inline]
     pub fn http_status(self) -> http::StatusCode {
-        self.row().map_or(http::StatusCode::INTERNAL_SERVER_ERROR, |row| {
-            table::http_status_of(row.http)
-        })
+        self.row()
+            .map_or(http::StatusCode::INTERNAL_SERVER_ERROR, |row| {
+                table::http_status_of(row.http)
+            })
     }
 
     /// The table's category; `Unknown` for an unknown number.
@@ -255,7 +257,9 @@ impl FromStr for Code {
         if let Some(code) = StatusCode::from_name(s) {
             return Ok(code.into());
         }
-        s.parse::<i32>().map(Code).map_err(|_| ParseCodeError::new(s))
+        s.parse::<i32>()
+            .map(Code)
+            .map_err(|_| ParseCodeError::new(s))
     }
 }
 

@@ -47,10 +47,10 @@ mod generated {
 }
 
 pub use generated::clarifai::api::status::{BaseResponse, RedirectInfo, Status, StatusCode};
+pub(crate) use generated::clarifai::api::status::{BLOCKS, BLOCK_BITS, ENTRIES, ROWS};
 pub(crate) use generated::clarifai::api::status::{
     NAMES, NAME_DISPLACEMENTS, NAME_MAX_LEN, NAME_MIN_LEN, NAME_SEED, NAME_SLOTS,
 };
-pub(crate) use generated::clarifai::api::status::{BLOCKS, BLOCK_BITS, ENTRIES, ROWS};
 
 /// The subset of `google.rpc` used by gRPC's richer error model.
 pub mod rpc {

@@ -213,7 +213,10 @@ pub fn parse_json(body: &[u8]) -> Option<pb::Status> {
 
 fn json_code(value: &Value) -> Option<Code> {
     match value {
-        Value::Number(n) => n.as_i64().and_then(|n| i32::try_from(n).ok()).map(Code::new),
+        Value::Number(n) => n
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .map(Code::new),
         Value::String(s) => match StatusCode::from_name(s) {
             Some(code) => Some(code.into()),
             None => s.trim().parse::<i32>().ok().map(Code::new),
@@ -246,7 +249,8 @@ pub fn read_code(status: http::StatusCode, headers: &HeaderMap, body: &[u8]) -> 
 /// replaced by the `clarifai-status-code` header when that is set; else a status with the
 /// [`read_code`] code and no description.
 pub fn read_status(status: http::StatusCode, headers: &HeaderMap, body: &[u8]) -> pb::Status {
-    let header = crate::grpc::parse_code_header(headers.get(CODE_HEADER).map(HeaderValue::as_bytes));
+    let header =
+        crate::grpc::parse_code_header(headers.get(CODE_HEADER).map(HeaderValue::as_bytes));
     let mut parsed = parse_json(body).unwrap_or_else(|| pb::Status {
         code: Code::from(fallback_from_http(status)).number(),
         ..Default::default()

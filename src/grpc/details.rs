@@ -231,7 +231,10 @@ mod tests {
         assert_eq!(info.reason, "CONN_KEY_INVALID");
         assert_eq!(info.domain, DOMAIN);
         assert_eq!(info.metadata.get("code").map(String::as_str), Some("11008"));
-        assert_eq!(info.metadata.get("reqId").map(String::as_str), Some("req-1"));
+        assert_eq!(
+            info.metadata.get("reqId").map(String::as_str),
+            Some("req-1")
+        );
         let retry = rpc::RetryInfo::decode(status.details[1].value.as_slice()).unwrap();
         let delay = retry.retry_delay.unwrap();
         assert_eq!((delay.seconds, delay.nanos), (2, 500));
@@ -260,7 +263,12 @@ mod tests {
 
     #[test]
     fn garbage_decodes_to_nothing() {
-        for bytes in [&b"\xff\xff\xff"[..], b"\x1a\x05abc", b"\x0a", &[0x1a, 0x80, 0x80, 0x80, 0x80, 0x10]] {
+        for bytes in [
+            &b"\xff\xff\xff"[..],
+            b"\x1a\x05abc",
+            b"\x0a",
+            &[0x1a, 0x80, 0x80, 0x80, 0x80, 0x10],
+        ] {
             assert_eq!(decode(bytes), Decoded::default());
         }
     }

@@ -128,7 +128,11 @@ impl ErrorBuilder {
             .message
             .unwrap_or_else(|| self.code.description().to_owned());
         let req_id = [(details::META_REQ_ID, self.req_id.as_bytes())];
-        let metadata = if self.req_id.is_empty() { &[][..] } else { &req_id[..] };
+        let metadata = if self.req_id.is_empty() {
+            &[][..]
+        } else {
+            &req_id[..]
+        };
         to_tonic(self.code, message, metadata, self.retry_after)
     }
 }
@@ -194,7 +198,10 @@ impl From<&pb::Status> for tonic::Status {
             entries.push((META_PERCENT, decimal_u32(status.percent_completed, percent)));
         }
         if status.time_remaining != 0 {
-            entries.push((META_REMAINING, decimal_u32(status.time_remaining, remaining)));
+            entries.push((
+                META_REMAINING,
+                decimal_u32(status.time_remaining, remaining),
+            ));
         }
         if !status.developer_notes.is_empty() {
             entries.push((META_NOTES, status.developer_notes.as_bytes()));
@@ -275,13 +282,21 @@ impl StatusExt for tonic::Status {
     }
 
     fn carried_clarifai_code(&self) -> Option<Code> {
-        parse_code_header(self.metadata().get(CODE_HEADER).map(|v| v.as_encoded_bytes()))
-            .or_else(|| details::decode(self.details()).code)
+        parse_code_header(
+            self.metadata()
+                .get(CODE_HEADER)
+                .map(|v| v.as_encoded_bytes()),
+        )
+        .or_else(|| details::decode(self.details()).code)
     }
 
     fn clarifai_retry_delay(&self) -> Option<Duration> {
         details::decode(self.details()).retry_after.or_else(|| {
-            match parse_pushback(self.metadata().get(PUSHBACK_HEADER).map(|v| v.as_encoded_bytes())) {
+            match parse_pushback(
+                self.metadata()
+                    .get(PUSHBACK_HEADER)
+                    .map(|v| v.as_encoded_bytes()),
+            ) {
                 Some(Pushback::After(d)) => Some(d),
                 _ => None,
             }
@@ -290,12 +305,20 @@ impl StatusExt for tonic::Status {
 
     fn to_clarifai_status(&self) -> pb::Status {
         let decoded = details::decode(self.details());
-        let code = parse_code_header(self.metadata().get(CODE_HEADER).map(|v| v.as_encoded_bytes()))
-            .or(decoded.code)
-            .unwrap_or_else(|| fallback_from_grpc(self.code()).into());
+        let code = parse_code_header(
+            self.metadata()
+                .get(CODE_HEADER)
+                .map(|v| v.as_encoded_bytes()),
+        )
+        .or(decoded.code)
+        .unwrap_or_else(|| fallback_from_grpc(self.code()).into());
         let meta = &decoded.metadata;
         let text = |key: &str| meta.get(key).cloned().unwrap_or_default();
-        let number = |key: &str| meta.get(key).and_then(|v| v.parse().ok()).unwrap_or_default();
+        let number = |key: &str| {
+            meta.get(key)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_default()
+        };
         pb::Status {
             code: code.number(),
             description: self.message().to_owned(),
@@ -390,7 +413,11 @@ pub fn read_code(headers: &HeaderMap) -> Option<Code> {
 /// ```
 pub fn read_grpc_code(headers: &HeaderMap) -> Option<tonic::Code> {
     let value = headers.get(GRPC_STATUS_HEADER)?;
-    let n: i32 = std::str::from_utf8(value.as_bytes()).ok()?.trim().parse().ok()?;
+    let n: i32 = std::str::from_utf8(value.as_bytes())
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     (0..=16).contains(&n).then(|| tonic::Code::from_i32(n))
 }
 

@@ -239,7 +239,15 @@ mod tests {
         assert_eq!(parse_key("Key abc"), Some("abc"));
         assert_eq!(parse_key("key   abc "), Some("abc"));
         assert_eq!(parse_key("KEY a.b-c_d"), Some("a.b-c_d"));
-        for bad in ["Bearer abc", "Key", "Key ", "Keyabc", "Key a b", "", " Key abc"] {
+        for bad in [
+            "Bearer abc",
+            "Key",
+            "Key ",
+            "Keyabc",
+            "Key a b",
+            "",
+            " Key abc",
+        ] {
             assert_eq!(parse_key(bad), None, "{bad:?}");
         }
     }

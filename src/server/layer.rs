@@ -123,10 +123,17 @@ pub(crate) fn stamp(headers: &mut HeaderMap) {
             if !headers.contains_key(DETAILS_HEADER) {
                 let message = headers
                     .get(MESSAGE_HEADER)
-                    .map(|v| percent_encoding::percent_decode(v.as_bytes()).decode_utf8_lossy().into_owned())
+                    .map(|v| {
+                        percent_encoding::percent_decode(v.as_bytes())
+                            .decode_utf8_lossy()
+                            .into_owned()
+                    })
                     .unwrap_or_default();
                 let bytes = details::encode(grpc_code as i32, &message, code, &[], None);
-                let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD_NO_PAD, bytes);
+                let encoded = base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD_NO_PAD,
+                    bytes,
+                );
                 if let Ok(value) = HeaderValue::from_str(&encoded) {
                     headers.insert(DETAILS_HEADER, value);
                 }

@@ -40,9 +40,13 @@ pub(crate) const fn hash(s: &[u8], seed: u64) -> u64 {
         }
         (a, 0, 0)
     };
-    let x = (a ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(27)
+    let x = (a ^ seed)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .rotate_left(27)
         ^ (b.wrapping_add(seed)).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
-        ^ (c ^ seed.rotate_left(17)).wrapping_mul(0x1656_67B1_9E37_79F9).rotate_left(41)
+        ^ (c ^ seed.rotate_left(17))
+            .wrapping_mul(0x1656_67B1_9E37_79F9)
+            .rotate_left(41)
         ^ (len as u64);
     let y = (x ^ (x >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     y ^ (y >> 29)
@@ -57,6 +61,7 @@ pub(crate) const fn bucket(h: u64) -> usize {
 /// The slot a hash takes under a bucket's displacement.
 #[inline(always)]
 pub(crate) const fn slot(h: u64, displacement: u16) -> usize {
-    let x = (h ^ (displacement as u64).wrapping_mul(0x94D0_49BB_1331_11EB)).wrapping_mul(0xD6E8_FEB8_6659_FD93);
+    let x = (h ^ (displacement as u64).wrapping_mul(0x94D0_49BB_1331_11EB))
+        .wrapping_mul(0xD6E8_FEB8_6659_FD93);
     (x >> (64 - SLOT_BITS)) as usize
 }
