@@ -1,4 +1,57 @@
-//! Clarifai API status codes as first-class Rust.
+//! Clarifai API status codes as first-class Rust, for gRPC services and clients that speak
+//! Clarifai's API.
+//!
+//! Clarifai reports every outcome as a numeric status code (10000 `SUCCESS`, 11008
+//! `CONN_KEY_INVALID`, 21354 `MODEL_BUSY_PLEASE_RETRY`, ...), usually inside an OK gRPC
+//! response. This crate holds the whole table, maps it losslessly to `tonic` and `http`, and puts
+//! it to work in interceptors, server middleware and retries.
+//!
+//! # Where things are
+//!
+//! | module | what |
+//! |---|---|
+//! | crate root | [`StatusCode`] (the generated enum), [`Code`] (any number from the wire), [`Outcome`] |
+//! | [`table`] | the generated table: every code's facts, and the mapping table itself |
+//! | [`pb`] | the protobuf messages: [`pb::Status`], [`pb::BaseResponse`], `google.rpc` details |
+//! | [`mapping`] | gRPC code ↔ HTTP status, and fallbacks into the table from either |
+//! | [`grpc`] | Clarifai codes on `tonic::Status`: the wire contract, both ways |
+//! | [`rest`] | Clarifai codes on HTTP responses (Clarifai's REST JSON), both ways |
+//! | [`response`] | responses that carry a status, and turning their failures into gRPC errors |
+//! | `server` | interceptors (API-key auth, any closure) and a layer stamping every error |
+//! | `retry` | status-aware retry: a tower layer for channels, a call helper, a poller |
+//! | `testing` | the status test server (`clarifai-status serve`) |
+//!
+//! The table itself is `proto/clarifai/api/status/status_code.proto`: each code declares its
+//! description, category, outcome, retryability, gRPC code and HTTP status beside its number, and
+//! `build.rs` generates everything else from it.
+//!
+//! # Features
+//!
+//! The default build is the table and the conversions: `prost`, `tonic` without transport,
+//! `http`, `serde_json`.
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `serde` | `Serialize`/`Deserialize` for [`StatusCode`] and [`Code`]: a number out, a number or a name in |
+//! | `server` | the `server` module (tower layer, interceptors) |
+//! | `retry` | the `retry` module (tokio timers) |
+//! | `testing` | the `testing` module: the status test server, with tonic transport and axum |
+//! | `cli` | the `clarifai-status` binary |
+//!
+//! # Examples
+//!
+//! ```
+//! use clarifai_status::grpc::StatusExt;
+//! use clarifai_status::{Code, Outcome, StatusCode};
+//!
+//! let code: StatusCode = "MODEL_BUSY_PLEASE_RETRY".parse().unwrap();
+//! assert_eq!((code.number(), code.outcome(), code.is_retryable()), (21354, Outcome::Failure, true));
+//!
+//! // Across gRPC, losslessly, even for numbers the table does not know.
+//! let status = tonic::Status::from(Code::new(77777));
+//! assert_eq!(status.code(), tonic::Code::Unknown);
+//! assert_eq!(status.clarifai_code().number(), 77777);
+//! ```
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -14,8 +67,17 @@ pub mod rest;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod table;
+#[cfg(feature = "retry")]
+pub mod retry;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use code::Code;
 pub use error::ParseCodeError;
 pub use pb::StatusCode;
 pub use table::Outcome;
+
+// The README's examples run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
