@@ -1,0 +1,267 @@
+//! Whole-table invariants over `StatusCode::all()`, the documented exceptions read from the proto
+//! itself, the fallbacks, and anchor facts from Clarifai's observed behaviour.
+
+use clarifai_status::mapping::{fallback_from_grpc, fallback_from_http, http_status_from_grpc};
+use clarifai_status::{Code, Outcome, StatusCode};
+
+const PROTO: &str = include_str!("../proto/clarifai/api/status/status_code.proto");
+const UNKNOWN_NUMBERS: [i32; 6] = [1, -1, 12345, i32::MIN, i32::MAX, 99999];
+
+const GRPC_CODES: [tonic::Code; 17] = [
+    tonic::Code::Ok,
+    tonic::Code::Cancelled,
+    tonic::Code::Unknown,
+    tonic::Code::InvalidArgument,
+    tonic::Code::DeadlineExceeded,
+    tonic::Code::NotFound,
+    tonic::Code::AlreadyExists,
+    tonic::Code::PermissionDenied,
+    tonic::Code::ResourceExhausted,
+    tonic::Code::FailedPrecondition,
+    tonic::Code::Aborted,
+    tonic::Code::OutOfRange,
+    tonic::Code::Unimplemented,
+    tonic::Code::Internal,
+    tonic::Code::Unavailable,
+    tonic::Code::DataLoss,
+    tonic::Code::Unauthenticated,
+];
+
+fn code(name: &str) -> StatusCode {
+    StatusCode::from_name(name).unwrap_or_else(|| panic!("{name} is in the table"))
+}
+
+fn is_2xx(status: http::StatusCode) -> bool {
+    status.is_success()
+}
+
+#[test]
+fn table_is_not_empty_and_in_number_order() {
+    let all: Vec<StatusCode> = StatusCode::all().collect();
+    assert!(all.len() > 400, "{} codes", all.len());
+    assert!(all.windows(2).all(|w| w[0].number() < w[1].number()));
+    for c in &all {
+        assert_eq!(StatusCode::from_number(c.number()), Some(*c));
+        assert_eq!(StatusCode::from_name(c.name()), Some(*c));
+    }
+}
+
+#[test]
+fn failure_is_never_grpc_ok_nor_http_2xx() {
+    for c in StatusCode::all().filter(|c| c.outcome() == Outcome::Failure) {
+        assert_ne!(c.grpc_code(), tonic::Code::Ok, "{c}");
+        assert!(!is_2xx(c.http_status()), "{c}: {}", c.http_status());
+    }
+}
+
+#[test]
+fn success_and_in_progress_are_grpc_ok_and_http_2xx() {
+    for c in StatusCode::all().filter(|c| c.outcome() != Outcome::Failure) {
+        assert_eq!(c.grpc_code(), tonic::Code::Ok, "{c}");
+        assert!(is_2xx(c.http_status()), "{c}: {}", c.http_status());
+    }
+}
+
+#[test]
+fn only_failures_are_retryable() {
+    for c in StatusCode::all().filter(|c| c.is_retryable()) {
+        assert_eq!(c.outcome(), Outcome::Failure, "{c} is retryable");
+    }
+}
+
+#[test]
+fn every_http_status_is_a_valid_status() {
+    for c in StatusCode::all() {
+        assert!((100..600).contains(&c.http_status().as_u16()), "{c}");
+    }
+}
+
+/// The `//` comment block right above the line declaring `name = number`.
+fn comment_above(name: &str, number: i32) -> Vec<&'static str> {
+    let lines: Vec<&'static str> = PROTO.lines().collect();
+    let declaration = format!("{name} = {number}");
+    let at = lines
+        .iter()
+        .position(|line| {
+            let line = line.trim_start();
+            line.strip_prefix(&declaration)
+                .is_some_and(|rest| rest.starts_with([' ', ';', '[']))
+        })
+        .unwrap_or_else(|| panic!("{declaration} is declared in the proto"));
+    let mut comment: Vec<&str> = lines[..at]
+        .iter()
+        .rev()
+        .map(|line| line.trim_start())
+        .take_while(|line| line.starts_with("//"))
+        .collect();
+    comment.reverse();
+    comment
+}
+
+#[test]
+fn http_follows_the_grpc_code_unless_the_proto_says_why() {
+    let mut exceptions = Vec::new();
+    for c in StatusCode::all() {
+        if http_status_from_grpc(c.grpc_code()) == c.http_status() {
+            continue;
+        }
+        exceptions.push(c);
+        let comment = comment_above(c.name(), c.number());
+        assert!(
+            comment.iter().any(|line| line.contains("HTTP")),
+            "{c} ({}) is HTTP {} where gRPC {:?} means {}, and the proto's comment above it does \
+             not say why: {comment:?}",
+            c.number(),
+            c.http_status().as_u16(),
+            c.grpc_code(),
+            http_status_from_grpc(c.grpc_code()).as_u16(),
+        );
+    }
+    // The anchors below are exceptions; the check above is not vacuous.
+    for anchor in ["MIXED_STATUS", "ACCEPTED", "MOVED"] {
+        assert!(exceptions.contains(&code(anchor)), "{anchor}");
+    }
+}
+
+#[test]
+fn fallback_from_grpc_maps_back_to_the_same_grpc_code() {
+    for g in GRPC_CODES {
+        let fallback = fallback_from_grpc(g);
+        match g {
+            // Documented: no general Clarifai code means these; FAILURE is gRPC UNKNOWN.
+            tonic::Code::DataLoss | tonic::Code::FailedPrecondition => {
+                assert_eq!(fallback, StatusCode::Failure, "{g:?}");
+                assert_eq!(fallback.grpc_code(), tonic::Code::Unknown);
+            }
+            _ => assert_eq!(fallback.grpc_code(), g, "{g:?} falls back to {fallback}"),
+        }
+        let expected_outcome = if g == tonic::Code::Ok {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        assert_eq!(fallback.outcome(), expected_outcome, "{g:?}");
+    }
+}
+
+#[test]
+fn fallback_from_http_maps_2xx_to_success_and_errors_to_failures() {
+    for n in 100..=599u16 {
+        let status = http::StatusCode::from_u16(n).unwrap();
+        let fallback = fallback_from_http(status);
+        match n {
+            200..=299 => assert_eq!(fallback.outcome(), Outcome::Success, "{n} → {fallback}"),
+            400..=599 => {
+                assert_eq!(fallback.outcome(), Outcome::Failure, "{n} → {fallback}");
+                assert!(!is_2xx(fallback.http_status()), "{n} → {fallback}");
+            }
+            _ => assert_eq!(fallback.outcome(), Outcome::Failure, "{n} → {fallback}"),
+        }
+    }
+    assert_eq!(
+        fallback_from_http(http::StatusCode::OK),
+        StatusCode::Success
+    );
+    assert_eq!(
+        fallback_from_http(http::StatusCode::ACCEPTED),
+        StatusCode::Accepted
+    );
+    assert_eq!(
+        fallback_from_http(http::StatusCode::MULTI_STATUS),
+        StatusCode::MixedStatus
+    );
+}
+
+#[test]
+fn clarifai_http_statuses_as_observed() {
+    let cases = [
+        ("CONN_KEY_INVALID", 401),
+        ("CONN_KEY_NOT_FOUND", 401),
+        ("CONN_DOES_NOT_EXIST", 404),
+        ("MIXED_STATUS", 207),
+        ("CONN_THROTTLED", 429),
+        ("CONN_METHOD_NOT_ALLOWED", 400),
+        ("MOVED", 307),
+        ("ACCEPTED", 202),
+    ];
+    for (name, http) in cases {
+        assert_eq!(code(name).http_status().as_u16(), http, "{name}");
+    }
+    assert_eq!(code("CONN_KEY_INVALID").number(), 11008);
+    assert_eq!(code("CONN_KEY_NOT_FOUND").number(), 11009);
+    assert_eq!(code("CONN_DOES_NOT_EXIST").number(), 11101);
+    assert_eq!(Code::new(11008).http_status().as_u16(), 401);
+    assert_eq!(Code::new(11009).http_status().as_u16(), 401);
+    assert_eq!(Code::new(11101).http_status().as_u16(), 404);
+}
+
+#[test]
+fn transient_failures_are_retryable() {
+    for name in [
+        "MODEL_DEPLOYING",
+        "MODEL_LOADING",
+        "MODEL_BUSY_PLEASE_RETRY",
+        "RUNNER_NEEDS_RETRY",
+        "CONN_THROTTLED",
+    ] {
+        let c = code(name);
+        assert_eq!(c.outcome(), Outcome::Failure, "{name}");
+        assert!(c.is_retryable(), "{name}");
+    }
+}
+
+#[test]
+fn permanent_failures_are_not_retryable() {
+    for name in [
+        "CONN_KEY_INVALID",
+        "CONN_EXCEED_MONTHLY_LIMIT",
+        "INPUT_INVALID_ARGUMENT",
+    ] {
+        let c = code(name);
+        assert_eq!(c.outcome(), Outcome::Failure, "{name}");
+        assert!(!c.is_retryable(), "{name}");
+    }
+}
+
+#[test]
+fn clarifai_polling_codes_are_in_progress() {
+    for name in [
+        "INPUT_DOWNLOAD_PENDING",
+        "INPUT_DOWNLOAD_IN_PROGRESS",
+        "MODEL_QUEUED_FOR_TRAINING",
+        "MODEL_TRAINING",
+        "MODEL_NOT_EVALUATED",
+        "MODEL_QUEUED_FOR_EVALUATION",
+        "MODEL_EVALUATING",
+        "DATASET_VERSION_PENDING",
+        "DATASET_VERSION_IN_PROGRESS",
+        "DATASET_VERSION_EXPORT_PENDING",
+        "DATASET_VERSION_EXPORT_IN_PROGRESS",
+        "JOB_QUEUED",
+        "JOB_RUNNING",
+    ] {
+        let c = code(name);
+        assert_eq!(c.outcome(), Outcome::InProgress, "{name}");
+        assert!(!c.is_retryable(), "{name}");
+        assert_eq!(c.grpc_code(), tonic::Code::Ok, "{name}");
+    }
+}
+
+#[test]
+fn zero_and_unknown_numbers_are_unknown_non_retryable_failures() {
+    let zero = Code::from(StatusCode::Zero);
+    assert_eq!(zero.number(), 0);
+    for c in UNKNOWN_NUMBERS.into_iter().map(Code::new).chain([zero]) {
+        assert_eq!(c.outcome(), Outcome::Failure, "{c:?}");
+        assert_eq!(c.grpc_code(), tonic::Code::Unknown, "{c:?}");
+        assert_eq!(
+            c.http_status(),
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            "{c:?}"
+        );
+        assert!(!c.is_retryable(), "{c:?}");
+    }
+    for n in UNKNOWN_NUMBERS {
+        assert!(!Code::new(n).is_known(), "{n}");
+    }
+}
