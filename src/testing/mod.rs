@@ -1,0 +1,335 @@
+//! The status test server: an httpbin for Clarifai statuses, over gRPC and HTTP.
+//!
+//! Point a client, a retry policy or a proxy at it to see exactly what it does with each status.
+//!
+//! # gRPC: `clarifai.status.testing.v1.StatusTester/Raise`
+//!
+//! A [`RaiseRequest`](crate::pb::testing::RaiseRequest) is answered as follows:
+//! - `status` is what to answer with. Its private fields (`stack_trace`, `internal_details`,
+//!   `redirect_info`) are stripped before anything is sent. A request without `status` is
+//!   rejected (see below).
+//! - `in_body` false: a failure ([`Outcome::Failure`](crate::Outcome)) is a gRPC error per the
+//!   [wire contract](crate::grpc); a success or in-progress status is gRPC OK with the status in
+//!   `RaiseResponse.status`. `in_body` true: always gRPC OK with the status in
+//!   `RaiseResponse.status`, as Clarifai's API answers.
+//! - `fail_times` 0: always answer with `status`. N: the first N calls with the same `key` answer
+//!   with `status`, later ones with `SUCCESS` (code 10000 and the table's description, nothing
+//!   else). `RaiseResponse.attempt` is the number of calls seen with this `key`, this one
+//!   included. The empty key is a key like any other: calls without a key share one counter.
+//! - `retry_after_ms` non-zero: a gRPC error carries the delay as pushback, a `RetryInfo` detail
+//!   and `grpc-retry-pushback-ms` metadata. Such an error carries the status's code, description
+//!   and request id, but not its other public fields (`details`, `developer_notes`, ...). Pushback
+//!   applies only to gRPC errors: an OK answer (`in_body` true, or a success) has nowhere to carry
+//!   it, and ignores it.
+//!
+//! # HTTP: `GET /v2/raise/{code}?fail_times=N&key=K&retry_after_ms=M`
+//!
+//! `{code}` is a number (any `i32`, known or not) or a known name (case-sensitive, as
+//! [`Code`](crate::Code)'s `FromStr`). The answer is [`rest::response`](crate::rest::response)
+//! for a status with that code and the table's description: the mapped HTTP status,
+//! `clarifai-status-code`, and the JSON body `{"status": {...}}`. A failure answered while
+//! `retry_after_ms` is non-zero also carries `Retry-After`, in whole seconds rounded up. The
+//! query parameters are all optional and mean what they mean over gRPC; the calls count under the
+//! same keys as gRPC calls (one counter store for both).
+//!
+//! Any other path answers `CONN_DOES_NOT_EXIST` (11101, HTTP 404) in the same JSON shape.
+//!
+//! # Malformed requests
+//!
+//! An unknown code name, an unknown or repeated query parameter, a parameter that is not a number
+//! in `u32`, a key longer than [`MAX_KEY_LEN`] bytes, or a gRPC request without `status` is
+//! answered `CONN_BAD_REQUEST_FORMAT` (11100: gRPC `INVALID_ARGUMENT`, HTTP 400) with the table's
+//! description, and a `details` field saying what was rejected. A rejected call is not counted.
+//!
+//! # Bounds
+//!
+//! The counters hold at most [`MAX_KEYS`] keys. Past that, a new key evicts the oldest inserted
+//! one, whose count starts again at 1 if it is seen again. Keys are never truncated: an
+//! over-long key is rejected, so two long keys never share a counter by accident.
+//!
+//! # Examples
+//!
+//! ```
+//! use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
+//! use clarifai_status::pb::testing::RaiseRequest;
+//! use clarifai_status::testing::TestServer;
+//! use clarifai_status::{pb, StatusCode};
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let bound = TestServer::new().bind("127.0.0.1:0".parse().unwrap(), None).unwrap();
+//! let url = format!("http://{}", bound.grpc_addr());
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let server = tokio::spawn(bound.serve_with_shutdown(async { stopped.await.ok(); }));
+//!
+//! let mut client = StatusTesterClient::connect(url).await.unwrap();
+//! let request = RaiseRequest {
+//!     status: Some(pb::Status { code: StatusCode::ModelTraining as i32, ..Default::default() }),
+//!     ..Default::default()
+//! };
+//! let response = client.raise(request).await.unwrap().into_inner();
+//! assert_eq!(response.status.unwrap().code, 21101);
+//! assert_eq!(response.attempt, 1);
+//!
+//! stop.send(()).unwrap();
+//! server.await.unwrap().unwrap();
+//! # });
+//! ```
+
+use std::future::{poll_fn, Future, IntoFuture};
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::pin::{pin, Pin};
+use std::task::Poll;
+
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::Server;
+
+mod counters;
+mod http;
+mod service;
+
+pub use service::Tester;
+
+/// The most keys the per-key counters hold; a new key past this evicts the oldest inserted one.
+///
+/// Bounds the server's memory whatever its clients send: at most this many keys of at most
+/// [`MAX_KEY_LEN`] bytes each.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(clarifai_status::testing::MAX_KEYS, 10_000);
+/// ```
+pub const MAX_KEYS: usize = 10_000;
+
+/// The longest key accepted, in bytes; longer keys are rejected, not truncated.
+///
+/// Rejected with `CONN_BAD_REQUEST_FORMAT` (gRPC `INVALID_ARGUMENT`, HTTP 400): truncating would
+/// silently make two keys share a counter.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(clarifai_status::testing::MAX_KEY_LEN, 256);
+/// ```
+pub const MAX_KEY_LEN: usize = 256;
+
+/// The status test server, before it binds: the gRPC service and, optionally, the HTTP endpoint.
+///
+/// # Examples
+///
+/// ```no_run
+/// use clarifai_status::testing::TestServer;
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let bound = TestServer::new().bind(
+///     "0.0.0.0:50051".parse().unwrap(),
+///     Some("0.0.0.0:8080".parse().unwrap()),
+/// )?;
+/// println!("grpc listening on {}", bound.grpc_addr());
+/// bound.serve_with_shutdown(std::future::pending()).await
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct TestServer {
+    tester: Tester,
+}
+
+impl TestServer {
+    /// A server with fresh counters.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let server = clarifai_status::testing::TestServer::new();
+    /// # drop(server);
+    /// ```
+    pub fn new() -> TestServer {
+        TestServer::default()
+    }
+
+    /// Binds the gRPC listener and, if `http` is given, the HTTP one. Port 0 picks a free port:
+    /// read it back from [`Bound::grpc_addr`] and [`Bound::http_addr`].
+    ///
+    /// Needs no async runtime; [`Bound::serve_with_shutdown`] does.
+    ///
+    /// # Errors
+    ///
+    /// The error of binding either address (in use, not local, no permission).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::testing::TestServer;
+    ///
+    /// let bound = TestServer::new()
+    ///     .bind("127.0.0.1:0".parse().unwrap(), Some("127.0.0.1:0".parse().unwrap()))
+    ///     .unwrap();
+    /// assert_ne!(bound.grpc_addr().port(), 0);
+    /// assert!(bound.http_addr().is_some());
+    /// ```
+    pub fn bind(self, grpc: SocketAddr, http: Option<SocketAddr>) -> io::Result<Bound> {
+        let (grpc, grpc_addr) = listen(grpc)?;
+        let (http, http_addr) = match http {
+            Some(addr) => {
+                let (listener, addr) = listen(addr)?;
+                (Some(listener), Some(addr))
+            }
+            None => (None, None),
+        };
+        Ok(Bound {
+            tester: self.tester,
+            grpc,
+            grpc_addr,
+            http,
+            http_addr,
+        })
+    }
+}
+
+fn listen(addr: SocketAddr) -> io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr)?;
+    // tokio takes the listener over as is: it must not block.
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
+/// The status test server with its listeners bound, ready to serve.
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::testing::TestServer;
+///
+/// let bound = TestServer::new().bind("127.0.0.1:0".parse().unwrap(), None).unwrap();
+/// println!("grpc listening on {}", bound.grpc_addr());
+/// assert_eq!(bound.http_addr(), None);
+/// ```
+#[derive(Debug)]
+pub struct Bound {
+    tester: Tester,
+    grpc: TcpListener,
+    grpc_addr: SocketAddr,
+    http: Option<TcpListener>,
+    http_addr: Option<SocketAddr>,
+}
+
+impl Bound {
+    /// The address the gRPC listener is bound to, with the port picked if port 0 was asked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let bound = clarifai_status::testing::TestServer::new().bind("127.0.0.1:0".parse().unwrap(), None).unwrap();
+    /// assert!(bound.grpc_addr().ip().is_loopback());
+    /// ```
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// The address the HTTP listener is bound to; `None` if no HTTP address was given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let bound = clarifai_status::testing::TestServer::new().bind("127.0.0.1:0".parse().unwrap(), Some("127.0.0.1:0".parse().unwrap())).unwrap();
+    /// assert_ne!(bound.http_addr().unwrap().port(), 0);
+    /// ```
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// Serves gRPC (and HTTP, if bound) until `signal` completes, then shuts down gracefully:
+    /// both servers stop accepting and finish the calls in flight.
+    ///
+    /// Must run inside a tokio runtime. The returned future is `Send` when `signal` is, so it can
+    /// be spawned.
+    ///
+    /// # Errors
+    ///
+    /// The first error either server fails with; the other one is then dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use clarifai_status::testing::TestServer;
+    ///
+    /// # async fn run() -> std::io::Result<()> {
+    /// let bound = TestServer::new().bind("127.0.0.1:50051".parse().unwrap(), None)?;
+    /// bound
+    ///     .serve_with_shutdown(async { tokio::signal::ctrl_c().await.ok(); })
+    ///     .await
+    /// # }
+    /// ```
+    pub async fn serve_with_shutdown(self, signal: impl Future<Output = ()>) -> io::Result<()> {
+        let (stop, stopping) = tokio::sync::watch::channel(());
+        let stopped = |mut stopping: tokio::sync::watch::Receiver<()>| async move {
+            // A send or the sender's drop: either way, time to stop.
+            let _ = stopping.changed().await;
+        };
+
+        let incoming = TcpIncoming::from(tokio::net::TcpListener::from_std(self.grpc)?)
+            .with_nodelay(Some(true));
+        // One service needs no router: tonic's own server answers UNIMPLEMENTED for other methods.
+        let grpc = Server::builder().serve_with_incoming_shutdown(
+            self.tester.clone().into_server(),
+            incoming,
+            stopped(stopping.clone()),
+        );
+        let grpc = async { grpc.await.map_err(io::Error::other) };
+
+        let http = match self.http {
+            Some(listener) => Some(
+                axum::serve(
+                    tokio::net::TcpListener::from_std(listener)?,
+                    self::http::router(self.tester),
+                )
+                .with_graceful_shutdown(stopped(stopping))
+                .into_future(),
+            ),
+            None => None,
+        };
+        let http = async {
+            match http {
+                Some(http) => http.await,
+                None => Ok(()),
+            }
+        };
+
+        let signal = async {
+            signal.await;
+            let _ = stop.send(());
+            Ok(())
+        };
+        all_ok(signal, grpc, http).await
+    }
+}
+
+/// Runs the three to completion; returns early with the first error.
+async fn all_ok(
+    a: impl Future<Output = io::Result<()>>,
+    b: impl Future<Output = io::Result<()>>,
+    c: impl Future<Output = io::Result<()>>,
+) -> io::Result<()> {
+    let (mut a, mut b, mut c) = (pin!(a), pin!(b), pin!(c));
+    let mut done = [false; 3];
+    poll_fn(|cx| {
+        let tasks: [Pin<&mut dyn Future<Output = io::Result<()>>>; 3] =
+            [a.as_mut(), b.as_mut(), c.as_mut()];
+        for (i, task) in tasks.into_iter().enumerate() {
+            if !done[i] {
+                if let Poll::Ready(result) = task.poll(cx) {
+                    result?;
+                    done[i] = true;
+                }
+            }
+        }
+        if done.iter().all(|d| *d) {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}
