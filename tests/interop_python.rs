@@ -1,0 +1,67 @@
+//! Interop with real grpcio: the Python client in `tests/interop/` reads the errors of the status
+//! test server, started here in-process on 127.0.0.1.
+//!
+//! Runs the interpreter named by `CLARIFAI_STATUS_PYTHON`, which needs the packages of
+//! `tests/interop/requirements.txt`. Without it the test is skipped with a note, unless
+//! `CLARIFAI_STATUS_REQUIRE_INTEROP=1`, which makes that a failure (as in CI).
+#![cfg(feature = "testing")]
+
+use std::path::Path;
+use std::time::Duration;
+
+use clarifai_status::testing::TestServer;
+
+const PYTHON_VAR: &str = "CLARIFAI_STATUS_PYTHON";
+const REQUIRE_VAR: &str = "CLARIFAI_STATUS_REQUIRE_INTEROP";
+
+#[tokio::test]
+async fn python_grpcio_reads_the_wire_contract() {
+    let Some(python) = std::env::var_os(PYTHON_VAR) else {
+        if std::env::var(REQUIRE_VAR).is_ok_and(|v| v == "1") {
+            panic!("{REQUIRE_VAR}=1 but {PYTHON_VAR} is not set: point it at a Python with tests/interop/requirements.txt installed (see .ci/run)");
+        }
+        eprintln!("interop_python skipped: set {PYTHON_VAR} (see .ci/run)");
+        return;
+    };
+
+    let bound = TestServer::new()
+        .bind("127.0.0.1:0".parse().unwrap(), None)
+        .unwrap();
+    let target = bound.grpc_addr().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(bound.serve_with_shutdown(async {
+        stopped.await.ok();
+    }));
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut command = tokio::process::Command::new(&python);
+    command
+        .arg(root.join("tests/interop/client.py"))
+        .arg("--target")
+        .arg(&target)
+        .arg("--proto-dir")
+        .arg(root.join("proto"))
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
+        .await
+        .expect("the Python client finishes within 120s")
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", Path::new(&python).display()));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    eprintln!("{stderr}");
+
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+
+    assert!(
+        output.status.success(),
+        "the Python client failed ({}); its output is above",
+        output.status
+    );
+    let summary = stdout.lines().last().unwrap_or_default();
+    assert!(
+        summary.starts_with("interop: ") && summary.ends_with(" passed, 0 failed"),
+        "unexpected summary: {summary}"
+    );
+}
