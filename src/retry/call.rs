@@ -1,0 +1,89 @@
+//! [`call`]: retrying a typed call, in-body statuses included.
+
+use std::future::Future;
+
+use tokio::time::Instant;
+
+use super::classify;
+use super::policy::{Decision, Policy};
+use crate::response::HasStatus;
+
+/// Makes a typed call with `make_call`, and makes it again while it fails retryably.
+///
+/// A failure is a gRPC error (read as the wire contract says: a carried Clarifai code, else the
+/// plain gRPC code) or an OK response whose in-body `status.code` is a failure, the way
+/// Clarifai's API answers (`CONN_THROTTLED`, `MODEL_BUSY_PLEASE_RETRY`, ...). Whether it is
+/// retried, how long to wait, and when to stop are the [`Policy`]'s; a server's pushback is read
+/// from the error (its `RetryInfo` detail, its metadata) or the response metadata. Success and
+/// in-progress statuses are returned at once.
+///
+/// Returns the last response or error: a success, a failure not to be retried, or the last
+/// retryable failure when the policy stops (attempts, budget, pushback or deadline). An OK
+/// response with an in-body failure stays `Ok`: use
+/// [`response::into_result`](crate::response::into_result) to turn it into an error.
+///
+/// The policy's deadline bounds the retrying (no sleep ends after it); an attempt in flight runs
+/// until the call's own timeout. Dropping the returned future stops everything: no attempt
+/// starts afterwards.
+///
+/// # Errors
+///
+/// The last attempt's `tonic::Status`, when it ended in a gRPC error.
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::pb::{BaseResponse, Status};
+/// use clarifai_status::retry::{self, Backoff, Policy};
+/// use clarifai_status::StatusCode;
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let policy = Policy::new().backoff(Backoff::new(Duration::from_millis(1), Duration::from_millis(5)));
+/// let mut attempts = 0;
+/// // In real code: `retry::call(&policy, || client.clone().predict(request.clone()))`.
+/// let response = retry::call(&policy, || {
+///     attempts += 1;
+///     let code = if attempts < 3 { StatusCode::ModelBusyPleaseRetry } else { StatusCode::Success };
+///     let body = BaseResponse { status: Some(Status { code: code as i32, ..Default::default() }) };
+///     async move { Ok(tonic::Response::new(body)) }
+/// })
+/// .await
+/// .unwrap();
+/// assert_eq!(attempts, 3);
+/// assert_eq!(response.get_ref().status.as_ref().unwrap().code, StatusCode::Success as i32);
+/// # }
+/// ```
+pub async fn call<R, F, Fut>(
+    policy: &Policy,
+    mut make_call: F,
+) -> Result<tonic::Response<R>, tonic::Status>
+where
+    R: HasStatus,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+{
+    let deadline = policy.deadline_from(Instant::now(), None);
+    let mut attempt = 1;
+    loop {
+        let result = make_call().await;
+        let failure = match &result {
+            Ok(response) => classify::from_response(response),
+            Err(status) => Some(classify::from_status(status)),
+        };
+        let Some(failure) = failure else {
+            policy.succeeded();
+            return result;
+        };
+        match policy.decide(&failure, attempt, deadline) {
+            Decision::Stop => return result,
+            Decision::Retry(delay) => {
+                drop(result);
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                attempt += 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The [`Retry`](super::Retry) service's response future.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use http::header::HeaderValue;
+use http::request::Parts;
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
+use tonic::body::Body;
+use tower_service::Service;
+
+use super::classify;
+use super::policy::{Decision, Policy};
+use super::timeout;
+use super::BoxError;
+
+/// gRFC A6: the number of attempts made before this one, sent on every retry.
+const PREVIOUS_ATTEMPTS: &str = "grpc-previous-rpc-attempts";
+
+pin_project! {
+    /// The response future of [`Retry`](super::Retry): runs attempts until one is committed, a
+    /// failure is not to be retried, or the policy stops.
+    ///
+    /// Dropping it drops the attempt in flight (tonic then cancels the stream) or the pending
+    /// backoff: no further attempt is made.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::retry::{future::ResponseFuture, Policy, Retry};
+    /// use tower::{service_fn, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let inner = service_fn(|_: http::Request<tonic::body::Body>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(tonic::body::Body::empty()))
+    /// });
+    /// let mut svc = Retry::new(inner, Policy::new());
+    /// let request = http::Request::new(tonic::body::Body::empty());
+    /// let future: ResponseFuture<_, _> = svc.ready().await.unwrap().call(request);
+    /// assert_eq!(future.await.unwrap().status(), 200);
+    /// # }
+    /// ```
+    pub struct ResponseFuture<S, F> {
+        #[pin]
+        state: State<F>,
+        service: S,
+        // `None`: the request was not replayable and is sent once.
+        replay: Option<Replay>,
+        policy: Arc<Policy>,
+        attempt: u32,
+        deadline: Option<Instant>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Attempt { #[pin] future: F },
+        Backoff { sleep: Pin<Box<Sleep>> },
+        // Waiting for the service to be ready for the next attempt.
+        Ready,
+    }
+}
+
+/// What is needed to send the request again.
+struct Replay {
+    parts: Parts,
+    body: Bytes,
+    /// Whether the request carried `grpc-timeout`: retries then carry the time remaining.
+    timed: bool,
+}
+
+impl Replay {
+    fn request(&self) -> http::Request<Body> {
+        let body = if self.body.is_empty() {
+            Body::empty()
+        } else {
+            Body::new(http_body_util::Full::new(self.body.clone()))
+        };
+        http::Request::from_parts(self.parts.clone(), body)
+    }
+
+    fn retry(&self, attempt: u32, deadline: Option<Instant>) -> http::Request<Body> {
+        let mut request = self.request();
+        let headers = request.headers_mut();
+        headers.insert(PREVIOUS_ATTEMPTS, HeaderValue::from(attempt - 1));
+        if let (true, Some(deadline)) = (self.timed, deadline) {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            headers.insert(timeout::HEADER, timeout::encode(remaining));
+        }
+        request
+    }
+}
+
+impl<S, F> ResponseFuture<S, F> {
+    /// A call that will be retried: sends the first attempt.
+    pub(crate) fn replayable<ResBody>(
+        mut service: S,
+        parts: Parts,
+        body: Bytes,
+        policy: Arc<Policy>,
+        deadline: Option<Instant>,
+    ) -> ResponseFuture<S, F>
+    where
+        S: Service<http::Request<Body>, Response = http::Response<ResBody>, Future = F>,
+    {
+        let timed = parts.headers.contains_key(timeout::HEADER);
+        let replay = Replay { parts, body, timed };
+        let future = service.call(replay.request());
+        ResponseFuture {
+            state: State::Attempt { future },
+            service,
+            replay: Some(replay),
+            policy,
+            attempt: 1,
+            deadline,
+        }
+    }
+
+    /// A call sent once, as is.
+    pub(crate) fn once(service: S, future: F, policy: Arc<Policy>) -> ResponseFuture<S, F> {
+        ResponseFuture {
+            state: State::Attempt { future },
+            service,
+            replay: None,
+            policy,
+            attempt: 1,
+            deadline: None,
+        }
+    }
+}
+
+impl<S, F, ResBody, E> Future for ResponseFuture<S, F>
+where
+    S: Service<http::Request<Body>, Response = http::Response<ResBody>, Error = E, Future = F>,
+    F: Future<Output = Result<http::Response<ResBody>, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<http::Response<ResBody>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Attempt { future } => {
+                    let result = ready!(future.poll(cx));
+                    if this.replay.is_none() {
+                        return Poll::Ready(result.map_err(Into::into));
+                    }
+                    let (failure, result) = match result {
+                        Ok(response) => {
+                            match classify::from_headers(response.status(), response.headers()) {
+                                None => {
+                                    this.policy.succeeded();
+                                    return Poll::Ready(Ok(response));
+                                }
+                                Some(failure) => (failure, Ok(response)),
+                            }
+                        }
+                        // Read the error as tonic's client would (a failed connection is
+                        // UNAVAILABLE), and hand tonic that status.
+                        Err(error) => {
+                            let status = tonic::Status::from_error(error.into());
+                            (classify::from_status(&status), Err(BoxError::from(status)))
+                        }
+                    };
+                    match this.policy.decide(&failure, *this.attempt, *this.deadline) {
+                        Decision::Stop => return Poll::Ready(result),
+                        Decision::Retry(delay) => {
+                            drop(result);
+                            *this.attempt += 1;
+                            if delay.is_zero() {
+                                this.state.set(State::Ready);
+                            } else {
+                                let sleep = Box::pin(tokio::time::sleep(delay));
+                                this.state.set(State::Backoff { sleep });
+                            }
+                        }
+                    }
+                }
+                StateProj::Backoff { sleep } => {
+                    ready!(sleep.as_mut().poll(cx));
+                    this.state.set(State::Ready);
+                }
+                StateProj::Ready => {
+                    if let Err(error) = ready!(this.service.poll_ready(cx)) {
+                        return Poll::Ready(Err(error.into()));
+                    }
+                    let replay = this.replay.as_ref().expect("only replayable calls retry");
+                    let future = this
+                        .service
+                        .call(replay.retry(*this.attempt, *this.deadline));
+                    this.state.set(State::Attempt { future });
+                }
+            }
+        }
+    }
+}
+
+impl<S, F> std::fmt::Debug for ResponseFuture<S, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("attempt", &self.attempt)
+            .field("replayable", &self.replay.is_some())
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}

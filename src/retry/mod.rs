@@ -1,0 +1,286 @@
+//! Status-aware retries: a tower layer for tonic channels, a typed call helper, and a poller,
+//! all driven by one [`Policy`].
+//!
+//! # Two ways in, one policy
+//!
+//! 1. [`RetryLayer`] / [`Retry`]: a tower layer under any generated client
+//!    (`ServiceBuilder::new().layer(RetryLayer::new(policy)).service(channel)`). It works on
+//!    `http::Request<tonic::body::Body>` and never decodes a message.
+//! 2. [`call`]: retries a closure making a typed call (`|| client.clone().predict(req.clone())`),
+//!    and sees the decoded response.
+//!
+//! [`poll`] builds on [`call`] to wait on long-running work.
+//!
+//! # What each way in sees
+//!
+//! | Signal | [`RetryLayer`] | [`call`] |
+//! |---|---|---|
+//! | Clarifai code carried on a gRPC error ([wire contract](crate::grpc)) | yes, in Trailers-Only headers | yes |
+//! | plain gRPC code (`UNAVAILABLE`, ...) | yes, in Trailers-Only headers | yes |
+//! | connection failure | yes (as tonic reads it: `UNAVAILABLE`) | yes (`UNAVAILABLE`) |
+//! | bare HTTP error from a proxy (502, 503, ...) | yes, as gRPC reads it | yes |
+//! | pushback: `RetryInfo`, `grpc-retry-pushback-ms`, `Retry-After` | yes | yes |
+//! | in-body `response.status.code` of an OK response | **no** | yes |
+//! | gRPC error sent in trailers after response headers | **no** (committed) | yes |
+//!
+//! A tower layer sees a gRPC error only when it arrives in the response *headers*: a
+//! Trailers-Only response (the status in the headers, an empty body). That is how tonic servers
+//! (and grpc-go, grpc-java, C core) answer a unary call that fails before sending a message, so
+//! the layer sees every error of a failed unary call from these. Once response headers arrive
+//! without an error status, the call is **committed** (gRFC A6): its body, and any status in
+//! its trailers, go to the caller untouched. Clarifai's in-body statuses come in OK responses
+//! and need the message decoded, which only [`call`] does. Use the layer for transport-level
+//! retries under every call, and [`call`] where in-body statuses matter; if you stack them with
+//! one policy, a call may make up to `max_attempts`² attempts, and the layer counts an in-body
+//! failure as a success for the budget.
+//!
+//! # What the layer replays
+//!
+//! The layer buffers a request body that is complete when the call is made and at most the
+//! buffer limit (64 KiB by default, [`RetryLayer::buffer_limit`]): every unary and
+//! server-streaming request tonic encodes, as their single message is ready at once. A body that
+//! is not complete yet (a client or bidirectional stream fed by a live source), over the limit,
+//! or with trailers is sent once, as is, without retry. Retries carry
+//! `grpc-previous-rpc-attempts`, and, when the request carried `grpc-timeout`, the time left
+//! until the deadline in its place.
+//!
+//! # Budget, deadline, cancellation, events
+//!
+//! The [`Budget`] (see [`budget`] for why budgets beat a bare maximum of attempts) is shared by
+//! every clone of a policy and every service built from it. The deadline is the policy's, or the
+//! request's `grpc-timeout` when shorter: no sleep ends past it, and a delay or pushback that
+//! would end past it stops the retrying at once, returning the last result. Dropping a
+//! future stops all further attempts: retrying happens only while the future is polled. Each
+//! retry emits a `tracing` event at `DEBUG` level with fields `code`, `attempt` (the failed
+//! attempt, from 1) and `delay_ms`; each decision to stop, one with the reason.
+//!
+//! # Examples
+//!
+//! ```
+//! use clarifai_status::retry::{Policy, RetryLayer};
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! // A server that is UNAVAILABLE twice, then answers.
+//! let calls = Arc::new(AtomicUsize::new(0));
+//! let server = service_fn({
+//!     let calls = calls.clone();
+//!     move |_: http::Request<tonic::body::Body>| {
+//!         let n = calls.fetch_add(1, Ordering::SeqCst);
+//!         async move {
+//!             let mut response = http::Response::new(tonic::body::Body::empty());
+//!             if n < 2 {
+//!                 response.headers_mut().insert("grpc-status", "14".parse().unwrap());
+//!             }
+//!             Ok::<_, std::convert::Infallible>(response)
+//!         }
+//!     }
+//! });
+//! let policy = Policy::new().backoff(clarifai_status::retry::Backoff::new(
+//!     Duration::from_millis(1),
+//!     Duration::from_millis(10),
+//! ));
+//! let mut client = ServiceBuilder::new().layer(RetryLayer::new(policy)).service(server);
+//! let request = http::Request::new(tonic::body::Body::empty());
+//! let response = client.ready().await.unwrap().call(request).await.unwrap();
+//! assert!(response.headers().get("grpc-status").is_none());
+//! assert_eq!(calls.load(Ordering::SeqCst), 3);
+//! # }
+//! ```
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::time::Instant;
+use tonic::body::Body;
+use tower_service::Service;
+
+mod backoff;
+mod body;
+pub mod budget;
+mod call;
+mod classify;
+pub mod future;
+mod layer;
+mod policy;
+mod poll;
+mod timeout;
+
+pub use backoff::Backoff;
+pub use budget::{Budget, InvalidBudget};
+pub use call::call;
+pub use layer::RetryLayer;
+pub use policy::Policy;
+pub use poll::{poll, PollPolicy};
+
+use body::Collected;
+use future::ResponseFuture;
+
+/// The error type of [`Retry`]: the inner service's error, boxed, or the `tonic::Status` tonic
+/// would read from it (which a tonic client reads back unchanged).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Request bodies up to this size are buffered for replay by default.
+const DEFAULT_BUFFER_LIMIT: usize = 64 * 1024;
+
+/// A tower service that retries gRPC calls by a [`Policy`]; built by [`RetryLayer`].
+///
+/// See the [module docs](self) for what it sees, what it replays and when it stops.
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::retry::{Policy, Retry};
+/// use tower::{service_fn, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let inner = service_fn(|_: http::Request<tonic::body::Body>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(tonic::body::Body::empty()))
+/// });
+/// let mut svc = Retry::new(inner, Policy::new()).buffer_limit(4096);
+/// let response = svc.ready().await.unwrap().call(http::Request::new(tonic::body::Body::empty())).await;
+/// assert!(response.is_ok());
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Retry<S> {
+    inner: S,
+    policy: Arc<Policy>,
+    buffer_limit: usize,
+}
+
+impl<S> Retry<S> {
+    /// Wraps `inner`, retrying by `policy`, buffering request bodies up to 64 KiB.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::retry::{Policy, Retry};
+    ///
+    /// let svc = Retry::new(tower::service_fn(|_: http::Request<tonic::body::Body>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(tonic::body::Body::empty()))
+    /// }), Policy::new());
+    /// # let _ = svc;
+    /// ```
+    pub fn new(inner: S, policy: Policy) -> Retry<S> {
+        Retry::from_parts(inner, Arc::new(policy), DEFAULT_BUFFER_LIMIT)
+    }
+
+    pub(crate) fn from_parts(inner: S, policy: Arc<Policy>, buffer_limit: usize) -> Retry<S> {
+        Retry {
+            inner,
+            policy,
+            buffer_limit,
+        }
+    }
+
+    /// Sets the largest request body buffered for replay, in bytes (see
+    /// [`RetryLayer::buffer_limit`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use clarifai_status::retry::{Policy, Retry};
+    /// let svc = Retry::new((), Policy::new()).buffer_limit(0); // only empty bodies are replayed
+    /// # let _ = svc;
+    /// ```
+    pub fn buffer_limit(mut self, bytes: usize) -> Retry<S> {
+        self.buffer_limit = bytes;
+        self
+    }
+
+    /// The policy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use clarifai_status::retry::{Policy, Retry};
+    /// let svc = Retry::new((), Policy::new().max_attempts(2));
+    /// assert!(svc.policy().is_retryable_grpc(tonic::Code::Unavailable));
+    /// ```
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The wrapped service.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use clarifai_status::retry::{Policy, Retry};
+    /// assert_eq!(*Retry::new(7, Policy::new()).get_ref(), 7);
+    /// ```
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use clarifai_status::retry::{Policy, Retry};
+    /// let mut svc = Retry::new(7, Policy::new());
+    /// *svc.get_mut() += 1;
+    /// assert_eq!(svc.into_inner(), 8);
+    /// ```
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the service.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use clarifai_status::retry::{Policy, Retry};
+    /// assert_eq!(Retry::new("inner", Policy::new()).into_inner(), "inner");
+    /// ```
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ResBody> Service<http::Request<Body>> for Retry<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<ResBody>> + Clone,
+    S::Error: Into<BoxError>,
+{
+    type Response = http::Response<ResBody>;
+    type Error = BoxError;
+    type Future = ResponseFuture<S, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        // The ready service makes this call; its clone waits for the next one.
+        let clone = self.inner.clone();
+        let mut service = std::mem::replace(&mut self.inner, clone);
+        let policy = self.policy.clone();
+        if !policy.may_retry() {
+            let future = service.call(request);
+            return ResponseFuture::once(service, future, policy);
+        }
+        let start = Instant::now();
+        let (parts, body) = request.into_parts();
+        match body::collect(body, self.buffer_limit) {
+            Collected::Whole(bytes) => {
+                let call_timeout = parts
+                    .headers
+                    .get(timeout::HEADER)
+                    .and_then(|value| timeout::parse(value.as_bytes()));
+                let deadline = policy.deadline_from(start, call_timeout);
+                ResponseFuture::replayable(service, parts, bytes, policy, deadline)
+            }
+            Collected::Stream(body) => {
+                let future = service.call(http::Request::from_parts(parts, body));
+                ResponseFuture::once(service, future, policy)
+            }
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! The retry policy: one configuration for the layer, the call helper and the poller.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::backoff::Backoff;
+use super::budget::Budget;
+use super::classify::{Failure, Signal};
+use crate::grpc::Pushback;
+use crate::Code;
+
+/// When to retry, how long to wait, and when to stop.
+///
+/// One policy serves both ways in ([`RetryLayer`](super::RetryLayer) for tonic channels, and
+/// [`call`](super::call) for typed calls) and is configured once:
+///
+/// - **attempts**: at most [`max_attempts`](Policy::max_attempts) in all (default 5, gRFC A6's
+///   cap);
+/// - **backoff**: exponential with full jitter and a cap ([`Backoff`], default 100 ms doubling up
+///   to 5 s); a server's pushback (a `RetryInfo` detail, `grpc-retry-pushback-ms`, or HTTP
+///   `Retry-After`) replaces the drawn delay, and a negative `grpc-retry-pushback-ms` means stop;
+/// - **deadline**: no sleep ends and no attempt starts later than [`deadline`](Policy::deadline)
+///   after the call began (default 30 s), nor after the call's own `grpc-timeout` when the layer
+///   sees one. When the next delay would end past it, the policy stops at once and returns the
+///   last result. The deadline bounds the retrying; it does not cut an attempt in flight, which
+///   is the call's own timeout's job (`tonic::Request::set_timeout`);
+/// - **budget**: a [`Budget`] token bucket shared by every clone of the policy (default
+///   [`Budget::default`]), so that under sustained failure the extra load stays bounded;
+/// - **what is retryable**: a Clarifai code carried on a gRPC error or in a response body is
+///   retryable as the status table says ([`Code::is_retryable`]); a plain gRPC code (no Clarifai
+///   code carried) is retryable when in the policy's set, by default `UNAVAILABLE` only
+///   (AIP-194). [`retry_codes`](Policy::retry_codes) and [`never_retry`](Policy::never_retry)
+///   override the table per code.
+///
+/// A non-retryable failure is returned at once and costs the budget nothing; a retryable one
+/// costs a token whether or not it is retried; a success earns.
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::retry::{Backoff, Budget, Policy};
+/// use clarifai_status::{Code, StatusCode};
+/// use std::time::Duration;
+///
+/// let policy = Policy::new()
+///     .max_attempts(4)
+///     .backoff(Backoff::new(Duration::from_millis(50), Duration::from_secs(2)))
+///     .deadline(Duration::from_secs(10))
+///     .budget(Budget::new(10, 0.1).unwrap())
+///     .retry_grpc_codes([tonic::Code::Unavailable, tonic::Code::ResourceExhausted])
+///     .never_retry([StatusCode::ConnExceedHourlyLimit]);
+///
+/// assert!(policy.is_retryable(StatusCode::ModelBusyPleaseRetry.into()));
+/// assert!(!policy.is_retryable(StatusCode::ConnExceedHourlyLimit.into()));
+/// assert!(!policy.is_retryable(StatusCode::ConnKeyInvalid.into()));
+/// assert!(policy.is_retryable_grpc(tonic::Code::ResourceExhausted));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Policy {
+    max_attempts: u32,
+    backoff: Backoff,
+    deadline: Option<Duration>,
+    budget: Option<Arc<Budget>>,
+    /// Bit `n` set: plain gRPC code `n` is retryable.
+    grpc_codes: u32,
+    /// Per-code overrides of the table, later entries first.
+    overrides: Vec<(Code, bool)>,
+}
+
+/// What to do after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    Retry(Duration),
+    Stop,
+}
+
+impl Policy {
+    /// The default policy: 5 attempts, [`Backoff::default`], a 30 s deadline, a fresh
+    /// [`Budget::default`], gRPC `UNAVAILABLE` and the table's retryable codes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::retry::Policy;
+    ///
+    /// let policy = Policy::new();
+    /// assert!(policy.is_retryable_grpc(tonic::Code::Unavailable));
+    /// assert!(!policy.is_retryable_grpc(tonic::Code::Internal));
+    /// ```
+    pub fn new() -> Policy {
+        Policy {
+            max_attempts: 5,
+            backoff: Backoff::default(),
+            deadline: Some(Duration::from_secs(30)),
+            budget: Some(Arc::new(Budget::default())),
+            grpc_codes: 1 << tonic::Code::Unavailable as u32,
+            overrides: Vec::new(),
+        }
+    }
+
+    /// Sets the most attempts a call makes, the first included; 0 counts as 1 (no retry).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let no_retries = clarifai_status::retry::Policy::new().max_attempts(1);
+    /// # let _ = no_retries;
+    /// ```
+    pub fn max_attempts(mut self, attempts: u32) -> Policy {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// Sets the backoff between attempts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::retry::{Backoff, Policy};
+    /// use std::time::Duration;
+    ///
+    /// let policy = Policy::new().backoff(Backoff::new(Duration::from_millis(25), Duration::from_secs(1)));
+    /// # let _ = policy;
+    /// ```
+    pub fn backoff(mut self, backoff: Backoff) -> Policy {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Sets the overall deadline, counted from the start of the call's first attempt.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let policy = clarifai_status::retry::Policy::new().deadline(std::time::Duration::from_secs(5));
+    /// # let _ = policy;
+    /// ```
+    pub fn deadline(mut self, deadline: Duration) -> Policy {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Removes the overall deadline: only a call's `grpc-timeout` (when the layer sees one)
+    /// bounds the retrying, besides the number of attempts. A server's pushback is then honoured
+    /// however long it is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let policy = clarifai_status::retry::Policy::new().no_deadline();
+    /// # let _ = policy;
+    /// ```
+    pub fn no_deadline(mut self) -> Policy {
+        self.deadline = None;
+        self
+    }
+
+    /// Sets the retry budget. Pass an `Arc<Budget>` to share one bucket between policies, or to
+    /// watch it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::retry::{Budget, Policy};
+    /// use std::sync::Arc;
+    ///
+    /// let shared = Arc::new(Budget::default());
+    /// let predict = Policy::new().budget(shared.clone());
+    /// let search = Policy::new().max_attempts(3).budget(shared);
+    /// # let _ = (predict, search);
+    /// ```
+    pub fn budget(mut self, budget: impl Into<Arc<Budget>>) -> Policy {
+        self.budget = Some(budget.into());
+        self
+    }
+
+    /// Removes the retry budget: every retryable failure is retried up to the maximum of
+    /// attempts, however many calls fail.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let policy = clarifai_status::retry::Policy::new().no_budget();
+    /// # let _ = policy;
+    /// ```
+    pub fn no_budget(mut self) -> Policy {
+        self.budget = None;
+        self
+    }
+
+    /// Sets which plain gRPC codes are retryable (replacing the default, `UNAVAILABLE` only).
+    /// `OK` is ignored. Codes carried with a Clarifai code follow the table instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::retry::Policy;
+    ///
+    /// let policy = Policy::new().retry_grpc_codes([tonic::Code::Unavailable, tonic::Code::Aborted]);
+    /// assert!(policy.is_retryable_grpc(tonic::Code::Aborted));
+    /// ```
+    pub fn retry_grpc_codes(mut self, codes: impl IntoIterator<Item = tonic::Code>) -> Policy {
+        self.grpc_codes = codes
+            .into_iter()
+            .filter(|code| *code != tonic::Code::Ok)
+            .fold(0, |set, code| set | 1 << code as u32);
+        self
+    }
+
+    /// Makes these Clarifai codes retryable, whatever the table says.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::retry::Policy;
+    /// use clarifai_status::StatusCode;
+    ///
+    /// let policy = Policy::new().retry_codes([StatusCode::InternalServerIssue]);
+    /// assert!(policy.is_retryable(StatusCode::InternalServerIssue.into()));
+    /// ```
+    pub fn retry_codes(mut self, codes: impl IntoIterator<Item = impl Into<Code>>) -> Policy {
+        self.set(codes, true);
+        self
+    }
+
+    /// Makes these Clarifai codes non-retryable, whatever the table says.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::retry::Policy;
+    /// use clarifai_status::StatusCode;
+    ///
+    /// let policy = Policy::new().never_retry([StatusCode::ConnThrottled]);
+    /// assert!(!policy.is_retryable(StatusCode::ConnThrottled.into()));
+    /// ```
+    pub fn never_retry(mut self, codes: impl IntoIterator<Item = impl Into<Code>>) -> Policy {
+        self.set(codes, false);
+        self
+    }
+
+    fn set(&mut self, codes: impl IntoIterator<Item = impl Into<Code>>, retryable: bool) {
+        for code in codes {
+            let code = code.into();
+            self.overrides.retain(|(c, _)| *c != code);
+            self.overrides.push((code, retryable));
+        }
+    }
+
+    /// Whether a failure with this Clarifai code is retried: the policy's override, else the
+    /// table ([`Code::is_retryable`]; `false` for a number the table does not know).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::retry::Policy;
+    /// use clarifai_status::Code;
+    ///
+    /// assert!(Policy::new().is_retryable(Code::new(21354))); // MODEL_BUSY_PLEASE_RETRY
+    /// assert!(!Policy::new().is_retryable(Code::new(11008))); // CONN_KEY_INVALID
+    /// ```
+    pub fn is_retryable(&self, code: Code) -> bool {
+        self.overrides
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map_or_else(|| code.is_retryable(), |(_, retryable)| *retryable)
+    }
+
+    /// Whether a failure with this plain gRPC code (no Clarifai code carried) is retried.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::retry::Policy;
+    ///
+    /// assert!(!Policy::new().is_retryable_grpc(tonic::Code::InvalidArgument));
+    /// ```
+    pub fn is_retryable_grpc(&self, code: tonic::Code) -> bool {
+        self.grpc_codes & (1 << code as u32) != 0
+    }
+
+    pub(crate) fn retries(&self, signal: Signal) -> bool {
+        match signal {
+            Signal::Clarifai(code) => self.is_retryable(code),
+            Signal::Grpc(code) => self.is_retryable_grpc(code),
+        }
+    }
+
+    /// Whether a call may be retried at all: otherwise the layer does not buffer its body.
+    pub(crate) fn may_retry(&self) -> bool {
+        self.max_attempts > 1
+    }
+
+    /// The call's deadline: the policy's, or `timeout` (the call's own) when that is sooner.
+    pub(crate) fn deadline_from(
+        &self,
+        start: Instant,
+        timeout: Option<Duration>,
+    ) -> Option<Instant> {
+        let own = self.deadline.map(|d| start + d);
+        let call = timeout.map(|t| start + t);
+        match (own, call) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Records a successful (or committed) attempt.
+    pub(crate) fn succeeded(&self) {
+        if let Some(budget) = &self.budget {
+            budget.record_success();
+        }
+    }
+
+    /// Decides what follows failed attempt number `attempt` (from 1), and says so in a
+    /// `tracing` event.
+    pub(crate) fn decide(
+        &self,
+        failure: &Failure,
+        attempt: u32,
+        deadline: Option<Instant>,
+    ) -> Decision {
+        let code = failure.signal;
+        if !self.retries(code) {
+            tracing::debug!(%code, attempt, "not retrying: code is not retryable");
+            return Decision::Stop;
+        }
+        // Every retryable failure costs, retried or not (gRFC A6).
+        let budget_allows = self.budget.as_ref().is_none_or(|b| b.record_failure());
+        if attempt >= self.max_attempts {
+            tracing::debug!(%code, attempt, "not retrying: attempts exhausted");
+            return Decision::Stop;
+        }
+        if !budget_allows {
+            tracing::debug!(%code, attempt, "not retrying: retry budget exhausted");
+            return Decision::Stop;
+        }
+        let delay = match failure.pushback {
+            Some(Pushback::DoNotRetry) => {
+                tracing::debug!(%code, attempt, "not retrying: server pushback says not to");
+                return Decision::Stop;
+            }
+            Some(Pushback::After(delay)) => delay,
+            None => self.backoff.delay(attempt - 1),
+        };
+        let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        if let Some(deadline) = deadline {
+            if Instant::now()
+                .checked_add(delay)
+                .is_none_or(|end| end >= deadline)
+            {
+                tracing::debug!(%code, attempt, delay_ms, "not retrying: delay ends past the deadline");
+                return Decision::Stop;
+            }
+        }
+        tracing::debug!(%code, attempt, delay_ms, "retrying");
+        Decision::Retry(delay)
+    }
+}
+
+impl Default for Policy {
+    /// As [`Policy::new`].
+    fn default() -> Policy {
+        Policy::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StatusCode;
+
+    fn failure(signal: Signal) -> Failure {
+        Failure {
+            signal,
+            pushback: None,
+        }
+    }
+
+    #[test]
+    fn later_override_wins() {
+        let policy = Policy::new()
+            .never_retry([StatusCode::ConnThrottled])
+            .retry_codes([StatusCode::ConnThrottled]);
+        assert!(policy.is_retryable(StatusCode::ConnThrottled.into()));
+    }
+
+    #[test]
+    fn stops_at_max_attempts_and_charges_the_budget() {
+        let budget = Arc::new(Budget::new(100, 1.0).unwrap());
+        let policy = Policy::new()
+            .max_attempts(2)
+            .backoff(Backoff::new(Duration::ZERO, Duration::ZERO))
+            .budget(budget.clone());
+        let unavailable = failure(Signal::Grpc(tonic::Code::Unavailable));
+        assert_eq!(
+            policy.decide(&unavailable, 1, None),
+            Decision::Retry(Duration::ZERO)
+        );
+        assert_eq!(policy.decide(&unavailable, 2, None), Decision::Stop);
+        assert_eq!(budget.tokens(), 98.0);
+    }
+
+    #[test]
+    fn non_retryable_costs_nothing() {
+        let budget = Arc::new(Budget::new(10, 0.1).unwrap());
+        let policy = Policy::new().budget(budget.clone());
+        let denied = failure(Signal::Clarifai(StatusCode::ConnKeyInvalid.into()));
+        assert_eq!(policy.decide(&denied, 1, None), Decision::Stop);
+        assert_eq!(budget.tokens(), 10.0);
+    }
+
+    #[test]
+    fn pushback_replaces_backoff_and_is_bounded_by_the_deadline() {
+        let policy = Policy::new().no_budget();
+        let mut throttled = failure(Signal::Clarifai(StatusCode::ConnThrottled.into()));
+        throttled.pushback = Some(Pushback::After(Duration::from_secs(3)));
+        let far = Instant::now() + Duration::from_secs(60);
+        let near = Instant::now() + Duration::from_secs(1);
+        assert_eq!(
+            policy.decide(&throttled, 1, Some(far)),
+            Decision::Retry(Duration::from_secs(3))
+        );
+        assert_eq!(policy.decide(&throttled, 1, Some(near)), Decision::Stop);
+        throttled.pushback = Some(Pushback::DoNotRetry);
+        assert_eq!(policy.decide(&throttled, 1, Some(far)), Decision::Stop);
+    }
+
+    #[test]
+    fn shorter_call_timeout_is_the_deadline() {
+        let start = Instant::now();
+        let policy = Policy::new().deadline(Duration::from_secs(30));
+        let short = Some(Duration::from_secs(2));
+        assert_eq!(
+            policy.deadline_from(start, short),
+            Some(start + Duration::from_secs(2))
+        );
+        assert_eq!(
+            policy.deadline_from(start, None),
+            Some(start + Duration::from_secs(30))
+        );
+        let open = Policy::new().no_deadline();
+        assert_eq!(open.deadline_from(start, None), None);
+    }
+}

@@ -1,0 +1,176 @@
+//! [`poll`]: waiting on long-running work until its status is terminal.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{call, Backoff, Policy};
+use crate::response::HasStatus;
+use crate::Outcome;
+
+/// How [`poll`] waits on long-running work: the interval between polls, how long to wait in all,
+/// and the [`Policy`] each poll's call is retried by.
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::retry::{Backoff, Policy, PollPolicy};
+/// use std::time::Duration;
+///
+/// let polling = PollPolicy::new()
+///     .interval(Backoff::new(Duration::from_millis(500), Duration::from_secs(10)))
+///     .deadline(Duration::from_secs(300))
+///     .retry(Policy::new().max_attempts(3));
+/// # let _ = polling;
+/// ```
+#[derive(Debug, Clone)]
+pub struct PollPolicy {
+    interval: Backoff,
+    deadline: Duration,
+    retry: Policy,
+}
+
+impl PollPolicy {
+    /// Polls 1 s apart at first, doubling up to 30 s (with full jitter), for up to 10 minutes
+    /// (as long as Clarifai's SDK waits for a model to load), each poll retried by
+    /// [`Policy::new`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let polling = clarifai_status::retry::PollPolicy::new();
+    /// # let _ = polling;
+    /// ```
+    pub fn new() -> PollPolicy {
+        PollPolicy {
+            interval: Backoff::new(Duration::from_secs(1), Duration::from_secs(30)),
+            deadline: Duration::from_secs(600),
+            retry: Policy::new(),
+        }
+    }
+
+    /// Sets the interval between polls: poll `n` waits a delay drawn as [`Backoff::delay`]`(n)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::retry::{Backoff, PollPolicy};
+    /// use std::time::Duration;
+    ///
+    /// let polling = PollPolicy::new().interval(Backoff::new(Duration::from_secs(2), Duration::from_secs(2)));
+    /// # let _ = polling;
+    /// ```
+    pub fn interval(mut self, interval: Backoff) -> PollPolicy {
+        self.interval = interval;
+        self
+    }
+
+    /// Sets how long to wait in all, from the first poll.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let polling = clarifai_status::retry::PollPolicy::new().deadline(std::time::Duration::from_secs(60));
+    /// # let _ = polling;
+    /// ```
+    pub fn deadline(mut self, deadline: Duration) -> PollPolicy {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Sets the policy each poll's call is retried by (transient errors while polling).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::retry::{Policy, PollPolicy};
+    ///
+    /// let polling = PollPolicy::new().retry(Policy::new().max_attempts(2));
+    /// # let _ = polling;
+    /// ```
+    pub fn retry(mut self, policy: Policy) -> PollPolicy {
+        self.retry = policy;
+        self
+    }
+}
+
+impl Default for PollPolicy {
+    /// As [`PollPolicy::new`].
+    fn default() -> PollPolicy {
+        PollPolicy::new()
+    }
+}
+
+/// Repeats a status-returning call while its in-body status is in progress
+/// ([`Outcome::InProgress`]: `MODEL_TRAINING`, `JOB_RUNNING`, `INPUT_DOWNLOAD_PENDING`, ...),
+/// waiting between polls, until the status is terminal or the deadline comes.
+///
+/// Each poll is one [`call`] with the poll policy's retry [`Policy`], so transient failures while
+/// polling are retried as usual.
+///
+/// Returns the last response: terminal (success or failure, in the body), or **still in
+/// progress** when the next wait would end past the deadline; check its status's outcome. A
+/// response without a status counts as terminal. Dropping the future stops polling.
+///
+/// # Errors
+///
+/// A gRPC error the retry policy did not (or no longer would) retry.
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::pb::{BaseResponse, Status};
+/// use clarifai_status::response::HasStatus;
+/// use clarifai_status::retry::{self, Backoff, PollPolicy};
+/// use clarifai_status::{Outcome, StatusCode};
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let polling = PollPolicy::new().interval(Backoff::new(Duration::from_millis(1), Duration::from_millis(2)));
+/// let mut polls = 0;
+/// // In real code: `retry::poll(&polling, || client.clone().get_model(request.clone()))`.
+/// let response = retry::poll(&polling, || {
+///     polls += 1;
+///     let code = if polls < 4 { StatusCode::ModelTraining } else { StatusCode::ModelTrained };
+///     let body = BaseResponse { status: Some(Status { code: code as i32, ..Default::default() }) };
+///     async move { Ok(tonic::Response::new(body)) }
+/// })
+/// .await
+/// .unwrap();
+/// assert_eq!(polls, 4);
+/// assert_eq!(response.status_code().unwrap().outcome(), Outcome::Success);
+/// # }
+/// ```
+pub async fn poll<R, F, Fut>(
+    policy: &PollPolicy,
+    mut make_call: F,
+) -> Result<tonic::Response<R>, tonic::Status>
+where
+    R: HasStatus,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+{
+    let deadline = Instant::now() + policy.deadline;
+    let mut n = 0;
+    loop {
+        let response = call(&policy.retry, &mut make_call).await?;
+        let Some(code) = response
+            .get_ref()
+            .status_code()
+            .filter(|code| code.outcome() == Outcome::InProgress)
+        else {
+            return Ok(response);
+        };
+        let delay = policy.interval.delay(n);
+        let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        if Instant::now() + delay >= deadline {
+            tracing::debug!(%code, attempt = n + 1, delay_ms, "stop polling: deadline");
+            return Ok(response);
+        }
+        tracing::debug!(%code, attempt = n + 1, delay_ms, "still in progress; polling again");
+        drop(response);
+        tokio::time::sleep(delay).await;
+        n += 1;
+    }
+}
