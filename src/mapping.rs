@@ -185,7 +185,6 @@ pub fn fallback_from_http(status: Http) -> StatusCode {
         207 => StatusCode::MixedStatus,
         200..=299 => StatusCode::Success,
         301 | 302 | 307 | 308 => StatusCode::Moved,
-        400 => StatusCode::BadRequest,
         401 => StatusCode::ConnCredentialsInvalid,
         402 => StatusCode::BillingMissingTokens,
         403 => StatusCode::ConnInsufficientScopes,

@@ -11,7 +11,7 @@
 //!
 //! Reading a response back ([`read_code`], [`read_status`]): the `clarifai-status-code` header,
 //! then the JSON `status.code` (a number, a decimal string or a name), then
-//! [`fallback_from_http`](crate::mapping::fallback_from_http) of the HTTP status. Malformed
+//! [`fallback_from_http`] of the HTTP status. Malformed
 //! headers and bodies never panic: the next source is tried.
 //!
 //! Everything here is plain `http` types, so it works with any `http`-based framework (axum,
@@ -146,7 +146,9 @@ pub fn code_response(code: impl Into<Code>) -> http::Response<String> {
 /// assert_eq!(response.headers()["retry-after"], "2");
 /// ```
 pub fn set_retry_after<B>(response: &mut http::Response<B>, delay: Duration) {
-    let secs = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+    let secs = delay
+        .as_secs()
+        .saturating_add(u64::from(delay.subsec_nanos() > 0));
     response
         .headers_mut()
         .insert(RETRY_AFTER, HeaderValue::from(secs));
@@ -217,10 +219,13 @@ fn json_code(value: &Value) -> Option<Code> {
             .as_i64()
             .and_then(|n| i32::try_from(n).ok())
             .map(Code::new),
-        Value::String(s) => match StatusCode::from_name(s) {
-            Some(code) => Some(code.into()),
-            None => s.trim().parse::<i32>().ok().map(Code::new),
-        },
+        Value::String(s) => {
+            let s = s.trim();
+            match StatusCode::from_name(s) {
+                Some(code) => Some(code.into()),
+                None => s.parse::<i32>().ok().map(Code::new),
+            }
+        }
         _ => None,
     }
 }

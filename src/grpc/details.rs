@@ -96,7 +96,9 @@ pub(crate) fn encode(
     let info_any_len = delimited_len(1, ERROR_INFO_TYPE.len()) + delimited_len(2, info_len);
 
     let retry = retry_after.map(|d| {
-        let seconds = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        // google.protobuf.Duration's range ends at 10,000 years.
+        const MAX_SECONDS: u64 = 315_576_000_000;
+        let seconds = d.as_secs().min(MAX_SECONDS) as i64;
         let nanos = d.subsec_nanos();
         let mut duration_len = 0;
         if seconds != 0 {

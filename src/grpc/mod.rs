@@ -20,7 +20,7 @@
 //! never read by any conversion here.
 //!
 //! Reading back ([`StatusExt::clarifai_code`], [`read_code`]): the `clarifai-status-code` header
-//! first, then the Clarifai `ErrorInfo`, then [`fallback_from_grpc`](crate::mapping::fallback_from_grpc).
+//! first, then the Clarifai `ErrorInfo`, then [`fallback_from_grpc`].
 //! A malformed header, bad base64, garbage detail bytes, a non-numeric or out-of-range value never
 //! panic: the next source is tried.
 //!
@@ -72,7 +72,8 @@ const GRPC_STATUS_HEADER: &str = "grpc-status";
 /// Builds a `tonic::Status` carrying a Clarifai code per the [wire contract](self).
 ///
 /// `From<StatusCode>`, `From<Code>` and `From<pb::Status>` for `tonic::Status` use it with no
-/// options; use the builder for a message, request id or retry delay.
+/// options; use the builder for a message, request id or retry delay, or to add a retry delay to
+/// a whole [`pb::Status`] ([`ErrorBuilder::from_status`]).
 ///
 /// # Examples
 ///
@@ -86,9 +87,8 @@ const GRPC_STATUS_HEADER: &str = "grpc-status";
 /// ```
 #[derive(Debug, Clone)]
 pub struct ErrorBuilder {
-    code: Code,
-    message: Option<String>,
-    req_id: String,
+    /// The public fields to send; private ones are never copied in.
+    status: pb::Status,
     retry_after: Option<Duration>,
 }
 
@@ -96,27 +96,60 @@ impl ErrorBuilder {
     /// Starts an error with this code (a [`StatusCode`](crate::StatusCode) or any [`Code`]).
     pub fn new(code: impl Into<Code>) -> ErrorBuilder {
         ErrorBuilder {
-            code: code.into(),
-            message: None,
-            req_id: String::new(),
+            status: pb::Status {
+                code: code.into().number(),
+                ..Default::default()
+            },
+            retry_after: None,
+        }
+    }
+
+    /// Starts an error from a Clarifai status: its code, description (else the table's) and its
+    /// other public fields. The private fields are not read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::grpc::{ErrorBuilder, StatusExt};
+    /// use clarifai_status::pb;
+    /// use std::time::Duration;
+    ///
+    /// let status = pb::Status { code: 11005, details: "per-key limit".into(), internal_details: "x".into(), ..Default::default() };
+    /// let error = ErrorBuilder::from_status(&status).retry_after(Duration::from_secs(1)).build();
+    /// assert_eq!(error.to_clarifai_status().details, "per-key limit");
+    /// assert_eq!(error.clarifai_retry_delay(), Some(Duration::from_secs(1)));
+    /// ```
+    pub fn from_status(status: &pb::Status) -> ErrorBuilder {
+        ErrorBuilder {
+            status: pb::Status {
+                code: status.code,
+                description: status.description.clone(),
+                details: status.details.clone(),
+                percent_completed: status.percent_completed,
+                time_remaining: status.time_remaining,
+                req_id: status.req_id.clone(),
+                developer_notes: status.developer_notes.clone(),
+                http_status_code: status.http_status_code,
+                ..Default::default()
+            },
             retry_after: None,
         }
     }
 
     /// Sets the message (default: the table's description of the code).
     pub fn message(mut self, message: impl Into<String>) -> ErrorBuilder {
-        self.message = Some(message.into());
+        self.status.description = message.into();
         self
     }
 
     /// Sets the request id, sent as `reqId` in the `ErrorInfo` metadata.
     pub fn req_id(mut self, req_id: impl Into<String>) -> ErrorBuilder {
-        self.req_id = req_id.into();
+        self.status.req_id = req_id.into();
         self
     }
 
     /// Sets the delay after which a retry may succeed: sent as a `RetryInfo` detail and as
-    /// `grpc-retry-pushback-ms`.
+    /// `grpc-retry-pushback-ms` (in milliseconds, at most `i32::MAX`).
     pub fn retry_after(mut self, delay: Duration) -> ErrorBuilder {
         self.retry_after = Some(delay);
         self
@@ -124,16 +157,33 @@ impl ErrorBuilder {
 
     /// Builds the `tonic::Status`.
     pub fn build(self) -> tonic::Status {
-        let message = self
-            .message
-            .unwrap_or_else(|| self.code.description().to_owned());
-        let req_id = [(details::META_REQ_ID, self.req_id.as_bytes())];
-        let metadata = if self.req_id.is_empty() {
-            &[][..]
+        let status = self.status;
+        let code = Code::new(status.code);
+        let message = if status.description.is_empty() {
+            code.description().to_owned()
         } else {
-            &req_id[..]
+            status.description
         };
-        to_tonic(self.code, message, metadata, self.retry_after)
+        let mut nums = [[0u8; 11]; 3];
+        let [percent, remaining, http_code] = &mut nums;
+        let nonzero = |v: u32, buf| if v == 0 { &[][..] } else { decimal_u32(v, buf) };
+        let candidates: [(&str, &[u8]); 6] = [
+            (details::META_REQ_ID, status.req_id.as_bytes()),
+            (META_DETAILS, status.details.as_bytes()),
+            (META_PERCENT, nonzero(status.percent_completed, percent)),
+            (META_REMAINING, nonzero(status.time_remaining, remaining)),
+            (META_NOTES, status.developer_notes.as_bytes()),
+            (META_HTTP, nonzero(status.http_status_code, http_code)),
+        ];
+        let mut entries: [(&str, &[u8]); 6] = [("", b""); 6];
+        let mut n = 0;
+        for (key, value) in candidates {
+            if !value.is_empty() {
+                entries[n] = (key, value);
+                n += 1;
+            }
+        }
+        to_tonic(code, message, &entries[..n], self.retry_after)
     }
 }
 
@@ -148,7 +198,9 @@ fn to_tonic(
     let mut map = MetadataMap::with_capacity(if retry_after.is_some() { 2 } else { 1 });
     map.insert(CODE_HEADER, MetadataValue::from(code.number()));
     if let Some(delay) = retry_after {
-        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        // Clamped to i32: clients parse the pushback as a 32-bit int (gRFC A6), and an
+        // unparseable one means "do not retry".
+        let ms = i32::try_from(delay.as_millis()).unwrap_or(i32::MAX);
         map.insert(PUSHBACK_HEADER, MetadataValue::from(ms));
     }
     tonic::Status::with_details_and_metadata(grpc, message, details, map)
@@ -179,37 +231,7 @@ impl From<&pb::Status> for tonic::Status {
     /// A `tonic::Status` per the [wire contract](self): the status's description (else the
     /// table's), its request id and its other public fields. Private fields are never read.
     fn from(status: &pb::Status) -> tonic::Status {
-        let code = Code::new(status.code);
-        let message = if status.description.is_empty() {
-            code.description().to_owned()
-        } else {
-            status.description.clone()
-        };
-        let mut nums = [[0u8; 11]; 3];
-        let [percent, remaining, http_code] = &mut nums;
-        let mut entries: Vec<(&str, &[u8])> = Vec::new();
-        if !status.req_id.is_empty() {
-            entries.push((details::META_REQ_ID, status.req_id.as_bytes()));
-        }
-        if !status.details.is_empty() {
-            entries.push((META_DETAILS, status.details.as_bytes()));
-        }
-        if status.percent_completed != 0 {
-            entries.push((META_PERCENT, decimal_u32(status.percent_completed, percent)));
-        }
-        if status.time_remaining != 0 {
-            entries.push((
-                META_REMAINING,
-                decimal_u32(status.time_remaining, remaining),
-            ));
-        }
-        if !status.developer_notes.is_empty() {
-            entries.push((META_NOTES, status.developer_notes.as_bytes()));
-        }
-        if status.http_status_code != 0 {
-            entries.push((META_HTTP, decimal_u32(status.http_status_code, http_code)));
-        }
-        to_tonic(code, message, &entries, None)
+        ErrorBuilder::from_status(status).build()
     }
 }
 

@@ -17,9 +17,9 @@
 //!   else). `RaiseResponse.attempt` is the number of calls seen with this `key`, this one
 //!   included. The empty key is a key like any other: calls without a key share one counter.
 //! - `retry_after_ms` non-zero: a gRPC error carries the delay as pushback, a `RetryInfo` detail
-//!   and `grpc-retry-pushback-ms` metadata. Such an error carries the status's code, description
-//!   and request id, but not its other public fields (`details`, `developer_notes`, ...). Pushback
-//!   applies only to gRPC errors: an OK answer (`in_body` true, or a success) has nowhere to carry
+//!   and `grpc-retry-pushback-ms` metadata, besides everything the wire contract puts in an
+//!   error (code, description, request id and the other public fields). Pushback applies only to
+//!   gRPC errors: an OK answer (`in_body` true, or a success) has nowhere to carry
 //!   it, and ignores it.
 //!
 //! # HTTP: `GET /v2/raise/{code}?fail_times=N&key=K&retry_after_ms=M`

@@ -159,15 +159,7 @@ impl StatusTester for Tester {
     }
 }
 
-/// The error for a failure with a retry delay. `ErrorBuilder` takes a message and a request id
-/// but not a whole status, so the status's other public fields (`details`, `developer_notes`,
-/// ...) are not sent in this case.
+/// The error for a failure with a retry delay: the status's public fields, plus the pushback.
 fn with_pushback(status: &pb::Status, delay: Duration) -> tonic::Status {
-    let mut builder = ErrorBuilder::new(Code::new(status.code))
-        .req_id(status.req_id.as_str())
-        .retry_after(delay);
-    if !status.description.is_empty() {
-        builder = builder.message(status.description.as_str());
-    }
-    builder.build()
+    ErrorBuilder::from_status(status).retry_after(delay).build()
 }
