@@ -49,7 +49,7 @@ fn expected_cells(code: StatusCode) -> Vec<String> {
         code.is_deprecated().to_string(),
         code.outcome().as_str().to_owned(),
         code.is_retryable().to_string(),
-        (code.grpc_code() as i32).to_string(),
+        i32::from(code.grpc_code()).to_string(),
         grpc_code_name(code.grpc_code()).to_owned(),
         code.http_status().as_u16().to_string(),
     ]
@@ -172,7 +172,7 @@ fn table_json_is_every_code_with_the_library_facts() {
         assert_eq!(row["deprecated"], code.is_deprecated());
         assert_eq!(row["outcome"], code.outcome().as_str());
         assert_eq!(row["retryable"], code.is_retryable());
-        assert_eq!(row["grpc_code"], code.grpc_code() as i32);
+        assert_eq!(row["grpc_code"], i32::from(code.grpc_code()));
         assert_eq!(row["grpc_name"], grpc_code_name(code.grpc_code()));
         assert_eq!(row["http_status"], code.http_status().as_u16());
     }
@@ -202,7 +202,6 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
                 field.push('"');
             }
             (true, '"') => quoted = false,
-            (true, c) => field.push(c),
             (false, '"') => {
                 assert!(field.is_empty(), "a quote inside an unquoted field");
                 quoted = true;
@@ -212,7 +211,7 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
                 record.push(std::mem::take(&mut field));
                 records.push(std::mem::take(&mut record));
             }
-            (false, c) => field.push(c),
+            (_, c) => field.push(c),
         }
     }
     assert!(!quoted, "an unterminated quoted field");

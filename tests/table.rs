@@ -91,8 +91,10 @@ fn expected_name(row: &TableRow) -> &str {
     NAMES_FOR_NAMELESS_ROWS
         .iter()
         .find(|(number, _)| *number == row.number)
-        .map(|(_, name)| *name)
-        .unwrap_or_else(|| panic!("{} has no name in the table nor in this test", row.number))
+        .map_or_else(
+            || panic!("{} has no name in the table nor in this test", row.number),
+            |(_, name)| *name,
+        )
 }
 
 #[test]

@@ -171,7 +171,7 @@ fn write_explanation(code: StatusCode, out: &mut impl Write) -> io::Result<()> {
         out,
         "  gRPC code:    {} ({})",
         grpc_code_name(grpc),
-        grpc as i32
+        i32::from(grpc)
     )?;
     match http.canonical_reason() {
         Some(reason) => writeln!(out, "  HTTP status:  {} {reason}", http.as_u16()),
@@ -202,7 +202,7 @@ const COLUMNS: [Column; 11] = [
     ("deprecated", |c| Cell::Bool(c.is_deprecated())),
     ("outcome", |c| Cell::Str(c.outcome().as_str())),
     ("retryable", |c| Cell::Bool(c.is_retryable())),
-    ("grpc_code", |c| Cell::Int((c.grpc_code() as i32).into())),
+    ("grpc_code", |c| Cell::Int(i32::from(c.grpc_code()).into())),
     ("grpc_name", |c| Cell::Str(grpc_code_name(c.grpc_code()))),
     ("http_status", |c| {
         Cell::Int(c.http_status().as_u16().into())
