@@ -1,0 +1,267 @@
+//! Retry against the real status test server over a tonic channel on 127.0.0.1: the layer
+//! (gRPC errors), the typed helper (in-body statuses), pushback and deadlines.
+#![cfg(all(feature = "retry", feature = "testing"))]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use clarifai_status::grpc::StatusExt as _;
+use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
+use clarifai_status::pb::testing::{RaiseRequest, RaiseResponse};
+use clarifai_status::response::HasStatus;
+use clarifai_status::retry::{self, Backoff, Policy, Retry, RetryLayer};
+use clarifai_status::testing::TestServer;
+use clarifai_status::{pb, Code, StatusCode};
+use tonic::transport::Channel;
+use tower::ServiceBuilder;
+
+/// Starts a test server on a free port; it stops when the test's runtime does.
+async fn start() -> Channel {
+    let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let bound = TestServer::new().bind(local, None).unwrap();
+    let url = format!("http://{}", bound.grpc_addr());
+    tokio::spawn(bound.serve_with_shutdown(std::future::pending()));
+    Channel::from_shared(url).unwrap().connect().await.unwrap()
+}
+
+fn fast() -> Policy {
+    Policy::new().backoff(Backoff::new(
+        Duration::from_millis(1),
+        Duration::from_millis(5),
+    ))
+}
+
+fn layered(channel: Channel, policy: Policy) -> StatusTesterClient<Retry<Channel>> {
+    StatusTesterClient::new(
+        ServiceBuilder::new()
+            .layer(RetryLayer::new(policy))
+            .service(channel),
+    )
+}
+
+fn raise(code: impl Into<Code>, in_body: bool, fail_times: u32, key: &str) -> RaiseRequest {
+    RaiseRequest {
+        status: Some(pb::Status {
+            code: code.into().number(),
+            ..Default::default()
+        }),
+        in_body,
+        fail_times,
+        key: key.into(),
+        retry_after_ms: 0,
+    }
+}
+
+fn code(response: &RaiseResponse) -> i32 {
+    response.status.as_ref().unwrap().code
+}
+
+/// `RaiseResponse` does not implement `HasStatus` (see the report); a local newtype does.
+#[derive(Debug)]
+struct Raised(RaiseResponse);
+
+impl HasStatus for Raised {
+    fn status(&self) -> Option<&pb::Status> {
+        self.0.status.as_ref()
+    }
+}
+
+/// One `Raise` call for `retry::call`, its response wrapped as `Raised`.
+fn raise_with(
+    client: &StatusTesterClient<Channel>,
+    request: &RaiseRequest,
+) -> impl std::future::Future<Output = Result<tonic::Response<Raised>, tonic::Status>> {
+    let (mut client, request) = (client.clone(), request.clone());
+    async move { Ok(client.raise(request).await?.map(Raised)) }
+}
+
+/// The number of calls the server has seen with `key`, read by one more call that succeeds.
+async fn calls_seen(channel: &Channel, key: &str) -> u32 {
+    let mut client = StatusTesterClient::new(channel.clone());
+    let response = client
+        .raise(raise(StatusCode::Success, false, 0, key))
+        .await
+        .unwrap();
+    response.into_inner().attempt - 1
+}
+
+#[tokio::test]
+async fn layer_retries_a_retryable_error_until_it_succeeds() {
+    let channel = start().await;
+    let mut client = layered(channel, fast());
+    let request = raise(
+        StatusCode::ModelBusyPleaseRetry,
+        false,
+        2,
+        "layer-fail-twice",
+    );
+    let response = client.raise(request).await.unwrap().into_inner();
+    assert_eq!(response.attempt, 3);
+    assert_eq!(code(&response), StatusCode::Success as i32);
+}
+
+#[tokio::test]
+async fn typed_helper_retries_an_in_body_status_until_it_succeeds() {
+    let channel = start().await;
+    let client = StatusTesterClient::new(channel);
+    let request = raise(
+        StatusCode::ModelBusyPleaseRetry,
+        true,
+        2,
+        "helper-fail-twice",
+    );
+    let response = retry::call(&fast(), || raise_with(&client, &request))
+        .await
+        .unwrap()
+        .into_inner()
+        .0;
+    assert_eq!(response.attempt, 3);
+    assert_eq!(code(&response), StatusCode::Success as i32);
+}
+
+#[tokio::test]
+async fn layer_cannot_see_an_in_body_status() {
+    // What the module docs say: an OK response is committed; only the typed helper decodes it.
+    let channel = start().await;
+    let mut client = layered(channel, fast());
+    let request = raise(StatusCode::ModelBusyPleaseRetry, true, 2, "layer-in-body");
+    let response = client.raise(request).await.unwrap().into_inner();
+    assert_eq!(response.attempt, 1);
+    assert_eq!(code(&response), StatusCode::ModelBusyPleaseRetry as i32);
+}
+
+#[tokio::test]
+async fn non_retryable_code_is_tried_once_through_the_layer() {
+    let channel = start().await;
+    let mut client = layered(channel.clone(), fast());
+    let error = client
+        .raise(raise(StatusCode::ConnKeyInvalid, false, 1, "layer-denied"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), tonic::Code::Unauthenticated);
+    assert_eq!(error.clarifai_code(), StatusCode::ConnKeyInvalid);
+    assert_eq!(calls_seen(&channel, "layer-denied").await, 1);
+}
+
+#[tokio::test]
+async fn non_retryable_code_is_tried_once_through_the_helper() {
+    let channel = start().await;
+    let client = StatusTesterClient::new(channel.clone());
+    let in_body = raise(StatusCode::ConnKeyInvalid, true, 1, "helper-denied-body");
+    let response = retry::call(&fast(), || raise_with(&client, &in_body))
+        .await
+        .unwrap()
+        .into_inner()
+        .0;
+    assert_eq!((response.attempt, code(&response)), (1, 11008));
+
+    let as_error = raise(StatusCode::ConnKeyInvalid, false, 1, "helper-denied-error");
+    let error = retry::call(&fast(), || raise_with(&client, &as_error))
+        .await
+        .unwrap_err();
+    assert_eq!(error.clarifai_code(), StatusCode::ConnKeyInvalid);
+    assert_eq!(calls_seen(&channel, "helper-denied-error").await, 1);
+}
+
+#[tokio::test]
+async fn pushback_is_honoured() {
+    let channel = start().await;
+    let mut request = raise(StatusCode::ConnThrottled, false, 1, "layer-pushback");
+    request.retry_after_ms = 150;
+    let mut client = layered(channel.clone(), fast());
+    let start = Instant::now();
+    let response = client.raise(request).await.unwrap().into_inner();
+    assert!(
+        start.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(response.attempt, 2);
+
+    let mut request = raise(StatusCode::ConnThrottled, false, 1, "helper-pushback");
+    request.retry_after_ms = 150;
+    let plain = StatusTesterClient::new(channel);
+    let start = Instant::now();
+    let response = retry::call(&fast(), || raise_with(&plain, &request))
+        .await
+        .unwrap()
+        .into_inner()
+        .0;
+    assert!(
+        start.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(response.attempt, 2);
+}
+
+#[tokio::test]
+async fn pushback_beyond_the_deadline_stops_at_once() {
+    let channel = start().await;
+    let mut request = raise(StatusCode::ConnThrottled, false, 1, "layer-pushback-far");
+    request.retry_after_ms = 3000;
+    let policy = fast().deadline(Duration::from_millis(500));
+    let mut client = layered(channel.clone(), policy.clone());
+    let start = Instant::now();
+    let error = client.raise(request).await.unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(error.clarifai_code(), StatusCode::ConnThrottled);
+    assert_eq!(error.clarifai_retry_delay(), Some(Duration::from_secs(3)));
+    assert_eq!(calls_seen(&channel, "layer-pushback-far").await, 1);
+
+    let mut request = raise(StatusCode::ConnThrottled, false, 1, "helper-pushback-far");
+    request.retry_after_ms = 3000;
+    let plain = StatusTesterClient::new(channel.clone());
+    let start = Instant::now();
+    let error = retry::call(&policy, || raise_with(&plain, &request))
+        .await
+        .unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(error.clarifai_code(), StatusCode::ConnThrottled);
+    assert_eq!(calls_seen(&channel, "helper-pushback-far").await, 1);
+}
+
+#[tokio::test]
+async fn a_call_timeout_shorter_than_the_pushback_stops_at_once() {
+    // tonic sends `Request::set_timeout` as `grpc-timeout`; the layer makes it the deadline.
+    let channel = start().await;
+    let mut request =
+        tonic::Request::new(raise(StatusCode::ConnThrottled, false, 1, "timeout-short"));
+    request.get_mut().retry_after_ms = 1000;
+    request.set_timeout(Duration::from_millis(200));
+    let mut client = layered(channel.clone(), fast());
+    let start = Instant::now();
+    let error = client.raise(request).await.unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_millis(150),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(error.clarifai_code(), StatusCode::ConnThrottled);
+    assert_eq!(calls_seen(&channel, "timeout-short").await, 1);
+}
+
+#[tokio::test]
+async fn stops_at_max_attempts_against_a_failing_server() {
+    let channel = start().await;
+    let mut client = layered(channel.clone(), fast().max_attempts(3));
+    let error = client
+        .raise(raise(
+            StatusCode::RpcServerUnavailable,
+            false,
+            10,
+            "layer-max",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.clarifai_code(), StatusCode::RpcServerUnavailable);
+    assert_eq!(calls_seen(&channel, "layer-max").await, 3);
+}
