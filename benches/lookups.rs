@@ -1,0 +1,335 @@
+//! Per-code lookups, number to code and name to code, each against the baseline it must beat.
+//!
+//! Every measurement walks a shuffled array of all inputs (fixed seed), so branch predictors and
+//! caches see the spread of a real mix of codes rather than one hot code. Each comparison is one
+//! criterion group, run side by side; the table printed at the end gives nanoseconds per lookup
+//! (median over criterion's samples) and the ratio to the group's baseline.
+//!
+//! `cargo bench --bench lookups`
+
+use std::hint::black_box;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use clarifai_status::{Code, StatusCode};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+const SAMPLE_SIZE: usize = 30;
+
+/// xorshift64, for a fixed shuffle without a new dependency.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+}
+
+fn shuffled<T>(mut items: Vec<T>) -> Vec<T> {
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    for i in (1..items.len()).rev() {
+        let j = (rng.next() % (i as u64 + 1)) as usize;
+        items.swap(i, j);
+    }
+    items
+}
+
+/// Nanoseconds per lookup of every sample of every benchmark, by (group, benchmark).
+static SAMPLES: Mutex<Vec<(String, String, Vec<f64>)>> = Mutex::new(Vec::new());
+
+fn record(group: &str, id: &str, ns_per_op: f64) {
+    let mut all = SAMPLES.lock().unwrap_or_else(|e| e.into_inner());
+    match all.iter_mut().find(|(g, i, _)| g == group && i == id) {
+        Some((.., samples)) => samples.push(ns_per_op),
+        None => all.push((group.to_owned(), id.to_owned(), vec![ns_per_op])),
+    }
+}
+
+/// Benchmarks `f` over every input once per iteration, recording ns per lookup.
+fn bench_each<T: Copy, R>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    group_name: &str,
+    id: &str,
+    inputs: &[T],
+    f: impl Fn(T) -> R,
+) {
+    group.throughput(Throughput::Elements(inputs.len() as u64));
+    group.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                for &x in black_box(inputs) {
+                    black_box(f(x));
+                }
+            }
+            let elapsed = start.elapsed();
+            record(
+                group_name,
+                id,
+                elapsed.as_nanos() as f64 / (iters as f64 * inputs.len() as f64),
+            );
+            elapsed
+        })
+    });
+}
+
+fn numbers() -> Vec<i32> {
+    StatusCode::all().map(StatusCode::number).collect()
+}
+
+/// Every name: printed names and aliases.
+fn names() -> Vec<&'static str> {
+    StatusCode::all()
+        .flat_map(|c| std::iter::once(c.name()).chain(c.aliases().iter().copied()))
+        .collect()
+}
+
+/// Plausible non-names of the same lengths: each name with one byte changed, lower-cased, and
+/// truncated by one byte.
+fn non_names() -> Vec<String> {
+    let mut out = Vec::new();
+    for name in names() {
+        let mut changed = name.as_bytes().to_vec();
+        let mid = changed.len() / 2;
+        changed[mid] = if changed[mid] == b'X' { b'Y' } else { b'X' };
+        out.push(String::from_utf8(changed).unwrap_or_default());
+        out.push(name.to_ascii_lowercase());
+        out.push(name[..name.len() - 1].to_owned());
+    }
+    out.retain(|s| StatusCode::from_name(s).is_none());
+    out
+}
+
+/// Numbers near the table's that it does not have, and some far from it.
+fn non_numbers() -> Vec<i32> {
+    let mut out: Vec<i32> = numbers()
+        .iter()
+        .flat_map(|n| [n + 1, n - 1, n + 50, -n])
+        .chain([i32::MIN, i32::MAX, 1, 999_999])
+        .filter(|n| StatusCode::from_number(*n).is_none())
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+fn per_code(c: &mut Criterion) {
+    let name = "per_code";
+    let codes = shuffled(StatusCode::all().collect::<Vec<_>>());
+    let numbers: Vec<i32> = codes.iter().map(|c| c.number()).collect();
+    // tonic's lookup over as many inputs, all in its range so each is a real table lookup.
+    let grpc_numbers: Vec<i32> = numbers.iter().map(|n| n.rem_euclid(17)).collect();
+
+    let mut g = c.benchmark_group(name);
+    bench_each(
+        &mut g,
+        name,
+        "tonic Code::from_i32",
+        &grpc_numbers,
+        tonic::Code::from_i32,
+    );
+    bench_each(&mut g, name, "Code grpc_code", &numbers, |n| {
+        Code::new(n).grpc_code()
+    });
+    bench_each(&mut g, name, "Code http_status", &numbers, |n| {
+        Code::new(n).http_status()
+    });
+    bench_each(&mut g, name, "Code name", &numbers, |n| Code::new(n).name());
+    bench_each(&mut g, name, "Code description", &numbers, |n| {
+        Code::new(n).description()
+    });
+    bench_each(&mut g, name, "Code outcome", &numbers, |n| {
+        Code::new(n).outcome()
+    });
+    bench_each(
+        &mut g,
+        name,
+        "StatusCode grpc_code",
+        &codes,
+        StatusCode::grpc_code,
+    );
+    bench_each(
+        &mut g,
+        name,
+        "StatusCode http_status",
+        &codes,
+        StatusCode::http_status,
+    );
+    bench_each(&mut g, name, "StatusCode name", &codes, StatusCode::name);
+    bench_each(
+        &mut g,
+        name,
+        "StatusCode description",
+        &codes,
+        StatusCode::description,
+    );
+    bench_each(
+        &mut g,
+        name,
+        "StatusCode outcome",
+        &codes,
+        StatusCode::outcome,
+    );
+    g.finish();
+}
+
+fn number_to_code(c: &mut Criterion) {
+    let name = "number_to_code";
+    let hits = shuffled(numbers());
+    let misses = shuffled(non_numbers());
+    let mut mixed = hits.clone();
+    mixed.extend(&misses);
+    let mixed = shuffled(mixed);
+
+    let mut g = c.benchmark_group(name);
+    for (kind, inputs) in [("hits", &hits), ("misses", &misses), ("mixed", &mixed)] {
+        bench_each(
+            &mut g,
+            name,
+            &format!("prost StatusCode::try_from, {kind}"),
+            inputs,
+            |n| StatusCode::try_from(n).ok(),
+        );
+        bench_each(
+            &mut g,
+            name,
+            &format!("StatusCode::from_number, {kind}"),
+            inputs,
+            StatusCode::from_number,
+        );
+        bench_each(&mut g, name, &format!("Code::known, {kind}"), inputs, |n| {
+            Code::new(n).known()
+        });
+    }
+    g.finish();
+}
+
+fn name_to_code(c: &mut Criterion) {
+    let name = "name_to_code";
+    let hits = shuffled(names());
+    let misses_owned = shuffled(non_names());
+    let misses: Vec<&str> = misses_owned.iter().map(String::as_str).collect();
+
+    let mut g = c.benchmark_group(name);
+    for (kind, inputs) in [("hits", &hits), ("misses", &misses)] {
+        bench_each(
+            &mut g,
+            name,
+            &format!("prost from_str_name, {kind}"),
+            inputs,
+            StatusCode::from_str_name,
+        );
+        bench_each(
+            &mut g,
+            name,
+            &format!("StatusCode::from_name, {kind}"),
+            inputs,
+            StatusCode::from_name,
+        );
+    }
+    g.finish();
+}
+
+fn median(samples: &[f64]) -> f64 {
+    let mut s = samples.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
+}
+
+/// ns per lookup of a benchmark: the median of its measurement samples (the last
+/// `SAMPLE_SIZE` calls; earlier ones were criterion's warm-up).
+fn figure(group: &str, id: &str) -> Option<f64> {
+    let all = SAMPLES.lock().unwrap_or_else(|e| e.into_inner());
+    let (.., samples) = all.iter().find(|(g, i, _)| g == group && i == id)?;
+    (samples.len() > SAMPLE_SIZE).then(|| median(&samples[samples.len() - SAMPLE_SIZE..]))
+}
+
+fn row(group: &str, id: &str, baseline: &str, target: &str, meets: impl Fn(f64) -> bool) {
+    let (Some(ns), Some(base)) = (figure(group, id), figure(group, baseline)) else {
+        return;
+    };
+    let ratio = ns / base;
+    let verdict = if target.is_empty() {
+        ""
+    } else if meets(ratio) {
+        "met"
+    } else {
+        "NOT met"
+    };
+    println!("| {id} | {ns:.2} | {ratio:.2} | {target} | {verdict} |");
+}
+
+/// Prints the ratio table (run last, after every group).
+fn summary(_c: &mut Criterion) {
+    if SAMPLES.lock().map(|s| s.is_empty()).unwrap_or(true) {
+        return;
+    }
+    println!("\n## per_code: ns per lookup vs tonic Code::from_i32\n");
+    println!("| lookup | ns | ratio | target | |\n|---|---:|---:|---|---|");
+    let base = "tonic Code::from_i32";
+    row("per_code", base, base, "", |_| true);
+    for id in [
+        "Code grpc_code",
+        "Code http_status",
+        "Code name",
+        "Code description",
+        "Code outcome",
+        "StatusCode grpc_code",
+        "StatusCode http_status",
+        "StatusCode name",
+        "StatusCode description",
+        "StatusCode outcome",
+    ] {
+        row("per_code", id, base, "<= 1.5", |r| r <= 1.5);
+    }
+
+    println!("\n## number_to_code: ns per lookup vs prost TryFrom<i32>\n");
+    println!("| lookup | ns | ratio | target | |\n|---|---:|---:|---|---|");
+    for kind in ["hits", "misses", "mixed"] {
+        let base = format!("prost StatusCode::try_from, {kind}");
+        row("number_to_code", &base, &base, "", |_| true);
+        for id in ["StatusCode::from_number", "Code::known"] {
+            row(
+                "number_to_code",
+                &format!("{id}, {kind}"),
+                &base,
+                "<= 1.0",
+                |r| r <= 1.0,
+            );
+        }
+    }
+
+    println!("\n## name_to_code: ns per lookup vs prost from_str_name\n");
+    println!("| lookup | ns | ratio | target | |\n|---|---:|---:|---|---|");
+    for kind in ["hits", "misses"] {
+        let base = format!("prost from_str_name, {kind}");
+        row("name_to_code", &base, &base, "", |_| true);
+        row(
+            "name_to_code",
+            &format!("StatusCode::from_name, {kind}"),
+            &base,
+            "<= 0.5 (2x faster)",
+            |r| r <= 0.5,
+        );
+    }
+    println!();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(SAMPLE_SIZE);
+    targets = per_code, number_to_code, name_to_code, summary
+}
+criterion_main!(benches);

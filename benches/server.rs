@@ -1,0 +1,346 @@
+//! What `StatusLayer` costs a server.
+//!
+//! (a) In process, no network: a `tower::service_fn` answering a typical unary OK gRPC response
+//!     (headers, a small body, trailers with `grpc-status: 0`), bare and wrapped in
+//!     `StatusLayer`, each call polled to the end of its body, trailers included, so the body
+//!     wrapper's cost counts. Criterion, one group; the table gives the added ns per call.
+//! (b) On loopback: two real tonic servers on 127.0.0.1 answering the crate's `StatusTester`
+//!     service with OK, one bare and one layered, called by a real tonic client, unary calls one at
+//!     a time. Rounds alternate between the servers (the first of each pair alternates too); the
+//!     table gives each server's median throughput over the rounds and the ratio of medians.
+//!
+//! `cargo bench --features server,testing --bench server`
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::{pin, Pin};
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clarifai_status::pb;
+use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
+use clarifai_status::pb::testing::status_tester_server::{StatusTester, StatusTesterServer};
+use clarifai_status::pb::testing::{RaiseRequest, RaiseResponse};
+use clarifai_status::server::StatusLayer;
+use clarifai_status::StatusCode;
+use criterion::{criterion_group, criterion_main, Criterion};
+use http::{HeaderMap, HeaderValue, Request, Response};
+use http_body::{Body, Frame};
+use tower::{Layer, Service};
+
+const SAMPLE_SIZE: usize = 30;
+/// Loopback: rounds per server, and sequential unary calls per round.
+const ROUNDS: usize = 20;
+const CALLS_PER_ROUND: usize = 1_000;
+
+/// A unary gRPC response body: one data frame, then the trailers.
+#[derive(Debug)]
+struct UnaryBody {
+    data: Option<Bytes>,
+    trailers: Option<HeaderMap>,
+}
+
+impl Body for UnaryBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        if let Some(data) = this.data.take() {
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+        Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(t))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none() && self.trailers.is_none()
+    }
+}
+
+/// A gRPC message frame (flag, length, then 23 bytes of protobuf): a `RaiseResponse` with status
+/// SUCCESS, description "Ok", a request id, and attempt 1.
+const MESSAGE: &[u8] =
+    b"\x00\x00\x00\x00\x17\x0a\x13\x08\x90\x4e\x12\x02Ok\x3a\x0areq-000042\x10\x01";
+
+/// What tonic answers a successful unary call with: content-type, one message, `grpc-status: 0`.
+fn ok_response() -> Response<UnaryBody> {
+    let mut trailers = HeaderMap::with_capacity(1);
+    trailers.insert("grpc-status", HeaderValue::from_static("0"));
+    let mut response = Response::new(UnaryBody {
+        data: Some(Bytes::from_static(MESSAGE)),
+        trailers: Some(trailers),
+    });
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    response
+}
+
+/// What tonic answers a failed unary call with: a Trailers-Only response without a Clarifai code
+/// (so the layer stamps it).
+fn error_response() -> Response<UnaryBody> {
+    tonic::Status::not_found("no such model")
+        .into_http::<()>()
+        .map(|()| UnaryBody {
+            data: None,
+            trailers: None,
+        })
+}
+
+/// One call, polled to completion with a no-op waker (every future here is ready at once), its
+/// body read to the end, trailers included.
+fn call_once<S, B>(service: &mut S, cx: &mut Context<'_>)
+where
+    S: Service<Request<()>, Response = Response<B>, Error = Infallible>,
+    B: Body,
+{
+    let Poll::Ready(Ok(())) = service.poll_ready(cx) else {
+        unreachable!("service_fn is always ready")
+    };
+    let future = pin!(service.call(Request::new(())));
+    let Poll::Ready(Ok(response)) = future.poll(cx) else {
+        unreachable!("the handler answers at once")
+    };
+    let (parts, body) = response.into_parts();
+    black_box(&parts);
+    let mut body = pin!(body);
+    while let Poll::Ready(Some(frame)) = body.as_mut().poll_frame(cx) {
+        black_box(&frame);
+    }
+}
+
+/// ns per call of every sample of every benchmark.
+static SAMPLES: Mutex<Vec<(String, Vec<f64>)>> = Mutex::new(Vec::new());
+
+fn record(id: &str, ns_per_op: f64) {
+    let mut all = SAMPLES.lock().unwrap_or_else(|e| e.into_inner());
+    match all.iter_mut().find(|(i, _)| i == id) {
+        Some((_, samples)) => samples.push(ns_per_op),
+        None => all.push((id.to_owned(), vec![ns_per_op])),
+    }
+}
+
+fn bench_service<S, B>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: &str,
+    mut service: S,
+) where
+    S: Service<Request<()>, Response = Response<B>, Error = Infallible>,
+    B: Body,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    group.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                call_once(&mut service, &mut cx);
+            }
+            let elapsed = start.elapsed();
+            record(id, elapsed.as_nanos() as f64 / iters as f64);
+            elapsed
+        })
+    });
+}
+
+fn in_process(c: &mut Criterion) {
+    let ok = || tower::service_fn(|_: Request<()>| std::future::ready(Ok(ok_response())));
+    let error = || tower::service_fn(|_: Request<()>| std::future::ready(Ok(error_response())));
+    let mut g = c.benchmark_group("in_process");
+    bench_service(&mut g, "bare, OK", ok());
+    bench_service(&mut g, "StatusLayer, OK", StatusLayer::new().layer(ok()));
+    bench_service(&mut g, "bare, error", error());
+    bench_service(
+        &mut g,
+        "StatusLayer, error",
+        StatusLayer::new().layer(error()),
+    );
+    g.finish();
+}
+
+fn median(samples: &[f64]) -> f64 {
+    let mut s = samples.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
+}
+
+/// ns per call of a benchmark: the median of its measurement samples (the last `SAMPLE_SIZE`
+/// calls; earlier ones were criterion's warm-up).
+fn figure(id: &str) -> Option<f64> {
+    let all = SAMPLES.lock().unwrap_or_else(|e| e.into_inner());
+    let (_, samples) = all.iter().find(|(i, _)| i == id)?;
+    (samples.len() > SAMPLE_SIZE).then(|| median(&samples[samples.len() - SAMPLE_SIZE..]))
+}
+
+fn in_process_summary(_c: &mut Criterion) {
+    println!("\n## in_process: ns per call, bare vs StatusLayer\n");
+    println!("| path | bare ns | layered ns | added ns | target | |\n|---|---:|---:|---:|---|---|");
+    for (path, target) in [("OK", Some(500.0)), ("error", None)] {
+        let (Some(bare), Some(layered)) = (
+            figure(&format!("bare, {path}")),
+            figure(&format!("StatusLayer, {path}")),
+        ) else {
+            continue;
+        };
+        let added = layered - bare;
+        let (target, verdict) = match target {
+            Some(limit) => (
+                format!("<= {limit} ns"),
+                if added <= limit { "met" } else { "NOT met" },
+            ),
+            None => (String::new(), ""),
+        };
+        println!("| {path} | {bare:.1} | {layered:.1} | {added:.1} | {target} | {verdict} |");
+    }
+    println!();
+}
+
+/// Answers every call with OK, the smallest real handler.
+#[derive(Debug, Default)]
+struct OkTester;
+
+#[tonic::async_trait]
+impl StatusTester for OkTester {
+    async fn raise(
+        &self,
+        _request: tonic::Request<RaiseRequest>,
+    ) -> Result<tonic::Response<RaiseResponse>, tonic::Status> {
+        Ok(tonic::Response::new(RaiseResponse {
+            status: Some(pb::Status {
+                code: StatusCode::Success as i32,
+                ..Default::default()
+            }),
+            attempt: 1,
+        }))
+    }
+}
+
+type AnyError = Box<dyn std::error::Error + Send + Sync>;
+
+async fn serve(layered: bool) -> Result<std::net::SocketAddr, AnyError> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let service = StatusTesterServer::new(OkTester);
+    if layered {
+        let router = tonic::transport::Server::builder()
+            .layer(StatusLayer::new())
+            .add_service(service);
+        tokio::spawn(router.serve_with_incoming(incoming));
+    } else {
+        let router = tonic::transport::Server::builder().add_service(service);
+        tokio::spawn(router.serve_with_incoming(incoming));
+    }
+    Ok(addr)
+}
+
+type Client = StatusTesterClient<tonic::transport::Channel>;
+
+/// Seconds taken by `calls` sequential unary calls.
+async fn round(client: &mut Client, calls: usize) -> Result<f64, AnyError> {
+    let start = Instant::now();
+    for _ in 0..calls {
+        let response = client.raise(RaiseRequest::default()).await?;
+        black_box(response);
+    }
+    Ok(start.elapsed().as_secs_f64())
+}
+
+async fn loopback(rounds: usize, calls: usize) -> Result<(), AnyError> {
+    let bare_addr = serve(false).await?;
+    let layered_addr = serve(true).await?;
+    let mut bare = StatusTesterClient::connect(format!("http://{bare_addr}")).await?;
+    let mut layered = StatusTesterClient::connect(format!("http://{layered_addr}")).await?;
+    round(&mut bare, calls).await?;
+    round(&mut layered, calls).await?;
+
+    let mut bare_rates = Vec::with_capacity(rounds);
+    let mut layered_rates = Vec::with_capacity(rounds);
+    for i in 0..rounds {
+        let (first, second) = if i % 2 == 0 {
+            (&mut bare, &mut layered)
+        } else {
+            (&mut layered, &mut bare)
+        };
+        let first_rate = calls as f64 / round(first, calls).await?;
+        let second_rate = calls as f64 / round(second, calls).await?;
+        let (b, l) = if i % 2 == 0 {
+            (first_rate, second_rate)
+        } else {
+            (second_rate, first_rate)
+        };
+        bare_rates.push(b);
+        layered_rates.push(l);
+    }
+    let bare = median(&bare_rates);
+    let layered = median(&layered_rates);
+    println!(
+        "\n## loopback: unary calls/s, {rounds} interleaved rounds x {calls} sequential calls\n"
+    );
+    println!(
+        "| server | median calls/s | median us/call | min..max calls/s |\n|---|---:|---:|---|"
+    );
+    for (name, rate, rates) in [
+        ("bare", bare, &bare_rates),
+        ("StatusLayer", layered, &layered_rates),
+    ] {
+        let min = rates.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = rates.iter().copied().fold(0.0, f64::max);
+        println!(
+            "| {name} | {rate:.0} | {:.1} | {min:.0}..{max:.0} |",
+            1e6 / rate
+        );
+    }
+    println!(
+        "\nratio of medians (layered / bare throughput): {:.3}; added per call: {:.2} us\n",
+        layered / bare,
+        1e6 / layered - 1e6 / bare
+    );
+    Ok(())
+}
+
+/// Runs the loopback comparison (a short one under `cargo test --benches`).
+fn loopback_bench(c: &mut Criterion) {
+    in_process_summary(c);
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--list") {
+        return;
+    }
+    let (rounds, calls) = if args.iter().any(|a| a == "--test") {
+        (2, 10)
+    } else {
+        (ROUNDS, CALLS_PER_ROUND)
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build();
+    let result = match runtime {
+        Ok(runtime) => runtime.block_on(loopback(rounds, calls)),
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = result {
+        eprintln!("loopback benchmark failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(SAMPLE_SIZE);
+    targets = in_process, loopback_bench
+}
+criterion_main!(benches);
