@@ -3,18 +3,26 @@
 //! ```text
 //! clarifai-status explain 11008 conn_throttled   # everything the table says about each code
 //! clarifai-status table --format json            # every code: json, csv or markdown
+//! clarifai-status serve --addr 127.0.0.1:50051 --http-addr 127.0.0.1:8080   # status test server
 //! ```
 //!
 //! `explain` takes numbers and names (printed names or aliases, any case). It exits with status 2
 //! if any argument is not in the table, after explaining the others; usage errors exit 2 too. A
 //! closed output (`clarifai-status table | head`) ends the tool quietly with status 0.
+//!
+//! `serve` runs the status test server (see `clarifai_status::testing`): it answers any Clarifai
+//! status on request, over gRPC and HTTP. Port 0 picks a free port; the first lines on stdout,
+//! flushed at once, are `grpc listening on <ip:port>` and (with `--http-addr`) `http listening on
+//! <ip:port>`. It stops cleanly on SIGINT and SIGTERM.
 
 use std::fmt;
 use std::io::{self, BufWriter, Write};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clarifai_status::mapping::grpc_code_name;
+use clarifai_status::testing::TestServer;
 use clarifai_status::StatusCode;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
@@ -37,6 +45,18 @@ enum Command {
     Explain(ExplainArgs),
     /// Print every code of the table, one row per number, in number order.
     Table(TableArgs),
+    /// Serve the status test server: any Clarifai status on request, over gRPC and HTTP.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address for gRPC (`clarifai.status.testing.v1.StatusTester`); port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    addr: SocketAddr,
+    /// Address for HTTP (`GET /v2/raise/{code}`); no HTTP server without it.
+    #[arg(long)]
+    http_addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -74,6 +94,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Explain(args) => explain(&args.codes, &mut out),
         Command::Table(args) => table(args.format, &mut out).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => serve(&args, &mut out),
     };
     match result.and_then(|status| out.flush().map(|()| status)) {
         Ok(status) => status,
@@ -89,6 +110,86 @@ fn main() -> ExitCode {
 /// Writes an error line to stderr; a failing stderr must not turn into a panic as `eprintln!` does.
 fn report(message: fmt::Arguments<'_>) {
     let _ = writeln!(io::stderr().lock(), "error: {message}");
+}
+
+// --- serve -------------------------------------------------------------------------------
+
+fn serve(args: &ServeArgs, out: &mut impl Write) -> io::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let _entered = runtime.enter();
+    let bound = match TestServer::new().bind(args.addr, args.http_addr) {
+        Ok(bound) => bound,
+        Err(e) => {
+            report(format_args!("cannot listen: {e}"));
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    writeln!(out, "grpc listening on {}", bound.grpc_addr())?;
+    if let Some(http) = bound.http_addr() {
+        writeln!(out, "http listening on {http}")?;
+    }
+    // Flushed at once: scripts wait for these lines before they connect.
+    out.flush()?;
+    let served = runtime.block_on(async {
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let stopped = |mut stopping: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        };
+        let server = bound.serve_with_shutdown(stopped(stopping.clone()));
+        // Open connections get a grace period to finish; a client that never answers the
+        // server's goodbye must not keep it alive.
+        let deadline = async {
+            stopped(stopping).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        let signal = async {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+            std::future::pending::<()>().await;
+        };
+        tokio::select! {
+            result = server => result,
+            () = deadline => Ok(()),
+            () = signal => Ok(()),
+        }
+    });
+    match served {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            report(format_args!("server failed: {e}"));
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// How long open connections may take to finish after SIGINT or SIGTERM.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Resolves on SIGINT or SIGTERM (on Unix; Ctrl-C elsewhere).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            // Without signal handlers the server still runs; it then ends with the process.
+            _ => std::future::pending().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 // --- explain -------------------------------------------------------------------------------

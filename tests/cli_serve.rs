@@ -1,0 +1,130 @@
+//! `clarifai-status serve` as a user runs it: the listening lines, real gRPC and HTTP answers,
+//! and a clean stop on SIGTERM and SIGINT.
+#![cfg(all(feature = "cli", unix))]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clarifai_status::grpc::StatusExt;
+use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
+use clarifai_status::pb::testing::RaiseRequest;
+use clarifai_status::pb::Status;
+use clarifai_status::StatusCode;
+
+/// Starts `serve` on free ports and reads the addresses from its first lines.
+fn start(http: bool) -> (Child, SocketAddr, Option<SocketAddr>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_clarifai-status"));
+    command.args(["serve", "--addr", "127.0.0.1:0"]);
+    if http {
+        command.args(["--http-addr", "127.0.0.1:0"]);
+    }
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the binary starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = |prefix: &str| -> SocketAddr {
+        let line = lines.next().expect("a line").expect("utf-8");
+        let addr = line
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("{line:?} does not start with {prefix:?}"));
+        addr.parse().expect("an ip:port")
+    };
+    let grpc = next("grpc listening on ");
+    let http = http.then(|| next("http listening on "));
+    (child, grpc, http)
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "serve did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn serve_answers_grpc_and_http_then_stops_on_sigterm() {
+    let (mut child, grpc, http) = start(true);
+    assert_ne!(grpc.port(), 0);
+
+    let mut client = StatusTesterClient::connect(format!("http://{grpc}"))
+        .await
+        .unwrap();
+    let error = client
+        .raise(RaiseRequest {
+            status: Some(Status {
+                code: StatusCode::ConnKeyInvalid as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), tonic::Code::Unauthenticated);
+    assert_eq!(error.clarifai_code(), StatusCode::ConnKeyInvalid);
+
+    let http = http.unwrap();
+    let response = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(http).unwrap();
+        stream
+            .write_all(b"GET /v2/raise/21354 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text
+    })
+    .await
+    .unwrap();
+    assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+    assert!(response
+        .to_ascii_lowercase()
+        .contains("clarifai-status-code: 21354"));
+
+    // The client's connection is still open: the server says goodbye and stops anyway.
+    signal(&child, "TERM");
+    let status = tokio::task::spawn_blocking(move || wait_exit(&mut child))
+        .await
+        .unwrap();
+    assert!(status.success());
+    drop(client);
+}
+
+#[test]
+fn serve_without_http_prints_one_line_and_stops_on_sigint() {
+    let (mut child, grpc, http) = start(false);
+    assert!(http.is_none());
+    assert!(TcpStream::connect(grpc).is_ok());
+    signal(&child, "INT");
+    assert!(wait_exit(&mut child).success());
+}
+
+#[test]
+fn serve_on_a_taken_port_fails_with_a_message() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = Command::new(env!("CARGO_BIN_EXE_clarifai-status"))
+        .args(["serve", "--addr", &addr])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot listen"), "{stderr}");
+}
