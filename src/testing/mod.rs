@@ -90,6 +90,10 @@ mod service;
 
 pub use service::Tester;
 
+// `RaiseResponse` carries a status like every Clarifai response, so the retry helpers and
+// `into_result` take it as they take the real API's responses.
+crate::impl_has_status!(crate::pb::testing::RaiseResponse);
+
 /// The most keys the per-key counters hold; a new key past this evicts the oldest inserted one.
 ///
 /// Bounds the server's memory whatever its clients send: at most this many keys of at most
