@@ -6,6 +6,9 @@
 //!   <key>`), with a pluggable [`KeyValidator`] ([`StaticKeys`] compares in constant time).
 //! - [`StatusLayer`]: a tower layer making every error that leaves the server carry a Clarifai
 //!   code, in Trailers-Only headers and in trailers after a stream, logged with `tracing`.
+//! - [`InBodyLayer`]: a tower layer answering responses that carry a failure in their body
+//!   (`response.status.code`, Clarifai's way) as gRPC errors, for servers and proxies whose
+//!   clients expect real gRPC errors.
 //!
 //! For HTTP services and REST gateways see [`rest`](crate::rest); to answer in-body failures of
 //! Clarifai-style responses as gRPC errors in a handler, see
@@ -34,11 +37,13 @@
 mod auth;
 mod body;
 mod future;
+mod in_body;
 mod interceptor;
 mod layer;
 
 pub use auth::{ApiKeyAuth, KeyCheck, KeyValidator, StaticKeys};
 pub use body::StatusBody;
 pub use future::ResponseFuture;
+pub use in_body::{InBody, InBodyLayer, InBodyResponse, DEFAULT_MESSAGE_LIMIT};
 pub use interceptor::{intercept, Intercept};
 pub use layer::{StatusLayer, StatusService};

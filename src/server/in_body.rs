@@ -1,0 +1,376 @@
+//! A layer that turns Clarifai-style in-body failures into gRPC errors.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{HeaderMap, Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use prost::Message;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::{pb, Code, Outcome};
+
+/// Default bound on the first message the layer buffers to read its status: 4 MiB, tonic's
+/// default maximum message size.
+pub const DEFAULT_MESSAGE_LIMIT: usize = 4 * 1024 * 1024;
+
+/// A [`tower_layer::Layer`] for gRPC servers and proxies that answers a response carrying a
+/// failure in its body (`response.status.code`, as Clarifai's API answers) as a gRPC error per the
+/// [wire contract](crate::grpc).
+///
+/// Every Clarifai response message has `Status status = 1`, so the layer reads any of them the
+/// same way: it buffers the response's first gRPC message, decodes only field 1 as a
+/// [`pb::Status`] (as [`pb::BaseResponse`] does, skipping the rest), and
+/// - if that status is a failure ([`Outcome::Failure`], `ZERO` and unknown numbers included),
+///   answers a Trailers-Only error built from it: the mapped gRPC code, its description, the
+///   `ErrorInfo` and `clarifai-status-code`. Its private fields are never read; the rest of the
+///   original body is dropped;
+/// - otherwise (success, in progress, no status, not decodable) sends the response on unchanged,
+///   the buffered message first.
+///
+/// Responses it does not read, passed on untouched: errors already (Trailers-Only), non-gRPC
+/// content types, compressed messages, and first messages larger than the limit
+/// ([`DEFAULT_MESSAGE_LIMIT`] unless set). The response headers wait for the first message: for a
+/// unary call that costs nothing, for a server stream it delays the headers until the first item.
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::pb::{BaseResponse, Status};
+/// use clarifai_status::server::InBodyLayer;
+/// use http_body_util::BodyExt;
+/// use prost::Message;
+/// use tower::{Layer, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // A gRPC response with CONN_THROTTLED in its body, framed as on the wire.
+/// let message = BaseResponse { status: Some(Status { code: 11005, ..Default::default() }) }.encode_to_vec();
+/// let mut frame = vec![0u8];
+/// frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
+/// frame.extend_from_slice(&message);
+/// let service = tower::service_fn(move |_: http::Request<()>| {
+///     let body = http_body_util::Full::new(bytes::Bytes::from(frame.clone()));
+///     let response = http::Response::builder().header("content-type", "application/grpc").body(body).unwrap();
+///     async move { Ok::<_, std::convert::Infallible>(response) }
+/// });
+/// let response = InBodyLayer::new().layer(service).oneshot(http::Request::new(())).await.unwrap();
+/// assert_eq!(response.headers()["grpc-status"], "8"); // RESOURCE_EXHAUSTED
+/// assert_eq!(response.headers()["clarifai-status-code"], "11005");
+/// assert!(response.into_body().collect().await.unwrap().to_bytes().is_empty());
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct InBodyLayer {
+    limit: usize,
+}
+
+impl InBodyLayer {
+    /// The layer, reading first messages up to [`DEFAULT_MESSAGE_LIMIT`].
+    pub fn new() -> InBodyLayer {
+        InBodyLayer {
+            limit: DEFAULT_MESSAGE_LIMIT,
+        }
+    }
+
+    /// Sets the largest first message the layer reads; larger ones pass through unread.
+    pub fn message_limit(mut self, bytes: usize) -> InBodyLayer {
+        self.limit = bytes;
+        self
+    }
+}
+
+impl Default for InBodyLayer {
+    fn default() -> InBodyLayer {
+        InBodyLayer::new()
+    }
+}
+
+impl<S> Layer<S> for InBodyLayer {
+    type Service = InBody<S>;
+
+    fn layer(&self, inner: S) -> InBody<S> {
+        InBody {
+            inner,
+            limit: self.limit,
+        }
+    }
+}
+
+/// The service made by [`InBodyLayer`].
+#[derive(Clone)]
+pub struct InBody<S> {
+    inner: S,
+    limit: usize,
+}
+
+impl<S> fmt::Debug for InBody<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InBody")
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for InBody<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Future: Send + 'static,
+    ResBody: Body<Data = Bytes> + Send + Unpin + 'static,
+{
+    type Response = Response<InBodyResponse<ResBody>>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let response = self.inner.call(request);
+        let limit = self.limit;
+        Box::pin(async move {
+            let response = response.await?;
+            Ok(inspect(response, limit).await)
+        })
+    }
+}
+
+async fn inspect<B>(response: Response<B>, limit: usize) -> Response<InBodyResponse<B>>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    let (parts, mut body) = response.into_parts();
+    if parts.headers.contains_key("grpc-status") || !is_grpc(&parts.headers) {
+        return Response::from_parts(parts, InBodyResponse::new(body, Bytes::new()));
+    }
+    // Read until the first message is complete, the body ends, or the limit is passed.
+    let mut buffered = BytesMut::new();
+    let mut trailers = None;
+    let message = loop {
+        if let Some(message) = first_message(&buffered, limit) {
+            break message;
+        }
+        match std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => buffered.extend_from_slice(&data),
+                Err(frame) => {
+                    trailers = frame.into_trailers().ok();
+                    break FirstMessage::Unreadable;
+                }
+            },
+            // An error or the end of the body: hand on what there is; the error, if any, is the
+            // inner body's to report, and it will when polled again.
+            Some(Err(_)) | None => break FirstMessage::Unreadable,
+        }
+    };
+    let failure = match message {
+        FirstMessage::Message(range) => pb::BaseResponse::decode(&buffered[range])
+            .ok()
+            .and_then(|response| response.status)
+            .filter(|status| Code::new(status.code).outcome() == Outcome::Failure),
+        FirstMessage::Unreadable => None,
+    };
+    match failure {
+        Some(status) => {
+            let mut error = tonic::Status::from(&status).into_http::<InBodyResponse<B>>();
+            *error.version_mut() = parts.version;
+            error
+        }
+        None => {
+            let mut passed = InBodyResponse::new(body, buffered.freeze());
+            passed.trailers = trailers;
+            Response::from_parts(parts, passed)
+        }
+    }
+}
+
+fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"))
+}
+
+enum FirstMessage {
+    /// The first message's bytes, uncompressed, within the buffer.
+    Message(std::ops::Range<usize>),
+    /// Compressed, over the limit, or incomplete at the end of the body: not read.
+    Unreadable,
+}
+
+/// The first gRPC message in `buf` once it is complete; `None` while more bytes are needed.
+fn first_message(buf: &[u8], limit: usize) -> Option<FirstMessage> {
+    if buf.len() < 5 {
+        return None;
+    }
+    let compressed = buf[0] != 0;
+    let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+    if compressed || len > limit {
+        return Some(FirstMessage::Unreadable);
+    }
+    (buf.len() - 5 >= len).then(|| FirstMessage::Message(5..5 + len))
+}
+
+pin_project! {
+    /// The response body of [`InBody`]: the bytes read to inspect the first message, then the
+    /// rest of the original body (or nothing, for an error answered Trailers-Only).
+    pub struct InBodyResponse<B> {
+        prefix: Bytes,
+        trailers: Option<HeaderMap>,
+        #[pin]
+        inner: Option<B>,
+    }
+}
+
+impl<B> InBodyResponse<B> {
+    fn new(inner: B, prefix: Bytes) -> InBodyResponse<B> {
+        InBodyResponse {
+            prefix,
+            trailers: None,
+            inner: Some(inner),
+        }
+    }
+}
+
+impl<B> Default for InBodyResponse<B> {
+    /// An empty body (the body of a Trailers-Only error).
+    fn default() -> InBodyResponse<B> {
+        InBodyResponse {
+            prefix: Bytes::new(),
+            trailers: None,
+            inner: None,
+        }
+    }
+}
+
+impl<B> fmt::Debug for InBodyResponse<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InBodyResponse")
+            .field("prefix", &self.prefix.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: Body<Data = Bytes>> Body for InBodyResponse<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.project();
+        if this.prefix.has_remaining() {
+            return Poll::Ready(Some(Ok(Frame::data(std::mem::take(this.prefix)))));
+        }
+        // Trailers read while looking for the first message end the body.
+        if let Some(trailers) = this.trailers.take() {
+            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+        }
+        match this.inner.as_pin_mut() {
+            Some(inner) => inner.poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.prefix.is_empty()
+            && self.trailers.is_none()
+            && self.inner.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let mut hint = self
+            .inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint);
+        let prefix = self.prefix.len() as u64;
+        hint.set_lower(hint.lower() + prefix);
+        if let Some(upper) = hint.upper() {
+            hint.set_upper(upper + prefix);
+        }
+        hint
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::{BodyExt, StreamBody};
+    use std::convert::Infallible;
+
+    fn framed(message: &[u8], compressed: bool) -> Vec<u8> {
+        let mut frame = vec![u8::from(compressed)];
+        frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        frame.extend_from_slice(message);
+        frame
+    }
+
+    /// A gRPC response whose body arrives one byte at a time, then trailers.
+    fn trickled(bytes: Vec<u8>) -> Response<impl Body<Data = Bytes, Error = Infallible> + Unpin> {
+        let mut frames: Vec<Result<Frame<Bytes>, Infallible>> = bytes
+            .into_iter()
+            .map(|b| Ok(Frame::data(Bytes::from(vec![b]))))
+            .collect();
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", "0".parse().unwrap());
+        frames.push(Ok(Frame::trailers(trailers)));
+        let body = StreamBody::new(tokio_stream::iter(frames));
+        Response::builder()
+            .header("content-type", "application/grpc+proto")
+            .body(body)
+            .unwrap()
+    }
+
+    fn message(code: i32) -> Vec<u8> {
+        pb::BaseResponse {
+            status: Some(pb::Status {
+                code,
+                ..Default::default()
+            }),
+        }
+        .encode_to_vec()
+    }
+
+    #[tokio::test]
+    async fn a_failure_split_across_chunks_is_read() {
+        let response = inspect(
+            trickled(framed(&message(11008), false)),
+            DEFAULT_MESSAGE_LIMIT,
+        )
+        .await;
+        assert_eq!(response.headers()["grpc-status"], "16");
+        assert_eq!(response.headers()["clarifai-status-code"], "11008");
+    }
+
+    #[tokio::test]
+    async fn a_success_is_passed_on_byte_for_byte_with_its_trailers() {
+        let bytes = framed(&message(10000), false);
+        let response = inspect(trickled(bytes.clone()), DEFAULT_MESSAGE_LIMIT).await;
+        assert!(!response.headers().contains_key("grpc-status"));
+        let collected = response.into_body().collect().await.unwrap();
+        assert_eq!(collected.trailers().unwrap()["grpc-status"], "0");
+        assert_eq!(collected.to_bytes(), bytes);
+    }
+
+    #[tokio::test]
+    async fn compressed_truncated_and_garbage_messages_pass_unread() {
+        let failure = message(11008);
+        let truncated = framed(&failure, false)[..8].to_vec();
+        let garbage = framed(&[0xff, 0xff, 0xff], false);
+        for bytes in [framed(&failure, true), truncated, garbage, vec![0, 0]] {
+            let response = inspect(trickled(bytes.clone()), DEFAULT_MESSAGE_LIMIT).await;
+            assert!(!response.headers().contains_key("grpc-status"));
+            let collected = response.into_body().collect().await.unwrap();
+            assert_eq!(collected.to_bytes(), bytes);
+        }
+    }
+}
