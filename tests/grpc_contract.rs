@@ -13,37 +13,12 @@ use prost::Message as _;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic_types::{ErrorDetail, StatusExt as _};
 
-const UNKNOWN_NUMBERS: [i32; 6] = [1, -1, 12345, i32::MIN, i32::MAX, 99999];
+mod common;
+use common::{codes, grpc_codes, UNKNOWN_NUMBERS};
+
 const DOMAIN: &str = "api.clarifai.com";
 const ERROR_INFO_URL: &str = "type.googleapis.com/google.rpc.ErrorInfo";
 const RETRY_INFO_URL: &str = "type.googleapis.com/google.rpc.RetryInfo";
-
-const GRPC_CODES: [tonic::Code; 17] = [
-    tonic::Code::Ok,
-    tonic::Code::Cancelled,
-    tonic::Code::Unknown,
-    tonic::Code::InvalidArgument,
-    tonic::Code::DeadlineExceeded,
-    tonic::Code::NotFound,
-    tonic::Code::AlreadyExists,
-    tonic::Code::PermissionDenied,
-    tonic::Code::ResourceExhausted,
-    tonic::Code::FailedPrecondition,
-    tonic::Code::Aborted,
-    tonic::Code::OutOfRange,
-    tonic::Code::Unimplemented,
-    tonic::Code::Internal,
-    tonic::Code::Unavailable,
-    tonic::Code::DataLoss,
-    tonic::Code::Unauthenticated,
-];
-
-/// Every code of the table, then the unknown numbers.
-fn codes() -> impl Iterator<Item = Code> {
-    StatusCode::all()
-        .map(Code::from)
-        .chain(UNKNOWN_NUMBERS.into_iter().map(Code::new))
-}
 
 /// What a status carrying `code` must hold besides the code itself.
 struct Expected {
@@ -364,7 +339,7 @@ fn error_info_without_code_metadata_is_read_by_its_reason() {
 
 #[test]
 fn garbage_header_and_garbage_details_fall_back_to_the_grpc_code() {
-    for grpc_code in GRPC_CODES {
+    for grpc_code in grpc_codes() {
         let want = mapping::fallback_from_grpc(grpc_code);
         for details in garbage_details() {
             for header in GARBAGE_HEADERS.map(Some).into_iter().chain([None]) {
@@ -384,7 +359,7 @@ fn garbage_header_and_garbage_details_fall_back_to_the_grpc_code() {
 
 #[test]
 fn plain_grpc_errors_fall_back_by_grpc_code() {
-    for grpc_code in GRPC_CODES {
+    for grpc_code in grpc_codes() {
         let status = tonic::Status::new(grpc_code, "plain");
         assert_eq!(
             status.clarifai_code(),
@@ -573,7 +548,7 @@ fn retry_delay_is_read_from_the_pushback_without_retry_info() {
 
 #[test]
 fn plain_grpc_error_headers_carry_no_clarifai_code() {
-    for grpc_code in GRPC_CODES {
+    for grpc_code in grpc_codes() {
         let headers = wire_headers(&tonic::Status::new(grpc_code, "plain"));
         assert_eq!(grpc::read_code(&headers), None);
         assert_eq!(grpc::read_grpc_code(&headers), Some(grpc_code));

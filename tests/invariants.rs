@@ -4,28 +4,10 @@
 use clarifai_status::mapping::{fallback_from_grpc, fallback_from_http, http_status_from_grpc};
 use clarifai_status::{Code, Outcome, StatusCode};
 
-const PROTO: &str = include_str!("../proto/clarifai/api/status/status_code.proto");
-const UNKNOWN_NUMBERS: [i32; 6] = [1, -1, 12345, i32::MIN, i32::MAX, 99999];
+mod common;
+use common::{grpc_codes, UNKNOWN_NUMBERS};
 
-const GRPC_CODES: [tonic::Code; 17] = [
-    tonic::Code::Ok,
-    tonic::Code::Cancelled,
-    tonic::Code::Unknown,
-    tonic::Code::InvalidArgument,
-    tonic::Code::DeadlineExceeded,
-    tonic::Code::NotFound,
-    tonic::Code::AlreadyExists,
-    tonic::Code::PermissionDenied,
-    tonic::Code::ResourceExhausted,
-    tonic::Code::FailedPrecondition,
-    tonic::Code::Aborted,
-    tonic::Code::OutOfRange,
-    tonic::Code::Unimplemented,
-    tonic::Code::Internal,
-    tonic::Code::Unavailable,
-    tonic::Code::DataLoss,
-    tonic::Code::Unauthenticated,
-];
+const PROTO: &str = include_str!("../proto/clarifai/api/status/status_code.proto");
 
 fn code(name: &str) -> StatusCode {
     StatusCode::from_name(name).unwrap_or_else(|| panic!("{name} is in the table"))
@@ -125,7 +107,7 @@ fn http_follows_the_grpc_code_unless_the_proto_says_why() {
 
 #[test]
 fn fallback_from_grpc_maps_back_to_the_same_grpc_code() {
-    for g in GRPC_CODES {
+    for g in grpc_codes() {
         let fallback = fallback_from_grpc(g);
         match g {
             // Documented: no general Clarifai code means these; FAILURE is gRPC UNKNOWN.

@@ -8,14 +8,8 @@ use clarifai_status::response::into_result;
 use clarifai_status::{rest, Code, StatusCode};
 use prost::Message as _;
 
-const UNKNOWN_NUMBERS: [i32; 6] = [1, -1, 12345, i32::MIN, i32::MAX, 99999];
-
-/// Every code of the table, then the unknown numbers.
-fn codes() -> impl Iterator<Item = Code> {
-    StatusCode::all()
-        .map(Code::from)
-        .chain(UNKNOWN_NUMBERS.into_iter().map(Code::new))
-}
+mod common;
+use common::codes;
 
 /// Sets a private field to distinctive markers (lower-case alphanumerics, which no encoding on
 /// the way out changes) and returns them. Panics on a field this test does not know.

@@ -4,16 +4,10 @@
 use clarifai_status::grpc::StatusExt;
 use clarifai_status::pb::{self, BaseResponse};
 use clarifai_status::response::{into_result, HasStatus};
-use clarifai_status::{impl_has_status, Code, Outcome, StatusCode};
+use clarifai_status::{impl_has_status, Code, Outcome};
 
-const UNKNOWN_NUMBERS: [i32; 6] = [1, -1, 12345, i32::MIN, i32::MAX, 99999];
-
-/// Every code of the table, then the unknown numbers.
-fn codes() -> impl Iterator<Item = Code> {
-    StatusCode::all()
-        .map(Code::from)
-        .chain(UNKNOWN_NUMBERS.into_iter().map(Code::new))
-}
+mod common;
+use common::{codes, UNKNOWN_NUMBERS};
 
 /// A user's own response message, as generated for a Clarifai API they call.
 #[derive(Clone, PartialEq, prost::Message)]

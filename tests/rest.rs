@@ -7,14 +7,8 @@ use clarifai_status::{mapping, pb, rest, Code, StatusCode};
 use http::HeaderMap;
 use serde_json::{json, Value};
 
-const UNKNOWN_NUMBERS: [i32; 6] = [1, -1, 12345, i32::MIN, i32::MAX, 99999];
-
-/// Every code of the table, then the unknown numbers.
-fn codes() -> impl Iterator<Item = Code> {
-    StatusCode::all()
-        .map(Code::from)
-        .chain(UNKNOWN_NUMBERS.into_iter().map(Code::new))
-}
+mod common;
+use common::codes;
 
 fn bare(code: Code) -> pb::Status {
     pb::Status {
