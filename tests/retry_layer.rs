@@ -43,6 +43,8 @@ fn unavailable() -> Answer {
 struct Seen {
     headers: http::HeaderMap,
     body: Bytes,
+    /// An exact size hint makes hyper add `content-length`.
+    exact_size: Option<u64>,
 }
 
 /// A server answering attempt `i` with `script[i]` (the last answer repeats), recording requests.
@@ -54,12 +56,14 @@ fn mock(script: Vec<Answer>) -> (Mock, Arc<Mutex<Vec<Seen>>>) {
         let (seen, script) = (log.clone(), script.clone());
         async move {
             let (parts, body) = request.into_parts();
+            let exact_size = http_body::Body::size_hint(&body).exact();
             let body = body.collect().await?.to_bytes();
             let n = {
                 let mut seen = seen.lock().unwrap();
                 seen.push(Seen {
                     headers: parts.headers,
                     body,
+                    exact_size,
                 });
                 seen.len() - 1
             };
@@ -157,6 +161,7 @@ async fn replays_the_same_request_and_counts_previous_attempts() {
     for attempt in seen.iter() {
         assert_eq!(attempt.body, Bytes::from_static(b"\0\0\0\0\x05hello"));
         assert_eq!(attempt.headers["authorization"], "Key abc");
+        assert_eq!(attempt.exact_size, None, "no content-length is added");
     }
 }
 

@@ -3,12 +3,14 @@
 use std::fmt;
 use std::time::Duration;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use crate::grpc::{self, Pushback, StatusExt as _};
 use crate::mapping::{grpc_code_from_http, grpc_code_name};
 use crate::response::HasStatus;
 use crate::{rest, Code, Outcome};
+
+static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 
 /// The code an attempt failed with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +41,10 @@ pub(crate) struct Failure {
 /// `grpc-status: 0` in Trailers-Only headers, or HTTP 200 with the status still to come in the
 /// trailers, where a layer can no longer act on it.
 pub(crate) fn from_headers(status: http::StatusCode, headers: &HeaderMap) -> Option<Failure> {
+    // The success path, without parsing a header name.
+    if status == http::StatusCode::OK && !headers.contains_key(&GRPC_STATUS) {
+        return None;
+    }
     let signal = match grpc::read_grpc_code(headers) {
         Some(tonic::Code::Ok) => return None,
         Some(code) => grpc::read_code(headers).map_or(Signal::Grpc(code), Signal::Clarifai),

@@ -79,7 +79,7 @@ impl Replay {
         let body = if self.body.is_empty() {
             Body::empty()
         } else {
-            Body::new(http_body_util::Full::new(self.body.clone()))
+            Body::new(Replayed(Some(self.body.clone())))
         };
         http::Request::from_parts(self.parts.clone(), body)
     }
@@ -90,7 +90,7 @@ impl Replay {
         headers.insert(PREVIOUS_ATTEMPTS, HeaderValue::from(attempt - 1));
         if let (true, Some(deadline)) = (self.timed, deadline) {
             let remaining = deadline.saturating_duration_since(Instant::now());
-            headers.insert(timeout::HEADER, timeout::encode(remaining));
+            headers.insert(&timeout::HEADER, timeout::encode(remaining));
         }
         request
     }
@@ -102,13 +102,13 @@ impl<S, F> ResponseFuture<S, F> {
         mut service: S,
         parts: Parts,
         body: Bytes,
+        timed: bool,
         policy: Arc<Policy>,
         deadline: Option<Instant>,
     ) -> ResponseFuture<S, F>
     where
         S: Service<http::Request<Body>, Response = http::Response<ResBody>, Future = F>,
     {
-        let timed = parts.headers.contains_key(timeout::HEADER);
         let replay = Replay { parts, body, timed };
         let future = service.call(replay.request());
         ResponseFuture {
@@ -208,5 +208,28 @@ impl<S, F> std::fmt::Debug for ResponseFuture<S, F> {
             .field("replayable", &self.replay.is_some())
             .field("deadline", &self.deadline)
             .finish_non_exhaustive()
+    }
+}
+
+/// A buffered request body, sent again: one data frame, then the end of the stream.
+///
+/// No exact size hint, so hyper adds no `content-length` (the request stays as tonic sent it);
+/// the end of the stream is known with the frame, so it goes out with the data (one DATA frame
+/// with END_STREAM instead of two).
+struct Replayed(Option<Bytes>);
+
+impl http_body::Body for Replayed {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::convert::Infallible>>> {
+        Poll::Ready(self.0.take().map(|data| Ok(http_body::Frame::data(data))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_none()
     }
 }

@@ -272,10 +272,11 @@ where
             Collected::Whole(bytes) => {
                 let call_timeout = parts
                     .headers
-                    .get(timeout::HEADER)
+                    .get(&timeout::HEADER)
                     .and_then(|value| timeout::parse(value.as_bytes()));
                 let deadline = policy.deadline_from(start, call_timeout);
-                ResponseFuture::replayable(service, parts, bytes, policy, deadline)
+                let timed = call_timeout.is_some();
+                ResponseFuture::replayable(service, parts, bytes, timed, policy, deadline)
             }
             Collected::Stream(body) => {
                 let future = service.call(http::Request::from_parts(parts, body));

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 
 /// The request header that carries a call's timeout.
-pub(crate) const HEADER: &str = "grpc-timeout";
+pub(crate) static HEADER: HeaderName = HeaderName::from_static("grpc-timeout");
 
 /// The most digits a `grpc-timeout` value may have.
 const MAX_DIGITS: usize = 8;
