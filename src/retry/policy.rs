@@ -293,14 +293,15 @@ impl Policy {
         self.max_attempts > 1
     }
 
-    /// The call's deadline: the policy's, or `timeout` (the call's own) when that is sooner.
+    /// The call's deadline: the policy's, or `timeout` (the call's own) when that is sooner. One
+    /// too far to represent is no deadline.
     pub(crate) fn deadline_from(
         &self,
         start: Instant,
         timeout: Option<Duration>,
     ) -> Option<Instant> {
-        let own = self.deadline.map(|d| start + d);
-        let call = timeout.map(|t| start + t);
+        let own = self.deadline.and_then(|d| start.checked_add(d));
+        let call = timeout.and_then(|t| start.checked_add(t));
         match (own, call) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -443,5 +444,7 @@ mod tests {
         );
         let open = Policy::new().no_deadline();
         assert_eq!(open.deadline_from(start, None), None);
+        let endless = Policy::new().deadline(Duration::MAX);
+        assert_eq!(endless.deadline_from(start, None), None);
     }
 }

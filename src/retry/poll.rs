@@ -151,7 +151,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
 {
-    let deadline = Instant::now() + policy.deadline;
+    let deadline = Instant::now().checked_add(policy.deadline);
     let mut n = 0;
     loop {
         let response = call(&policy.retry, &mut make_call).await?;
@@ -164,7 +164,8 @@ where
         };
         let delay = policy.interval.delay(n);
         let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
-        if Instant::now() + delay >= deadline {
+        let ends = Instant::now().checked_add(delay);
+        if deadline.is_some_and(|deadline| ends.is_none_or(|ends| ends >= deadline)) {
             tracing::debug!(%code, attempt = n + 1, delay_ms, "stop polling: deadline");
             return Ok(response);
         }
