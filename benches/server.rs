@@ -309,11 +309,44 @@ async fn loopback(rounds: usize, calls: usize) -> Result<(), AnyError> {
     Ok(())
 }
 
+/// Whether criterion's command line asks for the loopback comparison: no benchmark filter, or
+/// one that `loopback` matches; never when listing or profiling.
+fn loopback_wanted(args: &[String]) -> bool {
+    const TAKES_VALUE: [&str; 14] = [
+        "--baseline",
+        "--color",
+        "--confidence-level",
+        "--format",
+        "--load-baseline",
+        "--measurement-time",
+        "--noise-threshold",
+        "--nresamples",
+        "--output-format",
+        "--plotting-backend",
+        "--sample-size",
+        "--save-baseline",
+        "--significance-level",
+        "--warm-up-time",
+    ];
+    let mut filter = None;
+    let mut rest = args.iter().skip(1);
+    while let Some(arg) = rest.next() {
+        if arg == "--list" || arg == "--profile-time" {
+            return false;
+        } else if TAKES_VALUE.contains(&arg.as_str()) {
+            rest.next();
+        } else if !arg.starts_with('-') {
+            filter = Some(arg.as_str());
+        }
+    }
+    filter.is_none_or(|f| "loopback".contains(f))
+}
+
 /// Runs the loopback comparison (a short one under `cargo test --benches`).
 fn loopback_bench(c: &mut Criterion) {
     in_process_summary(c);
     let args: Vec<String> = std::env::args().collect();
-    if args.iter().any(|a| a == "--list") {
+    if !loopback_wanted(&args) {
         return;
     }
     let (rounds, calls) = if args.iter().any(|a| a == "--test") {
