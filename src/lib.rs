@@ -57,18 +57,18 @@
 
 mod code;
 mod error;
-#[cfg(feature = "serde")]
-mod serde;
 pub mod grpc;
 pub mod mapping;
 pub mod pb;
 pub mod response;
 pub mod rest;
+#[cfg(feature = "retry")]
+pub mod retry;
+#[cfg(feature = "serde")]
+mod serde;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod table;
-#[cfg(feature = "retry")]
-pub mod retry;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -41,7 +41,8 @@ use crate::response::HasStatus;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let policy = Policy::new().backoff(Backoff::new(Duration::from_millis(1), Duration::from_millis(5)));
 /// let mut attempts = 0;
-/// // In real code: `retry::call(&policy, || client.clone().predict(request.clone()))`.
+/// // In real code, each attempt owns its client and request:
+/// // `retry::call(&policy, || { let (mut c, r) = (client.clone(), request.clone()); async move { c.predict(r).await } })`.
 /// let response = retry::call(&policy, || {
 ///     attempts += 1;
 ///     let code = if attempts < 3 { StatusCode::ModelBusyPleaseRetry } else { StatusCode::Success };

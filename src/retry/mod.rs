@@ -6,7 +6,8 @@
 //! 1. [`RetryLayer`] / [`Retry`]: a tower layer under any generated client
 //!    (`ServiceBuilder::new().layer(RetryLayer::new(policy)).service(channel)`). It works on
 //!    `http::Request<tonic::body::Body>` and never decodes a message.
-//! 2. [`call`]: retries a closure making a typed call (`|| client.clone().predict(req.clone())`),
+//! 2. [`call`]: retries a closure making a typed call (`|| { let (mut c, r) = (client.clone(),
+//!    req.clone()); async move { c.predict(r).await } }`: each attempt owns its client and request),
 //!    and sees the decoded response.
 //!
 //! [`poll`] builds on [`call`] to wait on long-running work.

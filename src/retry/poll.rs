@@ -129,7 +129,8 @@ impl Default for PollPolicy {
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let polling = PollPolicy::new().interval(Backoff::new(Duration::from_millis(1), Duration::from_millis(2)));
 /// let mut polls = 0;
-/// // In real code: `retry::poll(&polling, || client.clone().get_model(request.clone()))`.
+/// // In real code, each poll owns its client and request:
+/// // `retry::poll(&polling, || { let (mut c, r) = (client.clone(), request.clone()); async move { c.get_model(r).await } })`.
 /// let response = retry::poll(&polling, || {
 ///     polls += 1;
 ///     let code = if polls < 4 { StatusCode::ModelTraining } else { StatusCode::ModelTrained };
