@@ -3,11 +3,16 @@
 //! (a) In process, no network: a `tower::service_fn` answering a typical unary OK gRPC response
 //!     (headers, a small body, trailers with `grpc-status: 0`), bare and wrapped in
 //!     `StatusLayer`, each call polled to the end of its body, trailers included, so the body
-//!     wrapper's cost counts. Criterion, one group; the table gives the added ns per call.
-//! (b) On loopback: two real tonic servers on 127.0.0.1 answering the crate's `StatusTester`
-//!     service with OK, one bare and one layered, called by a real tonic client, unary calls one at
-//!     a time. Rounds alternate between the servers (the first of each pair alternates too); the
-//!     table gives each server's median throughput over the rounds and the ratio of medians.
+//!     wrapper's cost counts. Criterion benchmarks each path, then a paired benchmark alternates
+//!     the two in chunks within every sample; the table gives the median added ns per call over
+//!     those interleaved samples. The error path (a Trailers-Only NOT_FOUND the layer stamps) is
+//!     measured the same way, for information.
+//! (b) On loopback: real tonic servers on 127.0.0.1 answering the crate's `StatusTester` service
+//!     with OK, one bare, one layered and a second bare one as a control, each called by its own
+//!     real tonic client, unary calls one at a time. Each round runs the three in a rotated order;
+//!     the table gives each server's median throughput over the rounds, the ratio of medians to
+//!     the bare server, and the median of per-round ratios. The control's ratio shows the noise of
+//!     the method on this machine.
 //!
 //! `cargo bench --features server,testing --bench server`
 
@@ -32,6 +37,8 @@ use http_body::{Body, Frame};
 use tower::{Layer, Service};
 
 const SAMPLE_SIZE: usize = 30;
+/// Paired in-process benchmark: calls per chunk, alternating bare and layered.
+const CHUNK: u64 = 256;
 /// Loopback: rounds per server, and sequential unary calls per round.
 const ROUNDS: usize = 20;
 const CALLS_PER_ROUND: usize = 1_000;
@@ -127,24 +134,61 @@ fn record(id: &str, ns_per_op: f64) {
     }
 }
 
-fn bench_service<S, B>(
-    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    id: &str,
-    mut service: S,
-) where
+/// Seconds taken by `n` calls.
+fn time_calls<S, B>(service: &mut S, n: u64) -> Duration
+where
     S: Service<Request<()>, Response = Response<B>, Error = Infallible>,
     B: Body,
 {
     let mut cx = Context::from_waker(Waker::noop());
-    group.bench_function(id, |b| {
+    let start = Instant::now();
+    for _ in 0..n {
+        call_once(service, &mut cx);
+    }
+    start.elapsed()
+}
+
+/// Benchmarks `bare` and `layered` alone, then both in every sample, alternating chunk by chunk
+/// so that drift from other load on the machine hits them alike; records the paired figures.
+fn bench_pair<S, L, B, C>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    path: &str,
+    mut bare: S,
+    mut layered: L,
+) where
+    S: Service<Request<()>, Response = Response<B>, Error = Infallible>,
+    L: Service<Request<()>, Response = Response<C>, Error = Infallible>,
+    B: Body,
+    C: Body,
+{
+    group.bench_function(format!("bare, {path}"), |b| {
+        b.iter_custom(|iters| time_calls(&mut bare, iters))
+    });
+    group.bench_function(format!("StatusLayer, {path}"), |b| {
+        b.iter_custom(|iters| time_calls(&mut layered, iters))
+    });
+    group.bench_function(format!("paired (bare + StatusLayer), {path}"), |b| {
         b.iter_custom(|iters| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                call_once(&mut service, &mut cx);
+            let (mut bare_time, mut layered_time, mut done) = (Duration::ZERO, Duration::ZERO, 0);
+            while done < iters {
+                let n = CHUNK.min(iters - done);
+                if (done / CHUNK) % 2 == 0 {
+                    bare_time += time_calls(&mut bare, n);
+                    layered_time += time_calls(&mut layered, n);
+                } else {
+                    layered_time += time_calls(&mut layered, n);
+                    bare_time += time_calls(&mut bare, n);
+                }
+                done += n;
             }
-            let elapsed = start.elapsed();
-            record(id, elapsed.as_nanos() as f64 / iters as f64);
-            elapsed
+            let per = |t: Duration| t.as_nanos() as f64 / iters as f64;
+            record(&format!("bare, {path}"), per(bare_time));
+            record(&format!("layered, {path}"), per(layered_time));
+            record(
+                &format!("added, {path}"),
+                per(layered_time) - per(bare_time),
+            );
+            bare_time + layered_time
         })
     });
 }
@@ -153,14 +197,8 @@ fn in_process(c: &mut Criterion) {
     let ok = || tower::service_fn(|_: Request<()>| std::future::ready(Ok(ok_response())));
     let error = || tower::service_fn(|_: Request<()>| std::future::ready(Ok(error_response())));
     let mut g = c.benchmark_group("in_process");
-    bench_service(&mut g, "bare, OK", ok());
-    bench_service(&mut g, "StatusLayer, OK", StatusLayer::new().layer(ok()));
-    bench_service(&mut g, "bare, error", error());
-    bench_service(
-        &mut g,
-        "StatusLayer, error",
-        StatusLayer::new().layer(error()),
-    );
+    bench_pair(&mut g, "OK", ok(), StatusLayer::new().layer(ok()));
+    bench_pair(&mut g, "error", error(), StatusLayer::new().layer(error()));
     g.finish();
 }
 
@@ -174,25 +212,28 @@ fn median(samples: &[f64]) -> f64 {
     }
 }
 
-/// ns per call of a benchmark: the median of its measurement samples (the last `SAMPLE_SIZE`
-/// calls; earlier ones were criterion's warm-up).
+/// ns per call of a paired measurement: the median of its samples (the last `SAMPLE_SIZE`;
+/// earlier ones were criterion's warm-up).
 fn figure(id: &str) -> Option<f64> {
     let all = SAMPLES.lock().unwrap_or_else(|e| e.into_inner());
     let (_, samples) = all.iter().find(|(i, _)| i == id)?;
     (samples.len() > SAMPLE_SIZE).then(|| median(&samples[samples.len() - SAMPLE_SIZE..]))
 }
 
-fn in_process_summary(_c: &mut Criterion) {
-    println!("\n## in_process: ns per call, bare vs StatusLayer\n");
-    println!("| path | bare ns | layered ns | added ns | target | |\n|---|---:|---:|---:|---|---|");
+fn in_process_summary() {
+    println!("\n## in_process: ns per call, bare vs StatusLayer, paired samples\n");
+    println!(
+        "| path | bare ns | layered ns | added ns (median of paired differences) | target | |"
+    );
+    println!("|---|---:|---:|---:|---|---|");
     for (path, target) in [("OK", Some(500.0)), ("error", None)] {
-        let (Some(bare), Some(layered)) = (
+        let (Some(bare), Some(layered), Some(added)) = (
             figure(&format!("bare, {path}")),
-            figure(&format!("StatusLayer, {path}")),
+            figure(&format!("layered, {path}")),
+            figure(&format!("added, {path}")),
         ) else {
             continue;
         };
-        let added = layered - bare;
         let (target, verdict) = match target {
             Some(limit) => (
                 format!("<= {limit} ns"),
@@ -257,52 +298,53 @@ async fn round(client: &mut Client, calls: usize) -> Result<f64, AnyError> {
 }
 
 async fn loopback(rounds: usize, calls: usize) -> Result<(), AnyError> {
-    let bare_addr = serve(false).await?;
-    let layered_addr = serve(true).await?;
-    let mut bare = StatusTesterClient::connect(format!("http://{bare_addr}")).await?;
-    let mut layered = StatusTesterClient::connect(format!("http://{layered_addr}")).await?;
-    round(&mut bare, calls).await?;
-    round(&mut layered, calls).await?;
-
-    let mut bare_rates = Vec::with_capacity(rounds);
-    let mut layered_rates = Vec::with_capacity(rounds);
-    for i in 0..rounds {
-        let (first, second) = if i % 2 == 0 {
-            (&mut bare, &mut layered)
-        } else {
-            (&mut layered, &mut bare)
-        };
-        let first_rate = calls as f64 / round(first, calls).await?;
-        let second_rate = calls as f64 / round(second, calls).await?;
-        let (b, l) = if i % 2 == 0 {
-            (first_rate, second_rate)
-        } else {
-            (second_rate, first_rate)
-        };
-        bare_rates.push(b);
-        layered_rates.push(l);
+    // Paths: the bare server, the layered one, and a second bare server as a control (its ratio
+    // to the first shows the noise of the method on this machine).
+    const NAMES: [&str; 3] = ["bare", "StatusLayer", "bare again (control)"];
+    let mut clients = Vec::with_capacity(3);
+    for layered in [false, true, false] {
+        let addr = serve(layered).await?;
+        let mut client = StatusTesterClient::connect(format!("http://{addr}")).await?;
+        round(&mut client, calls).await?;
+        clients.push(client);
     }
-    let bare = median(&bare_rates);
-    let layered = median(&layered_rates);
+
+    // calls/s per round and path; each round runs the three paths in a rotated order.
+    let mut rates = vec![[0.0f64; 3]; rounds];
+    for (i, rates) in rates.iter_mut().enumerate() {
+        for k in 0..3 {
+            let path = (i + k) % 3;
+            rates[path] = calls as f64 / round(&mut clients[path], calls).await?;
+        }
+    }
+    let column = |path: usize| rates.iter().map(|r| r[path]).collect::<Vec<_>>();
+    let bare = median(&column(0));
     println!(
-        "\n## loopback: unary calls/s, {rounds} interleaved rounds x {calls} sequential calls\n"
+        "\n## loopback: unary calls/s, {rounds} rounds x {calls} sequential calls per path, \
+         paths rotated each round\n"
     );
     println!(
-        "| server | median calls/s | median us/call | min..max calls/s |\n|---|---:|---:|---|"
+        "| server | median calls/s | median us/call | min..max calls/s | ratio of medians to bare \
+         | median of per-round ratios |"
     );
-    for (name, rate, rates) in [
-        ("bare", bare, &bare_rates),
-        ("StatusLayer", layered, &layered_rates),
-    ] {
-        let min = rates.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = rates.iter().copied().fold(0.0, f64::max);
+    println!("|---|---:|---:|---|---:|---:|");
+    for (path, name) in NAMES.iter().enumerate() {
+        let col = column(path);
+        let rate = median(&col);
+        let min = col.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = col.iter().copied().fold(0.0, f64::max);
+        let per_round: Vec<f64> = rates.iter().map(|r| r[path] / r[0]).collect();
         println!(
-            "| {name} | {rate:.0} | {:.1} | {min:.0}..{max:.0} |",
-            1e6 / rate
+            "| {name} | {rate:.0} | {:.1} | {min:.0}..{max:.0} | {:.3} | {:.3} |",
+            1e6 / rate,
+            rate / bare,
+            median(&per_round)
         );
     }
+    let layered = median(&column(1));
     println!(
-        "\nratio of medians (layered / bare throughput): {:.3}; added per call: {:.2} us\n",
+        "\nStatusLayer / bare, ratio of medians: {:.3}; added per call: {:.2} us. The control row \
+         shows the noise of the method.\n",
         layered / bare,
         1e6 / layered - 1e6 / bare
     );
@@ -343,8 +385,8 @@ fn loopback_wanted(args: &[String]) -> bool {
 }
 
 /// Runs the loopback comparison (a short one under `cargo test --benches`).
-fn loopback_bench(c: &mut Criterion) {
-    in_process_summary(c);
+fn loopback_bench(_c: &mut Criterion) {
+    in_process_summary();
     let args: Vec<String> = std::env::args().collect();
     if !loopback_wanted(&args) {
         return;
