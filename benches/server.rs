@@ -172,7 +172,7 @@ fn bench_pair<S, L, B, C>(
             let (mut bare_time, mut layered_time, mut done) = (Duration::ZERO, Duration::ZERO, 0);
             while done < iters {
                 let n = CHUNK.min(iters - done);
-                if (done / CHUNK) % 2 == 0 {
+                if (done / CHUNK).is_multiple_of(2) {
                     bare_time += time_calls(&mut bare, n);
                     layered_time += time_calls(&mut layered, n);
                 } else {
