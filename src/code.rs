@@ -63,8 +63,9 @@ impl Code {
         self.0
     }
 
+    /// The code's row; the unknown-number row (its documented fallbacks) for an unknown number.
     #[inline]
-    fn row(self) -> Option<&'static Row> {
+    fn row(self) -> &'static Row {
         table::row_of_number(self.0)
     }
 
@@ -81,7 +82,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn known(self) -> Option<StatusCode> {
-        self.row().map(|row| row.code)
+        self.row().code
     }
 
     /// Whether the table knows this number.
@@ -93,7 +94,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn is_known(self) -> bool {
-        self.row().is_some()
+        self.row().code.is_some()
     }
 
     /// The printed name; [`Code::UNKNOWN_NAME`] for an unknown number.
@@ -108,7 +109,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn name(self) -> &'static str {
-        self.row().map_or(Code::UNKNOWN_NAME, |row| row.name)
+        self.row().name
     }
 
     /// The table's description; [`Code::UNKNOWN_DESCRIPTION`] for an unknown number. Empty for a
@@ -124,8 +125,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn description(self) -> &'static str {
-        self.row()
-            .map_or(Code::UNKNOWN_DESCRIPTION, |row| row.description)
+        self.row().description
     }
 
     /// What the code says about the request; [`Outcome::Failure`] for an unknown number.
@@ -140,7 +140,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn outcome(self) -> Outcome {
-        self.row().map_or(Outcome::Failure, |row| row.outcome)
+        self.row().outcome
     }
 
     /// Whether the same request may succeed later unchanged; `false` for an unknown number.
@@ -155,7 +155,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn is_retryable(self) -> bool {
-        self.row().is_some_and(|row| row.retryable)
+        self.row().retryable
     }
 
     /// The gRPC code; `Unknown` for an unknown number.
@@ -170,8 +170,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn grpc_code(self) -> tonic::Code {
-        self.row()
-            .map_or(tonic::Code::Unknown, |row| table::grpc_code_of(row.grpc))
+        table::grpc_code_of(self.row().grpc)
     }
 
     /// The HTTP status; 500 for an unknown number.
@@ -186,10 +185,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn http_status(self) -> http::StatusCode {
-        self.row()
-            .map_or(http::StatusCode::INTERNAL_SERVER_ERROR, |row| {
-                table::http_status_of(row.http)
-            })
+        table::http_status_of(self.row().http)
     }
 
     /// The table's category; `Unknown` for an unknown number.
@@ -201,7 +197,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn category(self) -> &'static str {
-        self.row().map_or("Unknown", |row| row.category)
+        self.row().category
     }
 
     /// The other names of this number; empty for an unknown number.
@@ -213,7 +209,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn aliases(self) -> &'static [&'static str] {
-        self.row().map_or(&[], |row| row.aliases)
+        self.row().aliases
     }
 
     /// Whether the code is deprecated (every name of it); `false` for an unknown number.
@@ -225,7 +221,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn is_deprecated(self) -> bool {
-        self.row().is_some_and(|row| row.deprecated)
+        self.row().deprecated
     }
 }
 
@@ -238,8 +234,8 @@ impl fmt::Debug for Code {
 impl fmt::Display for Code {
     /// Writes the printed name of a known code, and the number of an unknown one.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.row() {
-            Some(row) => f.write_str(row.name),
+        match self.row().code {
+            Some(code) => f.write_str(code.name()),
             None => write!(f, "{}", self.0),
         }
     }

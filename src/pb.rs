@@ -47,9 +47,9 @@ mod generated {
 }
 
 pub use generated::clarifai::api::status::{BaseResponse, RedirectInfo, Status, StatusCode};
-pub(crate) use generated::clarifai::api::status::{BLOCKS, BLOCK_BITS, ENTRIES, ROWS};
+pub(crate) use generated::clarifai::api::status::{ALL, BLOCKS, BLOCK_BITS, ENTRIES, ROWS};
 pub(crate) use generated::clarifai::api::status::{
-    NAMES, NAME_DISPLACEMENTS, NAME_MAX_LEN, NAME_MIN_LEN, NAME_SEED, NAME_SLOTS,
+    NAME_DISPLACEMENTS, NAME_MAX_LEN, NAME_MIN_LEN, NAME_SEED, NAME_SLOTS,
 };
 
 /// The subset of `google.rpc` used by gRPC's richer error model.

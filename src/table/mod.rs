@@ -35,7 +35,8 @@ pub(crate) mod name_hash;
 /// One code's facts, as declared in the proto.
 #[derive(Debug)]
 pub(crate) struct Row {
-    pub(crate) code: StatusCode,
+    /// `None` only in the row of numbers the table does not know.
+    pub(crate) code: Option<StatusCode>,
     pub(crate) name: &'static str,
     pub(crate) aliases: &'static [&'static str],
     pub(crate) description: &'static str,
@@ -47,11 +48,41 @@ pub(crate) struct Row {
     pub(crate) http: u16,
 }
 
-/// One name of a code (its printed name or an alias).
+impl NameEntry {
+    /// An empty slot: its empty name matches no input (every input is checked to be at least
+    /// `NAME_MIN_LEN` long first).
+    pub(crate) const EMPTY: NameEntry = NameEntry {
+        name: "",
+        words: [0; 6],
+        code: StatusCode::Zero,
+        deprecated: false,
+    };
+}
+
+impl Row {
+    /// What a number the table does not know reads: a non-retryable failure, gRPC `UNKNOWN`
+    /// (2), HTTP 500, printed as `UNKNOWN_CODE`.
+    pub(crate) const UNKNOWN: Row = Row {
+        code: None,
+        name: crate::Code::UNKNOWN_NAME,
+        aliases: &[],
+        description: crate::Code::UNKNOWN_DESCRIPTION,
+        category: "Unknown",
+        deprecated: false,
+        outcome: Outcome::Failure,
+        retryable: false,
+        grpc: 2,
+        http: 500,
+    };
+}
+
+/// One name of a code (its printed name or an alias), or an empty slot of the name table.
 #[derive(Debug)]
 pub(crate) struct NameEntry {
     pub(crate) name: &'static str,
-    pub(crate) row: usize,
+    /// The name's [`name_hash::words`], to compare without reading the name.
+    pub(crate) words: [u64; 6],
+    pub(crate) code: StatusCode,
     pub(crate) deprecated: bool,
 }
 
@@ -104,18 +135,23 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// The row of a number, if the table has it.
+/// The row of any number: its code's, or [`Row::UNKNOWN`] for a number the table does not know.
+///
+/// Two loads (block, then slot) and no branch on the number's value but a predictable range
+/// check: unknown numbers read the unknown row through the same path.
 #[inline]
-pub(crate) fn row_of_number(number: i32) -> Option<&'static Row> {
-    // Negative numbers become huge and fall outside `BLOCKS`.
+pub(crate) fn row_of_number(number: i32) -> &'static Row {
+    // Negative numbers become huge and fall outside `BLOCKS`, as do numbers past the table's end.
     let n = number as u32;
-    let block = *pb::BLOCKS.get((n >> pb::BLOCK_BITS) as usize)? as usize;
+    let hi = (n >> pb::BLOCK_BITS) as usize;
+    let block = if hi < pb::BLOCKS.len() {
+        pb::BLOCKS[hi]
+    } else {
+        0
+    };
     let mask = (1u32 << pb::BLOCK_BITS) - 1;
-    let entry = pb::ENTRIES[(block << pb::BLOCK_BITS) | (n & mask) as usize];
-    match entry {
-        0 => None,
-        i => Some(&pb::ROWS[usize::from(i) - 1]),
-    }
+    let row = pb::ENTRIES[(usize::from(block) << pb::BLOCK_BITS) | (n & mask) as usize];
+    &pb::ROWS[usize::from(row)]
 }
 
 /// The entry of a name (printed name or alias), if the table has it. Case-sensitive.
@@ -125,16 +161,17 @@ pub(crate) fn name_entry(name: &str) -> Option<&'static NameEntry> {
     if bytes.len() < pb::NAME_MIN_LEN || bytes.len() > pb::NAME_MAX_LEN {
         return None;
     }
-    let h = name_hash::hash(bytes, pb::NAME_SEED);
+    let words = name_hash::words(bytes);
+    let h = name_hash::hash(bytes.len(), words, pb::NAME_SEED);
     let slot = name_hash::slot(h, pb::NAME_DISPLACEMENTS[name_hash::bucket(h)]);
-    match pb::NAME_SLOTS[slot] {
-        0 => None,
-        i => {
-            let entry = &pb::NAMES[usize::from(i) - 1];
-            (entry.name.as_bytes() == bytes).then_some(entry)
-        }
-    }
+    let entry = &pb::NAME_SLOTS[slot];
+    // The words hold every byte of a name (NAME_MAX_LEN <= COVERED, checked below).
+    let same = entry.name.len() == bytes.len() && name_hash::same_words(&entry.words, &words);
+    same.then_some(entry)
 }
+
+// Every byte of every name the table has is in its words.
+const _: () = assert!(pb::NAME_MAX_LEN <= name_hash::COVERED);
 
 #[inline]
 pub(crate) fn grpc_code_of(number: u8) -> tonic::Code {
@@ -150,7 +187,10 @@ pub(crate) fn http_status_of(status: u16) -> http::StatusCode {
 impl StatusCode {
     #[inline]
     pub(crate) fn row(self) -> &'static Row {
-        &pb::ROWS[self.row_index()]
+        let row = row_of_number(self as i32);
+        // The exhaustive match keeps every variant tied to a row at compile time.
+        debug_assert!(std::ptr::eq(row, &pb::ROWS[self.table_position()]));
+        row
     }
 
     /// The code's number, as sent on the wire.
@@ -180,7 +220,7 @@ impl StatusCode {
     /// ```
     #[inline]
     pub fn from_number(number: i32) -> Option<StatusCode> {
-        row_of_number(number).map(|row| row.code)
+        row_of_number(number).code
     }
 
     /// The code with this name, printed name or alias, or `None`. Case-sensitive, as on the wire.
@@ -198,7 +238,7 @@ impl StatusCode {
     /// ```
     #[inline]
     pub fn from_name(name: &str) -> Option<StatusCode> {
-        name_entry(name).map(|entry| pb::ROWS[entry.row].code)
+        name_entry(name).map(|entry| entry.code)
     }
 
     /// Whether Clarifai's official enum marks this name deprecated; `None` for an unknown name.
@@ -362,7 +402,7 @@ impl StatusCode {
     /// assert!(all.windows(2).all(|w| w[0].number() < w[1].number()));
     /// ```
     pub fn all() -> impl ExactSizeIterator<Item = StatusCode> + DoubleEndedIterator + Clone {
-        pb::ROWS.iter().map(|row| row.code)
+        pb::ALL.iter().copied()
     }
 }
 
@@ -390,5 +430,36 @@ impl FromStr for StatusCode {
             .ok()
             .and_then(StatusCode::from_number)
             .ok_or_else(|| ParseCodeError::new(s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dense_index_agrees_with_the_exhaustive_match() {
+        for (i, code) in pb::ALL.iter().enumerate() {
+            assert_eq!(code.table_position(), i);
+            assert!(std::ptr::eq(row_of_number(*code as i32), &pb::ROWS[i]));
+        }
+        assert!(std::ptr::eq(row_of_number(-1), &pb::ROWS[pb::ALL.len()]));
+    }
+
+    #[test]
+    fn a_name_with_any_one_byte_changed_is_not_found() {
+        for entry in pb::NAME_SLOTS.iter().filter(|e| !e.name.is_empty()) {
+            assert_eq!(name_entry(entry.name).map(|e| e.code), Some(entry.code));
+            for at in 0..entry.name.len() {
+                let mut changed = entry.name.as_bytes().to_vec();
+                changed[at] = if changed[at] == b'Q' { b'Z' } else { b'Q' };
+                let changed = String::from_utf8(changed).unwrap();
+                let found = name_entry(&changed).map(|e| e.name);
+                assert!(
+                    found.is_none() || found == Some(changed.as_str()),
+                    "{changed}"
+                );
+            }
+        }
     }
 }

@@ -1,54 +1,81 @@
 // The name hash, shared by build.rs (which searches the seed and displacements) and the crate
 // (which looks names up). A minimal perfect hash ("hash and displace"): one hash of the name's
-// length and three of its eight-byte words (first, last, and the one before the last) picks a
-// bucket; the bucket's displacement picks the slot. Only these few bytes are read, so a lookup
-// costs the same for short and long names; build.rs fails if two names hash alike.
+// length and its eight-byte words (see `words`) picks a bucket; the bucket's displacement picks
+// the slot, whose entry is confirmed by comparing the same words. A lookup costs the same for
+// short and long names and has no byte loop; build.rs fails if two names hash alike.
 
 /// Bits of the bucket index: 2^7 buckets.
 pub(crate) const BUCKET_BITS: u32 = 7;
 /// Bits of the slot index: 2^10 slots.
 pub(crate) const SLOT_BITS: u32 = 10;
 
+/// The eight bytes at `at`, little-endian (0 if fewer remain: callers never ask for those).
 #[inline(always)]
 const fn read8(s: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes([
-        s[at],
-        s[at + 1],
-        s[at + 2],
-        s[at + 3],
-        s[at + 4],
-        s[at + 5],
-        s[at + 6],
-        s[at + 7],
-    ])
+    if at > s.len() {
+        return 0;
+    }
+    match s.split_at(at).1.first_chunk::<8>() {
+        Some(word) => u64::from_le_bytes(*word),
+        None => 0,
+    }
 }
 
-/// Hashes a name of any length (names under eight bytes are packed into one word).
+/// The six words a name is hashed and compared by: the eight bytes at offsets 0, 8, 16, 24 and
+/// 32 (each clamped to end at the name's end) and its last eight. A name under eight bytes is
+/// packed into the first word, the others zero. Together they hold every byte of a name of up to
+/// [`COVERED`] bytes, so two such names are equal exactly when their lengths and words are:
+/// comparing six words has no branch on where the names differ.
 #[inline(always)]
-pub(crate) const fn hash(s: &[u8], seed: u64) -> u64 {
+pub(crate) const fn words(s: &[u8]) -> [u64; 6] {
     let len = s.len();
-    let (a, b, c) = if len >= 16 {
-        (read8(s, 0), read8(s, len - 8), read8(s, len - 16))
-    } else if len >= 8 {
-        (read8(s, 0), read8(s, len - 8), 0)
-    } else {
+    if len < 8 {
         let mut a = 0u64;
         let mut i = 0;
         while i < len {
             a |= (s[i] as u64) << (8 * i);
             i += 1;
         }
-        (a, 0, 0)
-    };
-    let x = (a ^ seed)
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .rotate_left(27)
-        ^ (b.wrapping_add(seed)).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
-        ^ (c ^ seed.rotate_left(17))
-            .wrapping_mul(0x1656_67B1_9E37_79F9)
-            .rotate_left(41)
-        ^ (len as u64);
-    let y = (x ^ (x >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        return [a, 0, 0, 0, 0, 0];
+    }
+    let last = len - 8;
+    [
+        read8(s, 0),
+        read8(s, clamp(8, last)),
+        read8(s, clamp(16, last)),
+        read8(s, clamp(24, last)),
+        read8(s, clamp(32, last)),
+        read8(s, last),
+    ]
+}
+
+#[inline(always)]
+const fn clamp(offset: usize, last: usize) -> usize {
+    if offset < last {
+        offset
+    } else {
+        last
+    }
+}
+
+/// Names up to this long are equal exactly when their lengths and [`words`] are.
+pub(crate) const COVERED: usize = 48;
+
+/// Whether two names' words are all equal, without a branch per word.
+#[inline(always)]
+pub(crate) const fn same_words(x: &[u64; 6], y: &[u64; 6]) -> bool {
+    ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]) | (x[5] ^ y[5]))
+        == 0
+}
+
+/// Hashes a name's length and four of its words (offsets 0, 8 and 24, and the last eight: enough
+/// to tell every two names of the table apart, which build.rs checks): the words are folded with
+/// rotations, then mixed by one multiplication.
+#[inline(always)]
+pub(crate) const fn hash(len: usize, words: [u64; 6], seed: u64) -> u64 {
+    let [a, b, _, d, _, f] = words;
+    let x = a ^ b.rotate_left(21) ^ d.rotate_left(43) ^ f.rotate_left(7) ^ (len as u64);
+    let y = (x ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     y ^ (y >> 29)
 }
 
@@ -58,10 +85,9 @@ pub(crate) const fn bucket(h: u64) -> usize {
     (h >> (64 - BUCKET_BITS)) as usize
 }
 
-/// The slot a hash takes under a bucket's displacement.
+/// The slot a hash takes under a bucket's displacement: the hash's low bits, XORed with it (a
+/// permutation of the slots for each displacement, at the cost of one XOR).
 #[inline(always)]
 pub(crate) const fn slot(h: u64, displacement: u16) -> usize {
-    let x = (h ^ (displacement as u64).wrapping_mul(0x94D0_49BB_1331_11EB))
-        .wrapping_mul(0xD6E8_FEB8_6659_FD93);
-    (x >> (64 - SLOT_BITS)) as usize
+    ((h ^ displacement as u64) & ((1 << SLOT_BITS) - 1)) as usize
 }
