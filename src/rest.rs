@@ -112,7 +112,7 @@ pub fn response(status: &pb::Status) -> http::Response<String> {
     *response.status_mut() = code.http_status();
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(CODE_HEADER, HeaderValue::from(code.number()));
+    headers.insert(crate::grpc::CODE_NAME, HeaderValue::from(code.number()));
     response
 }
 
@@ -245,17 +245,24 @@ fn json_code(value: &Value) -> Option<Code> {
 /// assert_eq!(code, StatusCode::RpcServerUnavailable);
 /// ```
 pub fn read_code(status: http::StatusCode, headers: &HeaderMap, body: &[u8]) -> Code {
-    crate::grpc::parse_code_header(headers.get(CODE_HEADER).map(HeaderValue::as_bytes))
-        .or_else(|| parse_json(body).map(|s| Code::new(s.code)))
-        .unwrap_or_else(|| fallback_from_http(status).into())
+    crate::grpc::parse_code_header(
+        headers
+            .get(&crate::grpc::CODE_NAME)
+            .map(HeaderValue::as_bytes),
+    )
+    .or_else(|| parse_json(body).map(|s| Code::new(s.code)))
+    .unwrap_or_else(|| fallback_from_http(status).into())
 }
 
 /// The Clarifai status of an HTTP response: the JSON body's status if it has one, with its code
 /// replaced by the `clarifai-status-code` header when that is set; else a status with the
 /// [`read_code`] code and no description.
 pub fn read_status(status: http::StatusCode, headers: &HeaderMap, body: &[u8]) -> pb::Status {
-    let header =
-        crate::grpc::parse_code_header(headers.get(CODE_HEADER).map(HeaderValue::as_bytes));
+    let header = crate::grpc::parse_code_header(
+        headers
+            .get(&crate::grpc::CODE_NAME)
+            .map(HeaderValue::as_bytes),
+    );
     let mut parsed = parse_json(body).unwrap_or_else(|| pb::Status {
         code: Code::from(fallback_from_http(status)).number(),
         ..Default::default()

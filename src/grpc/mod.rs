@@ -50,7 +50,7 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use tonic::metadata::{MetadataMap, MetadataValue};
 
 use crate::mapping::fallback_from_grpc;
@@ -66,8 +66,12 @@ pub const PUSHBACK_HEADER: &str = "grpc-retry-pushback-ms";
 /// The `ErrorInfo.domain` of Clarifai errors.
 pub const DOMAIN: &str = details::DOMAIN;
 
-const DETAILS_HEADER: &str = "grpc-status-details-bin";
-const GRPC_STATUS_HEADER: &str = "grpc-status";
+// Pre-built names: a `&str` key is validated and lower-cased on every lookup.
+pub(crate) const CODE_NAME: HeaderName = HeaderName::from_static(CODE_HEADER);
+pub(crate) const PUSHBACK_NAME: HeaderName = HeaderName::from_static(PUSHBACK_HEADER);
+pub(crate) const DETAILS_NAME: HeaderName = HeaderName::from_static("grpc-status-details-bin");
+pub(crate) const GRPC_STATUS_NAME: HeaderName = HeaderName::from_static("grpc-status");
+pub(crate) const GRPC_MESSAGE_NAME: HeaderName = HeaderName::from_static("grpc-message");
 
 /// Builds a `tonic::Status` carrying a Clarifai code per the [wire contract](self).
 ///
@@ -397,7 +401,7 @@ fn parse_pushback(value: Option<&[u8]>) -> Option<Pushback> {
 
 /// Reads `grpc-retry-pushback-ms` from response headers or trailers; `None` when absent.
 pub fn pushback(headers: &HeaderMap) -> Option<Pushback> {
-    parse_pushback(headers.get(PUSHBACK_HEADER).map(|v| v.as_bytes()))
+    parse_pushback(headers.get(&PUSHBACK_NAME).map(|v| v.as_bytes()))
 }
 
 /// Reads the Clarifai code carried in raw gRPC headers or trailers (as tower layers see them):
@@ -417,8 +421,8 @@ pub fn pushback(headers: &HeaderMap) -> Option<Pushback> {
 /// assert_eq!(read_code(&headers), Some(Code::new(11008)));
 /// ```
 pub fn read_code(headers: &HeaderMap) -> Option<Code> {
-    parse_code_header(headers.get(CODE_HEADER).map(|v| v.as_bytes())).or_else(|| {
-        let raw = headers.get(DETAILS_HEADER)?;
+    parse_code_header(headers.get(&CODE_NAME).map(|v| v.as_bytes())).or_else(|| {
+        let raw = headers.get(&DETAILS_NAME)?;
         let bytes = decode_base64(raw.as_bytes())?;
         details::decode(&bytes).code
     })
@@ -434,7 +438,7 @@ pub fn read_code(headers: &HeaderMap) -> Option<Code> {
 /// assert_eq!(clarifai_status::grpc::read_grpc_code(&headers), Some(tonic::Code::Unavailable));
 /// ```
 pub fn read_grpc_code(headers: &HeaderMap) -> Option<tonic::Code> {
-    let value = headers.get(GRPC_STATUS_HEADER)?;
+    let value = headers.get(&GRPC_STATUS_NAME)?;
     let n: i32 = std::str::from_utf8(value.as_bytes())
         .ok()?
         .trim()
@@ -447,7 +451,7 @@ pub fn read_grpc_code(headers: &HeaderMap) -> Option<tonic::Code> {
 /// header's; `None` when there is neither (or the pushback says not to retry: see [`pushback`]).
 pub fn read_retry_delay(headers: &HeaderMap) -> Option<Duration> {
     headers
-        .get(DETAILS_HEADER)
+        .get(&DETAILS_NAME)
         .and_then(|raw| decode_base64(raw.as_bytes()))
         .and_then(|bytes| details::decode(&bytes).retry_after)
         .or(match pushback(headers) {

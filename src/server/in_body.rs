@@ -148,7 +148,7 @@ where
     B: Body<Data = Bytes> + Unpin,
 {
     let (parts, mut body) = response.into_parts();
-    if parts.headers.contains_key("grpc-status") || !is_grpc(&parts.headers) {
+    if parts.headers.contains_key(&crate::grpc::GRPC_STATUS_NAME) || !is_grpc(&parts.headers) {
         return Response::from_parts(parts, InBodyResponse::new(body, Bytes::new()));
     }
     // Read until the first message is complete, the body ends, or the limit is passed.

@@ -119,10 +119,10 @@ pub(crate) fn stamp(headers: &mut HeaderMap) {
         Some(carried) => carried,
         None => {
             let code = Code::from(fallback_from_grpc(grpc_code));
-            headers.insert(grpc::CODE_HEADER, HeaderValue::from(code.number()));
-            if !headers.contains_key(DETAILS_HEADER) {
+            headers.insert(grpc::CODE_NAME, HeaderValue::from(code.number()));
+            if !headers.contains_key(&grpc::DETAILS_NAME) {
                 let message = headers
-                    .get(MESSAGE_HEADER)
+                    .get(&grpc::GRPC_MESSAGE_NAME)
                     .map(|v| {
                         percent_encoding::percent_decode(v.as_bytes())
                             .decode_utf8_lossy()
@@ -135,7 +135,7 @@ pub(crate) fn stamp(headers: &mut HeaderMap) {
                     bytes,
                 );
                 if let Ok(value) = HeaderValue::from_str(&encoded) {
-                    headers.insert(DETAILS_HEADER, value);
+                    headers.insert(grpc::DETAILS_NAME, value);
                 }
             }
             code
@@ -149,6 +149,3 @@ pub(crate) fn stamp(headers: &mut HeaderMap) {
         "grpc error"
     );
 }
-
-const DETAILS_HEADER: &str = "grpc-status-details-bin";
-const MESSAGE_HEADER: &str = "grpc-message";
