@@ -71,6 +71,7 @@ pub(crate) const CODE_NAME: HeaderName = HeaderName::from_static(CODE_HEADER);
 pub(crate) const PUSHBACK_NAME: HeaderName = HeaderName::from_static(PUSHBACK_HEADER);
 pub(crate) const DETAILS_NAME: HeaderName = HeaderName::from_static("grpc-status-details-bin");
 pub(crate) const GRPC_STATUS_NAME: HeaderName = HeaderName::from_static("grpc-status");
+#[cfg(feature = "server")]
 pub(crate) const GRPC_MESSAGE_NAME: HeaderName = HeaderName::from_static("grpc-message");
 
 /// Builds a `tonic::Status` carrying a Clarifai code per the [wire contract](self).
