@@ -22,10 +22,11 @@
 //!
 //! The bucket stays above its threshold while the share of failed attempts is below
 //! `token_ratio / (1 + token_ratio)`. gRFC A6's example (10 tokens, ratio 0.1) throttles from
-//! about 9% of attempts failing; [`Budget::default`] (20 tokens, ratio 0.5) keeps retrying up to
-//! about a third failing, which covers a 20% transient failure rate with margin, and still gives
-//! up after about 10 extra attempts when everything fails. The `retry_simulation` example
-//! measures both.
+//! about 9% of attempts failing; [`Budget::default`] (50 tokens, ratio 0.5) keeps retrying up to
+//! about a third failing, which covers a 20% transient failure rate with margin (the bucket is
+//! deep enough that a burst of bad luck among many concurrent callers does not empty it), and
+//! still gives up after about 25 extra attempts when everything fails. The `retry_simulation`
+//! example measures both.
 //!
 //! # Examples
 //!
@@ -85,7 +86,7 @@ pub struct Budget {
 impl Budget {
     /// A full bucket of `max_tokens` tokens, earning `token_ratio` tokens per success.
     ///
-    /// gRFC A6's example is `Budget::new(10, 0.1)`; [`Budget::default`] is `Budget::new(20, 0.5)`
+    /// gRFC A6's example is `Budget::new(10, 0.1)`; [`Budget::default`] is `Budget::new(50, 0.5)`
     /// (see the [module docs](self) for why).
     ///
     /// # Errors
@@ -125,7 +126,7 @@ impl Budget {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(clarifai_status::retry::Budget::default().max_tokens(), 20);
+    /// assert_eq!(clarifai_status::retry::Budget::default().max_tokens(), 50);
     /// ```
     pub fn max_tokens(&self) -> u32 {
         self.max / SCALE
@@ -217,12 +218,12 @@ impl Budget {
 }
 
 impl Default for Budget {
-    /// `Budget::new(20, 0.5)`: retries continue while up to about a third of attempts fail, and
-    /// stop after about ten failures in a row. See the [module docs](self).
+    /// `Budget::new(50, 0.5)`: retries continue while up to about a third of attempts fail, and
+    /// stop after about 25 failures in a row. See the [module docs](self).
     fn default() -> Budget {
         Budget {
-            tokens: AtomicU32::new(20 * SCALE),
-            max: 20 * SCALE,
+            tokens: AtomicU32::new(50 * SCALE),
+            max: 50 * SCALE,
             ratio: SCALE / 2,
         }
     }
