@@ -389,9 +389,10 @@ fn render_name_hash(s: &mut String, rows: &[Row]) -> BuildResult<()> {
             match usize::from(*k).checked_sub(1).map(|k| names[k]) {
                 Some((n, row, dep)) => writeln!(
                     s,
-                    "    NameEntry {{ name: {n:?}, words: {:?}, code: StatusCode::{}, deprecated: {dep} }},",
+                    "    NameEntry {{ words: {:?}, code: StatusCode::{}, len: {}, deprecated: {dep} }}, // {n}",
                     name_hash::words(n.as_bytes()),
-                    code_of(row)
+                    code_of(row),
+                    n.len()
                 )?,
                 None => writeln!(s, "    NameEntry::EMPTY,")?,
             }
