@@ -227,25 +227,16 @@ fn render_rust(rows: &[Row], pool: &DescriptorPool) -> BuildResult<String> {
     writeln!(s, "#[allow(deprecated)]")?;
     writeln!(s, "pub(crate) static ROWS: [Row; {}] = [", rows.len() + 1)?;
     for r in rows {
-        let outcome = match r.outcome {
-            1 => "Outcome::Success",
-            2 => "Outcome::InProgress",
-            _ => "Outcome::Failure",
-        };
         let deprecated = r.name_deprecated && r.alias_deprecated.iter().all(|d| *d);
         writeln!(
             s,
-            "    Row {{ code: Some(StatusCode::{}), name: {:?}, aliases: &{:?}, description: {:?}, category: {:?}, deprecated: {}, outcome: {}, retryable: {}, grpc: {}, http: {} }},",
+            "    Row {{ code: Some(StatusCode::{}), name: {:?}, aliases: &{:?}, description: {:?}, category: {:?}, deprecated: {} }},",
             variant(&r.name),
             r.name,
             r.aliases,
             r.description,
             r.category,
             deprecated,
-            outcome,
-            r.retryable,
-            r.grpc,
-            r.http
         )?;
     }
     writeln!(s, "    Row::UNKNOWN,")?;
@@ -278,49 +269,69 @@ fn render_rust(rows: &[Row], pool: &DescriptorPool) -> BuildResult<String> {
     Ok(s)
 }
 
-/// A two-level dense index: `BLOCKS[n >> BITS]` names a block of `ENTRIES`, whose slot
-/// `n & MASK` holds the row (`KNOWN`, the unknown-number row, where there is no code). Block 0
-/// is empty, for every unused range.
+/// The number index: one multiplicative hash puts every number of the table in its own slot of
+/// `FACTS`, whose packed `u64` holds the number (to confirm a hit) and its small facts, so most
+/// lookups are a multiplication and one load. Unknown numbers read `UNKNOWN_FACTS`.
+///
+/// Layout of an entry (see `src/table/facts.rs`): bits 0-31 the number, 32-36 the gRPC code,
+/// 37-38 the outcome (0 success, 1 in progress, 2 failure), 39 retryable, 40-49 the HTTP status,
+/// 50-58 the row.
 fn render_number_index(s: &mut String, rows: &[Row]) -> BuildResult<()> {
-    let max = rows.iter().map(|r| r.number).max().unwrap_or(0) as u32;
-    let best = (3..=10)
-        .map(|bits| {
-            let blocks: std::collections::BTreeSet<u32> =
-                rows.iter().map(|r| r.number as u32 >> bits).collect();
-            let size = ((max >> bits) + 1) as usize + (blocks.len() + 1) * (1 << bits);
-            (size, bits)
-        })
-        .min()
-        .ok_or("no block size")?;
-    let bits = best.1;
-    let mut block_of: BTreeMap<u32, usize> = BTreeMap::new();
-    for r in rows {
-        let next = block_of.len() + 1;
-        block_of.entry(r.number as u32 >> bits).or_insert(next);
+    let pack =
+        |number: u32, grpc: i32, outcome: i32, retryable: bool, http: u32, row: usize| -> u64 {
+            let outcome = match outcome {
+                1 => 0u64,
+                2 => 1,
+                _ => 2,
+            };
+            u64::from(number)
+                | (grpc as u64) << 32
+                | outcome << 37
+                | u64::from(retryable) << 39
+                | u64::from(http) << 40
+                | (row as u64) << 50
+        };
+    if rows.len() >= 1 << 9 {
+        return Err("more rows than the 9 bits of a FACTS entry hold".into());
     }
-    let mut blocks = vec![0u16; ((max >> bits) + 1) as usize];
-    for (hi, b) in &block_of {
-        blocks[*hi as usize] = u16::try_from(*b)?;
+    let unknown = pack(u32::MAX, 2, 3, false, 500, rows.len());
+    let numbers: Vec<u32> = rows.iter().map(|r| r.number as u32).collect();
+    let mut state = 0x5EED_u64;
+    let mut next = || {
+        // splitmix64: a fixed sequence of candidate multipliers, so builds are reproducible.
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) | 1
+    };
+    for bits in [12u32, 13, 14] {
+        'candidate: for _ in 0..200_000 {
+            let multiplier = next();
+            let mut slots = vec![unknown; 1 << bits];
+            for (i, r) in rows.iter().enumerate() {
+                let slot = (u64::from(numbers[i]).wrapping_mul(multiplier) >> (64 - bits)) as usize;
+                if slots[slot] != unknown {
+                    continue 'candidate;
+                }
+                slots[slot] = pack(numbers[i], r.grpc, r.outcome, r.retryable, r.http, i);
+            }
+            writeln!(
+                s,
+                "pub(crate) const NUMBER_MULTIPLIER: u64 = {multiplier:#x};"
+            )?;
+            writeln!(s, "pub(crate) const NUMBER_BITS: u32 = {bits};")?;
+            writeln!(s, "pub(crate) const UNKNOWN_FACTS: u64 = {unknown:#x};")?;
+            writeln!(
+                s,
+                "pub(crate) static FACTS: [u64; {}] = {:?};\n",
+                slots.len(),
+                slots
+            )?;
+            return Ok(());
+        }
     }
-    let mut entries = vec![u16::try_from(rows.len())?; (block_of.len() + 1) << bits];
-    for (i, r) in rows.iter().enumerate() {
-        let b = block_of[&(r.number as u32 >> bits)];
-        entries[(b << bits) | (r.number as u32 & ((1 << bits) - 1)) as usize] = u16::try_from(i)?;
-    }
-    writeln!(s, "pub(crate) const BLOCK_BITS: u32 = {bits};")?;
-    writeln!(
-        s,
-        "pub(crate) static BLOCKS: [u16; {}] = {:?};",
-        blocks.len(),
-        blocks
-    )?;
-    writeln!(
-        s,
-        "pub(crate) static ENTRIES: [u16; {}] = {:?};\n",
-        entries.len(),
-        entries
-    )?;
-    Ok(())
+    Err("no multiplier puts every number in its own slot".into())
 }
 
 /// Searches a seed and per-bucket displacements under which every name takes its own slot.

@@ -140,7 +140,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn outcome(self) -> Outcome {
-        self.row().outcome
+        table::Facts::of(self.0).outcome()
     }
 
     /// Whether the same request may succeed later unchanged; `false` for an unknown number.
@@ -155,7 +155,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn is_retryable(self) -> bool {
-        self.row().retryable
+        table::Facts::of(self.0).retryable()
     }
 
     /// The gRPC code; `Unknown` for an unknown number.
@@ -170,7 +170,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn grpc_code(self) -> tonic::Code {
-        table::grpc_code_of(self.row().grpc)
+        table::Facts::of(self.0).grpc()
     }
 
     /// The HTTP status; 500 for an unknown number.
@@ -185,7 +185,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn http_status(self) -> http::StatusCode {
-        table::http_status_of(self.row().http)
+        table::Facts::of(self.0).http()
     }
 
     /// The table's category; `Unknown` for an unknown number.

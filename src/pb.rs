@@ -25,7 +25,7 @@ mod generated {
     pub(crate) mod clarifai {
         pub(crate) mod api {
             pub(crate) mod status {
-                use crate::table::{NameEntry, Outcome, Row};
+                use crate::table::{NameEntry, Row};
                 include!(concat!(env!("OUT_DIR"), "/clarifai.api.status.rs"));
                 include!(concat!(env!("OUT_DIR"), "/status_table.rs"));
             }
@@ -47,7 +47,9 @@ mod generated {
 }
 
 pub use generated::clarifai::api::status::{BaseResponse, RedirectInfo, Status, StatusCode};
-pub(crate) use generated::clarifai::api::status::{ALL, BLOCKS, BLOCK_BITS, ENTRIES, ROWS};
+pub(crate) use generated::clarifai::api::status::{
+    ALL, FACTS, NUMBER_BITS, NUMBER_MULTIPLIER, ROWS, UNKNOWN_FACTS,
+};
 pub(crate) use generated::clarifai::api::status::{
     NAME_DISPLACEMENTS, NAME_MAX_LEN, NAME_MIN_LEN, NAME_SEED, NAME_SLOTS,
 };

@@ -42,10 +42,7 @@ pub(crate) struct Row {
     pub(crate) description: &'static str,
     pub(crate) category: &'static str,
     pub(crate) deprecated: bool,
-    pub(crate) outcome: Outcome,
-    pub(crate) retryable: bool,
-    pub(crate) grpc: u8,
-    pub(crate) http: u16,
+    // Outcome, retryability, gRPC code and HTTP status live packed in `FACTS` (see `Facts`).
 }
 
 impl NameEntry {
@@ -60,8 +57,8 @@ impl NameEntry {
 }
 
 impl Row {
-    /// What a number the table does not know reads: a non-retryable failure, gRPC `UNKNOWN`
-    /// (2), HTTP 500, printed as `UNKNOWN_CODE`.
+    /// What a number the table does not know reads, printed as `UNKNOWN_CODE`; its facts
+    /// (`UNKNOWN_FACTS`) are a non-retryable failure, gRPC `UNKNOWN`, HTTP 500.
     pub(crate) const UNKNOWN: Row = Row {
         code: None,
         name: crate::Code::UNKNOWN_NAME,
@@ -69,10 +66,6 @@ impl Row {
         description: crate::Code::UNKNOWN_DESCRIPTION,
         category: "Unknown",
         deprecated: false,
-        outcome: Outcome::Failure,
-        retryable: false,
-        grpc: 2,
-        http: 500,
     };
 }
 
@@ -139,23 +132,98 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// A number's small facts, packed in one word by build.rs (see `render_number_index` there).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Facts(u64);
+
+impl Facts {
+    /// The facts of any number: its code's, or those of [`Row::UNKNOWN`].
+    ///
+    /// One multiplication picks the number's slot, one load reads it, and a compare confirms it
+    /// is this number's (an unknown number selects the unknown facts, without a branch).
+    #[inline]
+    pub(crate) fn of(number: i32) -> Facts {
+        let key = u64::from(number as u32);
+        let slot = (key.wrapping_mul(pb::NUMBER_MULTIPLIER) >> (64 - pb::NUMBER_BITS)) as usize;
+        let entry = pb::FACTS[slot & (pb::FACTS.len() - 1)];
+        let hit = entry & 0xFFFF_FFFF == key;
+        Facts(if hit { entry } else { pb::UNKNOWN_FACTS })
+    }
+
+    #[inline]
+    pub(crate) fn grpc(self) -> tonic::Code {
+        use tonic::Code as C;
+        // Indexed like `outcome`; build.rs writes only 0..=16 here, the rest reads UNKNOWN.
+        const CODES: [C; 32] = [
+            C::Ok,
+            C::Cancelled,
+            C::Unknown,
+            C::InvalidArgument,
+            C::DeadlineExceeded,
+            C::NotFound,
+            C::AlreadyExists,
+            C::PermissionDenied,
+            C::ResourceExhausted,
+            C::FailedPrecondition,
+            C::Aborted,
+            C::OutOfRange,
+            C::Unimplemented,
+            C::Internal,
+            C::Unavailable,
+            C::DataLoss,
+            C::Unauthenticated,
+            C::Unknown,
+            C::Unknown,
+            C::Unknown,
+            C::Unknown,
+            C::Unknown,
+            C::Unknown,
+            C::Unknown,
+            C::Unknown,
+            C::Unknown,
+            C::Unknown,
+            C::Unknown,
+            C::Unknown,
+            C::Unknown,
+            C::Unknown,
+            C::Unknown,
+        ];
+        CODES[((self.0 >> 32) & 0x1F) as usize]
+    }
+
+    #[inline]
+    pub(crate) fn outcome(self) -> Outcome {
+        // An indexed load rather than a `match`, which compiles to branches that a shuffled mix
+        // of codes mispredicts.
+        const OUTCOMES: [Outcome; 4] = [
+            Outcome::Success,
+            Outcome::InProgress,
+            Outcome::Failure,
+            Outcome::Failure,
+        ];
+        OUTCOMES[((self.0 >> 37) & 0b11) as usize]
+    }
+
+    #[inline]
+    pub(crate) fn retryable(self) -> bool {
+        (self.0 >> 39) & 1 == 1
+    }
+
+    #[inline]
+    pub(crate) fn http(self) -> http::StatusCode {
+        http_status_of(((self.0 >> 40) & 0x3FF) as u16)
+    }
+
+    #[inline]
+    pub(crate) fn row(self) -> &'static Row {
+        &pb::ROWS[((self.0 >> 50) & 0x1FF) as usize]
+    }
+}
+
 /// The row of any number: its code's, or [`Row::UNKNOWN`] for a number the table does not know.
-///
-/// Two loads (block, then slot) and no branch on the number's value but a predictable range
-/// check: unknown numbers read the unknown row through the same path.
 #[inline]
 pub(crate) fn row_of_number(number: i32) -> &'static Row {
-    // Negative numbers become huge and fall outside `BLOCKS`, as do numbers past the table's end.
-    let n = number as u32;
-    let hi = (n >> pb::BLOCK_BITS) as usize;
-    let block = if hi < pb::BLOCKS.len() {
-        pb::BLOCKS[hi]
-    } else {
-        0
-    };
-    let mask = (1u32 << pb::BLOCK_BITS) - 1;
-    let row = pb::ENTRIES[(usize::from(block) << pb::BLOCK_BITS) | (n & mask) as usize];
-    &pb::ROWS[usize::from(row)]
+    Facts::of(number).row()
 }
 
 /// The entry of a name (printed name or alias), if the table has it. Case-sensitive.
@@ -176,11 +244,6 @@ pub(crate) fn name_entry(name: &str) -> Option<&'static NameEntry> {
 
 // Every byte of every name the table has is in its words.
 const _: () = assert!(pb::NAME_MAX_LEN <= name_hash::COVERED);
-
-#[inline]
-pub(crate) fn grpc_code_of(number: u8) -> tonic::Code {
-    tonic::Code::from_i32(i32::from(number))
-}
 
 #[inline]
 pub(crate) fn http_status_of(status: u16) -> http::StatusCode {
@@ -347,7 +410,7 @@ impl StatusCode {
     /// ```
     #[inline]
     pub fn outcome(self) -> Outcome {
-        self.row().outcome
+        Facts::of(self as i32).outcome()
     }
 
     /// Whether the same request may succeed later without any change, within seconds to minutes.
@@ -362,7 +425,7 @@ impl StatusCode {
     /// ```
     #[inline]
     pub fn is_retryable(self) -> bool {
-        self.row().retryable
+        Facts::of(self as i32).retryable()
     }
 
     /// The gRPC code a failure with this code is reported as; `Ok` for success and in-progress.
@@ -376,7 +439,7 @@ impl StatusCode {
     /// ```
     #[inline]
     pub fn grpc_code(self) -> tonic::Code {
-        grpc_code_of(self.row().grpc)
+        Facts::of(self as i32).grpc()
     }
 
     /// The HTTP status a response with this code carries.
@@ -391,7 +454,7 @@ impl StatusCode {
     /// ```
     #[inline]
     pub fn http_status(self) -> http::StatusCode {
-        http_status_of(self.row().http)
+        Facts::of(self as i32).http()
     }
 
     /// Every code of the table, in number order (one item per number; aliases are not repeated).
