@@ -4,8 +4,8 @@
 //! Generated into `OUT_DIR`:
 //! - the prost messages and enum (`clarifai.api.status.rs`, `google.rpc.rs`, and the tester
 //!   service with the `testing` feature);
-//! - `status_table.rs`: one row per number, an exhaustive `StatusCode` to row match, a two-level
-//!   dense index from number to row, and a minimal perfect hash from every name to its row;
+//! - `status_table.rs`: one row per number, an exhaustive `StatusCode` to row match, packed facts
+//!   per number behind a multiplicative hash, and a minimal perfect hash over every name;
 //! - `status_table.md`: the mapping table the crate docs show.
 //!
 //! The build fails, naming the code, if the table breaks one of the crate's invariants (a failure
@@ -251,7 +251,10 @@ fn render_rust(rows: &[Row], pool: &DescriptorPool) -> BuildResult<String> {
 
     // Exhaustive variant -> row: no wildcard, so a variant without a row does not compile.
     writeln!(s, "impl StatusCode {{")?;
-    writeln!(s, "    /// This code's row in [`ROWS`], by an exhaustive match (lookups use the dense index).")?;
+    writeln!(
+        s,
+        "    /// This code's row in [`ROWS`], by an exhaustive match (lookups use `FACTS`)."
+    )?;
     writeln!(s, "    #[allow(deprecated)]")?;
     writeln!(
         s,
