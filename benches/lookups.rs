@@ -8,13 +8,13 @@
 //! `cargo bench --bench lookups`
 
 use std::hint::black_box;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use clarifai_status::{Code, StatusCode};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-const SAMPLE_SIZE: usize = 30;
+mod common;
+use common::{Samples, SAMPLE_SIZE};
 
 /// xorshift64, for a fixed shuffle without a new dependency.
 struct XorShift(u64);
@@ -39,16 +39,7 @@ fn shuffled<T>(mut items: Vec<T>) -> Vec<T> {
     items
 }
 
-/// Nanoseconds per lookup of every sample of every benchmark, by (group, benchmark).
-static SAMPLES: Mutex<Vec<(String, String, Vec<f64>)>> = Mutex::new(Vec::new());
-
-fn record(group: &str, id: &str, ns_per_op: f64) {
-    let mut all = SAMPLES.lock().unwrap_or_else(|e| e.into_inner());
-    match all.iter_mut().find(|(g, i, _)| g == group && i == id) {
-        Some((.., samples)) => samples.push(ns_per_op),
-        None => all.push((group.to_owned(), id.to_owned(), vec![ns_per_op])),
-    }
-}
+static SAMPLES: Samples = Samples::new();
 
 /// Benchmarks `f` over every input once per iteration, recording ns per lookup.
 fn bench_each<T: Copy, R>(
@@ -98,7 +89,7 @@ fn bench_inputs<T: Copy, R>(
                 }
             }
             let elapsed = start.elapsed();
-            record(
+            SAMPLES.record(
                 group_name,
                 id,
                 elapsed.as_nanos() as f64 / (iters as f64 * inputs.len() as f64),
@@ -319,26 +310,9 @@ fn name_to_code(c: &mut Criterion) {
     g.finish();
 }
 
-fn median(samples: &[f64]) -> f64 {
-    let mut s = samples.to_vec();
-    s.sort_by(f64::total_cmp);
-    match s.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => s[n / 2],
-        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
-    }
-}
-
-/// ns per lookup of a benchmark: the median of its measurement samples (the last
-/// `SAMPLE_SIZE` calls; earlier ones were criterion's warm-up).
-fn figure(group: &str, id: &str) -> Option<f64> {
-    let all = SAMPLES.lock().unwrap_or_else(|e| e.into_inner());
-    let (.., samples) = all.iter().find(|(g, i, _)| g == group && i == id)?;
-    (samples.len() > SAMPLE_SIZE).then(|| median(&samples[samples.len() - SAMPLE_SIZE..]))
-}
-
 fn row(group: &str, id: &str, baseline: &str, target: &str, meets: impl Fn(f64) -> bool) {
-    let (Some(ns), Some(base)) = (figure(group, id), figure(group, baseline)) else {
+    let (Some(ns), Some(base)) = (SAMPLES.figure(group, id), SAMPLES.figure(group, baseline))
+    else {
         return;
     };
     let ratio = ns / base;
@@ -355,10 +329,7 @@ fn row(group: &str, id: &str, baseline: &str, target: &str, meets: impl Fn(f64) 
 /// Prints the ratio table (run last, after every group).
 fn summary(_c: &mut Criterion) {
     // Nothing measured under `cargo test --benches`, which runs each benchmark once.
-    let measured = SAMPLES
-        .lock()
-        .map(|all| all.iter().any(|(.., s)| s.len() > SAMPLE_SIZE))
-        .unwrap_or(false);
+    let measured = SAMPLES.any_measured();
     if !measured {
         return;
     }

@@ -20,7 +20,6 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::{pin, Pin};
-use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -35,7 +34,9 @@ use tonic::body::Body;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tower::{Layer, Service};
 
-const SAMPLE_SIZE: usize = 30;
+mod common;
+use common::{median, Samples, SAMPLE_SIZE};
+
 /// Paired in-process benchmark: calls per chunk, alternating bare and layered.
 const CHUNK: u64 = 256;
 /// Loopback: rounds per path, and sequential unary calls per round.
@@ -98,16 +99,7 @@ where
     black_box(response);
 }
 
-/// ns per call of every sample of every measurement.
-static SAMPLES: Mutex<Vec<(String, Vec<f64>)>> = Mutex::new(Vec::new());
-
-fn record(id: &str, ns_per_op: f64) {
-    let mut all = SAMPLES.lock().unwrap_or_else(|e| e.into_inner());
-    match all.iter_mut().find(|(i, _)| i == id) {
-        Some((_, samples)) => samples.push(ns_per_op),
-        None => all.push((id.to_owned(), vec![ns_per_op])),
-    }
-}
+static SAMPLES: Samples = Samples::new();
 
 fn time_calls<S>(service: &mut S, body: &Bytes, calls: u64) -> Duration
 where
@@ -148,37 +140,21 @@ fn in_process(c: &mut Criterion) {
                 done += n;
             }
             let per = |t: Duration| t.as_nanos() as f64 / iters as f64;
-            record("bare", per(bare_time));
-            record("layered", per(layered_time));
-            record("added", per(layered_time) - per(bare_time));
+            SAMPLES.record("", "bare", per(bare_time));
+            SAMPLES.record("", "layered", per(layered_time));
+            SAMPLES.record("", "added", per(layered_time) - per(bare_time));
             bare_time + layered_time
         })
     });
     g.finish();
 }
 
-fn median(samples: &[f64]) -> f64 {
-    let mut s = samples.to_vec();
-    s.sort_by(f64::total_cmp);
-    match s.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => s[n / 2],
-        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
-    }
-}
-
-/// The median of a measurement's samples (the last `SAMPLE_SIZE`; earlier ones were warm-up).
-fn figure(id: &str) -> Option<f64> {
-    let all = SAMPLES.lock().unwrap_or_else(|e| e.into_inner());
-    let (_, samples) = all.iter().find(|(i, _)| i == id)?;
-    let measured = &samples[samples.len().saturating_sub(SAMPLE_SIZE)..];
-    (!measured.is_empty()).then(|| median(measured))
-}
-
 fn in_process_summary() {
-    let (Some(bare), Some(layered), Some(added)) =
-        (figure("bare"), figure("layered"), figure("added"))
-    else {
+    let (Some(bare), Some(layered), Some(added)) = (
+        SAMPLES.figure("", "bare"),
+        SAMPLES.figure("", "layered"),
+        SAMPLES.figure("", "added"),
+    ) else {
         return;
     };
     println!("\n## in_process: ns per successful unary call, paired samples\n");

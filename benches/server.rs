@@ -20,7 +20,6 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::{pin, Pin};
-use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -36,7 +35,9 @@ use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body::{Body, Frame};
 use tower::{Layer, Service};
 
-const SAMPLE_SIZE: usize = 30;
+mod common;
+use common::{median, Samples, SAMPLE_SIZE};
+
 /// Paired in-process benchmark: calls per chunk, alternating bare and layered.
 const CHUNK: u64 = 256;
 /// Loopback: rounds per server, and sequential unary calls per round.
@@ -123,16 +124,7 @@ where
     }
 }
 
-/// ns per call of every sample of every benchmark.
-static SAMPLES: Mutex<Vec<(String, Vec<f64>)>> = Mutex::new(Vec::new());
-
-fn record(id: &str, ns_per_op: f64) {
-    let mut all = SAMPLES.lock().unwrap_or_else(|e| e.into_inner());
-    match all.iter_mut().find(|(i, _)| i == id) {
-        Some((_, samples)) => samples.push(ns_per_op),
-        None => all.push((id.to_owned(), vec![ns_per_op])),
-    }
-}
+static SAMPLES: Samples = Samples::new();
 
 /// Seconds taken by `n` calls.
 fn time_calls<S, B>(service: &mut S, n: u64) -> Duration
@@ -182,9 +174,10 @@ fn bench_pair<S, L, B, C>(
                 done += n;
             }
             let per = |t: Duration| t.as_nanos() as f64 / iters as f64;
-            record(&format!("bare, {path}"), per(bare_time));
-            record(&format!("layered, {path}"), per(layered_time));
-            record(
+            SAMPLES.record("", &format!("bare, {path}"), per(bare_time));
+            SAMPLES.record("", &format!("layered, {path}"), per(layered_time));
+            SAMPLES.record(
+                "",
                 &format!("added, {path}"),
                 per(layered_time) - per(bare_time),
             );
@@ -202,26 +195,8 @@ fn in_process(c: &mut Criterion) {
     g.finish();
 }
 
-fn median(samples: &[f64]) -> f64 {
-    let mut s = samples.to_vec();
-    s.sort_by(f64::total_cmp);
-    match s.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => s[n / 2],
-        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
-    }
-}
-
-/// ns per call of a paired measurement: the median of its samples (the last `SAMPLE_SIZE`;
-/// earlier ones were criterion's warm-up).
-fn figure(id: &str) -> Option<f64> {
-    let all = SAMPLES.lock().unwrap_or_else(|e| e.into_inner());
-    let (_, samples) = all.iter().find(|(i, _)| i == id)?;
-    (samples.len() > SAMPLE_SIZE).then(|| median(&samples[samples.len() - SAMPLE_SIZE..]))
-}
-
 fn in_process_summary() {
-    if figure("added, OK").is_none() {
+    if SAMPLES.figure("", "added, OK").is_none() {
         return;
     }
     println!("\n## in_process: ns per call, bare vs StatusLayer, paired samples\n");
@@ -231,9 +206,9 @@ fn in_process_summary() {
     println!("|---|---:|---:|---:|---|---|");
     for (path, target) in [("OK", Some(500.0)), ("error", None)] {
         let (Some(bare), Some(layered), Some(added)) = (
-            figure(&format!("bare, {path}")),
-            figure(&format!("layered, {path}")),
-            figure(&format!("added, {path}")),
+            SAMPLES.figure("", &format!("bare, {path}")),
+            SAMPLES.figure("", &format!("layered, {path}")),
+            SAMPLES.figure("", &format!("added, {path}")),
         ) else {
             continue;
         };

@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use clarifai_status::grpc::{self, ErrorBuilder, StatusExt};
@@ -20,20 +19,13 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
-const SAMPLE_SIZE: usize = 30;
+mod common;
+use common::{Samples, SAMPLE_SIZE};
+
 /// A typical failure: an invalid API key.
 const CODE: StatusCode = StatusCode::ConnKeyInvalid;
 
-/// ns per call of every sample of every benchmark, by (group, benchmark).
-static SAMPLES: Mutex<Vec<(String, String, Vec<f64>)>> = Mutex::new(Vec::new());
-
-fn record(group: &str, id: &str, ns_per_op: f64) {
-    let mut all = SAMPLES.lock().unwrap_or_else(|e| e.into_inner());
-    match all.iter_mut().find(|(g, i, _)| g == group && i == id) {
-        Some((.., samples)) => samples.push(ns_per_op),
-        None => all.push((group.to_owned(), id.to_owned(), vec![ns_per_op])),
-    }
-}
+static SAMPLES: Samples = Samples::new();
 
 /// Benchmarks `f` (its result dropped inside the timed loop), recording ns per call.
 fn bench<R>(
@@ -49,7 +41,7 @@ fn bench<R>(
                 black_box(f());
             }
             let elapsed = start.elapsed();
-            record(group_name, id, elapsed.as_nanos() as f64 / iters as f64);
+            SAMPLES.record(group_name, id, elapsed.as_nanos() as f64 / iters as f64);
             elapsed
         })
     });
@@ -142,30 +134,14 @@ fn read(c: &mut Criterion) {
     g.finish();
 }
 
-fn median(samples: &[f64]) -> f64 {
-    let mut s = samples.to_vec();
-    s.sort_by(f64::total_cmp);
-    match s.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => s[n / 2],
-        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
-    }
-}
-
-/// ns per call of a benchmark: the median of its measurement samples (the last `SAMPLE_SIZE`
-/// calls; earlier ones were criterion's warm-up).
-fn figure(group: &str, id: &str) -> Option<f64> {
-    let all = SAMPLES.lock().unwrap_or_else(|e| e.into_inner());
-    let (.., samples) = all.iter().find(|(g, i, _)| g == group && i == id)?;
-    (samples.len() > SAMPLE_SIZE).then(|| median(&samples[samples.len() - SAMPLE_SIZE..]))
-}
-
 /// Prints one row; `baseline` None prints no ratio, `target` a limit on the ratio (or on the
 /// ns when there is no baseline).
 fn row(group: &str, id: &str, baseline: Option<&str>, target: Option<(&str, f64)>) {
-    let Some(ns) = figure(group, id) else { return };
+    let Some(ns) = SAMPLES.figure(group, id) else {
+        return;
+    };
     let ratio = baseline
-        .and_then(|b| figure(group, b))
+        .and_then(|b| SAMPLES.figure(group, b))
         .map(|base| ns / base);
     let shown = ratio.map_or(String::new(), |r| format!("{r:.2}"));
     let (target_text, verdict) = match target {
@@ -184,10 +160,7 @@ fn row(group: &str, id: &str, baseline: Option<&str>, target: Option<(&str, f64)
 /// Prints the ratio table (run last, after every group).
 fn summary(_c: &mut Criterion) {
     // Nothing measured under `cargo test --benches`, which runs each benchmark once.
-    let measured = SAMPLES
-        .lock()
-        .map(|all| all.iter().any(|(.., s)| s.len() > SAMPLE_SIZE))
-        .unwrap_or(false);
+    let measured = SAMPLES.any_measured();
     if !measured {
         return;
     }
