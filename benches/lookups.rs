@@ -52,19 +52,9 @@ fn bench_each<T: Copy, R>(
     bench_inputs(group, group_name, id, inputs, f, false);
 }
 
-/// As [`bench_each`], with every input passed through `black_box` on its own: the compiler sees
-/// no input, so it cannot specialise the lookup for the loop (for tonic's `from_i32`, a range
-/// check it can otherwise fold into the loop).
-fn bench_each_opaque<T: Copy, R>(
-    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    group_name: &str,
-    id: &str,
-    inputs: &[T],
-    f: impl Fn(T) -> R,
-) {
-    bench_inputs(group, group_name, id, inputs, f, true);
-}
-
+/// Benchmarks `f` over every input once per iteration, recording ns per lookup; with `opaque`,
+/// every input passes through `black_box` on its own, so the compiler cannot specialise the
+/// lookup for the loop (for tonic's `from_i32`, a range check it otherwise folds into the loop).
 fn bench_inputs<T: Copy, R>(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     group_name: &str,
@@ -140,117 +130,98 @@ fn non_numbers() -> Vec<i32> {
 }
 
 fn per_code(c: &mut Criterion) {
-    let name = "per_code";
     let codes = shuffled(StatusCode::all().collect::<Vec<_>>());
     let numbers: Vec<i32> = codes.iter().map(|c| c.number()).collect();
     // tonic's lookup over as many inputs, all in 0..=16 so none takes its out-of-range arm.
     let grpc_numbers: Vec<i32> = numbers.iter().map(|n| n.rem_euclid(17)).collect();
 
-    let mut g = c.benchmark_group(name);
-    bench_each(
-        &mut g,
-        name,
-        "tonic Code::from_i32",
-        &grpc_numbers,
-        tonic::Code::from_i32,
-    );
-    bench_each(&mut g, name, "Code grpc_code", &numbers, |n| {
-        Code::new(n).grpc_code()
-    });
-    bench_each(&mut g, name, "Code http_status", &numbers, |n| {
-        Code::new(n).http_status()
-    });
-    bench_each(&mut g, name, "Code name", &numbers, |n| Code::new(n).name());
-    bench_each(&mut g, name, "Code description", &numbers, |n| {
-        Code::new(n).description()
-    });
-    bench_each(&mut g, name, "Code outcome", &numbers, |n| {
-        Code::new(n).outcome()
-    });
-    bench_each(
-        &mut g,
-        name,
-        "StatusCode grpc_code",
-        &codes,
-        StatusCode::grpc_code,
-    );
-    bench_each(
-        &mut g,
-        name,
-        "StatusCode http_status",
-        &codes,
-        StatusCode::http_status,
-    );
-    bench_each(&mut g, name, "StatusCode name", &codes, StatusCode::name);
-    bench_each(
-        &mut g,
-        name,
-        "StatusCode description",
-        &codes,
-        StatusCode::description,
-    );
-    bench_each(
-        &mut g,
-        name,
-        "StatusCode outcome",
-        &codes,
-        StatusCode::outcome,
-    );
-    g.finish();
-
-    // The same lookups with every input opaque to the compiler.
-    let name = "per_code_opaque";
-    let mut g = c.benchmark_group(name);
-    bench_each_opaque(
-        &mut g,
-        name,
-        "tonic Code::from_i32",
-        &grpc_numbers,
-        tonic::Code::from_i32,
-    );
-    bench_each_opaque(&mut g, name, "Code grpc_code", &numbers, |n| {
-        Code::new(n).grpc_code()
-    });
-    bench_each_opaque(&mut g, name, "Code http_status", &numbers, |n| {
-        Code::new(n).http_status()
-    });
-    bench_each_opaque(&mut g, name, "Code name", &numbers, |n| Code::new(n).name());
-    bench_each_opaque(&mut g, name, "Code description", &numbers, |n| {
-        Code::new(n).description()
-    });
-    bench_each_opaque(&mut g, name, "Code outcome", &numbers, |n| {
-        Code::new(n).outcome()
-    });
-    bench_each_opaque(
-        &mut g,
-        name,
-        "StatusCode grpc_code",
-        &codes,
-        StatusCode::grpc_code,
-    );
-    bench_each_opaque(
-        &mut g,
-        name,
-        "StatusCode http_status",
-        &codes,
-        StatusCode::http_status,
-    );
-    bench_each_opaque(&mut g, name, "StatusCode name", &codes, StatusCode::name);
-    bench_each_opaque(
-        &mut g,
-        name,
-        "StatusCode description",
-        &codes,
-        StatusCode::description,
-    );
-    bench_each_opaque(
-        &mut g,
-        name,
-        "StatusCode outcome",
-        &codes,
-        StatusCode::outcome,
-    );
-    g.finish();
+    // The same lookups twice: as a loop sees them, and with every input opaque to the compiler.
+    for (name, opaque) in [("per_code", false), ("per_code_opaque", true)] {
+        let mut group = c.benchmark_group(name);
+        let g = &mut group;
+        bench_inputs(
+            g,
+            name,
+            "tonic Code::from_i32",
+            &grpc_numbers,
+            tonic::Code::from_i32,
+            opaque,
+        );
+        bench_inputs(
+            g,
+            name,
+            "Code grpc_code",
+            &numbers,
+            |n| Code::new(n).grpc_code(),
+            opaque,
+        );
+        bench_inputs(
+            g,
+            name,
+            "Code http_status",
+            &numbers,
+            |n| Code::new(n).http_status(),
+            opaque,
+        );
+        bench_inputs(
+            g,
+            name,
+            "Code name",
+            &numbers,
+            |n| Code::new(n).name(),
+            opaque,
+        );
+        bench_inputs(
+            g,
+            name,
+            "Code description",
+            &numbers,
+            |n| Code::new(n).description(),
+            opaque,
+        );
+        bench_inputs(
+            g,
+            name,
+            "Code outcome",
+            &numbers,
+            |n| Code::new(n).outcome(),
+            opaque,
+        );
+        bench_inputs(
+            g,
+            name,
+            "StatusCode grpc_code",
+            &codes,
+            StatusCode::grpc_code,
+            opaque,
+        );
+        bench_inputs(
+            g,
+            name,
+            "StatusCode http_status",
+            &codes,
+            StatusCode::http_status,
+            opaque,
+        );
+        bench_inputs(g, name, "StatusCode name", &codes, StatusCode::name, opaque);
+        bench_inputs(
+            g,
+            name,
+            "StatusCode description",
+            &codes,
+            StatusCode::description,
+            opaque,
+        );
+        bench_inputs(
+            g,
+            name,
+            "StatusCode outcome",
+            &codes,
+            StatusCode::outcome,
+            opaque,
+        );
+        group.finish();
+    }
 }
 
 fn number_to_code(c: &mut Criterion) {
