@@ -361,6 +361,20 @@ mod tests {
         assert_eq!(collected.to_bytes(), bytes);
     }
 
+    proptest::proptest! {
+        /// Any bytes from the inner service: no panic, and unless they frame a failure status,
+        /// they reach the client unchanged.
+        #[test]
+        fn arbitrary_bodies_never_panic_and_pass_unless_a_failure(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let response = runtime.block_on(inspect(trickled(bytes.clone()), 16));
+            if !response.headers().contains_key("grpc-status") {
+                let collected = runtime.block_on(response.into_body().collect()).unwrap();
+                proptest::prop_assert_eq!(collected.to_bytes(), bytes);
+            }
+        }
+    }
+
     #[tokio::test]
     async fn compressed_truncated_and_garbage_messages_pass_unread() {
         let failure = message(11008);
