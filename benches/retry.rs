@@ -332,27 +332,7 @@ async fn loopback(rounds: usize, calls: usize) -> Result<(), BoxError> {
 /// `cargo test --benches`).
 fn loopback_bench(_c: &mut Criterion) {
     in_process_summary();
-    let args: Vec<String> = std::env::args().collect();
-    if args.iter().any(|a| a == "--list") {
-        return;
-    }
-    let (rounds, calls) = if args.iter().any(|a| a == "--test") {
-        (2, 10)
-    } else {
-        (ROUNDS, CALLS_PER_ROUND)
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build();
-    let result = match runtime {
-        Ok(runtime) => runtime.block_on(loopback(rounds, calls)),
-        Err(e) => Err(e.into()),
-    };
-    if let Err(e) = result {
-        eprintln!("loopback benchmark failed: {e}");
-        std::process::exit(1);
-    }
+    common::run_loopback((ROUNDS, CALLS_PER_ROUND), loopback);
 }
 
 criterion_group! {

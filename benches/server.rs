@@ -329,64 +329,10 @@ async fn loopback(rounds: usize, calls: usize) -> Result<(), AnyError> {
     Ok(())
 }
 
-/// Whether criterion's command line asks for the loopback comparison: no benchmark filter, or
-/// one that `loopback` matches; never when listing or profiling.
-fn loopback_wanted(args: &[String]) -> bool {
-    const TAKES_VALUE: [&str; 14] = [
-        "--baseline",
-        "--color",
-        "--confidence-level",
-        "--format",
-        "--load-baseline",
-        "--measurement-time",
-        "--noise-threshold",
-        "--nresamples",
-        "--output-format",
-        "--plotting-backend",
-        "--sample-size",
-        "--save-baseline",
-        "--significance-level",
-        "--warm-up-time",
-    ];
-    let mut filter = None;
-    let mut rest = args.iter().skip(1);
-    while let Some(arg) = rest.next() {
-        if arg == "--list" || arg == "--profile-time" {
-            return false;
-        } else if TAKES_VALUE.contains(&arg.as_str()) {
-            rest.next();
-        } else if !arg.starts_with('-') {
-            filter = Some(arg.as_str());
-        }
-    }
-    filter.is_none_or(|f| "loopback".contains(f))
-}
-
 /// Runs the loopback comparison (a short one under `cargo test --benches`).
 fn loopback_bench(_c: &mut Criterion) {
     in_process_summary();
-    let args: Vec<String> = std::env::args().collect();
-    if !loopback_wanted(&args) {
-        return;
-    }
-    // `cargo test --benches` runs benchmarks without `--bench`: a token run there.
-    let (rounds, calls) = if !args.iter().any(|a| a == "--bench") {
-        (2, 10)
-    } else {
-        (ROUNDS, CALLS_PER_ROUND)
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build();
-    let result = match runtime {
-        Ok(runtime) => runtime.block_on(loopback(rounds, calls)),
-        Err(e) => Err(e.into()),
-    };
-    if let Err(e) = result {
-        eprintln!("loopback benchmark failed: {e}");
-        std::process::exit(1);
-    }
+    common::run_loopback((ROUNDS, CALLS_PER_ROUND), loopback);
 }
 
 criterion_group! {

@@ -2,6 +2,7 @@
 //! medians, so each bench can print its own table of ratios and targets.
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::sync::Mutex;
 
 /// Samples per criterion benchmark, in every bench.
@@ -47,5 +48,72 @@ pub(crate) fn median(samples: &[f64]) -> f64 {
         0 => f64::NAN,
         n if n % 2 == 1 => s[n / 2],
         n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
+}
+
+/// Whether criterion's command line asks for the loopback comparison: no benchmark filter, or
+/// one that `loopback` matches; never when listing or profiling.
+pub(crate) fn loopback_wanted(args: &[String]) -> bool {
+    const TAKES_VALUE: [&str; 14] = [
+        "--baseline",
+        "--color",
+        "--confidence-level",
+        "--format",
+        "--load-baseline",
+        "--measurement-time",
+        "--noise-threshold",
+        "--nresamples",
+        "--output-format",
+        "--plotting-backend",
+        "--sample-size",
+        "--save-baseline",
+        "--significance-level",
+        "--warm-up-time",
+    ];
+    let mut filter = None;
+    let mut rest = args.iter().skip(1);
+    while let Some(arg) = rest.next() {
+        if arg == "--list" || arg == "--profile-time" {
+            return false;
+        } else if TAKES_VALUE.contains(&arg.as_str()) {
+            rest.next();
+        } else if !arg.starts_with('-') {
+            filter = Some(arg.as_str());
+        }
+    }
+    filter.is_none_or(|f| "loopback".contains(f))
+}
+
+/// Runs a loopback comparison `loopback(rounds, calls)` on its own two-thread runtime, when
+/// criterion's command line asks for it; a token run (2 rounds of 10 calls) under
+/// `cargo test --benches`, which runs benchmarks without `--bench`. Exits 1 if it fails.
+pub(crate) fn run_loopback<F, Fut, E>(full: (usize, usize), loopback: F)
+where
+    F: FnOnce(usize, usize) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let args: Vec<String> = std::env::args().collect();
+    if !loopback_wanted(&args) {
+        return;
+    }
+    let (rounds, calls) = if args.iter().any(|a| a == "--bench") {
+        full
+    } else {
+        (2, 10)
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build();
+    let result = match runtime {
+        Ok(runtime) => runtime
+            .block_on(loopback(rounds, calls))
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = result {
+        eprintln!("loopback benchmark failed: {e}");
+        std::process::exit(1);
     }
 }
