@@ -6,8 +6,8 @@
 
 /// Bits of the bucket index: 2^7 buckets.
 pub(crate) const BUCKET_BITS: u32 = 7;
-/// Bits of the slot index: 2^10 slots.
-pub(crate) const SLOT_BITS: u32 = 10;
+/// Bits of the slot index: 2^9 slots.
+pub(crate) const SLOT_BITS: u32 = 9;
 
 /// The eight bytes at `at`, little-endian (0 if fewer remain: callers never ask for those).
 #[inline(always)]
