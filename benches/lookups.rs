@@ -8,13 +8,13 @@
 //! `cargo bench --bench lookups`
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clarifai_status::{Code, StatusCode};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 mod common;
-use common::{Samples, SAMPLE_SIZE};
+use common::Samples;
 
 /// xorshift64, for a fixed shuffle without a new dependency.
 struct XorShift(u64);
@@ -359,10 +359,7 @@ fn summary(_c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(SAMPLE_SIZE);
+    config = common::criterion(2);
     targets = per_code, number_to_code, name_to_code, summary
 }
 criterion_main!(benches);

@@ -35,7 +35,7 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tower::{Layer, Service};
 
 mod common;
-use common::{median, Samples, SAMPLE_SIZE};
+use common::{median, Samples};
 
 /// Paired in-process benchmark: calls per chunk, alternating bare and layered.
 const CHUNK: u64 = 256;
@@ -337,10 +337,7 @@ fn loopback_bench(_c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(SAMPLE_SIZE);
+    config = common::criterion(3);
     targets = in_process, loopback_bench
 }
 criterion_main!(benches);

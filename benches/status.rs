@@ -203,10 +203,7 @@ fn summary(_c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(SAMPLE_SIZE);
+    config = common::criterion(2);
     targets = build, read, summary
 }
 criterion_main!(benches);

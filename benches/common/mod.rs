@@ -4,9 +4,21 @@
 
 use std::future::Future;
 use std::sync::Mutex;
+use std::time::Duration;
+
+use criterion::Criterion;
 
 /// Samples per criterion benchmark, in every bench.
 pub(crate) const SAMPLE_SIZE: usize = 30;
+
+/// Every bench's criterion settings: 1 s warm-up, `measurement_secs` of measurement,
+/// `SAMPLE_SIZE` samples (kept small: the machine has two cores).
+pub(crate) fn criterion(measurement_secs: u64) -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(measurement_secs))
+        .sample_size(SAMPLE_SIZE)
+}
 
 /// Figures (ns per operation) of every sample, by group and benchmark id.
 pub(crate) struct Samples(Mutex<Vec<(String, String, Vec<f64>)>>);
