@@ -20,7 +20,7 @@ use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
 mod common;
-use common::{Samples, SAMPLE_SIZE};
+use common::Samples;
 
 /// A typical failure: an invalid API key.
 const CODE: StatusCode = StatusCode::ConnKeyInvalid;
