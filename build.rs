@@ -4,8 +4,9 @@
 //! Generated into `OUT_DIR`:
 //! - the prost messages and enum (`clarifai.api.status.rs`, `google.rpc.rs`, and the tester
 //!   service with the `testing` feature);
-//! - `status_table.rs`: one row per number, an exhaustive `StatusCode` to row match, packed facts
-//!   per number behind a multiplicative hash, and a minimal perfect hash over every name;
+//! - `status_table.rs`: one row per number, an exhaustive `StatusCode` to row match, each
+//!   number's facts in slot tables behind a multiplicative hash, and a minimal perfect hash over
+//!   every name;
 //! - `status_table.md`: the mapping table the crate docs show.
 //!
 //! The build fails, naming the code, if the table breaks one of the crate's invariants (a failure
@@ -230,17 +231,42 @@ fn render_rust(rows: &[Row], pool: &DescriptorPool) -> BuildResult<String> {
         let deprecated = r.name_deprecated && r.alias_deprecated.iter().all(|d| *d);
         writeln!(
             s,
-            "    Row {{ code: Some(StatusCode::{}), name: {:?}, aliases: &{:?}, description: {:?}, category: {:?}, deprecated: {} }},",
+            "    Row {{ code: Some(StatusCode::{}), aliases: &{:?}, category: {:?}, deprecated: {} }},",
             variant(&r.name),
-            r.name,
             r.aliases,
-            r.description,
             r.category,
             deprecated,
         )?;
     }
     writeln!(s, "    Row::UNKNOWN,")?;
     writeln!(s, "];\n")?;
+    // Names and descriptions apart from the rest of a row: a lookup reads one `&str` of a small
+    // array rather than a field of a large struct.
+    for (name, doc, field, unknown) in [
+        (
+            "ROW_NAME",
+            "printed name",
+            rows.iter().map(|r| &r.name).collect::<Vec<_>>(),
+            "UNKNOWN_NAME",
+        ),
+        (
+            "ROW_DESCRIPTION",
+            "description",
+            rows.iter().map(|r| &r.description).collect(),
+            "UNKNOWN_DESCRIPTION",
+        ),
+    ] {
+        writeln!(s, "/// Each row's {doc}, in the order of [`ROWS`].")?;
+        writeln!(
+            s,
+            "pub(crate) static {name}: [&str; {}] = [",
+            rows.len() + 1
+        )?;
+        for text in field {
+            writeln!(s, "    {text:?},")?;
+        }
+        writeln!(s, "    crate::Code::{unknown},\n];\n")?;
+    }
     writeln!(s, "/// Every code of the table, in number order.")?;
     writeln!(s, "#[allow(deprecated)]")?;
     writeln!(s, "pub(crate) static ALL: [StatusCode; {}] = [", rows.len())?;
@@ -253,7 +279,7 @@ fn render_rust(rows: &[Row], pool: &DescriptorPool) -> BuildResult<String> {
     writeln!(s, "impl StatusCode {{")?;
     writeln!(
         s,
-        "    /// This code's row in [`ROWS`], by an exhaustive match (lookups use `FACTS`)."
+        "    /// This code's row in [`ROWS`], by an exhaustive match (lookups use the slot tables)."
     )?;
     writeln!(s, "    #[allow(deprecated)]")?;
     writeln!(
@@ -272,32 +298,13 @@ fn render_rust(rows: &[Row], pool: &DescriptorPool) -> BuildResult<String> {
     Ok(s)
 }
 
-/// The number index: one multiplicative hash puts every number of the table in its own slot of
-/// `FACTS`, whose packed `u64` holds the number (to confirm a hit) and its small facts, so most
-/// lookups are a multiplication and one load. Unknown numbers read `UNKNOWN_FACTS`.
-///
-/// Layout of an entry (see `src/table/facts.rs`): bits 0-31 the number, 32-36 the gRPC code,
-/// 37-38 the outcome (0 success, 1 in progress, 2 failure), 39 retryable, 40-49 the HTTP status,
-/// 50-58 the row.
+/// The number index: one multiplicative hash gives every number of the table its own slot, and
+/// parallel slot tables hold each number's facts, so a code's lookup is a multiplication and one
+/// load (`SLOT_GRPC`, `SLOT_HTTP`, `SLOT_OUTCOME`, `SLOT_RETRYABLE`; names and descriptions take
+/// a second load through `SLOT_ROW`). A number from the wire is first confirmed against
+/// `SLOT_NUMBER`; a number the table does not have reads `EMPTY_SLOT`, which holds the facts of
+/// unknown numbers.
 fn render_number_index(s: &mut String, rows: &[Row]) -> BuildResult<()> {
-    let pack =
-        |number: u32, grpc: i32, outcome: i32, retryable: bool, http: u32, row: usize| -> u64 {
-            let outcome = match outcome {
-                1 => 0u64,
-                2 => 1,
-                _ => 2,
-            };
-            u64::from(number)
-                | (grpc as u64) << 32
-                | outcome << 37
-                | u64::from(retryable) << 39
-                | u64::from(http) << 40
-                | (row as u64) << 50
-        };
-    if rows.len() >= 1 << 9 {
-        return Err("more rows than the 9 bits of a FACTS entry hold".into());
-    }
-    let unknown = pack(u32::MAX, 2, 3, false, 500, rows.len());
     let numbers: Vec<u32> = rows.iter().map(|r| r.number as u32).collect();
     let mut state = 0x5EED_u64;
     let mut next = || {
@@ -308,33 +315,137 @@ fn render_number_index(s: &mut String, rows: &[Row]) -> BuildResult<()> {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         (z ^ (z >> 31)) | 1
     };
-    for bits in [12u32, 13, 14] {
+    // slots[slot] = the row whose number takes it, or None.
+    let mut found = None;
+    'bits: for bits in [12u32, 13, 14] {
         'candidate: for _ in 0..200_000 {
             let multiplier = next();
-            let mut slots = vec![unknown; 1 << bits];
-            for (i, r) in rows.iter().enumerate() {
-                let slot = (u64::from(numbers[i]).wrapping_mul(multiplier) >> (64 - bits)) as usize;
-                if slots[slot] != unknown {
+            let mut slots: Vec<Option<usize>> = vec![None; 1 << bits];
+            for (row, number) in numbers.iter().enumerate() {
+                let slot = (u64::from(*number).wrapping_mul(multiplier) >> (64 - bits)) as usize;
+                if slots[slot].replace(row).is_some() {
                     continue 'candidate;
                 }
-                slots[slot] = pack(numbers[i], r.grpc, r.outcome, r.retryable, r.http, i);
             }
-            writeln!(
-                s,
-                "pub(crate) const NUMBER_MULTIPLIER: u64 = {multiplier:#x};"
-            )?;
-            writeln!(s, "pub(crate) const NUMBER_BITS: u32 = {bits};")?;
-            writeln!(s, "pub(crate) const UNKNOWN_FACTS: u64 = {unknown:#x};")?;
-            writeln!(
-                s,
-                "pub(crate) static FACTS: [u64; {}] = {:?};\n",
-                slots.len(),
-                slots
-            )?;
-            return Ok(());
+            found = Some((bits, multiplier, slots));
+            break 'bits;
         }
     }
-    Err("no multiplier puts every number in its own slot".into())
+    let Some((bits, multiplier, slots)) = found else {
+        return Err("no multiplier puts every number in its own slot".into());
+    };
+    let Some(empty) = slots.iter().position(Option::is_none) else {
+        return Err("the number index has no empty slot for unknown numbers".into());
+    };
+
+    writeln!(
+        s,
+        "/// A row of [`ROWS`]. An enum rather than an integer, so the compiler knows"
+    )?;
+    writeln!(
+        s,
+        "/// that every value read from [`SLOT_ROW`] indexes the row tables in bounds."
+    )?;
+    writeln!(
+        s,
+        "#[derive(Clone, Copy, Debug, PartialEq, Eq)]\n#[repr(u16)]"
+    )?;
+    writeln!(s, "#[allow(dead_code)]\npub(crate) enum RowIndex {{")?;
+    for i in 0..=rows.len() {
+        writeln!(s, "    R{i},")?;
+    }
+    writeln!(s, "}}\n")?;
+    writeln!(
+        s,
+        "pub(crate) const NUMBER_MULTIPLIER: u64 = {multiplier:#x};"
+    )?;
+    writeln!(s, "pub(crate) const NUMBER_BITS: u32 = {bits};")?;
+    writeln!(
+        s,
+        "/// A slot no number takes: what numbers the table does not know read."
+    )?;
+    writeln!(s, "pub(crate) const EMPTY_SLOT: usize = {empty};\n")?;
+
+    let unknown_row = rows.len();
+    let per_slot = |s: &mut String,
+                    name: &str,
+                    ty: &str,
+                    doc: &str,
+                    item: &dyn Fn(Option<&Row>, usize) -> String|
+     -> BuildResult<()> {
+        writeln!(s, "/// {doc}")?;
+        writeln!(s, "#[allow(clippy::large_const_arrays)]")?;
+        write!(s, "pub(crate) static {name}: [{ty}; {}] = [", slots.len())?;
+        for (i, slot) in slots.iter().enumerate() {
+            if i % 16 == 0 {
+                s.push_str("\n    ");
+            }
+            let row = slot.unwrap_or(unknown_row);
+            s.push_str(&item(slot.map(|r| &rows[r]), row));
+            s.push_str(", ");
+        }
+        writeln!(s, "\n];\n")?;
+        Ok(())
+    };
+    per_slot(s, "SLOT_NUMBER", "u32", "Each slot's number (`u32::MAX` in an empty slot, whose facts are the unknown facts whatever it holds).", &|r, _| {
+        r.map_or("u32::MAX".to_owned(), |r| (r.number as u32).to_string())
+    })?;
+    per_slot(s, "SLOT_ROW", "RowIndex", "Each slot's row.", &|_, row| {
+        format!("RowIndex::R{row}")
+    })?;
+    per_slot(
+        s,
+        "SLOT_GRPC",
+        "tonic::Code",
+        "Each slot's gRPC code.",
+        &|r, _| {
+            let grpc = r.map_or(2, |r| r.grpc) as usize;
+            format!("tonic::Code::{}", GRPC_NAMES[grpc].to_upper_camel_case())
+        },
+    )?;
+    per_slot(
+        s,
+        "SLOT_HTTP",
+        "http::StatusCode",
+        "Each slot's HTTP status.",
+        &|r, _| format!("http_status({})", r.map_or(500, |r| r.http)),
+    )?;
+    per_slot(
+        s,
+        "SLOT_OUTCOME",
+        "crate::Outcome",
+        "Each slot's outcome.",
+        &|r, _| {
+            match r.map_or(3, |r| r.outcome) {
+                1 => "crate::Outcome::Success",
+                2 => "crate::Outcome::InProgress",
+                _ => "crate::Outcome::Failure",
+            }
+            .to_owned()
+        },
+    )?;
+    per_slot(
+        s,
+        "SLOT_RETRYABLE",
+        "bool",
+        "Whether each slot's code is retryable.",
+        &|r, _| r.is_some_and(|r| r.retryable).to_string(),
+    )?;
+    writeln!(
+        s,
+        "/// An HTTP status build.rs checked is in 100..600 (anything else fails to compile)."
+    )?;
+    writeln!(
+        s,
+        "const fn http_status(status: u16) -> http::StatusCode {{"
+    )?;
+    writeln!(s, "    match http::StatusCode::from_u16(status) {{")?;
+    writeln!(
+        s,
+        "        Ok(status) => status,\n        Err(_) => panic!(\"not an HTTP status\"),"
+    )?;
+    writeln!(s, "    }}\n}}\n")?;
+    Ok(())
 }
 
 /// Searches a seed and per-bucket displacements under which every name takes its own slot.

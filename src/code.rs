@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::table::{self, Row};
+use crate::table::{Row, Slot};
 use crate::{Outcome, ParseCodeError, StatusCode};
 
 /// Any Clarifai status number, as seen on the wire, known to the table or not.
@@ -63,10 +63,16 @@ impl Code {
         self.0
     }
 
-    /// The code's row; the unknown-number row (its documented fallbacks) for an unknown number.
+    /// The number's slot; the empty slot (the documented fallbacks) for an unknown number.
+    #[inline(always)]
+    fn slot(self) -> Slot {
+        Slot::of_number(self.0)
+    }
+
+    /// The code's row; the unknown-number row for an unknown number.
     #[inline]
     fn row(self) -> &'static Row {
-        table::row_of_number(self.0)
+        self.slot().row()
     }
 
     /// The table's code for this number, or `None` if the table does not know it.
@@ -109,7 +115,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn name(self) -> &'static str {
-        self.row().name
+        self.slot().name()
     }
 
     /// The table's description; [`Code::UNKNOWN_DESCRIPTION`] for an unknown number. Empty for a
@@ -125,7 +131,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn description(self) -> &'static str {
-        self.row().description
+        self.slot().description()
     }
 
     /// What the code says about the request; [`Outcome::Failure`] for an unknown number.
@@ -140,7 +146,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn outcome(self) -> Outcome {
-        table::Facts::of(self.0).outcome()
+        self.slot().outcome()
     }
 
     /// Whether the same request may succeed later unchanged; `false` for an unknown number.
@@ -155,7 +161,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn is_retryable(self) -> bool {
-        table::Facts::of(self.0).retryable()
+        self.slot().retryable()
     }
 
     /// The gRPC code; `Unknown` for an unknown number.
@@ -170,7 +176,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn grpc_code(self) -> tonic::Code {
-        table::Facts::of(self.0).grpc()
+        self.slot().grpc()
     }
 
     /// The HTTP status; 500 for an unknown number.
@@ -185,7 +191,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn http_status(self) -> http::StatusCode {
-        table::Facts::of(self.0).http()
+        self.slot().http()
     }
 
     /// The table's category; `Unknown` for an unknown number.

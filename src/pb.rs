@@ -48,7 +48,8 @@ mod generated {
 
 pub use generated::clarifai::api::status::{BaseResponse, RedirectInfo, Status, StatusCode};
 pub(crate) use generated::clarifai::api::status::{
-    ALL, FACTS, NUMBER_BITS, NUMBER_MULTIPLIER, ROWS, UNKNOWN_FACTS,
+    RowIndex, ALL, EMPTY_SLOT, NUMBER_BITS, NUMBER_MULTIPLIER, ROWS, ROW_DESCRIPTION, ROW_NAME,
+    SLOT_GRPC, SLOT_HTTP, SLOT_NUMBER, SLOT_OUTCOME, SLOT_RETRYABLE, SLOT_ROW,
 };
 pub(crate) use generated::clarifai::api::status::{
     NAME_DISPLACEMENTS, NAME_MAX_LEN, NAME_MIN_LEN, NAME_SEED, NAME_SLOTS,
