@@ -126,6 +126,7 @@ fn serve(args: &ServeArgs, out: &mut impl Write) -> io::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    let shutdown = ShutdownSignal::install();
     writeln!(out, "grpc listening on {}", bound.grpc_addr())?;
     if let Some(http) = bound.http_addr() {
         writeln!(out, "http listening on {http}")?;
@@ -145,7 +146,7 @@ fn serve(args: &ServeArgs, out: &mut impl Write) -> io::Result<ExitCode> {
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         };
         let signal = async {
-            shutdown_signal().await;
+            shutdown.recv().await;
             let _ = stop.send(true);
             std::future::pending::<()>().await;
         };
@@ -167,28 +168,50 @@ fn serve(args: &ServeArgs, out: &mut impl Write) -> io::Result<ExitCode> {
 /// How long open connections may take to finish after SIGINT or SIGTERM.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Resolves on SIGINT or SIGTERM (on Unix; Ctrl-C elsewhere).
-async fn shutdown_signal() {
+/// SIGINT and SIGTERM (on Unix; Ctrl-C elsewhere), caught from the moment this is built: built
+/// before the listening lines are printed, so a script that signals as soon as it reads them
+/// stops the server cleanly instead of killing it by the default action.
+struct ShutdownSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) {
-            (Ok(mut int), Ok(mut term)) => {
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl ShutdownSignal {
+    /// Installs the handlers; needs a runtime entered.
+    fn install() -> ShutdownSignal {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let streams = match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) {
+                (Ok(int), Ok(term)) => Some((int, term)),
+                // Without signal handlers the server still runs; it then ends with the process.
+                _ => None,
+            };
+            ShutdownSignal { streams }
+        }
+        #[cfg(not(unix))]
+        ShutdownSignal {}
+    }
+
+    /// Resolves on the first signal.
+    async fn recv(self) {
+        #[cfg(unix)]
+        match self.streams {
+            Some((mut int, mut term)) => {
                 tokio::select! {
                     _ = int.recv() => {}
                     _ = term.recv() => {}
                 }
             }
-            // Without signal handlers the server still runs; it then ends with the process.
-            _ => std::future::pending().await,
+            None => std::future::pending().await,
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
