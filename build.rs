@@ -462,7 +462,8 @@ fn render_name_hash(s: &mut String, rows: &[Row]) -> BuildResult<()> {
     let buckets = 1usize << name_hash::BUCKET_BITS;
     let slots = 1usize << name_hash::SLOT_BITS;
     'seed: for seed in 0u64..10_000 {
-        let seed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED;
+        // Odd multipliers from a fixed sequence, so builds are reproducible.
+        let seed = (seed.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED) | 1;
         let hashes: Vec<u64> = names
             .iter()
             .map(|(n, ..)| name_hash::hash(n.len(), name_hash::words(n.as_bytes()), seed))
@@ -474,13 +475,13 @@ fn render_name_hash(s: &mut String, rows: &[Row]) -> BuildResult<()> {
         let mut order: Vec<usize> = (0..buckets).collect();
         order.sort_by_key(|b| std::cmp::Reverse(by_bucket[*b].len()));
         let mut table = vec![0u16; slots];
-        let mut disp = vec![0u16; buckets];
+        let mut disp = vec![0u32; buckets];
         for b in order {
             let keys = &by_bucket[b];
             if keys.is_empty() {
                 continue;
             }
-            let found = (0..=u16::MAX).find(|d| {
+            let found = (0..slots as u32).map(name_hash::displacement).find(|d| {
                 let mut taken: Vec<usize> = Vec::with_capacity(keys.len());
                 keys.iter().all(|k| {
                     let slot = name_hash::slot(hashes[*k], *d);
@@ -495,34 +496,31 @@ fn render_name_hash(s: &mut String, rows: &[Row]) -> BuildResult<()> {
                 table[name_hash::slot(hashes[*k], d)] = u16::try_from(*k + 1)?;
             }
         }
-        let min = names.iter().map(|n| n.0.len()).min().unwrap_or(0);
         let max = names.iter().map(|n| n.0.len()).max().unwrap_or(0);
         writeln!(s, "pub(crate) const NAME_SEED: u64 = {seed:#x};")?;
-        writeln!(s, "pub(crate) const NAME_MIN_LEN: usize = {min};")?;
         writeln!(s, "pub(crate) const NAME_MAX_LEN: usize = {max};")?;
         writeln!(
             s,
-            "pub(crate) static NAME_DISPLACEMENTS: [u16; {buckets}] = {disp:?};"
-        )?;
-        writeln!(
-            s,
-            "/// Every name of every code, at its slot: lookups read one entry."
+            "/// Every name of every code, at its slot: lookups read one displacement and one entry."
         )?;
         writeln!(s, "#[allow(deprecated)]")?;
-        writeln!(s, "pub(crate) static NAME_SLOTS: [NameEntry; {slots}] = [")?;
+        writeln!(s, "pub(crate) static NAME_TABLE: NameTable = NameTable {{")?;
+        writeln!(s, "    slots: [")?;
         for k in &table {
             match usize::from(*k).checked_sub(1).map(|k| names[k]) {
                 Some((n, row, dep)) => writeln!(
                     s,
-                    "    NameEntry {{ words: {:?}, code: StatusCode::{}, len: {}, deprecated: {dep} }}, // {n}",
+                    "        NameEntry {{ words: {:?}, code: StatusCode::{}, len: {}, deprecated: {dep} }}, // {n}",
                     name_hash::words(n.as_bytes()),
                     code_of(row),
                     n.len()
                 )?,
-                None => writeln!(s, "    NameEntry::EMPTY,")?,
+                None => writeln!(s, "        NameEntry::EMPTY,")?,
             }
         }
-        writeln!(s, "];\n")?;
+        writeln!(s, "    ],")?;
+        writeln!(s, "    displacements: {disp:?},")?;
+        writeln!(s, "}};\n")?;
         return Ok(());
     }
     Err("no perfect hash found for the status names".into())

@@ -25,7 +25,7 @@ mod generated {
     pub(crate) mod clarifai {
         pub(crate) mod api {
             pub(crate) mod status {
-                use crate::table::{NameEntry, Row};
+                use crate::table::{NameEntry, NameTable, Row};
                 include!(concat!(env!("OUT_DIR"), "/clarifai.api.status.rs"));
                 include!(concat!(env!("OUT_DIR"), "/status_table.rs"));
             }
@@ -51,9 +51,7 @@ pub(crate) use generated::clarifai::api::status::{
     RowIndex, ALL, EMPTY_SLOT, NUMBER_BITS, NUMBER_MULTIPLIER, ROWS, ROW_DESCRIPTION, ROW_NAME,
     SLOT_GRPC, SLOT_HTTP, SLOT_NUMBER, SLOT_OUTCOME, SLOT_RETRYABLE, SLOT_ROW,
 };
-pub(crate) use generated::clarifai::api::status::{
-    NAME_DISPLACEMENTS, NAME_MAX_LEN, NAME_MIN_LEN, NAME_SEED, NAME_SLOTS,
-};
+pub(crate) use generated::clarifai::api::status::{NAME_MAX_LEN, NAME_SEED, NAME_TABLE};
 
 /// The subset of `google.rpc` used by gRPC's richer error model.
 pub mod rpc {

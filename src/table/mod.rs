@@ -46,10 +46,9 @@ pub(crate) struct Row {
 }
 
 impl NameEntry {
-    /// An empty slot: its length 0 matches no input (every input is checked to be at least
-    /// `NAME_MIN_LEN` long first).
+    /// An empty slot: its length, `usize::MAX`, matches no input.
     pub(crate) const EMPTY: NameEntry = NameEntry {
-        len: 0,
+        len: usize::MAX,
         words: [0; 6],
         code: StatusCode::Zero,
         deprecated: false,
@@ -67,6 +66,16 @@ impl Row {
     };
 }
 
+/// The name index: the slots, then the displacement of each bucket of the name hash. One static,
+/// so a lookup finds both from one base address.
+#[derive(Debug)]
+#[repr(C, align(64))]
+pub(crate) struct NameTable {
+    // The slots first: an entry's address is then the base plus the slot's offset.
+    pub(crate) slots: [NameEntry; 1 << name_hash::SLOT_BITS],
+    pub(crate) displacements: [u32; 1 << name_hash::BUCKET_BITS],
+}
+
 /// One name of a code (its printed name or an alias), or an empty slot of the name table.
 ///
 /// One cache line: a lookup reads nothing else.
@@ -75,8 +84,9 @@ impl Row {
 pub(crate) struct NameEntry {
     /// The name's [`name_hash::words`], which hold all its bytes.
     pub(crate) words: [u64; 6],
-    /// The name's length in bytes (0 for an empty slot).
-    pub(crate) len: u8,
+    /// The name's length in bytes (`usize::MAX` for an empty slot); a word wide, so the length
+    /// check is one compare with memory like the words'.
+    pub(crate) len: usize,
     pub(crate) code: StatusCode,
     pub(crate) deprecated: bool,
 }
@@ -204,15 +214,18 @@ impl Slot {
 #[inline]
 pub(crate) fn name_entry(name: &str) -> Option<&'static NameEntry> {
     let bytes = name.as_bytes();
-    if bytes.len() < pb::NAME_MIN_LEN || bytes.len() > pb::NAME_MAX_LEN {
+    if bytes.len() > pb::NAME_MAX_LEN {
         return None;
     }
     let words = name_hash::words(bytes);
     let h = name_hash::hash(bytes.len(), words, pb::NAME_SEED);
-    let slot = name_hash::slot(h, pb::NAME_DISPLACEMENTS[name_hash::bucket(h)]);
-    let entry = &pb::NAME_SLOTS[slot];
-    // The words hold every byte of a name (NAME_MAX_LEN <= COVERED, checked below).
-    let same = usize::from(entry.len) == bytes.len() && name_hash::same_words(&entry.words, &words);
+    let table = &pb::NAME_TABLE;
+    let slot = name_hash::slot(h, table.displacements[name_hash::bucket(h)]);
+    let entry = &table.slots[slot];
+    // The words hold every byte of a name (NAME_MAX_LEN <= COVERED, checked below). The compiler
+    // makes a compare and a predictable branch of each word; measured, that beats folding the
+    // differences into one word and choosing with a conditional move.
+    let same = entry.len == bytes.len() && name_hash::same_words(&entry.words, &words);
     same.then_some(entry)
 }
 
@@ -496,7 +509,11 @@ mod tests {
             .flat_map(|c| std::iter::once(c.name()).chain(c.aliases().iter().copied()))
             .collect();
         assert_eq!(
-            pb::NAME_SLOTS.iter().filter(|e| e.len > 0).count(),
+            pb::NAME_TABLE
+                .slots
+                .iter()
+                .filter(|e| e.len != usize::MAX)
+                .count(),
             names.len()
         );
         for name in &names {

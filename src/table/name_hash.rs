@@ -38,6 +38,7 @@ pub(crate) const fn words(s: &[u8]) -> [u64; 6] {
         }
         return [a, 0, 0, 0, 0, 0];
     }
+    // The clamps let the compiler see every read is in bounds: no check, no branch.
     let last = len - 8;
     [
         read8(s, 0),
@@ -61,33 +62,67 @@ const fn clamp(offset: usize, last: usize) -> usize {
 /// Names up to this long are equal exactly when their lengths and [`words`] are.
 pub(crate) const COVERED: usize = 48;
 
-/// Whether two names' words are all equal, without a branch per word.
+/// Whether two names' words are all equal.
 #[inline(always)]
 pub(crate) const fn same_words(x: &[u64; 6], y: &[u64; 6]) -> bool {
     ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]) | (x[5] ^ y[5]))
         == 0
 }
 
-/// Hashes a name's length and four of its words (offsets 0, 8 and 24, and the last eight: enough
-/// to tell every two names of the table apart, which build.rs checks): the words are folded with
-/// rotations, then mixed by one multiplication.
+/// Hashes a name's length and three of its words (offsets 0, 8 and 24: enough to tell every two
+/// names of the table apart, which build.rs checks): the words are folded with XOR, one of them
+/// rotated so that equal words do not cancel, then mixed by one multiplication by `seed` (odd),
+/// whose high bits pick the bucket.
 #[inline(always)]
 pub(crate) const fn hash(len: usize, words: [u64; 6], seed: u64) -> u64 {
-    let [a, b, _, d, _, f] = words;
-    let x = a ^ b.rotate_left(21) ^ d.rotate_left(43) ^ f.rotate_left(7) ^ (len as u64);
-    let y = (x ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    y ^ (y >> 29)
+    let [a, b, _, d, _, _] = words;
+    let x = a ^ b.rotate_left(32) ^ d ^ (len as u64);
+    x.wrapping_mul(seed)
 }
 
-/// The bucket a hash falls in.
+/// The bucket a hash falls in: its top bits.
 #[inline(always)]
 pub(crate) const fn bucket(h: u64) -> usize {
     (h >> (64 - BUCKET_BITS)) as usize
 }
 
-/// The slot a hash takes under a bucket's displacement: the hash's low bits, XORed with it (a
-/// permutation of the slots for each displacement, at the cost of one XOR).
+/// The slot a hash takes under a bucket's displacement (stored shifted left to the top
+/// `SLOT_BITS` of a `u32`, see [`displacement`]): the top bits of the hash's low half, XORed with
+/// it. One XOR and one shift, and always in range without a mask.
 #[inline(always)]
-pub(crate) const fn slot(h: u64, displacement: u16) -> usize {
-    ((h ^ displacement as u64) & ((1 << SLOT_BITS) - 1)) as usize
+pub(crate) const fn slot(h: u64, displacement: u32) -> usize {
+    (((h as u32) ^ displacement) >> (32 - SLOT_BITS)) as usize
+}
+
+/// A displacement as the table stores it, from its value in `0..2^SLOT_BITS` (build.rs's side).
+#[allow(dead_code)]
+pub(crate) const fn displacement(value: u32) -> u32 {
+    value << (32 - SLOT_BITS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_words_hold_every_byte_of_every_length_up_to_covered() {
+        for len in 0..=COVERED {
+            let name: Vec<u8> = (0..len).map(|i| b'A' + (i % 26) as u8).collect();
+            for at in 0..len {
+                let mut changed = name.clone();
+                changed[at] = b'_';
+                assert_ne!(words(&name), words(&changed), "length {len}, byte {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_slot_is_in_range_for_any_hash_and_displacement() {
+        for h in [0, 1, u64::MAX, 0x9E37_79B9_7F4A_7C15] {
+            for d in [0, 1, (1 << SLOT_BITS) - 1] {
+                assert!(slot(h, displacement(d)) < 1 << SLOT_BITS);
+            }
+            assert!(bucket(h) < 1 << BUCKET_BITS);
+        }
+    }
 }
