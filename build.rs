@@ -367,70 +367,78 @@ fn render_number_index(s: &mut String, rows: &[Row]) -> BuildResult<()> {
     writeln!(s, "pub(crate) const EMPTY_SLOT: usize = {empty};\n")?;
 
     let unknown_row = rows.len();
+    // One table per fact, `static NAME: [TYPE; slots] = { use PRELUDE; [items] };` (the `use`
+    // keeps the generated file short: `Unknown` rather than `tonic::Code::Unknown`).
     let per_slot = |s: &mut String,
-                    name: &str,
-                    ty: &str,
-                    doc: &str,
+                    (name, ty, prelude, doc): (&str, &str, &str, &str),
                     item: &dyn Fn(Option<&Row>, usize) -> String|
      -> BuildResult<()> {
         writeln!(s, "/// {doc}")?;
-        writeln!(s, "#[allow(clippy::large_const_arrays)]")?;
-        write!(s, "pub(crate) static {name}: [{ty}; {}] = [", slots.len())?;
+        write!(s, "pub(crate) static {name}: [{ty}; {}] = {{", slots.len())?;
+        if !prelude.is_empty() {
+            write!(s, "\n    use {prelude};")?;
+        }
+        s.push_str("\n    [");
         for (i, slot) in slots.iter().enumerate() {
             if i % 16 == 0 {
-                s.push_str("\n    ");
+                s.push_str("\n        ");
             }
             let row = slot.unwrap_or(unknown_row);
             s.push_str(&item(slot.map(|r| &rows[r]), row));
             s.push_str(", ");
         }
-        writeln!(s, "\n];\n")?;
+        writeln!(s, "\n    ]\n}};\n")?;
         Ok(())
     };
-    per_slot(s, "SLOT_NUMBER", "u32", "Each slot's number (`u32::MAX` in an empty slot, whose facts are the unknown facts whatever it holds).", &|r, _| {
+    let number_doc = "Each slot's number (`u32::MAX` in an empty slot, whose facts are the \
+                      unknown facts whatever it holds).";
+    per_slot(s, ("SLOT_NUMBER", "u32", "", number_doc), &|r, _| {
         r.map_or("u32::MAX".to_owned(), |r| (r.number as u32).to_string())
     })?;
-    per_slot(s, "SLOT_ROW", "RowIndex", "Each slot's row.", &|_, row| {
-        format!("RowIndex::R{row}")
-    })?;
-    per_slot(
-        s,
+    let row_table = ("SLOT_ROW", "RowIndex", "RowIndex::*", "Each slot's row.");
+    per_slot(s, row_table, &|_, row| format!("R{row}"))?;
+    let grpc_table = (
         "SLOT_GRPC",
         "tonic::Code",
+        "tonic::Code::*",
         "Each slot's gRPC code.",
-        &|r, _| {
-            let grpc = r.map_or(2, |r| r.grpc) as usize;
-            format!("tonic::Code::{}", GRPC_NAMES[grpc].to_upper_camel_case())
-        },
-    )?;
-    per_slot(
-        s,
+    );
+    per_slot(s, grpc_table, &|r, _| {
+        let grpc = r.map_or(2, |r| r.grpc) as usize;
+        GRPC_NAMES[grpc].to_upper_camel_case()
+    })?;
+    let http_table = (
         "SLOT_HTTP",
         "http::StatusCode",
+        "",
         "Each slot's HTTP status.",
-        &|r, _| format!("http_status({})", r.map_or(500, |r| r.http)),
-    )?;
-    per_slot(
-        s,
+    );
+    per_slot(s, http_table, &|r, _| {
+        format!("http_status({})", r.map_or(500, |r| r.http))
+    })?;
+    let outcome_table = (
         "SLOT_OUTCOME",
         "crate::Outcome",
+        "crate::Outcome::*",
         "Each slot's outcome.",
-        &|r, _| {
-            match r.map_or(3, |r| r.outcome) {
-                1 => "crate::Outcome::Success",
-                2 => "crate::Outcome::InProgress",
-                _ => "crate::Outcome::Failure",
-            }
-            .to_owned()
-        },
-    )?;
-    per_slot(
-        s,
+    );
+    per_slot(s, outcome_table, &|r, _| {
+        match r.map_or(3, |r| r.outcome) {
+            1 => "Success",
+            2 => "InProgress",
+            _ => "Failure",
+        }
+        .to_owned()
+    })?;
+    let retryable_table = (
         "SLOT_RETRYABLE",
         "bool",
+        "",
         "Whether each slot's code is retryable.",
-        &|r, _| r.is_some_and(|r| r.retryable).to_string(),
-    )?;
+    );
+    per_slot(s, retryable_table, &|r, _| {
+        r.is_some_and(|r| r.retryable).to_string()
+    })?;
     writeln!(
         s,
         "/// An HTTP status build.rs checked is in 100..600 (anything else fails to compile)."
