@@ -247,3 +247,81 @@ fn zero_and_unknown_numbers_are_unknown_non_retryable_failures() {
         assert!(!Code::new(n).is_known(), "{n}");
     }
 }
+
+/// Every code's facts as the proto declares them, read from its text here (not through build.rs):
+/// an oracle for the generated slot tables, which must give each number its own facts.
+#[test]
+fn every_code_reads_the_facts_its_proto_option_declares() {
+    let mut checked = 0;
+    let lines: Vec<&str> = PROTO.lines().map(str::trim).collect();
+    for (i, line) in lines.iter().enumerate() {
+        let Some((head, _)) = line.split_once(" [") else {
+            continue;
+        };
+        if !line.ends_with("(clarifai.status.meta.code) = {") {
+            continue;
+        }
+        let (name, number) = head.split_once(" = ").expect("NAME = NUMBER");
+        let number: i32 = number.trim().parse().expect("a number");
+        let field = |key: &str| -> &str {
+            lines[i + 1..]
+                .iter()
+                .take_while(|l| !l.starts_with("}];"))
+                .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(": ")))
+                .unwrap_or_else(|| panic!("{name}: no {key}"))
+        };
+        let code = StatusCode::from_number(number).expect("declared numbers are known");
+        assert_eq!(code.name(), name);
+        let expected_outcome = match field("outcome") {
+            "SUCCESS" => Outcome::Success,
+            "IN_PROGRESS" => Outcome::InProgress,
+            "FAILURE" => Outcome::Failure,
+            other => panic!("{name}: outcome {other}"),
+        };
+        let grpc = grpc_codes()
+            .into_iter()
+            .find(|g| format!("{g:?}").to_ascii_uppercase() == field("grpc").replace('_', ""))
+            .unwrap_or_else(|| panic!("{name}: grpc {}", field("grpc")));
+        let http: u16 = field("http").parse().expect("an HTTP status");
+        let retryable = field("retryable") == "true";
+        for (what, got) in [
+            ("outcome", format!("{:?}", code.outcome())),
+            ("grpc", format!("{:?}", code.grpc_code())),
+            ("http", code.http_status().as_u16().to_string()),
+            ("retryable", code.is_retryable().to_string()),
+            ("category", code.category().to_owned()),
+        ] {
+            let want = match what {
+                "outcome" => format!("{expected_outcome:?}"),
+                "grpc" => format!("{grpc:?}"),
+                "http" => http.to_string(),
+                "retryable" => retryable.to_string(),
+                _ => field("category").trim_matches('"').to_owned(),
+            };
+            assert_eq!(got, want, "{name} ({number}): {what}");
+        }
+        // The same facts through a wire number.
+        let wire = Code::new(number);
+        assert_eq!(
+            (
+                wire.outcome(),
+                wire.grpc_code(),
+                wire.http_status(),
+                wire.is_retryable()
+            ),
+            (
+                code.outcome(),
+                code.grpc_code(),
+                code.http_status(),
+                code.is_retryable()
+            ),
+            "{name}"
+        );
+        checked += 1;
+    }
+    assert_eq!(
+        checked,
+        StatusCode::all().count(),
+        "one declaration per number"
+    );
+}
