@@ -70,13 +70,13 @@ pub(crate) const fn same_words(x: &[u64; 6], y: &[u64; 6]) -> bool {
 }
 
 /// Hashes a name's length and three of its words (offsets 0, 8 and 24: enough to tell every two
-/// names of the table apart, which build.rs checks): the words are folded with XOR, one of them
-/// rotated so that equal words do not cancel, then mixed by one multiplication by `seed` (odd),
+/// names of the table apart, which build.rs checks): their sum (a sum, unlike XOR, does not
+/// cancel the words that coincide in short names), mixed by one multiplication by `seed` (odd),
 /// whose high bits pick the bucket.
 #[inline(always)]
 pub(crate) const fn hash(len: usize, words: [u64; 6], seed: u64) -> u64 {
     let [a, b, _, d, _, _] = words;
-    let x = a ^ b.rotate_left(32) ^ d ^ (len as u64);
+    let x = a.wrapping_add(b).wrapping_add(d).wrapping_add(len as u64);
     x.wrapping_mul(seed)
 }
 
