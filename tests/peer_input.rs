@@ -1,6 +1,11 @@
 //! Whatever a peer sends (header values, detail bytes, JSON bodies, numbers out of range) is read
 //! without panicking, and yields the documented result: a source that does not parse is skipped
 //! and the next one is tried, down to the fallback.
+//!
+//! The helpers below (`decimal`, `json_code`, `body_code`, `details_say`) restate the documented
+//! reading rules on purpose instead of calling the crate's readers: they are the model the
+//! readers are checked against, so a bug in `src/rest.rs` or `src/grpc/details.rs` cannot also
+//! be the expectation.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
