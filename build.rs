@@ -4,9 +4,9 @@
 //! Generated into `OUT_DIR`:
 //! - the prost messages and enum (`clarifai.api.status.rs`, `google.rpc.rs`, and the tester
 //!   service with the `testing` feature);
-//! - `status_table.rs`: one row per number, an exhaustive `StatusCode` to row match, each
-//!   number's facts in slot tables behind a multiplicative hash, and a minimal perfect hash over
-//!   every name;
+//! - `status_table.rs`: one row per number, an exhaustive `StatusCode` to row match, a direct
+//!   index from every number up to the largest to its row, one table per fact indexed by row,
+//!   and a minimal perfect hash over every name;
 //! - `status_table.md`: the mapping table the crate docs show.
 //!
 //! The build fails, naming the code, if the table breaks one of the crate's invariants (a failure
@@ -279,7 +279,7 @@ fn render_rust(rows: &[Row], pool: &DescriptorPool) -> BuildResult<String> {
     writeln!(s, "impl StatusCode {{")?;
     writeln!(
         s,
-        "    /// This code's row in [`ROWS`], by an exhaustive match (lookups use the slot tables)."
+        "    /// This code's row in [`ROWS`], by an exhaustive match (lookups use `NUMBER_ROW`)."
     )?;
     writeln!(s, "    #[allow(deprecated)]")?;
     writeln!(
@@ -298,45 +298,29 @@ fn render_rust(rows: &[Row], pool: &DescriptorPool) -> BuildResult<String> {
     Ok(s)
 }
 
-/// The number index: one multiplicative hash gives every number of the table its own slot, and
-/// parallel slot tables hold each number's facts, so a code's lookup is a multiplication and one
-/// load (`SLOT_GRPC`, `SLOT_HTTP`, `SLOT_OUTCOME`, `SLOT_RETRYABLE`; names and descriptions take
-/// a second load through `SLOT_ROW`). A number from the wire is first confirmed against
-/// `SLOT_NUMBER`; a number the table does not have reads `EMPTY_SLOT`, which holds the facts of
-/// unknown numbers.
+/// The number index: `NUMBER_ROW` holds the row of every number from 0 to one past the largest
+/// in the table (the unknown row wherever the table has no code, and in the last entry, which
+/// every number out of range reads), so a number's row is one load with no hash and no check
+/// that the number matches. Row tables then hold each fact (`ROW_GRPC`, `ROW_HTTP`,
+/// `ROW_OUTCOME`, `ROW_RETRYABLE`, besides `ROW_NAME` and `ROW_DESCRIPTION`).
+///
+/// The index is a `u16` per number: about 194 KiB of read-only data for numbers up to 99,009,
+/// paid for lookups that cost a load rather than a hash and a confirmation (BENCHMARKS.md,
+/// section 1, has the figures of both).
 fn render_number_index(s: &mut String, rows: &[Row]) -> BuildResult<()> {
-    let numbers: Vec<u32> = rows.iter().map(|r| r.number as u32).collect();
-    let mut state = 0x5EED_u64;
-    let mut next = || {
-        // splitmix64: a fixed sequence of candidate multipliers, so builds are reproducible.
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) | 1
+    let unknown_row = rows.len();
+    let Some(largest) = rows.iter().map(|r| r.number).max() else {
+        return Err("the table has no codes".into());
     };
-    // slots[slot] = the row whose number takes it, or None.
-    let mut found = None;
-    'bits: for bits in [12u32, 13, 14] {
-        'candidate: for _ in 0..200_000 {
-            let multiplier = next();
-            let mut slots: Vec<Option<usize>> = vec![None; 1 << bits];
-            for (row, number) in numbers.iter().enumerate() {
-                let slot = (u64::from(*number).wrapping_mul(multiplier) >> (64 - bits)) as usize;
-                if slots[slot].replace(row).is_some() {
-                    continue 'candidate;
-                }
-            }
-            found = Some((bits, multiplier, slots));
-            break 'bits;
-        }
+    if rows.iter().any(|r| r.number < 0) {
+        return Err("a negative number would not index the number index".into());
     }
-    let Some((bits, multiplier, slots)) = found else {
-        return Err("no multiplier puts every number in its own slot".into());
-    };
-    let Some(empty) = slots.iter().position(Option::is_none) else {
-        return Err("the number index has no empty slot for unknown numbers".into());
-    };
+    // Far above the largest code today (99,009); a much larger number would call for a
+    // different index, not a bigger one.
+    let len = usize::try_from(largest)? + 2;
+    if len > 1 << 17 {
+        return Err(format!("number {largest} makes the direct number index too large").into());
+    }
 
     writeln!(
         s,
@@ -344,85 +328,81 @@ fn render_number_index(s: &mut String, rows: &[Row]) -> BuildResult<()> {
     )?;
     writeln!(
         s,
-        "/// that every value read from [`SLOT_ROW`] indexes the row tables in bounds."
+        "/// that every value read from [`NUMBER_ROW`] indexes the row tables in bounds."
     )?;
     writeln!(
         s,
         "#[derive(Clone, Copy, Debug, PartialEq, Eq)]\n#[repr(u16)]"
     )?;
     writeln!(s, "#[allow(dead_code)]\npub(crate) enum RowIndex {{")?;
-    for i in 0..=rows.len() {
+    for i in 0..=unknown_row {
         writeln!(s, "    R{i},")?;
     }
     writeln!(s, "}}\n")?;
-    writeln!(
-        s,
-        "pub(crate) const NUMBER_MULTIPLIER: u64 = {multiplier:#x};"
-    )?;
-    writeln!(s, "pub(crate) const NUMBER_BITS: u32 = {bits};")?;
-    writeln!(
-        s,
-        "/// A slot no number takes: what numbers the table does not know read."
-    )?;
-    writeln!(s, "pub(crate) const EMPTY_SLOT: usize = {empty};\n")?;
 
-    let unknown_row = rows.len();
-    // One table per fact, `static NAME: [TYPE; slots] = { use PRELUDE; [items] };` (the `use`
-    // keeps the generated file short: `Unknown` rather than `tonic::Code::Unknown`).
-    let per_slot = |s: &mut String,
-                    (name, ty, prelude, doc): (&str, &str, &str, &str),
-                    item: &dyn Fn(Option<&Row>, usize) -> String|
+    writeln!(
+        s,
+        "/// The row of each number from 0 to one past the largest code: the unknown row for a"
+    )?;
+    writeln!(
+        s,
+        "/// number the table does not have, and in the last entry, which numbers out of range read."
+    )?;
+    writeln!(s, "pub(crate) static NUMBER_ROW: [RowIndex; {len}] = {{")?;
+    writeln!(s, "    let mut index = [RowIndex::R{unknown_row}; {len}];")?;
+    for (row, r) in rows.iter().enumerate() {
+        writeln!(s, "    index[{}] = RowIndex::R{row};", r.number)?;
+    }
+    writeln!(s, "    index\n}};\n")?;
+
+    // One table per fact, `static NAME: [TYPE; rows] = { use PRELUDE; [items] };` (the `use`
+    // keeps the generated file short: `Unknown` rather than `tonic::Code::Unknown`). The last
+    // item is the unknown row's.
+    let per_row = |s: &mut String,
+                   (name, ty, prelude, doc): (&str, &str, &str, &str),
+                   item: &dyn Fn(Option<&Row>) -> String|
      -> BuildResult<()> {
-        writeln!(s, "/// {doc}")?;
-        write!(s, "pub(crate) static {name}: [{ty}; {}] = {{", slots.len())?;
+        writeln!(s, "/// {doc}, in the order of [`ROWS`].")?;
+        write!(
+            s,
+            "pub(crate) static {name}: [{ty}; {}] = {{",
+            unknown_row + 1
+        )?;
         if !prelude.is_empty() {
             write!(s, "\n    use {prelude};")?;
         }
         s.push_str("\n    [");
-        for (i, slot) in slots.iter().enumerate() {
-            if i % 16 == 0 {
+        for (i, row) in rows.iter().map(Some).chain([None]).enumerate() {
+            if i % 8 == 0 {
                 s.push_str("\n        ");
             }
-            let row = slot.unwrap_or(unknown_row);
-            s.push_str(&item(slot.map(|r| &rows[r]), row));
+            s.push_str(&item(row));
             s.push_str(", ");
         }
         writeln!(s, "\n    ]\n}};\n")?;
         Ok(())
     };
-    let number_doc = "Each slot's number (`u32::MAX` in an empty slot, whose facts are the \
-                      unknown facts whatever it holds).";
-    per_slot(s, ("SLOT_NUMBER", "u32", "", number_doc), &|r, _| {
-        r.map_or("u32::MAX".to_owned(), |r| (r.number as u32).to_string())
-    })?;
-    let row_table = ("SLOT_ROW", "RowIndex", "RowIndex::*", "Each slot's row.");
-    per_slot(s, row_table, &|_, row| format!("R{row}"))?;
     let grpc_table = (
-        "SLOT_GRPC",
+        "ROW_GRPC",
         "tonic::Code",
         "tonic::Code::*",
-        "Each slot's gRPC code.",
+        "Each row's gRPC code",
     );
-    per_slot(s, grpc_table, &|r, _| {
+    per_row(s, grpc_table, &|r| {
         let grpc = r.map_or(2, |r| r.grpc) as usize;
         GRPC_NAMES[grpc].to_upper_camel_case()
     })?;
-    let http_table = (
-        "SLOT_HTTP",
-        "http::StatusCode",
-        "",
-        "Each slot's HTTP status.",
-    );
-    per_slot(s, http_table, &|r, _| {
+    let http_table = ("ROW_HTTP", "http::StatusCode", "", "Each row's HTTP status");
+    per_row(s, http_table, &|r| {
         format!("http_status({})", r.map_or(500, |r| r.http))
     })?;
     let outcome_table = (
-        "SLOT_OUTCOME",
+        "ROW_OUTCOME",
         "crate::Outcome",
         "crate::Outcome::*",
-        "Each slot's outcome.",
+        "Each row's outcome",
     );
-    per_slot(s, outcome_table, &|r, _| {
+    per_row(s, outcome_table, &|r| {
         match r.map_or(3, |r| r.outcome) {
             1 => "Success",
             2 => "InProgress",
@@ -431,12 +411,12 @@ fn render_number_index(s: &mut String, rows: &[Row]) -> BuildResult<()> {
         .to_owned()
     })?;
     let retryable_table = (
-        "SLOT_RETRYABLE",
+        "ROW_RETRYABLE",
         "bool",
         "",
-        "Whether each slot's code is retryable.",
+        "Whether each row's code is retryable",
     );
-    per_slot(s, retryable_table, &|r, _| {
+    per_row(s, retryable_table, &|r| {
         r.is_some_and(|r| r.retryable).to_string()
     })?;
     writeln!(

@@ -3,7 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::table::{Row, Slot};
+use crate::pb::RowIndex;
+use crate::table::Row;
 use crate::{Outcome, ParseCodeError, StatusCode};
 
 /// Any Clarifai status number, as seen on the wire, known to the table or not.
@@ -63,16 +64,16 @@ impl Code {
         self.0
     }
 
-    /// The number's slot; the empty slot (the documented fallbacks) for an unknown number.
+    /// The number's row index; the unknown row (the documented fallbacks) for an unknown number.
     #[inline(always)]
-    fn slot(self) -> Slot {
-        Slot::of_number(self.0)
+    fn row_index(self) -> RowIndex {
+        RowIndex::of_number(self.0)
     }
 
     /// The code's row; the unknown-number row for an unknown number.
     #[inline]
     fn row(self) -> &'static Row {
-        self.slot().row()
+        self.row_index().row()
     }
 
     /// The table's code for this number, or `None` if the table does not know it.
@@ -115,7 +116,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn name(self) -> &'static str {
-        self.slot().name()
+        self.row_index().name()
     }
 
     /// The table's description; [`Code::UNKNOWN_DESCRIPTION`] for an unknown number. Empty for a
@@ -131,7 +132,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn description(self) -> &'static str {
-        self.slot().description()
+        self.row_index().description()
     }
 
     /// What the code says about the request; [`Outcome::Failure`] for an unknown number.
@@ -146,7 +147,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn outcome(self) -> Outcome {
-        self.slot().outcome()
+        self.row_index().outcome()
     }
 
     /// Whether the same request may succeed later unchanged; `false` for an unknown number.
@@ -161,7 +162,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn is_retryable(self) -> bool {
-        self.slot().retryable()
+        self.row_index().retryable()
     }
 
     /// The gRPC code; `Unknown` for an unknown number.
@@ -176,7 +177,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn grpc_code(self) -> tonic::Code {
-        self.slot().grpc()
+        self.row_index().grpc()
     }
 
     /// The HTTP status; 500 for an unknown number.
@@ -191,7 +192,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn http_status(self) -> http::StatusCode {
-        self.slot().http()
+        self.row_index().http()
     }
 
     /// The table's category; `Unknown` for an unknown number.

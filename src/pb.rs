@@ -48,8 +48,8 @@ mod generated {
 
 pub use generated::clarifai::api::status::{BaseResponse, RedirectInfo, Status, StatusCode};
 pub(crate) use generated::clarifai::api::status::{
-    RowIndex, ALL, EMPTY_SLOT, NUMBER_BITS, NUMBER_MULTIPLIER, ROWS, ROW_DESCRIPTION, ROW_NAME,
-    SLOT_GRPC, SLOT_HTTP, SLOT_NUMBER, SLOT_OUTCOME, SLOT_RETRYABLE, SLOT_ROW,
+    RowIndex, ALL, NUMBER_ROW, ROWS, ROW_DESCRIPTION, ROW_GRPC, ROW_HTTP, ROW_NAME, ROW_OUTCOME,
+    ROW_RETRYABLE,
 };
 pub(crate) use generated::clarifai::api::status::{NAME_MAX_LEN, NAME_SEED, NAME_TABLE};
 

@@ -249,7 +249,8 @@ fn zero_and_unknown_numbers_are_unknown_non_retryable_failures() {
 }
 
 /// Every code's facts as the proto declares them, read from its text here (not through build.rs):
-/// an oracle for the generated slot tables, which must give each number its own facts.
+/// an oracle for the generated number index and fact tables, which must give each number its
+/// own facts.
 #[test]
 fn every_code_reads_the_facts_its_proto_option_declares() {
     let mut checked = 0;
