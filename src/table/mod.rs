@@ -248,8 +248,8 @@ impl StatusCode {
 
     /// The code with this number, or `None` if the table has no such number.
     ///
-    /// Faster than prost's `TryFrom<i32>` (a hashed table, not a `match`); use [`Code`](crate::Code)
-    /// to keep a number the table does not know.
+    /// Faster than prost's `TryFrom<i32>` (a direct index by number, not a `match`); use
+    /// [`Code`](crate::Code) to keep a number the table does not know.
     ///
     /// # Examples
     ///
