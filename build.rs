@@ -242,31 +242,18 @@ fn render_rust(rows: &[Row], pool: &DescriptorPool) -> BuildResult<String> {
     writeln!(s, "];\n")?;
     // Names and descriptions apart from the rest of a row: a lookup reads one `&str` of a small
     // array rather than a field of a large struct.
-    for (name, doc, field, unknown) in [
-        (
-            "ROW_NAME",
-            "printed name",
-            rows.iter().map(|r| &r.name).collect::<Vec<_>>(),
-            "UNKNOWN_NAME",
-        ),
-        (
-            "ROW_DESCRIPTION",
-            "description",
-            rows.iter().map(|r| &r.description).collect(),
-            "UNKNOWN_DESCRIPTION",
-        ),
-    ] {
-        writeln!(s, "/// Each row's {doc}, in the order of [`ROWS`].")?;
-        writeln!(
-            s,
-            "pub(crate) static {name}: [&str; {}] = [",
-            rows.len() + 1
-        )?;
-        for text in field {
-            writeln!(s, "    {text:?},")?;
-        }
-        writeln!(s, "    crate::Code::{unknown},\n];\n")?;
-    }
+    let name_table = ("ROW_NAME", "&str", "", "Each row's printed name");
+    render_row_table(&mut s, rows, name_table, &|r| {
+        r.map_or("crate::Code::UNKNOWN_NAME".to_owned(), |r| {
+            format!("{:?}", r.name)
+        })
+    })?;
+    let description_table = ("ROW_DESCRIPTION", "&str", "", "Each row's description");
+    render_row_table(&mut s, rows, description_table, &|r| {
+        r.map_or("crate::Code::UNKNOWN_DESCRIPTION".to_owned(), |r| {
+            format!("{:?}", r.description)
+        })
+    })?;
     writeln!(s, "/// Every code of the table, in number order.")?;
     writeln!(s, "#[allow(deprecated)]")?;
     writeln!(s, "pub(crate) static ALL: [StatusCode; {}] = [", rows.len())?;
@@ -298,13 +285,41 @@ fn render_rust(rows: &[Row], pool: &DescriptorPool) -> BuildResult<String> {
     Ok(s)
 }
 
+/// One table of a fact per row, `static NAME: [TYPE; rows] = { use PRELUDE; [items] };` (the
+/// `use` keeps the generated file short: `Unknown` rather than `tonic::Code::Unknown`). `item`
+/// gets each row, then `None` for the unknown row, whose item comes last.
+fn render_row_table(
+    s: &mut String,
+    rows: &[Row],
+    (name, ty, prelude, doc): (&str, &str, &str, &str),
+    item: &dyn Fn(Option<&Row>) -> String,
+) -> BuildResult<()> {
+    writeln!(s, "/// {doc}, in the order of [`ROWS`].")?;
+    write!(
+        s,
+        "pub(crate) static {name}: [{ty}; {}] = {{",
+        rows.len() + 1
+    )?;
+    if !prelude.is_empty() {
+        write!(s, "\n    use {prelude};")?;
+    }
+    s.push_str("\n    [");
+    for row in rows.iter().map(Some).chain([None]) {
+        s.push_str("\n        ");
+        s.push_str(&item(row));
+        s.push(',');
+    }
+    writeln!(s, "\n    ]\n}};\n")?;
+    Ok(())
+}
+
 /// The number index: `NUMBER_ROW` holds the row of every number from 0 to one past the largest
 /// in the table (the unknown row wherever the table has no code, and in the last entry, which
 /// every number out of range reads), so a number's row is one load with no hash and no check
 /// that the number matches. Row tables then hold each fact (`ROW_GRPC`, `ROW_HTTP`,
 /// `ROW_OUTCOME`, `ROW_RETRYABLE`, besides `ROW_NAME` and `ROW_DESCRIPTION`).
 ///
-/// The index is a `u16` per number: about 194 KiB of read-only data for numbers up to 99,009,
+/// The index is a `u16` per number: about 193 KiB of read-only data for numbers up to 99,009,
 /// paid for lookups that cost a load rather than a hash and a confirmation (BENCHMARKS.md,
 /// section 1, has the figures of both).
 fn render_number_index(s: &mut String, rows: &[Row]) -> BuildResult<()> {
@@ -355,45 +370,18 @@ fn render_number_index(s: &mut String, rows: &[Row]) -> BuildResult<()> {
     }
     writeln!(s, "    index\n}};\n")?;
 
-    // One table per fact, `static NAME: [TYPE; rows] = { use PRELUDE; [items] };` (the `use`
-    // keeps the generated file short: `Unknown` rather than `tonic::Code::Unknown`). The last
-    // item is the unknown row's.
-    let per_row = |s: &mut String,
-                   (name, ty, prelude, doc): (&str, &str, &str, &str),
-                   item: &dyn Fn(Option<&Row>) -> String|
-     -> BuildResult<()> {
-        writeln!(s, "/// {doc}, in the order of [`ROWS`].")?;
-        write!(
-            s,
-            "pub(crate) static {name}: [{ty}; {}] = {{",
-            unknown_row + 1
-        )?;
-        if !prelude.is_empty() {
-            write!(s, "\n    use {prelude};")?;
-        }
-        s.push_str("\n    [");
-        for (i, row) in rows.iter().map(Some).chain([None]).enumerate() {
-            if i % 8 == 0 {
-                s.push_str("\n        ");
-            }
-            s.push_str(&item(row));
-            s.push_str(", ");
-        }
-        writeln!(s, "\n    ]\n}};\n")?;
-        Ok(())
-    };
     let grpc_table = (
         "ROW_GRPC",
         "tonic::Code",
         "tonic::Code::*",
         "Each row's gRPC code",
     );
-    per_row(s, grpc_table, &|r| {
+    render_row_table(s, rows, grpc_table, &|r| {
         let grpc = r.map_or(2, |r| r.grpc) as usize;
         GRPC_NAMES[grpc].to_upper_camel_case()
     })?;
     let http_table = ("ROW_HTTP", "http::StatusCode", "", "Each row's HTTP status");
-    per_row(s, http_table, &|r| {
+    render_row_table(s, rows, http_table, &|r| {
         format!("http_status({})", r.map_or(500, |r| r.http))
     })?;
     let outcome_table = (
@@ -402,7 +390,7 @@ fn render_number_index(s: &mut String, rows: &[Row]) -> BuildResult<()> {
         "crate::Outcome::*",
         "Each row's outcome",
     );
-    per_row(s, outcome_table, &|r| {
+    render_row_table(s, rows, outcome_table, &|r| {
         match r.map_or(3, |r| r.outcome) {
             1 => "Success",
             2 => "InProgress",
@@ -416,7 +404,7 @@ fn render_number_index(s: &mut String, rows: &[Row]) -> BuildResult<()> {
         "",
         "Whether each row's code is retryable",
     );
-    per_row(s, retryable_table, &|r| {
+    render_row_table(s, rows, retryable_table, &|r| {
         r.is_some_and(|r| r.retryable).to_string()
     })?;
     writeln!(
