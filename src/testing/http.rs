@@ -1,4 +1,5 @@
-//! The HTTP endpoint: `GET /v2/raise/{code}` answers in Clarifai's REST shape.
+//! The HTTP side: `GET /v2/raise/{code}`, `GET /v2/_tester/calls`, and the REST stand-in for
+//! every other path under `/v2/`, all in Clarifai's REST shape.
 
 use std::time::Duration;
 
@@ -7,16 +8,59 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::Router;
 
-use super::service::{bad_request, Tester};
+use super::scenario::clip;
+use super::service::{bad_request, scenario_text, Tester};
 use crate::{pb, rest, Code, StatusCode};
 
-/// The router serving `GET /v2/raise/{code}`, counting calls in `tester`'s counters; any other
-/// path answers `CONN_DOES_NOT_EXIST` (HTTP 404).
+/// The router: `GET /v2/raise/{code}` and `GET /v2/_tester/calls`, the REST stand-in for any
+/// other method and path under `/v2/` (but `/v2/_tester/`), counting calls in `tester`'s
+/// counters; any other path answers `CONN_DOES_NOT_EXIST` (HTTP 404).
 pub(crate) fn router(tester: Tester) -> Router {
     Router::new()
         .route("/v2/raise/{code}", get(raise))
-        .fallback(no_route)
+        .route("/v2/_tester/calls", get(calls))
+        .fallback(fallback)
         .with_state(tester)
+}
+
+/// `GET /v2/_tester/calls`: every call counter, as JSON.
+async fn calls(State(tester): State<Tester>) -> http::Response<String> {
+    let calls: Vec<serde_json::Value> = tester
+        .calls()
+        .into_iter()
+        .map(|c| serde_json::json!({"key": c.key, "method": c.method, "count": c.count}))
+        .collect();
+    let mut response = http::Response::new(serde_json::json!({ "calls": calls }).to_string());
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Any route not matched above: the REST stand-in under `/v2/`, else `CONN_DOES_NOT_EXIST`.
+async fn fallback(
+    State(tester): State<Tester>,
+    method: http::Method,
+    uri: http::Uri,
+    headers: http::HeaderMap,
+) -> Answer {
+    let path = uri.path();
+    if !path.starts_with("/v2/") || path.starts_with("/v2/_tester/") {
+        return no_route().await;
+    }
+    let label = format!("{method} {path}");
+    let answer = tester.stand_in(scenario_text(&headers), &label, None);
+    if !answer.delay.is_zero() {
+        tokio::time::sleep(answer.delay).await;
+    }
+    let mut response = rest::response(&answer.status);
+    if let Some(delay) = answer.retry_after {
+        if Code::new(answer.status.code).outcome() == crate::Outcome::Failure {
+            rest::set_retry_after(&mut response, delay);
+        }
+    }
+    response
 }
 
 type Answer = http::Response<String>;
@@ -62,7 +106,7 @@ async fn no_route() -> Answer {
     rest::response(&pb::Status {
         code: code as i32,
         description: code.description().to_owned(),
-        details: "no such route; the tester serves GET /v2/raise/{code}".to_owned(),
+        details: "no such route; the tester serves /v2/... (GET /v2/raise/{code}, GET /v2/_tester/calls, and any other path as Clarifai's REST API)".to_owned(),
         ..Default::default()
     })
 }
@@ -110,15 +154,6 @@ impl Params {
     }
 }
 
-/// The first 64 bytes of `text` at most, cut at a character boundary.
-fn clip(text: &str) -> &str {
-    let mut end = text.len().min(64);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,12 +190,5 @@ mod tests {
         assert_eq!(err, "query parameter `key` is repeated");
         let err = Params::parse(&pairs(&[("fail_times", "-1")])).unwrap_err();
         assert!(err.starts_with("query parameter `fail_times` must be a number"));
-    }
-
-    #[test]
-    fn clip_cuts_at_a_char_boundary() {
-        let text = "é".repeat(40);
-        assert_eq!(clip(&text).len(), 64);
-        assert_eq!(clip("short"), "short");
     }
 }

@@ -86,9 +86,14 @@ use tonic::transport::Server;
 
 mod counters;
 mod http;
+mod scenario;
 mod service;
+mod v2;
 
+pub use counters::CallCount;
+pub use scenario::{InvalidScenarios, Scenarios, MAX_DELAY_MS};
 pub use service::Tester;
+pub use v2::V2StandIn;
 
 // `RaiseResponse` carries a status like every Clarifai response, so the retry helpers and
 // `into_result` take it as they take the real API's responses.
@@ -150,6 +155,37 @@ impl TestServer {
     /// ```
     pub fn new() -> TestServer {
         TestServer::default()
+    }
+
+    /// Sets the fault-injection plan: the rules that answer V2 and REST calls carrying no
+    /// scenario of their own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::testing::{Scenarios, TestServer};
+    ///
+    /// let plan = Scenarios::from_json(r#"{"seed": 7, "rules": [{"methods": ["Post*"], "code": 21354, "percent": 30}]}"#).unwrap();
+    /// let server = TestServer::new().scenarios(plan);
+    /// # drop(server);
+    /// ```
+    pub fn scenarios(mut self, scenarios: Scenarios) -> TestServer {
+        self.tester = self.tester.with_scenarios(scenarios);
+        self
+    }
+
+    /// The server's [`Tester`]: clone it before [`bind`](TestServer::bind) to read the call
+    /// counts ([`Tester::calls`]) while the server runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let server = clarifai_status::testing::TestServer::new();
+    /// let tester = server.tester().clone();
+    /// assert!(tester.calls().is_empty());
+    /// ```
+    pub fn tester(&self) -> &Tester {
+        &self.tester
     }
 
     /// Binds the gRPC listener and, if `http` is given, the HTTP one. Port 0 picks a free port:
@@ -275,9 +311,8 @@ impl Bound {
 
         let incoming = TcpIncoming::from(tokio::net::TcpListener::from_std(self.grpc)?)
             .with_nodelay(Some(true));
-        // One service needs no router: tonic's own server answers UNIMPLEMENTED for other methods.
         let grpc = Server::builder().serve_with_incoming_shutdown(
-            self.tester.clone().into_server(),
+            v2::Dispatch::new(self.tester.clone()),
             incoming,
             stopped(stopping.clone()),
         );

@@ -8,7 +8,8 @@ use crate::pb::testing::status_tester_server::{StatusTester, StatusTesterServer}
 use crate::pb::testing::{RaiseRequest, RaiseResponse};
 use crate::{pb, Code, Outcome, StatusCode};
 
-use super::counters::Counters;
+use super::counters::{CallCount, Counters};
+use super::scenario::{roll, Scenario, Scenarios};
 
 /// The `clarifai.status.testing.v1.StatusTester` service: answers each `Raise` call with the
 /// status it asks for.
@@ -37,6 +38,7 @@ use super::counters::Counters;
 #[derive(Debug, Clone)]
 pub struct Tester {
     counters: Arc<Counters>,
+    scenarios: Arc<Scenarios>,
 }
 
 impl Default for Tester {
@@ -69,7 +71,62 @@ impl Tester {
     pub fn new() -> Tester {
         Tester {
             counters: Arc::new(Counters::new(super::MAX_KEYS)),
+            scenarios: Arc::new(Scenarios::default()),
         }
+    }
+
+    /// This tester with `scenarios` as the fault-injection plan of its V2 and REST stand-ins;
+    /// the counters stay shared with the clones made before.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::testing::{Scenarios, Tester};
+    ///
+    /// let plan = Scenarios::from_json(r#"{"rules": [{"code": 21354}]}"#).unwrap();
+    /// let tester = Tester::new().with_scenarios(plan);
+    /// # drop(tester);
+    /// ```
+    pub fn with_scenarios(mut self, scenarios: Scenarios) -> Tester {
+        self.scenarios = Arc::new(scenarios);
+        self
+    }
+
+    /// Every call counter held, oldest first: the calls seen per scenario text and method, over
+    /// gRPC and HTTP. The same list `GET /v2/_tester/calls` answers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::pb::testing::status_tester_server::StatusTester;
+    /// use clarifai_status::pb::testing::RaiseRequest;
+    /// use clarifai_status::{pb, testing::Tester};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let tester = Tester::new();
+    /// let request = RaiseRequest { status: Some(pb::Status { code: 10000, ..Default::default() }), key: "k".into(), ..Default::default() };
+    /// tester.raise(tonic::Request::new(request)).await.unwrap();
+    /// let calls = tester.calls();
+    /// assert_eq!((calls[0].key.as_str(), calls[0].method.as_str(), calls[0].count), ("k", "Raise", 1));
+    /// # });
+    /// ```
+    pub fn calls(&self) -> Vec<CallCount> {
+        self.counters.snapshot()
+    }
+
+    /// The stand-in for Clarifai's `clarifai.api.V2` service, counting in this tester's counters.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tonic::server::NamedService;
+    /// use clarifai_status::testing::{Tester, V2StandIn};
+    ///
+    /// let v2 = Tester::new().v2();
+    /// assert_eq!(<V2StandIn as NamedService>::NAME, "clarifai.api.V2");
+    /// ```
+    pub fn v2(&self) -> super::V2StandIn {
+        super::V2StandIn::new(self.clone())
     }
 
     /// This tester as a tonic service, to serve alone or add to a router.
@@ -101,13 +158,12 @@ impl Tester {
     ) -> Result<Decision, String> {
         let mut status = status;
         status.strip_private();
-        let attempt = self.counters.hit(key).map_err(|e| e.to_string())?;
+        let attempt = self
+            .counters
+            .hit(key, RAISE_METHOD)
+            .map_err(|e| e.to_string())?;
         if fail_times > 0 && attempt > fail_times {
-            status = pb::Status {
-                code: StatusCode::Success as i32,
-                description: StatusCode::Success.description().to_owned(),
-                ..Default::default()
-            };
+            status = table_status(StatusCode::Success.into());
         }
         let failure = Code::new(status.code).outcome() == Outcome::Failure;
         Ok(Decision {
@@ -118,16 +174,139 @@ impl Tester {
     }
 }
 
+/// The metadata (or HTTP header) that carries a call's scenario pairs.
+pub(crate) const RAISE_HEADER: &str = "x-clarifai-status-raise";
+
+/// A call's own scenario text: the `x-clarifai-status-raise` header, else the pairs of an
+/// `authorization: Key raise;<pairs>` API key (`Key raise` alone: no pairs). `Ok(None)` when the
+/// call carries neither (any other key is not the tester's business); `Err` when the header is
+/// there but not visible ASCII.
+pub(crate) fn scenario_text(headers: &http::HeaderMap) -> Result<Option<&str>, String> {
+    if let Some(value) = headers.get(RAISE_HEADER) {
+        return value
+            .to_str()
+            .map(Some)
+            .map_err(|_| format!("`{RAISE_HEADER}` is not visible ASCII"));
+    }
+    let key = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("key"))
+        .map(|(_, key)| key.trim());
+    Ok(match key {
+        Some("raise") => Some(""),
+        Some(key) => key.strip_prefix("raise;"),
+        None => None,
+    })
+}
+
+/// The method name `Raise` calls count under, over gRPC and HTTP alike.
+const RAISE_METHOD: &str = "Raise";
+
+/// How a call to a stand-in (the V2 service or the REST side) is answered.
+#[derive(Debug)]
+pub(crate) struct StandInAnswer {
+    /// The status to answer with: the table's, for the decided code.
+    pub(crate) status: pb::Status,
+    /// Whether to answer the failure as a gRPC error rather than in the body (`in_body=false`).
+    pub(crate) as_error: bool,
+    /// The pushback to send with a failure, if the scenario asks for one.
+    pub(crate) retry_after: Option<Duration>,
+    /// How long to wait before answering.
+    pub(crate) delay: Duration,
+}
+
+impl Tester {
+    /// Decides and counts a stand-in call.
+    ///
+    /// `pairs` is the call's own scenario text (`Ok(None)` without one; `Err` when the text
+    /// could not be read), `method` the counter's method (`PostModelOutputs`, `GET /v2/...`),
+    /// and `grpc_method` the method `methods` filters by (`None` over REST, where it does not
+    /// apply).
+    pub(crate) fn stand_in(
+        &self,
+        pairs: Result<Option<&str>, String>,
+        method: &str,
+        grpc_method: Option<&str>,
+    ) -> StandInAnswer {
+        match self.try_stand_in(pairs, method, grpc_method) {
+            Ok(answer) => answer,
+            Err(details) => StandInAnswer {
+                status: invalid_request(details),
+                as_error: false,
+                retry_after: None,
+                delay: Duration::ZERO,
+            },
+        }
+    }
+
+    fn try_stand_in(
+        &self,
+        pairs: Result<Option<&str>, String>,
+        method: &str,
+        grpc_method: Option<&str>,
+    ) -> Result<StandInAnswer, String> {
+        let own;
+        let (key, scenario): (std::borrow::Cow<'_, str>, Option<&Scenario>) = match pairs? {
+            Some(text) => {
+                own = Scenario::parse_pairs(text)?;
+                let applies = grpc_method.is_none_or(|m| own.matches(m));
+                (text.into(), applies.then_some(&own))
+            }
+            None => match self.scenarios.find(grpc_method) {
+                Some((i, rule)) => (format!("rules[{i}]").into(), Some(rule)),
+                None => ("".into(), None),
+            },
+        };
+        let count = self.counters.hit(&key, method).map_err(|e| e.to_string())?;
+        let fails = scenario.filter(|s| {
+            (s.fail_times == 0 || count <= s.fail_times)
+                && roll(self.scenarios.seed, &key, method, count) < s.percent
+        });
+        Ok(match fails {
+            Some(s) => StandInAnswer {
+                status: table_status(s.code),
+                as_error: !s.in_body && s.code.outcome() == Outcome::Failure,
+                retry_after: (s.retry_after_ms > 0)
+                    .then(|| Duration::from_millis(u64::from(s.retry_after_ms))),
+                delay: s.delay(),
+            },
+            None => StandInAnswer {
+                status: table_status(StatusCode::Success.into()),
+                as_error: false,
+                retry_after: None,
+                delay: Duration::ZERO,
+            },
+        })
+    }
+}
+
+/// A status with `code` and the table's description, nothing else.
+fn table_status(code: Code) -> pb::Status {
+    pb::Status {
+        code: code.number(),
+        description: code.description().to_owned(),
+        ..Default::default()
+    }
+}
+
+/// The status a malformed scenario is answered with: `CONN_INVALID_REQUEST` (11102, gRPC
+/// `INVALID_ARGUMENT`, HTTP 400), its table description, and `details` saying what was rejected.
+pub(crate) fn invalid_request(details: String) -> pb::Status {
+    pb::Status {
+        details,
+        ..table_status(StatusCode::ConnInvalidRequest.into())
+    }
+}
+
 /// The status a malformed request to the tester is answered with: `CONN_BAD_REQUEST_FORMAT`
 /// (gRPC `INVALID_ARGUMENT`, HTTP 400), its table description, and `details` saying what was
 /// rejected.
 pub(crate) fn bad_request(details: String) -> pb::Status {
-    let code = StatusCode::ConnBadRequestFormat;
     pb::Status {
-        code: code as i32,
-        description: code.description().to_owned(),
         details,
-        ..Default::default()
+        ..table_status(StatusCode::ConnBadRequestFormat.into())
     }
 }
 

@@ -1,0 +1,248 @@
+//! The stand-in for Clarifai's `clarifai.api.V2` gRPC service, and the routing of the test
+//! server's gRPC port.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes};
+use prost::Message;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::tokio_stream;
+use tonic::server::{Grpc, NamedService, StreamingService};
+use tower_service::Service;
+
+use super::scenario::clip;
+use super::service::{scenario_text, StandInAnswer, Tester};
+use crate::grpc::ErrorBuilder;
+use crate::pb::testing::status_tester_server::StatusTesterServer;
+use crate::{pb, StatusCode};
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+const V2_PREFIX: &str = "/clarifai.api.V2/";
+const TESTER_PREFIX: &str = "/clarifai.status.testing.v1.StatusTester/";
+
+/// The longest V2 method name answered (Clarifai's longest is under 64 bytes).
+const MAX_METHOD_LEN: usize = 128;
+
+/// A stand-in for Clarifai's `clarifai.api.V2` gRPC service: answers every method (unary,
+/// server-streaming, client-streaming, bidirectional) with a status-only message, decided by the
+/// call's scenario.
+///
+/// Every response message of the V2 service has `clarifai.api.status.Status status = 1`, so a
+/// message holding only that field (a [`pb::BaseResponse`]) decodes as any of them: Clarifai's
+/// own clients and Rust clients generated from Clarifai's protos read it as their response type,
+/// without this crate knowing the service's protos. The request's messages are not decoded. A
+/// stream gets one message, then OK. See the [module docs](super) for the scenarios.
+///
+/// Add it to your own tonic router as any service (its [`NamedService::NAME`] is
+/// `clarifai.api.V2`); [`TestServer`](super::TestServer) serves it beside the `StatusTester`.
+///
+/// # Examples
+///
+/// ```no_run
+/// use clarifai_status::testing::Tester;
+///
+/// # async fn run() -> Result<(), tonic::transport::Error> {
+/// let tester = Tester::new();
+/// tonic::transport::Server::builder()
+///     .serve("127.0.0.1:18080".parse().unwrap(), tester.v2())
+///     .await
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct V2StandIn {
+    tester: Tester,
+}
+
+impl fmt::Debug for V2StandIn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("V2StandIn").finish_non_exhaustive()
+    }
+}
+
+impl V2StandIn {
+    pub(crate) fn new(tester: Tester) -> V2StandIn {
+        V2StandIn { tester }
+    }
+}
+
+impl NamedService for V2StandIn {
+    const NAME: &'static str = "clarifai.api.V2";
+}
+
+impl<B> Service<http::Request<B>> for V2StandIn
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let path = request.uri().path();
+        let method = path
+            .strip_prefix(V2_PREFIX)
+            .filter(|m| is_method_name(m))
+            .map(str::to_owned);
+        let Some(method) = method else {
+            let response = unimplemented(path);
+            return Box::pin(async move { Ok(response) });
+        };
+        let answer = self
+            .tester
+            .stand_in(scenario_text(request.headers()), &method, Some(&method));
+        Box::pin(async move {
+            let mut grpc = Grpc::new(StatusOnly);
+            Ok(grpc.streaming(Answering(Some(answer)), request).await)
+        })
+    }
+}
+
+fn is_method_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_METHOD_LEN
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The answer to a path the server does not serve: gRPC `UNIMPLEMENTED`, carrying
+/// `NOT_IMPLEMENTED` (10040) per the wire contract.
+fn unimplemented(path: &str) -> http::Response<tonic::body::Body> {
+    ErrorBuilder::new(StatusCode::NotImplemented)
+        .message(format!(
+            "no such method `{}`; this server answers /clarifai.api.V2/* and /clarifai.status.testing.v1.StatusTester/Raise",
+            clip(path)
+        ))
+        .build()
+        .into_http()
+}
+
+/// Answers one stand-in call: reads the first request message (or the end of the requests),
+/// waits the scenario's delay, then answers.
+struct Answering(Option<StandInAnswer>);
+
+type OneMessage = tokio_stream::Once<Result<pb::BaseResponse, tonic::Status>>;
+
+impl StreamingService<()> for Answering {
+    type Response = pb::BaseResponse;
+    type ResponseStream = OneMessage;
+    type Future = BoxFuture<Result<tonic::Response<OneMessage>, tonic::Status>>;
+
+    fn call(&mut self, request: tonic::Request<tonic::Streaming<()>>) -> Self::Future {
+        let answer = self.0.take();
+        Box::pin(async move {
+            let Some(answer) = answer else {
+                return Err(tonic::Status::internal("a stand-in call is answered once"));
+            };
+            // The answer does not depend on the request; waiting for its first message keeps
+            // the exchange in the usual order for every kind of method. A request that cannot
+            // be read (too large, cut off) changes nothing.
+            let mut requests = request.into_inner();
+            let _ = requests.message().await;
+            if !answer.delay.is_zero() {
+                tokio::time::sleep(answer.delay).await;
+            }
+            if answer.as_error {
+                let mut error = ErrorBuilder::from_status(&answer.status);
+                if let Some(delay) = answer.retry_after {
+                    error = error.retry_after(delay);
+                }
+                return Err(error.build());
+            }
+            let message = pb::BaseResponse {
+                status: Some(answer.status),
+            };
+            Ok(tonic::Response::new(tokio_stream::once(Ok(message))))
+        })
+    }
+}
+
+/// Encodes status-only responses; decodes any request message to `()` without reading it.
+#[derive(Debug, Clone, Copy, Default)]
+struct StatusOnly;
+
+impl Codec for StatusOnly {
+    type Encode = pb::BaseResponse;
+    type Decode = ();
+    type Encoder = StatusOnly;
+    type Decoder = StatusOnly;
+
+    fn encoder(&mut self) -> StatusOnly {
+        StatusOnly
+    }
+
+    fn decoder(&mut self) -> StatusOnly {
+        StatusOnly
+    }
+}
+
+impl Encoder for StatusOnly {
+    type Item = pb::BaseResponse;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: pb::BaseResponse,
+        dst: &mut EncodeBuf<'_>,
+    ) -> Result<(), Self::Error> {
+        item.encode(dst)
+            .map_err(|e| tonic::Status::internal(format!("cannot encode the answer: {e}")))
+    }
+}
+
+impl Decoder for StatusOnly {
+    type Item = ();
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<()>, Self::Error> {
+        src.advance(src.remaining());
+        Ok(Some(()))
+    }
+}
+
+/// The test server's gRPC port: `StatusTester` and the V2 stand-in by path, `UNIMPLEMENTED`
+/// (with `NOT_IMPLEMENTED`, 10040) for any other path.
+#[derive(Clone)]
+pub(crate) struct Dispatch {
+    tester: StatusTesterServer<Tester>,
+    v2: V2StandIn,
+}
+
+impl Dispatch {
+    pub(crate) fn new(tester: Tester) -> Dispatch {
+        Dispatch {
+            v2: tester.v2(),
+            tester: tester.into_server(),
+        }
+    }
+}
+
+impl Service<http::Request<tonic::body::Body>> for Dispatch {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let path = request.uri().path();
+        if path.starts_with(TESTER_PREFIX) {
+            self.tester.call(request)
+        } else if path.starts_with(V2_PREFIX) {
+            self.v2.call(request)
+        } else {
+            let response = unimplemented(path);
+            Box::pin(async move { Ok(response) })
+        }
+    }
+}
