@@ -1,0 +1,92 @@
+//! Clarifai's own Python clients against the status test server's V2 stand-in: clarifai-grpc's
+//! `V2Stub` (gRPC and JSON channels) and the official SDK's `Model(...).predict_by_bytes(...)`,
+//! run by `tests/interop/clarifai_clients.py` against the server started here in-process on
+//! 127.0.0.1 (gRPC and HTTP). The script asserts on the server's own call counts.
+//!
+//! Runs the interpreter named by `CLARIFAI_STATUS_PYTHON`, which needs the packages of
+//! `tests/interop/requirements.txt`. Without it the test is skipped with a note, unless
+//! `CLARIFAI_STATUS_REQUIRE_INTEROP=1`, which makes that a failure (as in CI).
+#![cfg(feature = "testing")]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use clarifai_status::testing::TestServer;
+
+const PYTHON_VAR: &str = "CLARIFAI_STATUS_PYTHON";
+const REQUIRE_VAR: &str = "CLARIFAI_STATUS_REQUIRE_INTEROP";
+/// The script needs about 10 s (the SDK's own sleeps: ~4.1 s for two busy answers, 5 s for one
+/// throttle); a client stuck retrying an unreachable server would take ~50 s per SDK check.
+const BUDGET: Duration = Duration::from_secs(150);
+
+#[tokio::test]
+async fn clarifai_sdk_and_clarifai_grpc_meet_the_v2_stand_in() {
+    let Some(python) = std::env::var_os(PYTHON_VAR) else {
+        if std::env::var(REQUIRE_VAR).is_ok_and(|v| v == "1") {
+            panic!("{REQUIRE_VAR}=1 but {PYTHON_VAR} is not set: point it at a Python with tests/interop/requirements.txt installed (see .ci/run)");
+        }
+        eprintln!("real_clients SKIPPED: set {PYTHON_VAR} to a Python with tests/interop/requirements.txt installed (see .ci/run)");
+        return;
+    };
+
+    let bound = TestServer::new()
+        .bind(
+            "127.0.0.1:0".parse().unwrap(),
+            Some("127.0.0.1:0".parse().unwrap()),
+        )
+        .unwrap();
+    let grpc = bound.grpc_addr().to_string();
+    let http = bound
+        .http_addr()
+        .expect("an HTTP address was asked for")
+        .to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(bound.serve_with_shutdown(async {
+        stopped.await.ok();
+    }));
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut command = tokio::process::Command::new(&python);
+    command
+        .arg(root.join("tests/interop/clarifai_clients.py"))
+        .arg("--grpc")
+        .arg(&grpc)
+        .arg("--http")
+        .arg(&http)
+        // Read at import by clarifai-grpc and the SDK: no default may point at api.clarifai.com.
+        .env("CLARIFAI_API_BASE", format!("http://{grpc}"))
+        .env("CLARIFAI_GRPC_BASE", &grpc)
+        .env_remove("CLARIFAI_PAT")
+        .env_remove("CLARIFAI_SESSION_TOKEN")
+        .env("PYTHONUNBUFFERED", "1")
+        .kill_on_drop(true);
+    let started = Instant::now();
+    let output = tokio::time::timeout(BUDGET, command.output())
+        .await
+        .unwrap_or_else(|_| panic!("the Python clients finish within {BUDGET:?}"))
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", Path::new(&python).display()));
+    let elapsed = started.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    eprintln!("{stderr}");
+    println!("real_clients: the script took {elapsed:.1?}");
+
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+
+    assert!(
+        output.status.success(),
+        "the Python clients failed ({}); their output is above",
+        output.status
+    );
+    let summary = stdout
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or_default();
+    assert!(
+        summary.starts_with("clarifai-clients: ") && summary.ends_with(" passed, 0 failed"),
+        "unexpected summary: {summary}"
+    );
+}
