@@ -1,4 +1,4 @@
-//! Putting Clarifai codes to work in tonic services: interceptors and a server layer.
+//! Putting Clarifai codes to work in tonic services: interceptors and server layers.
 //!
 //! - [`intercept`]: any closure returning a Clarifai code (or status) on rejection becomes a
 //!   `tonic::service::Interceptor` whose rejections follow the [wire contract](crate::grpc).
@@ -9,10 +9,39 @@
 //! - [`InBodyLayer`]: a tower layer answering responses that carry a failure in their body
 //!   (`response.status.code`, Clarifai's way) as gRPC errors, for servers and proxies whose
 //!   clients expect real gRPC errors.
+//! - [`ErrorsInBodyLayer`]: the reverse, a tower layer answering every gRPC error as gRPC OK with
+//!   a status-only message, for servers whose clients are Clarifai's own.
 //!
 //! For HTTP services and REST gateways see [`rest`](crate::rest); to answer in-body failures of
 //! Clarifai-style responses as gRPC errors in a handler, see
 //! [`response::into_result`](crate::response::into_result).
+//!
+//! # Which layer
+//!
+//! A failure travels one of two ways: as a gRPC error (`grpc-status` not 0, the way gRPC means
+//! it), or, Clarifai's way, as gRPC OK with the failure in `response.status.code`. Choose by what
+//! your handlers return and what your clients understand:
+//!
+//! | layer | handlers return | clients get | for clients such as | place it |
+//! |---|---|---|---|---|
+//! | [`StatusLayer`] | `Err(tonic::Status)` | gRPC errors, each carrying a Clarifai code | this crate's `RetryLayer`, grpcio-status, any gRPC client reading `ErrorInfo` | outside `InBodyLayer`, inside `ErrorsInBodyLayer` |
+//! | [`InBodyLayer`] | Clarifai-style OK responses with failures in-body (or a proxy in front of Clarifai) | gRPC errors | generic gRPC clients and their retry policies (`UNAVAILABLE`, ...), `RetryLayer` | inside `StatusLayer` |
+//! | [`ErrorsInBodyLayer`] | `Err(tonic::Status)` | gRPC OK with a status-only message | Clarifai's Python SDK and `clarifai-grpc` stubs, which retry throttles and busy models only in-body; `retry::call` | outside `StatusLayer` |
+//!
+//! Why the order: with `Server::builder().layer(a).layer(b)` (as with tower's `ServiceBuilder`),
+//! `a` is the outer layer and sees the response after `b`.
+//! - `InBodyLayer` inside `StatusLayer`: the errors it makes out of in-body failures then pass
+//!   through `StatusLayer`, which logs them (they carry a Clarifai code already).
+//! - `ErrorsInBodyLayer` outside `StatusLayer`: `StatusLayer` sees each error first and logs it
+//!   with its code; inside it, `StatusLayer` would only ever see OK responses and log nothing.
+//!   The in-body status is the same either way: `ErrorsInBodyLayer` falls back by the gRPC code
+//!   itself, as `StatusLayer` does.
+//! - `InBodyLayer` and `ErrorsInBodyLayer` together undo each other: use one.
+//!
+//! Interceptor rejections and tonic's own errors (an unknown method's `UNIMPLEMENTED`) come from
+//! inside the layers, so they are answered in-body too; if the server also serves non-Clarifai
+//! services (health, reflection), whose clients cannot decode a status-only message, restrict
+//! `ErrorsInBodyLayer` with [`only_services`](ErrorsInBodyLayer::only_services).
 //!
 //! # Examples
 //!
@@ -33,9 +62,45 @@
 //!     .await
 //! # }
 //! ```
+//!
+//! Serving Clarifai's own clients: errors logged by `StatusLayer`, then answered in-body, for the
+//! Clarifai service only:
+//!
+//! ```
+//! use clarifai_status::pb::BaseResponse;
+//! use clarifai_status::server::{ErrorsInBodyLayer, StatusLayer};
+//! use clarifai_status::StatusCode;
+//! use http_body_util::BodyExt;
+//! use prost::Message;
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! // A handler's error, as tonic answers it (Trailers-Only).
+//! let handler = tower::service_fn(|_: http::Request<()>| async {
+//!     Ok::<_, std::convert::Infallible>(tonic::Status::from(StatusCode::ModelBusyPleaseRetry).into_http::<String>())
+//! });
+//! let server = tower::ServiceBuilder::new()
+//!     .layer(ErrorsInBodyLayer::new().only_services(["clarifai.api.V2"]))
+//!     .layer(StatusLayer::new())
+//!     .service(handler);
+//!
+//! let call = |path: &'static str| http::Request::builder().uri(path).body(()).unwrap();
+//! let response = server.clone().oneshot(call("/clarifai.api.V2/PostModelOutputs")).await.unwrap();
+//! let body = response.into_body().collect().await.unwrap();
+//! assert_eq!(body.trailers().unwrap()["grpc-status"], "0");
+//! let status = BaseResponse::decode(&body.to_bytes()[5..]).unwrap().status.unwrap();
+//! assert_eq!(status.code, 21354);
+//!
+//! // Another service's errors stay gRPC errors.
+//! let response = server.oneshot(call("/grpc.health.v1.Health/Check")).await.unwrap();
+//! assert_eq!(response.headers()["grpc-status"], "14"); // UNAVAILABLE
+//! # }
+//! ```
 
 mod auth;
 mod body;
+mod errors_in_body;
 mod future;
 mod in_body;
 mod interceptor;
@@ -43,6 +108,9 @@ mod layer;
 
 pub use auth::{ApiKeyAuth, KeyCheck, KeyValidator, StaticKeys};
 pub use body::StatusBody;
+pub use errors_in_body::{
+    ErrorsInBody, ErrorsInBodyFuture, ErrorsInBodyLayer, ErrorsInBodyResponse,
+};
 pub use future::ResponseFuture;
 pub use in_body::{InBody, InBodyLayer, InBodyResponse, DEFAULT_MESSAGE_LIMIT};
 pub use interceptor::{intercept, Intercept};
