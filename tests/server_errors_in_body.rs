@@ -645,3 +645,54 @@ async fn a_trailers_only_answer_has_an_exact_size_hint() {
     let status = BaseResponse::decode(&bytes[5..]).unwrap().status.unwrap();
     assert_eq!(status.description, "no such model");
 }
+
+/// The crate's `Tester` service behind the layer, or bare.
+async fn tester(layered: bool) -> StatusTesterClient<Channel> {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let service = clarifai_status::testing::Tester::new().into_server();
+    tokio::spawn(async move {
+        if layered {
+            Server::builder()
+                .layer(ErrorsInBodyLayer::new())
+                .layer(StatusLayer::new())
+                .add_service(service)
+                .serve_with_incoming(incoming)
+                .await
+        } else {
+            Server::builder()
+                .add_service(service)
+                .serve_with_incoming(incoming)
+                .await
+        }
+    });
+    StatusTesterClient::new(channel(addr).await)
+}
+
+#[tokio::test]
+async fn a_grpc_error_through_the_layer_equals_the_testers_own_in_body_answer() {
+    let mut layered = tester(true).await;
+    let mut bare = tester(false).await;
+    let failures = StatusCode::all()
+        .map(Code::from)
+        .filter(|code| code.outcome() == Outcome::Failure);
+    for code in failures.chain([Code::new(77777)]) {
+        let status = Status {
+            description: "what went wrong".into(),
+            details: "more".into(),
+            req_id: "req-t".into(),
+            internal_details: "PRIVATE".into(),
+            ..code_only(code)
+        };
+        let request = |in_body: bool| RaiseRequest {
+            in_body,
+            key: format!("{}-{in_body}", code.number()),
+            ..raise(status.clone(), "")
+        };
+        let through_layer = layered.raise(request(false)).await.unwrap().into_inner();
+        let in_body = bare.raise(request(true)).await.unwrap().into_inner();
+        assert_eq!(through_layer.status, in_body.status, "{code:?}");
+        assert_eq!(through_layer.status.unwrap().internal_details, "");
+    }
+}
