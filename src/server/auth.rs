@@ -26,6 +26,27 @@ pub enum KeyCheck {
     InsufficientScopes,
 }
 
+impl From<bool> for KeyCheck {
+    /// `true` is [`KeyCheck::Valid`], `false` is [`KeyCheck::Unknown`] (`CONN_KEY_NOT_FOUND`,
+    /// as [`StaticKeys`] answers an unknown key): a validator closure may return a plain `bool`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::server::KeyCheck;
+    ///
+    /// assert_eq!(KeyCheck::from(true), KeyCheck::Valid);
+    /// assert_eq!(KeyCheck::from(false), KeyCheck::Unknown);
+    /// ```
+    fn from(valid: bool) -> KeyCheck {
+        if valid {
+            KeyCheck::Valid
+        } else {
+            KeyCheck::Unknown
+        }
+    }
+}
+
 impl KeyCheck {
     /// The Clarifai code a rejection answers with; `None` for [`KeyCheck::Valid`].
     ///
@@ -50,8 +71,15 @@ impl KeyCheck {
 
 /// Decides whether an API key may make a call.
 ///
-/// Implemented for closures `Fn(&str, &Request<()>) -> KeyCheck` and for [`StaticKeys`]. A
-/// validator comparing secrets itself should compare in constant time (as [`StaticKeys`] does).
+/// Implemented for closures `Fn(&str, &Request<()>) -> KeyCheck`, for [`ValidatorFn`] and for
+/// [`StaticKeys`]. A validator comparing secrets itself should compare in constant time (as
+/// [`StaticKeys`] does).
+///
+/// A closure handed straight to [`ApiKeyAuth::new`] must annotate both parameters
+/// (`|key: &str, request: &tonic::Request<()>|`): nothing there tells the compiler the closure
+/// must accept references of any lifetime, so an un-annotated one is inferred for a single
+/// lifetime and does not implement this trait. [`ApiKeyAuth::from_fn`] states the signature, so
+/// its closures need no annotations.
 ///
 /// # Examples
 ///
@@ -74,6 +102,54 @@ where
 {
     fn check(&self, key: &str, request: &Request<()>) -> KeyCheck {
         self(key, request)
+    }
+}
+
+/// A closure as a [`KeyValidator`]: what [`ApiKeyAuth::from_fn`] wraps.
+///
+/// The closure takes the key and the request and returns anything that converts into a
+/// [`KeyCheck`]: a `KeyCheck`, or a `bool` (`false` is [`KeyCheck::Unknown`]).
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::server::{KeyCheck, KeyValidator, ValidatorFn};
+///
+/// let validator = ValidatorFn::new(|key, _| key == "k1");
+/// assert_eq!(validator.check("k1", &tonic::Request::new(())), KeyCheck::Valid);
+/// assert_eq!(validator.check("k2", &tonic::Request::new(())), KeyCheck::Unknown);
+/// ```
+#[derive(Clone, Copy)]
+pub struct ValidatorFn<F> {
+    f: F,
+}
+
+impl<F> ValidatorFn<F> {
+    /// Wraps a closure `Fn(&str, &Request<()>) -> impl Into<KeyCheck>`.
+    ///
+    /// The bound is on this function, so the compiler infers the closure's parameter types.
+    pub fn new<R>(f: F) -> ValidatorFn<F>
+    where
+        F: Fn(&str, &Request<()>) -> R,
+        R: Into<KeyCheck>,
+    {
+        ValidatorFn { f }
+    }
+}
+
+impl<F> fmt::Debug for ValidatorFn<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ValidatorFn").finish_non_exhaustive()
+    }
+}
+
+impl<F, R> KeyValidator for ValidatorFn<F>
+where
+    F: Fn(&str, &Request<()>) -> R,
+    R: Into<KeyCheck>,
+{
+    fn check(&self, key: &str, request: &Request<()>) -> KeyCheck {
+        (self.f)(key, request).into()
     }
 }
 
@@ -149,6 +225,9 @@ impl KeyValidator for StaticKeys {
 /// | validator says [`KeyCheck::Invalid`] | `CONN_KEY_INVALID` (11008) | `UNAUTHENTICATED` |
 /// | validator says [`KeyCheck::InsufficientScopes`] | `CONN_INSUFFICIENT_SCOPES` (11007) | `PERMISSION_DENIED` |
 ///
+/// A closure validates with [`ApiKeyAuth::from_fn`]; a type implementing [`KeyValidator`] (such
+/// as [`StaticKeys`]) with [`ApiKeyAuth::new`].
+///
 /// A missing key is "API key not found" as Clarifai describes 11009; a malformed header is
 /// "something wrong with a header", 11102's description, and not an authentication failure: the
 /// client sent a broken request, not a wrong secret. The scheme `Key` is matched
@@ -182,8 +261,54 @@ impl<V> fmt::Debug for ApiKeyAuth<V> {
     }
 }
 
+impl<F> ApiKeyAuth<ValidatorFn<F>> {
+    /// Authenticates with a closure taking the key and the request and returning a [`KeyCheck`]
+    /// or a `bool` (`false` answers `CONN_KEY_NOT_FOUND`, as an unknown key).
+    ///
+    /// Unlike a closure given to [`ApiKeyAuth::new`], this one needs no type annotations: the
+    /// bound here gives the compiler its signature.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::server::{ApiKeyAuth, KeyCheck};
+    /// use tonic::service::Interceptor;
+    ///
+    /// // A bool: false is CONN_KEY_NOT_FOUND (11009).
+    /// let mut auth = ApiKeyAuth::from_fn(|key, _| key == "s3cret");
+    ///
+    /// // Or a KeyCheck, to tell a revoked key (CONN_KEY_INVALID, 11008) from an unknown one.
+    /// let mut by_kind = ApiKeyAuth::from_fn(|key, _request| match key {
+    ///     "s3cret" => KeyCheck::Valid,
+    ///     "revoked" => KeyCheck::Invalid,
+    ///     _ => KeyCheck::Unknown,
+    /// });
+    ///
+    /// let with_key = |key: &str| {
+    ///     let mut request = tonic::Request::new(());
+    ///     request.metadata_mut().insert("authorization", format!("Key {key}").parse().unwrap());
+    ///     request
+    /// };
+    /// assert!(auth.call(with_key("s3cret")).is_ok());
+    /// let rejected = by_kind.call(with_key("revoked")).unwrap_err();
+    /// assert_eq!(rejected.code(), tonic::Code::Unauthenticated);
+    /// assert_eq!(rejected.metadata().get("clarifai-status-code").unwrap(), "11008");
+    /// ```
+    pub fn from_fn<R>(f: F) -> ApiKeyAuth<ValidatorFn<F>>
+    where
+        F: Fn(&str, &Request<()>) -> R,
+        R: Into<KeyCheck>,
+    {
+        ApiKeyAuth {
+            validator: ValidatorFn::new(f),
+        }
+    }
+}
+
 impl<V: KeyValidator> ApiKeyAuth<V> {
     /// Authenticates with this validator.
+    ///
+    /// For a closure, prefer [`ApiKeyAuth::from_fn`], which infers the closure's types.
     pub fn new(validator: V) -> ApiKeyAuth<V> {
         ApiKeyAuth { validator }
     }

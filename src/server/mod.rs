@@ -106,7 +106,7 @@ mod in_body;
 mod interceptor;
 mod layer;
 
-pub use auth::{ApiKeyAuth, KeyCheck, KeyValidator, StaticKeys};
+pub use auth::{ApiKeyAuth, KeyCheck, KeyValidator, StaticKeys, ValidatorFn};
 pub use body::StatusBody;
 pub use errors_in_body::{
     ErrorsInBody, ErrorsInBodyFuture, ErrorsInBodyLayer, ErrorsInBodyResponse,
