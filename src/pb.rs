@@ -19,6 +19,8 @@
 //! assert_eq!(BaseResponse::decode(bytes.as_slice()).unwrap(), response);
 //! ```
 
+use crate::Code;
+
 // Modules nest as the proto packages do: prost refers across packages by relative paths.
 #[allow(missing_docs, clippy::all, clippy::pedantic, unreachable_pub)]
 mod generated {
@@ -52,6 +54,77 @@ pub(crate) use generated::clarifai::api::status::{
     ROW_RETRYABLE,
 };
 pub(crate) use generated::clarifai::api::status::{NAME_MAX_LEN, NAME_SEED, NAME_TABLE};
+
+impl Status {
+    /// An in-body status for this code, its description the table's; every other field empty.
+    ///
+    /// What a Clarifai-style handler puts in `response.status`. A number the table does not know
+    /// is kept, with [`Code::UNKNOWN_DESCRIPTION`]. Set more fields with struct update syntax.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::pb::{BaseResponse, Status};
+    /// use clarifai_status::{Code, StatusCode};
+    ///
+    /// let status = Status::new(StatusCode::ModelBusyPleaseRetry);
+    /// assert_eq!(status.code, 21354);
+    /// assert_eq!(status.description, StatusCode::ModelBusyPleaseRetry.description());
+    ///
+    /// let response = BaseResponse {
+    ///     status: Some(Status { req_id: "req-7".into(), ..Status::new(StatusCode::Success) }),
+    /// };
+    /// # assert_eq!(response.status.unwrap().description, "Ok");
+    ///
+    /// assert_eq!(Status::new(77777).clarifai_code(), Code::new(77777));
+    /// assert_eq!(Status::from(StatusCode::ConnKeyInvalid), Status::new(11008));
+    /// ```
+    pub fn new(code: impl Into<Code>) -> Status {
+        let code = code.into();
+        Status {
+            code: code.number(),
+            description: code.description().to_owned(),
+            ..Default::default()
+        }
+    }
+
+    /// The status's code as a [`Code`]: any number, kept exactly, known to the table or not.
+    ///
+    /// Prefer it to prost's generated [`code()`](Status::code), which returns a [`StatusCode`]
+    /// and turns every number the table does not know (a newer Clarifai's code, say 77777) into
+    /// [`StatusCode::Zero`], losing it. The raw number is also the public field `code`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::pb::Status;
+    /// use clarifai_status::{Code, Outcome, StatusCode};
+    ///
+    /// let status = Status { code: 77777, ..Default::default() };
+    /// assert_eq!(status.clarifai_code(), Code::new(77777));
+    /// assert_eq!(status.clarifai_code().outcome(), Outcome::Failure);
+    /// assert_eq!(status.code(), StatusCode::Zero); // prost's getter loses the number
+    ///
+    /// assert_eq!(Status::new(StatusCode::ModelDoesNotExist).clarifai_code(), StatusCode::ModelDoesNotExist);
+    /// ```
+    pub fn clarifai_code(&self) -> Code {
+        Code::new(self.code)
+    }
+}
+
+impl From<StatusCode> for Status {
+    /// [`Status::new`]: the code and the table's description.
+    fn from(code: StatusCode) -> Status {
+        Status::new(code)
+    }
+}
+
+impl From<Code> for Status {
+    /// [`Status::new`]: the number, kept, and the table's description.
+    fn from(code: Code) -> Status {
+        Status::new(code)
+    }
+}
 
 /// The subset of `google.rpc` used by gRPC's richer error model.
 pub mod rpc {
