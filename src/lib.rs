@@ -17,6 +17,7 @@
 //! | [`grpc`] | Clarifai codes on `tonic::Status`: the wire contract, both ways |
 //! | [`rest`] | Clarifai codes on HTTP responses (Clarifai's REST JSON), both ways |
 //! | [`response`] | responses that carry a status, and turning their failures into gRPC errors |
+//! | [`client`] | the client side of the convention: an interceptor sending `authorization: Key <key>` |
 //! | `server` | interceptors (API-key auth, any closure) and a layer stamping every error |
 //! | `retry` | status-aware retry: a tower layer for channels, a call helper, a poller |
 //! | `testing` | the status test server (`clarifai-status serve`) |
@@ -55,6 +56,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod client;
 mod code;
 mod error;
 pub mod grpc;
