@@ -15,8 +15,13 @@ use clarifai_status::StatusCode;
 
 /// Starts `serve` on free ports and reads the addresses from its first lines.
 fn start(http: bool) -> (Child, SocketAddr, Option<SocketAddr>) {
+    start_with(http, &[])
+}
+
+/// As [`start`], with more arguments.
+fn start_with(http: bool, args: &[&str]) -> (Child, SocketAddr, Option<SocketAddr>) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_clarifai-status"));
-    command.args(["serve", "--addr", "127.0.0.1:0"]);
+    command.args(["serve", "--addr", "127.0.0.1:0"]).args(args);
     if http {
         command.args(["--http-addr", "127.0.0.1:0"]);
     }
@@ -127,4 +132,61 @@ fn serve_on_a_taken_port_fails_with_a_message() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot listen"), "{stderr}");
+}
+
+/// A scenario file in a fresh temporary directory.
+fn scenario_file(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("clarifai-status-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("scenario.json");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn serve_with_a_scenario_file_answers_its_rules() {
+    let path = scenario_file(
+        "good",
+        r#"{"seed": 7, "rules": [{"code": "model_busy_please_retry", "fail_times": 1}]}"#,
+    );
+    let (mut child, _grpc, http) = start_with(true, &["--scenario", path.to_str().unwrap()]);
+    let post = |http| {
+        let mut stream = TcpStream::connect(http).unwrap();
+        stream
+            .write_all(b"POST /v2/models/m/outputs HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text
+    };
+    let http = http.unwrap();
+    let first = post(http);
+    assert!(first.starts_with("HTTP/1.1 503"), "{first}");
+    assert!(first.contains(r#""code":21354"#), "{first}");
+    let second = post(http);
+    assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+    signal(&child, "TERM");
+    assert!(wait_exit(&mut child).success());
+}
+
+#[test]
+fn serve_refuses_a_bad_scenario_file_naming_the_rule_and_field() {
+    let path = scenario_file("bad", r#"{"rules": [{"code": 21354}, {"percent": 130}]}"#);
+    let output = Command::new(env!("CARGO_BIN_EXE_clarifai-status"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--scenario"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty(), "nothing is served");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("rules[1].percent"), "{stderr}");
+
+    let missing = path.with_file_name("missing.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_clarifai-status"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--scenario"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
 }

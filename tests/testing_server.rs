@@ -2,6 +2,8 @@
 //! channel, and a raw HTTP/1.1 client over a TCP stream.
 #![cfg(feature = "testing")]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -11,10 +13,11 @@ use clarifai_status::pb::testing::{RaiseRequest, RaiseResponse};
 use clarifai_status::testing::{TestServer, MAX_KEYS, MAX_KEY_LEN};
 use clarifai_status::{pb, Code, StatusCode};
 use prost::Message as _;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
 use tonic_types::StatusExt as _;
+
+use common::raw_http::get;
 
 struct Running {
     grpc: SocketAddr,
@@ -480,53 +483,6 @@ async fn other_methods_are_unimplemented() {
 }
 
 // ---- HTTP ----
-
-struct HttpAnswer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: serde_json::Value,
-}
-
-impl HttpAnswer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// One request over a fresh connection, read to its end.
-async fn get(addr: SocketAddr, target: &str) -> HttpAnswer {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a complete head");
-    let head = std::str::from_utf8(&raw[..split]).unwrap();
-    let body = &raw[split + 4..];
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap();
-    let mut parts = status_line.splitn(3, ' ');
-    assert_eq!(parts.next(), Some("HTTP/1.1"));
-    let status = parts.next().unwrap().parse().unwrap();
-    let headers = lines
-        .map(|line| {
-            let (k, v) = line.split_once(':').unwrap();
-            (k.trim().to_ascii_lowercase(), v.trim().to_owned())
-        })
-        .collect();
-    HttpAnswer {
-        status,
-        headers,
-        body: serde_json::from_slice(body)
-            .unwrap_or_else(|e| panic!("JSON body ({e}): {}", String::from_utf8_lossy(body))),
-    }
-}
 
 #[tokio::test]
 async fn http_answers_a_failure_in_rest_shape() {

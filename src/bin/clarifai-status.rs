@@ -13,7 +13,9 @@
 //! `serve` runs the status test server (see `clarifai_status::testing`): it answers any Clarifai
 //! status on request, over gRPC and HTTP. Port 0 picks a free port; the first lines on stdout,
 //! flushed at once, are `grpc listening on <ip:port>` and (with `--http-addr`) `http listening on
-//! <ip:port>`. It stops cleanly on SIGINT and SIGTERM.
+//! <ip:port>`. It stops cleanly on SIGINT and SIGTERM. `--scenario FILE` loads a fault-injection
+//! plan; a file that cannot be read or is invalid ends the tool with status 2, naming the rule and
+//! field at fault.
 
 use std::fmt;
 use std::io::{self, BufWriter, Write};
@@ -22,7 +24,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clarifai_status::mapping::grpc_code_name;
-use clarifai_status::testing::TestServer;
+use clarifai_status::testing::{Scenarios, TestServer};
 use clarifai_status::StatusCode;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
@@ -45,18 +47,25 @@ enum Command {
     Explain(ExplainArgs),
     /// Print every code of the table, one row per number, in number order.
     Table(TableArgs),
-    /// Serve the status test server: any Clarifai status on request, over gRPC and HTTP.
+    /// Serve the status test server: any Clarifai status on request, over gRPC and HTTP, and a
+    /// stand-in for Clarifai's V2 API (gRPC `clarifai.api.V2/*`, REST `/v2/*`).
     Serve(ServeArgs),
 }
 
 #[derive(Debug, Args)]
 struct ServeArgs {
-    /// Address for gRPC (`clarifai.status.testing.v1.StatusTester`); port 0 picks a free port.
+    /// Address for gRPC (`clarifai.api.V2/*` and `clarifai.status.testing.v1.StatusTester`); port
+    /// 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:50051")]
     addr: SocketAddr,
-    /// Address for HTTP (`GET /v2/raise/{code}`); no HTTP server without it.
+    /// Address for HTTP (`GET /v2/raise/{code}`, `GET /v2/_tester/calls`, Clarifai's REST paths
+    /// under `/v2/`); no HTTP server without it.
     #[arg(long)]
     http_addr: Option<SocketAddr>,
+    /// A fault-injection plan (JSON: `{"seed": 7, "rules": [{"methods": ["Post*"], "code":
+    /// 21354, "percent": 30}]}`) for V2 and REST calls that carry no scenario of their own.
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -119,7 +128,20 @@ fn serve(args: &ServeArgs, out: &mut impl Write) -> io::Result<ExitCode> {
         .enable_all()
         .build()?;
     let _entered = runtime.enter();
-    let bound = match TestServer::new().bind(args.addr, args.http_addr) {
+    let mut server = TestServer::new();
+    if let Some(path) = &args.scenario {
+        let plan = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| Scenarios::from_json(&text).map_err(|e| e.to_string()));
+        match plan {
+            Ok(plan) => server = server.scenarios(plan),
+            Err(e) => {
+                report(format_args!("bad scenario file {}: {e}", path.display()));
+                return Ok(ExitCode::from(EXIT_UNKNOWN));
+            }
+        }
+    }
+    let bound = match server.bind(args.addr, args.http_addr) {
         Ok(bound) => bound,
         Err(e) => {
             report(format_args!("cannot listen: {e}"));

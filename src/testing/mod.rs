@@ -1,6 +1,66 @@
-//! The status test server: an httpbin for Clarifai statuses, over gRPC and HTTP.
+//! The status test server: an httpbin for Clarifai statuses, and a fault-injecting stand-in for
+//! Clarifai's V2 API, over gRPC and HTTP.
 //!
-//! Point a client, a retry policy or a proxy at it to see exactly what it does with each status.
+//! Point a client, a retry policy or a proxy at it to see exactly what it does with each status:
+//! the crate's own `StatusTester/Raise`, or Clarifai's real clients (the `clarifai` Python SDK,
+//! the `clarifai-grpc` stubs and JSON channel, Rust clients generated from Clarifai's protos)
+//! calling their usual methods.
+//!
+//! # gRPC: Clarifai's `clarifai.api.V2`, every method
+//!
+//! Every method under `/clarifai.api.V2/` (unary, server-streaming, client-streaming,
+//! bidirectional; known to Clarifai or not) is answered with a status-only message: field 1 set
+//! to a [`pb::Status`](crate::pb::Status), which every V2 response type has, so it decodes as any
+//! of them ([`V2StandIn`]). The default answer is `SUCCESS` in the body, as Clarifai answers. A
+//! stream gets one message, then OK. Requests are not decoded; the server waits for the first
+//! request message (or the end of the requests) before answering. Paths outside
+//! `/clarifai.api.V2/` and `StatusTester` answer gRPC `UNIMPLEMENTED` (with `NOT_IMPLEMENTED`,
+//! 10040, per the wire contract).
+//!
+//! ## Scenarios
+//!
+//! What a call is answered with comes from the first of:
+//! 1. metadata `x-clarifai-status-raise: <pairs>`;
+//! 2. the API key, `authorization: Key raise;<pairs>` (`Key raise` alone: the defaults), since
+//!    Clarifai's SDK sends no other header of its user's choosing; any other key is not read;
+//! 3. the first matching rule of the [`Scenarios`] plan (`clarifai-status serve --scenario
+//!    FILE`, [`TestServer::scenarios`]).
+//!
+//! Without any of these, `SUCCESS`. `<pairs>` is `name=value` joined by `;`:
+//!
+//! | name | value | default |
+//! |---|---|---|
+//! | `code` | a number (any `i32`) or a name in any case | `SUCCESS` |
+//! | `methods` | method names or `*` patterns joined by `,` (`PostModelOutputs,Get*`): the scenario applies to these only, other methods answer `SUCCESS` | every method |
+//! | `fail_times` | the first N calls per scenario text and method answer `code`, later ones `SUCCESS`; 0: always | 0 |
+//! | `in_body` | `true`: every answer is gRPC OK with the status in the body; `false`: a failure is a gRPC error per the [wire contract](crate::grpc) | `true` |
+//! | `retry_after_ms` | pushback on a failure answered as a gRPC error (`RetryInfo`, `grpc-retry-pushback-ms`) or over REST (`Retry-After`) | 0 (none) |
+//! | `delay_ms` | wait before answering a call that gets `code`, at most [`MAX_DELAY_MS`] | 0 |
+//! | `percent` | 0-100: the share of matching calls that get `code`, drawn from the plan's seed, the scenario text, the method and the call's count, so a run repeats | 100 |
+//! | `id` | any text, only to keep the counters of otherwise equal scenarios apart | |
+//!
+//! A call gets `code` when the scenario applies to its method, it is within `fail_times`, and
+//! the `percent` draw says so; otherwise `SUCCESS`. Answers carry the code and the table's
+//! description. Unknown, repeated or malformed pairs, a non-ASCII header, or a scenario text
+//! longer than [`MAX_KEY_LEN`] are answered `CONN_INVALID_REQUEST` (11102) in the body, with
+//! `details` naming the bad pair, and are not counted.
+//!
+//! # HTTP: Clarifai's REST API, every path under `/v2/`
+//!
+//! Any method and path under `/v2/` other than `/v2/raise/{code}` and `/v2/_tester/...` answers
+//! in Clarifai's REST shape ([`rest::response`](crate::rest::response): the mapped HTTP status,
+//! `clarifai-status-code`, the JSON `{"status": {...}}`), with the scenario read from
+//! `Authorization: Key raise;<pairs>` (the one header Clarifai's JSON client lets through; the
+//! `x-clarifai-status-raise` header works too) or the plan's first rule. `methods` does not apply
+//! to REST, and `in_body` means nothing there; counters are per scenario text and `METHOD PATH`.
+//!
+//! # Call counts: `GET /v2/_tester/calls`
+//!
+//! Answers `{"calls":[{"key":"<scenario text>","method":"<Method>","count":N},...]}`, oldest
+//! first: every call the server answered, per scenario text (the `<pairs>` as sent, `rules[i]`
+//! for the plan's rule `i`, the `key` of a `Raise` call, empty without any) and method (the gRPC
+//! method's name, `METHOD /path` over REST). [`Tester::calls`] gives the same in Rust. The
+//! counters are bounded (see below), so a test can assert how often a client retried.
 //!
 //! # gRPC: `clarifai.status.testing.v1.StatusTester/Raise`
 //!
@@ -32,7 +92,8 @@
 //! query parameters are all optional and mean what they mean over gRPC; the calls count under the
 //! same keys as gRPC calls (one counter store for both).
 //!
-//! Any other path answers `CONN_DOES_NOT_EXIST` (11101, HTTP 404) in the same JSON shape.
+//! Paths outside `/v2/`, and other paths under `/v2/_tester/`, answer `CONN_DOES_NOT_EXIST`
+//! (11101, HTTP 404) in the same JSON shape.
 //!
 //! # Malformed requests
 //!
@@ -43,9 +104,10 @@
 //!
 //! # Bounds
 //!
-//! The counters hold at most [`MAX_KEYS`] keys. Past that, a new key evicts the oldest inserted
-//! one, whose count starts again at 1 if it is seen again. Keys are never truncated: an
-//! over-long key is rejected, so two long keys never share a counter by accident.
+//! The counters hold at most [`MAX_KEYS`] pairs of key and method. Past that, a new pair evicts
+//! the oldest inserted one, whose count starts again at 1 if it is seen again. Keys and methods
+//! are never truncated: one longer than [`MAX_KEY_LEN`] bytes is rejected, so two long keys never
+//! share a counter by accident. `delay_ms` is at most [`MAX_DELAY_MS`].
 //!
 //! # Examples
 //!
@@ -99,7 +161,7 @@ pub use v2::V2StandIn;
 // `into_result` take it as they take the real API's responses.
 crate::impl_has_status!(crate::pb::testing::RaiseResponse);
 
-/// The most keys the per-key counters hold; a new key past this evicts the oldest inserted one.
+/// The most counters held, one per key and method; a new one past this evicts the oldest inserted.
 ///
 /// Bounds the server's memory whatever its clients send: at most this many keys of at most
 /// [`MAX_KEY_LEN`] bytes each.
