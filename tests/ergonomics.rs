@@ -1,0 +1,278 @@
+//! What a new user meets first, over a real tonic server and client on 127.0.0.1: the client
+//! interceptor sending `authorization: Key <key>`, checked on the server by a closure given to
+//! `ApiKeyAuth::from_fn` without type annotations; and building and reading in-body
+//! `pb::Status` values.
+
+use clarifai_status::pb::{BaseResponse, Status};
+use clarifai_status::{Code, Outcome, StatusCode};
+use prost::Message;
+
+/// Numbers the table does not know, edges of `i32` included.
+const UNKNOWN_NUMBERS: [i32; 7] = [1, -1, 12345, 77777, 99999, i32::MIN, i32::MAX];
+
+/// Every code of the table, then the unknown numbers.
+fn codes() -> impl Iterator<Item = Code> {
+    StatusCode::all()
+        .map(Code::from)
+        .chain(UNKNOWN_NUMBERS.into_iter().map(Code::new))
+}
+
+#[test]
+fn status_new_fills_number_and_table_description_for_every_code() {
+    for code in codes() {
+        let status = Status::new(code);
+        assert_eq!(status.code, code.number());
+        assert_eq!(status.description, code.description());
+        assert_eq!(status.clarifai_code(), code);
+        let rest = Status {
+            code: 0,
+            description: String::new(),
+            ..status.clone()
+        };
+        assert_eq!(
+            rest,
+            Status::default(),
+            "{code}: only code and description are set"
+        );
+    }
+}
+
+#[test]
+fn status_from_status_code_and_from_code_equal_status_new() {
+    for code in StatusCode::all() {
+        assert_eq!(Status::from(code), Status::new(code));
+        assert_eq!(Status::from(Code::from(code)), Status::new(code));
+    }
+    assert_eq!(Status::from(Code::new(77777)), Status::new(77777));
+    let response = BaseResponse {
+        status: Some(StatusCode::ModelDeploying.into()),
+    };
+    assert_eq!(
+        response.status.unwrap().clarifai_code(),
+        StatusCode::ModelDeploying
+    );
+}
+
+#[test]
+fn status_new_keeps_an_unknown_number_with_the_unknown_description() {
+    let status = Status::new(77777);
+    assert_eq!(status.code, 77777);
+    assert_eq!(status.description, Code::UNKNOWN_DESCRIPTION);
+    assert_eq!(status.clarifai_code().number(), 77777);
+    assert_eq!(status.clarifai_code().outcome(), Outcome::Failure);
+}
+
+#[test]
+fn clarifai_code_keeps_unknown_numbers_where_prost_code_says_zero() {
+    for number in UNKNOWN_NUMBERS {
+        let bytes = BaseResponse {
+            status: Some(Status {
+                code: number,
+                ..Default::default()
+            }),
+        }
+        .encode_to_vec();
+        let decoded = BaseResponse::decode(bytes.as_slice())
+            .unwrap()
+            .status
+            .unwrap();
+        assert_eq!(decoded.clarifai_code(), Code::new(number));
+        assert_eq!(
+            decoded.code(),
+            StatusCode::Zero,
+            "prost's getter loses {number}"
+        );
+    }
+}
+
+#[test]
+fn clarifai_code_of_zero_and_of_a_default_status_is_zero() {
+    assert_eq!(Status::default().clarifai_code(), StatusCode::Zero);
+    let zero = Status::new(StatusCode::Zero);
+    assert_eq!(zero.clarifai_code(), StatusCode::Zero);
+    assert_eq!(zero.description, StatusCode::Zero.description());
+    assert_eq!(zero.clarifai_code().outcome(), Outcome::Failure);
+}
+
+#[test]
+fn invalid_api_key_is_terse_and_never_shows_the_key() {
+    use clarifai_status::client::AddApiKey;
+
+    for bad in [
+        "",
+        "two words",
+        "tab\there",
+        "clé-secrète",
+        "nl\n",
+        "Key\u{7f}",
+    ] {
+        let error = AddApiKey::new(bad).unwrap_err();
+        assert_eq!(error.to_string(), "invalid api key");
+        let debug = format!("{error:?}");
+        assert!(bad.is_empty() || !debug.contains(bad), "{debug}");
+    }
+    let key = AddApiKey::new("s3cret-key").unwrap();
+    assert!(!format!("{key:?}").contains("s3cret"));
+}
+
+/// The interceptor and the closure validator against a real server.
+#[cfg(all(feature = "server", feature = "testing"))]
+mod over_the_wire {
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+
+    use clarifai_status::client::AddApiKey;
+    use clarifai_status::grpc::StatusExt;
+    use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
+    use clarifai_status::pb::testing::status_tester_server::StatusTesterServer;
+    use clarifai_status::pb::testing::RaiseRequest;
+    use clarifai_status::pb::Status;
+    use clarifai_status::server::{ApiKeyAuth, KeyCheck, StatusLayer};
+    use clarifai_status::testing::Tester;
+    use clarifai_status::StatusCode;
+    use tokio::net::TcpListener;
+    use tonic::service::Interceptor;
+    use tonic::transport::{Channel, Server};
+
+    /// Serves the crate's `StatusTester` behind `interceptor` on 127.0.0.1:0.
+    async fn serve<I>(interceptor: I) -> Channel
+    where
+        I: Interceptor + Clone + Send + Sync + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        tokio::spawn(
+            Server::builder()
+                .layer(StatusLayer::new())
+                .add_service(StatusTesterServer::with_interceptor(
+                    Tester::new(),
+                    interceptor,
+                ))
+                .serve_with_incoming(incoming),
+        );
+        Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    /// A `Raise` asking for SUCCESS: what a successful call returns once past the interceptor.
+    fn success() -> RaiseRequest {
+        RaiseRequest {
+            status: Some(Status::new(StatusCode::Success)),
+            ..Default::default()
+        }
+    }
+
+    /// The server's validator: `s3cret` passes, `revoked` is invalid, anything else unknown.
+    /// Written without type annotations: what `from_fn` is for.
+    fn auth() -> impl Interceptor + Clone + Send + Sync + 'static {
+        ApiKeyAuth::from_fn(|key, _request| match key {
+            "s3cret" => KeyCheck::Valid,
+            "revoked" => KeyCheck::Invalid,
+            _ => KeyCheck::Unknown,
+        })
+    }
+
+    async fn client_with_key(
+        key: &str,
+    ) -> StatusTesterClient<tonic::service::interceptor::InterceptedService<Channel, AddApiKey>>
+    {
+        StatusTesterClient::with_interceptor(serve(auth()).await, AddApiKey::new(key).unwrap())
+    }
+
+    #[tokio::test]
+    async fn right_key_from_the_client_interceptor_passes_from_fn_auth() {
+        let mut client = client_with_key("s3cret").await;
+        let response = client.raise(success()).await.unwrap().into_inner();
+        assert_eq!(
+            response.status.unwrap().clarifai_code(),
+            StatusCode::Success
+        );
+    }
+
+    #[tokio::test]
+    async fn revoked_key_is_unauthenticated_with_conn_key_invalid() {
+        let mut client = client_with_key("revoked").await;
+        let error = client.raise(success()).await.unwrap_err();
+        assert_eq!(error.code(), tonic::Code::Unauthenticated);
+        assert_eq!(error.clarifai_code(), StatusCode::ConnKeyInvalid);
+        assert_eq!(error.clarifai_code().number(), 11008);
+    }
+
+    #[tokio::test]
+    async fn unknown_key_is_unauthenticated_with_conn_key_not_found() {
+        let mut client = client_with_key("guess").await;
+        let error = client.raise(success()).await.unwrap_err();
+        assert_eq!(error.code(), tonic::Code::Unauthenticated);
+        assert_eq!(error.clarifai_code(), StatusCode::ConnKeyNotFound);
+    }
+
+    #[tokio::test]
+    async fn no_key_is_unauthenticated_with_conn_key_not_found() {
+        let mut client = StatusTesterClient::new(serve(auth()).await);
+        let error = client.raise(success()).await.unwrap_err();
+        assert_eq!(error.code(), tonic::Code::Unauthenticated);
+        assert_eq!(error.clarifai_code(), StatusCode::ConnKeyNotFound);
+        assert_eq!(error.clarifai_code().number(), 11009);
+    }
+
+    #[tokio::test]
+    async fn bool_closure_passes_true_and_answers_false_with_conn_key_not_found() {
+        let channel = serve(ApiKeyAuth::from_fn(|key, _| key == "s3cret")).await;
+        let mut right = StatusTesterClient::with_interceptor(
+            channel.clone(),
+            AddApiKey::new("s3cret").unwrap(),
+        );
+        assert!(right.raise(success()).await.is_ok());
+        let mut wrong =
+            StatusTesterClient::with_interceptor(channel, AddApiKey::new("s3cret2").unwrap());
+        let error = wrong.raise(success()).await.unwrap_err();
+        assert_eq!(error.code(), tonic::Code::Unauthenticated);
+        assert_eq!(error.clarifai_code(), StatusCode::ConnKeyNotFound);
+    }
+
+    #[tokio::test]
+    async fn server_sees_exactly_the_key_the_interceptor_sent_and_the_request() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&seen);
+        let channel = serve(ApiKeyAuth::from_fn(move |key, request| {
+            let trace = request
+                .metadata()
+                .get("x-trace")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            record.lock().unwrap().push((key.to_owned(), trace));
+            true
+        }))
+        .await;
+        let key = "ABCdef0123456789-_.~!;=,";
+        let mut client =
+            StatusTesterClient::with_interceptor(channel, AddApiKey::new(key).unwrap());
+        let mut request = tonic::Request::new(success());
+        request
+            .metadata_mut()
+            .insert("x-trace", "t-1".parse().unwrap());
+        client.raise(request).await.unwrap();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![(key.to_owned(), "t-1".to_owned())]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_key_set_on_the_request_overrides_the_interceptors_key() {
+        let mut client = client_with_key("guess").await;
+        let mut request = tonic::Request::new(success());
+        request
+            .metadata_mut()
+            .insert("authorization", "Key s3cret".parse().unwrap());
+        assert!(client.raise(request).await.is_ok());
+        // And the interceptor's own key is used when the request has none.
+        let error = client.raise(success()).await.unwrap_err();
+        assert_eq!(error.clarifai_code(), StatusCode::ConnKeyNotFound);
+    }
+}
