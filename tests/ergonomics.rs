@@ -276,3 +276,102 @@ mod over_the_wire {
         assert_eq!(error.clarifai_code(), StatusCode::ConnKeyNotFound);
     }
 }
+
+/// The client interceptor against the V2 stand-in of `clarifai-status serve`: a `Key raise;...`
+/// API key chooses the scenario, as it does for Clarifai's own SDK.
+#[cfg(feature = "testing")]
+mod against_the_v2_stand_in {
+    use std::net::SocketAddr;
+
+    use clarifai_status::client::AddApiKey;
+    use clarifai_status::grpc::StatusExt;
+    use clarifai_status::pb::BaseResponse;
+    use clarifai_status::testing::{TestServer, Tester};
+    use clarifai_status::StatusCode;
+    use tonic::service::interceptor::InterceptedService;
+    use tonic::transport::Channel;
+
+    type Codec = tonic_prost::ProstCodec<BaseResponse, BaseResponse>;
+
+    /// Starts the test server on 127.0.0.1:0; its gRPC address and its call counters.
+    async fn start() -> (SocketAddr, Tester) {
+        let server = TestServer::new();
+        let tester = server.tester().clone();
+        let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let bound = server.bind(local, None).unwrap();
+        let addr = bound.grpc_addr();
+        tokio::spawn(bound.serve_with_shutdown(std::future::pending()));
+        (addr, tester)
+    }
+
+    /// A raw V2 client whose every call carries `authorization: Key <key>`.
+    async fn client(
+        addr: SocketAddr,
+        key: &str,
+    ) -> tonic::client::Grpc<InterceptedService<Channel, AddApiKey>> {
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let key = AddApiKey::new(key).unwrap();
+        tonic::client::Grpc::new(InterceptedService::new(channel, key))
+    }
+
+    async fn call(
+        client: &mut tonic::client::Grpc<InterceptedService<Channel, AddApiKey>>,
+        method: &'static str,
+    ) -> Result<BaseResponse, tonic::Status> {
+        client.ready().await.unwrap();
+        let path = http::uri::PathAndQuery::from_static(method);
+        let request = tonic::Request::new(BaseResponse::default());
+        Ok(client
+            .unary(request, path, Codec::default())
+            .await?
+            .into_inner())
+    }
+
+    fn count(tester: &Tester, key: &str, method: &str) -> Option<u32> {
+        tester
+            .calls()
+            .into_iter()
+            .find(|c| c.key == key && c.method == method)
+            .map(|c| c.count)
+    }
+
+    #[tokio::test]
+    async fn raise_key_sent_by_the_interceptor_chooses_the_in_body_scenario() {
+        let (addr, tester) = start().await;
+        let scenario = "code=MODEL_BUSY_PLEASE_RETRY;fail_times=2;id=ergonomics";
+        let mut client = client(addr, &format!("raise;{scenario}")).await;
+        let mut codes = Vec::new();
+        for _ in 0..3 {
+            let response = call(&mut client, "/clarifai.api.V2/PostModelOutputs")
+                .await
+                .unwrap();
+            codes.push(response.status.unwrap().clarifai_code());
+        }
+        assert_eq!(
+            codes,
+            [
+                StatusCode::ModelBusyPleaseRetry,
+                StatusCode::ModelBusyPleaseRetry,
+                StatusCode::Success
+            ]
+        );
+        assert_eq!(count(&tester, scenario, "PostModelOutputs"), Some(3));
+    }
+
+    #[tokio::test]
+    async fn raise_key_with_in_body_false_is_a_grpc_error_with_the_clarifai_code() {
+        let (addr, tester) = start().await;
+        let scenario = "code=11008;in_body=false;id=ergonomics";
+        let mut client = client(addr, &format!("raise;{scenario}")).await;
+        let error = call(&mut client, "/clarifai.api.V2/ListApps")
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), tonic::Code::Unauthenticated);
+        assert_eq!(error.clarifai_code(), StatusCode::ConnKeyInvalid);
+        assert_eq!(count(&tester, scenario, "ListApps"), Some(1));
+    }
+}
