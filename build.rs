@@ -70,6 +70,10 @@ type BuildResult<T> = Result<T, Box<dyn std::error::Error>>;
 fn main() -> BuildResult<()> {
     println!("cargo:rerun-if-changed=proto");
     println!("cargo:rerun-if-changed=src/table/name_hash.rs");
+    println!(
+        "cargo::metadata=proto_dir={}/proto",
+        env::var("CARGO_MANIFEST_DIR")?
+    );
     let out = PathBuf::from(env::var("OUT_DIR")?);
     let testing = env::var_os("CARGO_FEATURE_TESTING").is_some();
 

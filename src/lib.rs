@@ -21,6 +21,7 @@
 //! | `server` | interceptors (API-key auth, any closure) and a layer stamping every error |
 //! | `retry` | status-aware retry: a tower layer for channels, a call helper, a poller |
 //! | `testing` | the status test server (`clarifai-status serve`) |
+//! | `build` | for dependents' `build.rs`: Clarifai's protos compiled against [`pb`], with [`response::HasStatus`] |
 //!
 //! The table itself is `proto/clarifai/api/status/status_code.proto`: each code declares its
 //! description, category, outcome, retryability, gRPC code and HTTP status beside its number, and
@@ -38,6 +39,7 @@
 //! | `retry` | the `retry` module (tokio timers) |
 //! | `testing` | the `testing` module: the status test server, with tonic transport and axum |
 //! | `cli` | the `clarifai-status` binary |
+//! | `build` | the `build` module, for a dependent's **build-dependency** (prost-build, tonic-prost-build, protox) |
 //!
 //! # Examples
 //!
@@ -56,6 +58,8 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "build")]
+pub mod build;
 pub mod client;
 mod code;
 mod error;
