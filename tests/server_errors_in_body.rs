@@ -696,3 +696,39 @@ async fn a_grpc_error_through_the_layer_equals_the_testers_own_in_body_answer() 
         assert_eq!(through_layer.status.unwrap().internal_details, "");
     }
 }
+
+#[tokio::test]
+async fn an_interceptor_rejection_is_answered_in_body_with_its_code() {
+    use clarifai_status::grpc::StatusExt;
+    use clarifai_status::server::{ApiKeyAuth, StaticKeys};
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let auth = ApiKeyAuth::new(StaticKeys::new(["s3cret"]));
+    let service = StatusTesterServer::with_interceptor(Handler::default(), auth);
+    tokio::spawn(
+        Server::builder()
+            .layer(ErrorsInBodyLayer::new())
+            .layer(StatusLayer::new())
+            .add_service(service)
+            .serve_with_incoming(incoming),
+    );
+    let mut client = StatusTesterClient::new(channel(addr).await);
+    let mut request = tonic::Request::new(raise(code_only(StatusCode::Success), "auth"));
+    request
+        .metadata_mut()
+        .insert("authorization", "Key wrong".parse().unwrap());
+    let answer = client.raise(request).await.unwrap().into_inner();
+    let status = answer.status.unwrap();
+
+    // The code the interceptor rejects with, as a bare server sends it.
+    let auth = ApiKeyAuth::new(StaticKeys::new(["s3cret"]));
+    let mut bare = tonic::Request::new(());
+    bare.metadata_mut()
+        .insert("authorization", "Key wrong".parse().unwrap());
+    let rejection = tonic::service::Interceptor::call(&mut { auth }, bare).unwrap_err();
+    assert_eq!(status.code, rejection.clarifai_code().number());
+    assert_eq!(Code::new(status.code).outcome(), Outcome::Failure);
+    assert_eq!(answer.attempt, 0, "the handler never ran");
+}
