@@ -9,13 +9,13 @@ Three clients nobody here wrote, each pointed at the server as a user would poin
 - clarifai-grpc's `V2Stub` over `ClarifaiChannel.get_insecure_grpc_channel` (unary,
   server-streaming and bidirectional methods; in-body statuses, and real gRPC errors read with
   grpcio-status when a scenario says `in_body=false`);
-- the official SDK, `clarifai.client.model.Model(...).predict_by_bytes(...)`, whose only
+- the official SDK, `Model(...).predict_by_bytes(...)` and `User(...).list_apps()`, whose only
   configurable header is its key: the scenario rides in the PAT (`raise;<pairs>`);
 - clarifai-grpc's JSON channel against the REST side.
 
 Every check asserts on the server's own call counts (`GET /v2/_tester/calls`), each scenario with
-an `id=` pair of its own so counters never mix. Prints one line per check and a final
-`clarifai-clients: N passed, M failed`; exits non-zero on any failure.
+an `id=` pair of its own so counters never mix: run it against a fresh server. Prints one line
+per check and a final `clarifai-clients: N passed, M failed`; exits non-zero on any failure.
 """
 
 import argparse
@@ -259,6 +259,30 @@ class GrpcChecks:
         assert_grpc_error(error, grpc.StatusCode.UNAVAILABLE, 21354)
         assert_counts(self.server, pairs, {"PostModelOutputs": 5})
 
+    def check_channel_retries_wait_for_the_servers_pushback(self):
+        # grpcio honours `grpc-retry-pushback-ms` between the service config's 5 attempts.
+        pairs = "code=21354;in_body=false;retry_after_ms=100;id=grpc-pushback"
+        started = time.monotonic()
+        error = expect_rpc_error(lambda: self.call("PostModelOutputs", pairs, timeout=20))
+        elapsed = time.monotonic() - started
+        assert_grpc_error(error, grpc.StatusCode.UNAVAILABLE, 21354)
+        assert trailer(error, "grpc-retry-pushback-ms") == "100"
+        assert_counts(self.server, pairs, {"PostModelOutputs": 5})
+        assert elapsed >= 0.4, f"5 attempts in {elapsed:.3f} s: the 4 pushbacks were not waited"
+        print(f"       5 attempts in {elapsed:.2f} s")
+
+    def check_delay_meets_the_clients_deadline(self):
+        late = "delay_ms=300;id=grpc-delay-late"
+        error = expect_rpc_error(lambda: self.call("GetModel", late, timeout=0.1))
+        assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED, error.code()
+        pairs = "delay_ms=300;id=grpc-delay"
+        started = time.monotonic()
+        status = self.call("GetModel", pairs).status
+        elapsed = time.monotonic() - started
+        assert_status(status, SUCCESS)
+        assert elapsed >= 0.3, f"answered after {elapsed:.3f} s"
+        assert_counts(self.server, pairs, {"GetModel": 1})
+
     def check_malformed_code_answers_invalid_request(self):
         self._malformed("code=nope;id=grpc-malformed", ["code", "nope"])
 
@@ -310,7 +334,8 @@ class SdkChecks:
         try:
             response = self.predict(pairs)
         except Exception as error:  # noqa: BLE001 - the SDK raises a bare Exception
-            print(f"       raised {type(error).__name__}: {str(error).splitlines()[0][:120]}")
+            print(f"       raised {type(error).__name__}: {' '.join(str(error).split())[:120]}")
+            assert "CONN_KEY_INVALID" in str(error), str(error)
         else:
             raise AssertionError(f"the SDK returned {response.status}")
         assert_counts(self.server, pairs, {"GetModel": 1, "PostModelOutputs": 1})
@@ -320,10 +345,28 @@ class SdkChecks:
         try:
             self.model(pairs)
         except Exception as error:  # noqa: BLE001 - the SDK raises a bare Exception
-            print(f"       raised {type(error).__name__}: {str(error).splitlines()[0][:120]}")
+            print(f"       raised {type(error).__name__}: {' '.join(str(error).split())[:120]}")
+            assert "CONN_KEY_INVALID" in str(error), str(error)
         else:
             raise AssertionError("the constructor did not raise")
         assert_counts(self.server, pairs, {"GetModel": 1})
+
+    def check_sdk_user_list_apps(self):
+        from clarifai.client.user import User
+
+        base_url = f"http://{self.server.grpc_target}"
+        pairs = "id=sdk-user"
+        apps = list(User(user_id=USER, base_url=base_url, pat=f"raise;{pairs}").list_apps())
+        assert apps == [], apps
+        assert_counts(self.server, pairs, {"ListApps": 1})
+        pairs = "code=21200;id=sdk-user-failure"
+        try:
+            apps = list(User(user_id=USER, base_url=base_url, pat=f"raise;{pairs}").list_apps())
+        except Exception as error:  # noqa: BLE001 - the SDK raises a bare Exception
+            assert "MODEL_DOES_NOT_EXIST" in str(error), str(error)
+        else:
+            raise AssertionError(f"list_apps returned {apps}")
+        assert_counts(self.server, pairs, {"ListApps": 1})
 
     def check_sdk_throttled_once_then_answered(self):
         # The SDK sleeps a fixed 5 s after CONN_THROTTLED: one throttle keeps the run short.
