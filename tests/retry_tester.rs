@@ -265,3 +265,52 @@ async fn stops_at_max_attempts_against_a_failing_server() {
     assert_eq!(error.clarifai_code(), StatusCode::RpcServerUnavailable);
     assert_eq!(calls_seen(&channel, "layer-max").await, 3);
 }
+
+/// `retry::call` over a client whose channel has `RetryLayer`: the layer sends each of the call's
+/// attempts once, so a failure that never ends is tried `max_attempts` times, not squared.
+#[tokio::test]
+async fn call_over_the_layer_makes_at_most_max_attempts() {
+    let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let server = TestServer::new();
+    let tester = server.tester().clone();
+    let bound = server.bind(local, None).unwrap();
+    let url = format!("http://{}", bound.grpc_addr());
+    tokio::spawn(bound.serve_with_shutdown(std::future::pending()));
+    let channel = Channel::from_shared(url).unwrap().connect().await.unwrap();
+    let attempts = |key: &str| {
+        tester
+            .calls()
+            .into_iter()
+            .find(|c| c.key == key)
+            .map_or(0, |c| c.count)
+    };
+
+    let policy = fast().max_attempts(4);
+    let client = layered(channel, policy.clone());
+    let busy = raise(StatusCode::ModelBusyPleaseRetry, false, 0, "stacked");
+    let error = retry::call(&policy, || {
+        let (mut client, request) = (client.clone(), busy.clone());
+        async move { client.raise(request).await }
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(error.clarifai_code(), StatusCode::ModelBusyPleaseRetry);
+    assert_eq!(attempts("stacked"), 4, "4 attempts, not 16");
+
+    // The same layer retries on its own when no `call` is around it.
+    let mut alone = client.clone();
+    let busy = raise(StatusCode::ModelBusyPleaseRetry, false, 0, "alone");
+    alone.raise(busy).await.unwrap_err();
+    assert_eq!(attempts("alone"), 4);
+
+    // In-body failures are `call`'s: twice busy, then answered, three calls on the wire.
+    let busy = raise(StatusCode::ModelBusyPleaseRetry, true, 2, "in-body");
+    let response = retry::call(&policy, || {
+        let (mut client, request) = (client.clone(), busy.clone());
+        async move { client.raise(request).await }
+    })
+    .await
+    .unwrap();
+    assert_eq!(code(response.get_ref()), StatusCode::Success as i32);
+    assert_eq!(attempts("in-body"), 3);
+}

@@ -1,7 +1,11 @@
 //! [`call`]: retrying a typed call, in-body statuses included.
 
+use std::cell::Cell;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
+use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
 use super::classify;
@@ -25,6 +29,16 @@ use crate::response::HasStatus;
 /// The policy's deadline bounds the retrying (no sleep ends after it); an attempt in flight runs
 /// until the call's own timeout. Dropping the returned future stops everything: no attempt
 /// starts afterwards.
+///
+/// # With `RetryLayer` underneath
+///
+/// `call` owns the retrying of its attempts: a [`RetryLayer`](super::RetryLayer) on the client's
+/// channel sends each of them once, so stacking the two makes at most `max_attempts` attempts,
+/// not `max_attempts` squared. The layer learns it while `call` polls the attempt, so this holds
+/// when the layer's service is called from the attempt's own future (as with
+/// `ServiceBuilder::new().layer(RetryLayer::new(..)).service(channel)` under a generated
+/// client); an attempt spawned onto another task, or a `Buffer` between the client and the
+/// layer, hides it, and the layer retries as usual.
 ///
 /// # Errors
 ///
@@ -67,7 +81,7 @@ where
     let deadline = policy.deadline_from(Instant::now(), None);
     let mut attempt = 1;
     loop {
-        let result = make_call().await;
+        let result = Owned { inner: make_call() }.await;
         let failure = match &result {
             Ok(response) => classify::from_response(response),
             Err(status) => Some(classify::from_status(status)),
@@ -86,5 +100,40 @@ where
                 attempt += 1;
             }
         }
+    }
+}
+
+thread_local! {
+    /// Set while `call` polls one of its attempts.
+    static IN_CALL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the code running now is polled by [`call`]: its retrying is `call`'s, so a
+/// `RetryLayer` underneath sends once.
+pub(crate) fn inside_call() -> bool {
+    IN_CALL.with(Cell::get)
+}
+
+pin_project! {
+    /// An attempt of [`call`]: marks the thread while it is polled.
+    struct Owned<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F: Future> Future for Owned<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        /// Puts the previous mark back, also when the attempt's poll panics.
+        struct Restore(bool);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                IN_CALL.with(|mark| mark.set(self.0));
+            }
+        }
+        let _restore = Restore(IN_CALL.with(|mark| mark.replace(true)));
+        self.project().inner.poll(cx)
     }
 }

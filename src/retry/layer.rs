@@ -11,6 +11,11 @@ use super::{Policy, Retry, DEFAULT_BUFFER_LIMIT};
 /// Every service the layer builds, and every clone of those, shares the policy and its budget:
 /// build one layer per client whose retries should be budgeted together.
 ///
+/// Calls made inside [`retry::call`](super::call) (which retries in-body statuses too) are sent
+/// once by the layer: stacking both, under one policy or two, makes at most `call`'s
+/// `max_attempts` attempts, never their product. So one client can serve plain calls (retried
+/// by the layer) and typed calls wrapped in `call`.
+///
 /// # Examples
 ///
 /// ```no_run

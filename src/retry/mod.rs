@@ -263,7 +263,8 @@ where
         let clone = self.inner.clone();
         let mut service = std::mem::replace(&mut self.inner, clone);
         let policy = self.policy.clone();
-        if !policy.may_retry() {
+        // Under `retry::call`, which retries the whole typed call itself, one attempt each.
+        if !policy.may_retry() || call::inside_call() {
             let future = service.call(request);
             return ResponseFuture::once(service, future, policy);
         }
