@@ -461,7 +461,8 @@ pub fn read_retry_delay(headers: &HeaderMap) -> Option<Duration> {
         })
 }
 
-fn decode_base64(raw: &[u8]) -> Option<Vec<u8>> {
+/// Standard base64 with or without padding (gRPC peers send both); `None` for anything else.
+pub(crate) fn decode_base64(raw: &[u8]) -> Option<Vec<u8>> {
     use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
     const ENGINE: GeneralPurpose = GeneralPurpose::new(
         &base64::alphabet::STANDARD,

@@ -16,7 +16,7 @@ use tonic::metadata::MetadataMap;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::grpc::{self, Pushback, StatusExt};
+use crate::grpc::{self, decode_base64, Pushback, StatusExt};
 use crate::{pb, Code};
 
 /// A [`tower_layer::Layer`] for tonic servers that answers every gRPC error as gRPC OK with a
@@ -340,16 +340,6 @@ fn pushback_value(headers: &HeaderMap) -> Option<HeaderValue> {
     ))
 }
 
-fn decode_base64(raw: &[u8]) -> Option<Vec<u8>> {
-    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-    use base64::Engine as _;
-    // gRPC senders may pad or not (tonic does not).
-    const ENGINE: GeneralPurpose = GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-    );
-    ENGINE.decode(raw).ok()
-}
 
 /// One uncompressed gRPC message.
 fn frame(message: &pb::BaseResponse) -> Bytes {

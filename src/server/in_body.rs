@@ -288,15 +288,17 @@ impl<B: Body<Data = Bytes>> Body for InBodyResponse<B> {
     }
 
     fn size_hint(&self) -> SizeHint {
-        let mut hint = self
+        let inner = self
             .inner
             .as_ref()
             .map_or_else(|| SizeHint::with_exact(0), Body::size_hint);
         let prefix = self.prefix.len() as u64;
-        hint.set_lower(hint.lower() + prefix);
-        if let Some(upper) = hint.upper() {
-            hint.set_upper(upper + prefix);
+        // The upper bound first: `set_lower` asserts it is not above it.
+        let mut hint = SizeHint::new();
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper.saturating_add(prefix));
         }
+        hint.set_lower(inner.lower().saturating_add(prefix));
         hint
     }
 }
@@ -338,6 +340,14 @@ mod tests {
             }),
         }
         .encode_to_vec()
+    }
+
+    #[test]
+    fn size_hint_adds_the_prefix_to_an_exact_inner_hint() {
+        let inner = http_body_util::Full::new(Bytes::from_static(b"rest"));
+        let body = InBodyResponse::new(inner, Bytes::from_static(b"prefix"));
+        let hint = body.size_hint();
+        assert_eq!((hint.lower(), hint.upper()), (10, Some(10)));
     }
 
     #[tokio::test]
