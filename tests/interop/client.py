@@ -11,6 +11,7 @@ line per check and a final `interop: N passed, M failed`; exits non-zero on any 
 import argparse
 import importlib
 import importlib.resources
+import os
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,12 @@ def generate_stubs(proto_dir, out_dir):
         *PROTOS,
     ]
     subprocess.run(command, check=True)
+    # The official SDK (`clarifai`, installed beside for tests/real_clients.rs) is a regular
+    # package and would shadow namespace packages of the same name wherever they are on the path:
+    # make the generated ones regular packages too, and first on the path.
+    for directory, _, _ in os.walk(out_dir):
+        if directory != out_dir:
+            open(os.path.join(directory, "__init__.py"), "a").close()
     sys.path.insert(0, out_dir)
     status_pb2 = importlib.import_module("clarifai.api.status.status_pb2")
     tester_pb2 = importlib.import_module("clarifai.status.testing.v1.tester_pb2")
