@@ -5,18 +5,24 @@
 //! and re-encode unchanged. [`rpc`] holds the subset of `google.rpc` that gRPC's richer error model
 //! uses (`Status`, `ErrorInfo`, `RetryInfo`).
 //!
+//! Build an in-body status with [`Status::new`] (the table's description filled in), and read
+//! its code with [`Status::clarifai_code`], which keeps any number. prost's generated
+//! [`Status::code`] getter turns a number the table does not know into [`StatusCode::Zero`].
+//!
 //! # Examples
 //!
 //! ```
 //! use clarifai_status::pb::{BaseResponse, Status};
-//! use clarifai_status::StatusCode;
+//! use clarifai_status::{Code, StatusCode};
 //! use prost::Message;
 //!
-//! let response = BaseResponse {
-//!     status: Some(Status { code: StatusCode::ConnKeyInvalid as i32, ..Default::default() }),
-//! };
+//! let response = BaseResponse { status: Some(Status::new(StatusCode::ConnKeyInvalid)) };
 //! let bytes = response.encode_to_vec();
 //! assert_eq!(BaseResponse::decode(bytes.as_slice()).unwrap(), response);
+//!
+//! let newer = Status { code: 77777, ..Default::default() };
+//! assert_eq!(newer.clarifai_code(), Code::new(77777));
+//! assert_eq!(newer.code(), StatusCode::Zero);
 //! ```
 
 use crate::Code;
