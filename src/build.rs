@@ -17,12 +17,14 @@
 //! script reading clarifai-grpc's compiled descriptors, as this crate's CI does).
 //!
 //! This module is the `build` feature. Enable it on the **build-dependency**; the generated code
-//! also needs the crate as a normal dependency (it names `::clarifai_status::pb`):
+//! also needs the crate as a normal dependency (it names `::clarifai_status::pb`), and
+//! `prost-types` where the protos use Google's well-known types (Clarifai's do):
 //!
 //! ```toml
 //! [dependencies]
 //! clarifai-status = "0.1"
 //! prost = "0.14"
+//! prost-types = "0.14"
 //! tonic = "0.14"
 //! tonic-prost = "0.14"
 //!
@@ -32,20 +34,24 @@
 //!
 //! # Examples
 //!
-//! A `build.rs` compiling Clarifai's V2 service from a checkout of Clarifai's protos, clients
-//! only:
+//! A `build.rs` compiling Clarifai's V2 service from `.proto` files (Clarifai's, which import
+//! `proto/clarifai/...` from their repository's root, and googleapis' `google/api/*.proto`),
+//! clients only, with one file nesting every package's module:
 //!
 //! ```no_run
 //! fn main() -> std::io::Result<()> {
 //!     clarifai_status::build::Builder::new()
 //!         .services(|services| services.build_server(false))
-//!         .compile_protos(&["proto/clarifai/api/service.proto"], &["."])
+//!         .prost(|config| {
+//!             config.include_file("clarifai.rs");
+//!         })
+//!         .compile_protos(&["proto/clarifai/api/service.proto"], &["clarifai-protos", "googleapis"])
 //! }
 //! ```
 //!
-//! and in the crate, `tonic::include_proto!("clarifai.api")` in a module `clarifai::api`
-//! (prost refers across packages by relative paths, so modules nest as the packages do). A
-//! whole working package is `tests/clarifai-v2/` in the crate's repository.
+//! and in the crate, `include!(concat!(env!("OUT_DIR"), "/clarifai.rs"));`: the client is then
+//! `clarifai::api::v2_client::V2Client`, and every response implements `HasStatus`. A whole
+//! working package is `tests/clarifai-v2/` in the crate's repository.
 //!
 //! For prost-build or tonic-prost-build used directly, the extern path is
 //! [`STATUS_PROTO_PACKAGE`] → [`STATUS_RUST_PATH`], and `impl_has_status!` implements
