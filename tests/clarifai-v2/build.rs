@@ -1,6 +1,7 @@
 //! Compiles Clarifai's V2 service from the FileDescriptorSet named by `CLARIFAI_V2_DESCRIPTORS`
 //! (written by `tests/interop/v2_descriptors.py` from the clarifai-grpc package), clients only,
-//! and checks that Cargo hands a dependent's build script the crate's proto directory.
+//! then the package's own `protos/` with `compile_protos`, and checks that Cargo hands a
+//! dependent's build script the crate's proto directory.
 
 use std::env;
 use std::path::Path;
@@ -34,5 +35,13 @@ fn main() -> std::io::Result<()> {
             // One file that nests every package's module as the packages nest.
             config.include_file("clarifai_v2.rs");
         })
-        .compile_fds_file(path)
+        .compile_fds_file(path)?;
+
+    // A dependent's own protos importing the crate's `clarifai/api/status/status.proto`.
+    clarifai_status::build::Builder::new()
+        .services(|services| services.build_server(false))
+        .prost(|config| {
+            config.include_file("own.rs");
+        })
+        .compile_protos(&["protos/own/v1/own.proto"], &["protos"])
 }

@@ -4,3 +4,8 @@
 #![allow(missing_docs, clippy::all, clippy::pedantic)]
 
 include!(concat!(env!("OUT_DIR"), "/clarifai_v2.rs"));
+
+/// The package's own protos (`protos/own/v1/own.proto`), importing the crate's `Status`.
+pub mod own_protos {
+    include!(concat!(env!("OUT_DIR"), "/own.rs"));
+}
