@@ -18,6 +18,14 @@ fn main() -> std::io::Result<()> {
         );
         std::process::exit(1);
     };
+    if !Path::new(&path).is_absolute() {
+        // A build script runs in its package's directory, not where cargo was started.
+        eprintln!(
+            "error: {DESCRIPTORS} must be an absolute path: {}",
+            Path::new(&path).display()
+        );
+        std::process::exit(1);
+    }
     // `links = "clarifai_status"` + `cargo::metadata=proto_dir=...` in the crate's build script.
     let proto_dir = env::var_os("DEP_CLARIFAI_STATUS_PROTO_DIR")
         .expect("Cargo sets DEP_CLARIFAI_STATUS_PROTO_DIR for clarifai-status's dependents");
