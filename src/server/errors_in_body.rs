@@ -340,7 +340,6 @@ fn pushback_value(headers: &HeaderMap) -> Option<HeaderValue> {
     ))
 }
 
-
 /// One uncompressed gRPC message.
 fn frame(message: &pb::BaseResponse) -> Bytes {
     let encoded = message.encode_to_vec();
