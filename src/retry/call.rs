@@ -81,7 +81,12 @@ where
     let deadline = policy.deadline_from(Instant::now(), None);
     let mut attempt = 1;
     loop {
-        let result = Owned { inner: make_call() }.await;
+        // Boxed: a generated call's future can be large (Clarifai's `PostModelOutputs` is about
+        // 84 KB in a debug build), and `call` would hold it inline on the caller's stack.
+        let result = Owned {
+            inner: Box::pin(make_call()),
+        }
+        .await;
         let failure = match &result {
             Ok(response) => classify::from_response(response),
             Err(status) => Some(classify::from_status(status)),

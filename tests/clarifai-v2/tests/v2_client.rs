@@ -94,10 +94,9 @@ async fn predict(
 ) -> Result<tonic::Response<MultiOutputResponse>, tonic::Status> {
     retry::call(&call_policy(), || {
         let (mut client, request) = (client.clone(), make());
-        // Boxed: the generated call's future is about 84 KB in a debug build (Clarifai's
-        // messages are large), and `retry::call` around it unboxed overflowed the 2 MiB stack
-        // of a test thread.
-        async move { Box::pin(client.post_model_outputs(request)).await }
+        // Not boxed here: `retry::call` boxes each attempt, so the generated call's large future
+        // (about 84 KB in a debug build) does not sit on the test thread's 2 MiB stack.
+        async move { client.post_model_outputs(request).await }
     })
     .await
 }
