@@ -84,6 +84,8 @@ fn main() -> BuildResult<()> {
     }
     let mut compiler = protox::Compiler::new(["proto"])?;
     compiler.include_imports(true);
+    // Proto comments become the generated items' docs (`pb::Status::code` warns of `Zero`).
+    compiler.include_source_info(true);
     compiler.open_files(&files)?;
     let pool = compiler.descriptor_pool();
 
