@@ -440,6 +440,84 @@ pub(crate) fn roll(seed: u64, key: &str, method: &str, count: u32) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// `glob` by its definition, recursively: exponential, for short inputs only.
+    fn glob_by_definition(p: &[u8], t: &[u8]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some((b'*', rest)) => (0..=t.len()).any(|i| glob_by_definition(rest, &t[i..])),
+            Some((c, rest)) => t.first() == Some(c) && glob_by_definition(rest, &t[1..]),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_pairs_text_parses_or_names_a_pair(text in any::<String>()) {
+            match Scenario::parse_pairs(&text) {
+                Ok(s) => prop_assert!(s.percent <= 100 && s.delay_ms <= MAX_DELAY_MS),
+                Err(why) => prop_assert!(why.starts_with("bad pair `"), "{}", why),
+            }
+        }
+
+        #[test]
+        fn pairs_of_known_names_with_any_values_never_panic(
+            pairs in proptest::collection::vec(
+                (proptest::sample::select(FIELDS.iter().map(|(n, _)| *n).collect::<Vec<_>>()), ".{0,12}"),
+                0..6,
+            )
+        ) {
+            let text: Vec<String> = pairs.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            let _ = Scenario::parse_pairs(&text.join(";"));
+        }
+
+        #[test]
+        fn glob_agrees_with_its_definition(pattern in "[ab*]{0,8}", text in "[ab]{0,10}") {
+            prop_assert_eq!(
+                glob(&pattern, &text),
+                glob_by_definition(pattern.as_bytes(), text.as_bytes())
+            );
+        }
+
+        #[test]
+        fn any_json_is_a_plan_or_an_error(text in any::<String>()) {
+            let _ = Scenarios::from_json(&text);
+        }
+
+        #[test]
+        fn rules_of_known_fields_with_any_scalars_are_a_plan_or_name_the_field(
+            rules in proptest::collection::vec(
+                proptest::collection::vec(
+                    (
+                        proptest::sample::select(FIELDS.iter().map(|(n, _)| *n).collect::<Vec<_>>()),
+                        prop_oneof![
+                            any::<i64>().prop_map(|n| n.to_string()),
+                            any::<f64>().prop_map(|n| if n.is_finite() { n.to_string() } else { "0".into() }),
+                            any::<bool>().prop_map(|b| b.to_string()),
+                            "[a-zA-Z_*]{0,12}".prop_map(|t| format!("{t:?}")),
+                            Just("[\"Post*\", 3]".to_owned()),
+                            Just("null".to_owned()),
+                        ],
+                    ),
+                    0..4,
+                ),
+                0..4,
+            )
+        ) {
+            let rules: Vec<String> = rules
+                .iter()
+                .map(|fields| {
+                    let fields: Vec<String> = fields.iter().map(|(n, v)| format!("{n:?}: {v}")).collect();
+                    format!("{{{}}}", fields.join(", "))
+                })
+                .collect();
+            let text = format!(r#"{{"seed": 1, "rules": [{}]}}"#, rules.join(", "));
+            match Scenarios::from_json(&text) {
+                Ok(plan) => prop_assert_eq!(plan.rules.len(), rules.len()),
+                Err(e) => prop_assert!(e.to_string().starts_with("rules["), "{}: {}", text, e),
+            }
+        }
+    }
 
     #[test]
     fn pairs_read_every_field() {

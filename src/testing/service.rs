@@ -342,3 +342,60 @@ impl StatusTester for Tester {
 fn with_pushback(status: &pb::Status, delay: Duration) -> tonic::Status {
     ErrorBuilder::from_status(status).retry_after(delay).build()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn headers(pairs: &[(&'static str, &[u8])]) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, http::HeaderValue::from_bytes(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn scenario_text_reads_the_header_first_then_the_key() {
+        let both = headers(&[
+            (RAISE_HEADER, b"code=1"),
+            ("authorization", b"Key raise;code=2"),
+        ]);
+        assert_eq!(scenario_text(&both), Ok(Some("code=1")));
+        for (key, want) in [
+            (&b"Key raise;code=2"[..], Some("code=2")),
+            (b"key  raise;code=2 ", Some("code=2")),
+            (b"Key raise", Some("")),
+            (b"Key raised", None),
+            (b"Key 0123abcd", None),
+            (b"Bearer raise;code=2", None),
+        ] {
+            assert_eq!(scenario_text(&headers(&[("authorization", key)])), Ok(want));
+        }
+        let opaque = headers(&[(RAISE_HEADER, b"code=\xff")]);
+        assert_eq!(
+            scenario_text(&opaque),
+            Err("`x-clarifai-status-raise` is not visible ASCII".to_owned())
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_header_bytes_are_read_without_panic(
+            raise in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..64)),
+            key in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..64)),
+        ) {
+            let mut map = http::HeaderMap::new();
+            for (name, value) in [(RAISE_HEADER, raise), ("authorization", key)] {
+                if let Some(value) = value.and_then(|v| http::HeaderValue::from_bytes(&v).ok()) {
+                    map.insert(name, value);
+                }
+            }
+            let tester = Tester::new();
+            let answer = tester.stand_in(scenario_text(&map), "M", Some("M"));
+            prop_assert!(tester.calls().len() <= 1);
+            prop_assert!(answer.delay <= Duration::from_millis(u64::from(super::super::MAX_DELAY_MS)));
+        }
+    }
+}
