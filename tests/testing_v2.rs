@@ -344,6 +344,39 @@ async fn delay_ms_waits_before_answering() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn a_delayed_answer_is_left_to_the_clients_deadline() {
+    let server = start().await;
+    // tonic's server would end a call whose grpc-timeout passes before its response headers with
+    // CANCELLED; the stand-in sends its headers at once, so the client's own deadline decides (a
+    // grpcio client then reports DEADLINE_EXCEEDED: tests/interop/clarifai_clients.py).
+    let mut client = server.client().await;
+    client.ready().await.unwrap();
+    let mut request = with_metadata(AnyRequest::default(), &[(RAISE, "code=21355;delay_ms=300")]);
+    request.set_timeout(Duration::from_millis(50));
+    let start = Instant::now();
+    let response = client
+        .unary(request, path("GetModel"), Codec::default())
+        .await
+        .expect("no CANCELLED from the server's side of the deadline");
+    assert!(start.elapsed() >= Duration::from_millis(300));
+    assert_eq!(response.into_inner().status.unwrap().code, 21355);
+
+    // A delayed failure sent as a gRPC error arrives in trailers, with the wire contract.
+    client.ready().await.unwrap();
+    let request = with_metadata(
+        AnyRequest::default(),
+        &[(RAISE, "code=11008;in_body=false;delay_ms=50")],
+    );
+    let error = client
+        .unary(request, path("GetModel"), Codec::default())
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), tonic::Code::Unauthenticated);
+    assert_eq!(error.clarifai_code(), StatusCode::ConnKeyInvalid);
+    server.stop().await;
+}
+
 /// 100 calls under `percent=30`: which of them fail.
 async fn failing_calls(server: &Running, pairs: &str) -> Vec<usize> {
     let metadata = [(RAISE, pairs)];

@@ -13,7 +13,9 @@
 //! to a [`pb::Status`](crate::pb::Status), which every V2 response type has, so it decodes as any
 //! of them ([`V2StandIn`]). The default answer is `SUCCESS` in the body, as Clarifai answers. A
 //! stream gets one message, then OK. Requests are not decoded; the server waits for the first
-//! request message (or the end of the requests) before answering. Paths outside
+//! request message (or the end of the requests) before answering. A delayed answer (`delay_ms`)
+//! sends its response headers at once and its message (or error, in trailers) after the delay,
+//! so the client's own deadline decides how a slow call ends. Paths outside
 //! `/clarifai.api.V2/` and `StatusTester` answer gRPC `UNIMPLEMENTED` (with `NOT_IMPLEMENTED`,
 //! 10040, per the wire contract).
 //!

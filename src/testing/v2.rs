@@ -127,14 +127,20 @@ fn unimplemented(path: &str) -> http::Response<tonic::body::Body> {
 
 /// Answers one stand-in call: reads the first request message (or the end of the requests),
 /// waits the scenario's delay, then answers.
+///
+/// Without a delay the answer is whole at once: a Trailers-Only error, or the response with its
+/// one message. With a delay the response headers go out at once and the message (or the error,
+/// in trailers) after the delay, so the client's own deadline decides how a slow answer ends:
+/// tonic's server would otherwise end a call whose `grpc-timeout` passes before the headers with
+/// `CANCELLED`, which no client expects from its own deadline.
 struct Answering(Option<StandInAnswer>);
 
-type OneMessage = tokio_stream::Once<Result<pb::BaseResponse, tonic::Status>>;
+type Answer = Result<pb::BaseResponse, tonic::Status>;
 
 impl StreamingService<()> for Answering {
     type Response = pb::BaseResponse;
-    type ResponseStream = OneMessage;
-    type Future = BoxFuture<Result<tonic::Response<OneMessage>, tonic::Status>>;
+    type ResponseStream = OneAnswer;
+    type Future = BoxFuture<Result<tonic::Response<OneAnswer>, tonic::Status>>;
 
     fn call(&mut self, request: tonic::Request<tonic::Streaming<()>>) -> Self::Future {
         let answer = self.0.take();
@@ -142,26 +148,67 @@ impl StreamingService<()> for Answering {
             let Some(answer) = answer else {
                 return Err(tonic::Status::internal("a stand-in call is answered once"));
             };
-            // The answer does not depend on the request; waiting for its first message keeps
-            // the exchange in the usual order for every kind of method. A request that cannot
-            // be read (too large, cut off) changes nothing.
-            let mut requests = request.into_inner();
-            let _ = requests.message().await;
-            if !answer.delay.is_zero() {
-                tokio::time::sleep(answer.delay).await;
+            let requests = request.into_inner();
+            if answer.delay.is_zero() {
+                let message = answer_after(requests, answer).await?;
+                return Ok(tonic::Response::new(OneAnswer::ready(Ok(message))));
             }
-            if answer.as_error {
-                let mut error = ErrorBuilder::from_status(&answer.status);
-                if let Some(delay) = answer.retry_after {
-                    error = error.retry_after(delay);
-                }
-                return Err(error.build());
-            }
-            let message = pb::BaseResponse {
-                status: Some(answer.status),
-            };
-            Ok(tonic::Response::new(tokio_stream::once(Ok(message))))
+            Ok(tonic::Response::new(OneAnswer::later(answer_after(
+                requests, answer,
+            ))))
         })
+    }
+}
+
+/// The answer, once the first request message (or the end of the requests) is in and the delay
+/// has passed.
+async fn answer_after(mut requests: tonic::Streaming<()>, answer: StandInAnswer) -> Answer {
+    // The answer does not depend on the request; waiting for its first message keeps the
+    // exchange in the usual order for every kind of method. A request that cannot be read (too
+    // large, cut off) changes nothing.
+    let _ = requests.message().await;
+    if !answer.delay.is_zero() {
+        tokio::time::sleep(answer.delay).await;
+    }
+    if answer.as_error {
+        let mut error = ErrorBuilder::from_status(&answer.status);
+        if let Some(delay) = answer.retry_after {
+            error = error.retry_after(delay);
+        }
+        return Err(error.build());
+    }
+    Ok(pb::BaseResponse {
+        status: Some(answer.status),
+    })
+}
+
+/// A response stream of one item: ready now, or the output of a future.
+struct OneAnswer {
+    next: Option<BoxFuture<Answer>>,
+}
+
+impl OneAnswer {
+    fn ready(answer: Answer) -> OneAnswer {
+        OneAnswer::later(std::future::ready(answer))
+    }
+
+    fn later(answer: impl Future<Output = Answer> + Send + 'static) -> OneAnswer {
+        OneAnswer {
+            next: Some(Box::pin(answer)),
+        }
+    }
+}
+
+impl tokio_stream::Stream for OneAnswer {
+    type Item = Answer;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Answer>> {
+        let Some(next) = self.next.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let answer = std::task::ready!(next.as_mut().poll(cx));
+        self.next = None;
+        Poll::Ready(Some(answer))
     }
 }
 
