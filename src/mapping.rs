@@ -30,7 +30,7 @@ use tonic::Code as Grpc;
 
 use crate::StatusCode;
 
-/// The HTTP status for a gRPC code, per the canonical table.
+/// The HTTP status for a gRPC code, per the canonical table, declared in `meta.proto`.
 ///
 /// Source: googleapis `google/rpc/code.proto`; grpc-gateway's `HTTPStatusFromCode`, Envoy and
 /// Connect use the same table.
@@ -43,27 +43,11 @@ use crate::StatusCode;
 /// assert_eq!(http_status_from_grpc(tonic::Code::Cancelled).as_u16(), 499);
 /// ```
 pub fn http_status_from_grpc(code: Grpc) -> Http {
-    match code {
-        Grpc::Ok => Http::OK,
-        // 499 "Client Closed Request" (nginx's), which `http` has no constant for.
-        Grpc::Cancelled => Http::from_u16(499).unwrap_or(Http::BAD_REQUEST),
-        Grpc::Unknown => Http::INTERNAL_SERVER_ERROR,
-        Grpc::InvalidArgument => Http::BAD_REQUEST,
-        Grpc::DeadlineExceeded => Http::GATEWAY_TIMEOUT,
-        Grpc::NotFound => Http::NOT_FOUND,
-        Grpc::AlreadyExists => Http::CONFLICT,
-        Grpc::PermissionDenied => Http::FORBIDDEN,
-        Grpc::ResourceExhausted => Http::TOO_MANY_REQUESTS,
-        // 400, not 412: HTTP's precondition headers are not what gRPC means (as grpc-gateway notes).
-        Grpc::FailedPrecondition => Http::BAD_REQUEST,
-        Grpc::Aborted => Http::CONFLICT,
-        Grpc::OutOfRange => Http::BAD_REQUEST,
-        Grpc::Unimplemented => Http::NOT_IMPLEMENTED,
-        Grpc::Internal => Http::INTERNAL_SERVER_ERROR,
-        Grpc::Unavailable => Http::SERVICE_UNAVAILABLE,
-        Grpc::DataLoss => Http::INTERNAL_SERVER_ERROR,
-        Grpc::Unauthenticated => Http::UNAUTHORIZED,
-    }
+    // The table is `meta.proto`'s `canonical_http`, one per gRPC code, with its comments.
+    crate::pb::GRPC_HTTP
+        .get(code as usize)
+        .copied()
+        .unwrap_or(Http::INTERNAL_SERVER_ERROR)
 }
 
 /// The gRPC code for an HTTP response that carries no `grpc-status`, per grpc's own table.
@@ -99,25 +83,11 @@ pub fn grpc_code_from_http(status: Http) -> Grpc {
 /// assert_eq!(clarifai_status::mapping::grpc_code_name(tonic::Code::Ok), "OK");
 /// ```
 pub fn grpc_code_name(code: Grpc) -> &'static str {
-    match code {
-        Grpc::Ok => "OK",
-        Grpc::Cancelled => "CANCELLED",
-        Grpc::Unknown => "UNKNOWN",
-        Grpc::InvalidArgument => "INVALID_ARGUMENT",
-        Grpc::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Grpc::NotFound => "NOT_FOUND",
-        Grpc::AlreadyExists => "ALREADY_EXISTS",
-        Grpc::PermissionDenied => "PERMISSION_DENIED",
-        Grpc::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Grpc::FailedPrecondition => "FAILED_PRECONDITION",
-        Grpc::Aborted => "ABORTED",
-        Grpc::OutOfRange => "OUT_OF_RANGE",
-        Grpc::Unimplemented => "UNIMPLEMENTED",
-        Grpc::Internal => "INTERNAL",
-        Grpc::Unavailable => "UNAVAILABLE",
-        Grpc::DataLoss => "DATA_LOSS",
-        Grpc::Unauthenticated => "UNAUTHENTICATED",
-    }
+    // `meta.proto`'s `GrpcCode` names, by number.
+    crate::pb::GRPC_NAME
+        .get(code as usize)
+        .copied()
+        .unwrap_or("UNKNOWN")
 }
 
 /// The Clarifai code for a peer that sent only a gRPC code (no `clarifai-status-code` header, no

@@ -27,36 +27,37 @@
 
 use crate::Code;
 
-// Modules nest as the proto packages do: prost refers across packages by relative paths.
+// Modules nest as the proto packages do: prost refers across packages by relative paths. The
+// files are codegen/'s output, shipped in src/generated (see build.rs).
 #[allow(missing_docs, clippy::all, clippy::pedantic, unreachable_pub)]
 mod generated {
     pub(crate) mod clarifai {
         pub(crate) mod api {
             pub(crate) mod status {
                 use crate::table::{NameEntry, NameTable, Row};
-                include!(concat!(env!("OUT_DIR"), "/clarifai.api.status.rs"));
-                include!(concat!(env!("OUT_DIR"), "/status_table.rs"));
+                include!("generated/clarifai.api.status.rs");
+                include!("generated/status_table.rs");
             }
         }
         #[cfg(feature = "testing")]
         pub(crate) mod status {
             pub(crate) mod testing {
                 pub(crate) mod v1 {
-                    include!(concat!(env!("OUT_DIR"), "/clarifai.status.testing.v1.rs"));
+                    include!("generated/clarifai.status.testing.v1.rs");
                 }
             }
         }
     }
     pub(crate) mod google {
         pub(crate) mod rpc {
-            include!(concat!(env!("OUT_DIR"), "/google.rpc.rs"));
+            include!("generated/google.rpc.rs");
         }
     }
 }
 
 pub use generated::clarifai::api::status::{BaseResponse, RedirectInfo, Status, StatusCode};
 pub(crate) use generated::clarifai::api::status::{
-    RowIndex, ALL, NUMBER_ROW, ROWS, ROW_DESCRIPTION, ROW_GRPC, ROW_HTTP, ROW_NAME, ROW_OUTCOME,
+    RowIndex, ALL, GRPC_HTTP, GRPC_NAME, NUMBER_ROW, ROWS, ROW_DESCRIPTION, ROW_GRPC, ROW_HTTP, ROW_NAME, ROW_OUTCOME,
     ROW_RETRYABLE,
 };
 pub(crate) use generated::clarifai::api::status::{NAME_MAX_LEN, NAME_SEED, NAME_TABLE};

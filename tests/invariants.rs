@@ -8,6 +8,7 @@ mod common;
 use common::{grpc_codes, UNKNOWN_NUMBERS};
 
 const PROTO: &str = include_str!("../proto/clarifai/api/status/status_code.proto");
+const META: &str = include_str!("../proto/clarifai/status/meta.proto");
 
 fn code(name: &str) -> StatusCode {
     StatusCode::from_name(name).unwrap_or_else(|| panic!("{name} is in the table"))
@@ -251,6 +252,17 @@ fn zero_and_unknown_numbers_are_unknown_non_retryable_failures() {
 /// Every code's facts as the proto declares them, read from its text here (not through build.rs):
 /// an oracle for the generated number index and fact tables, which must give each number its
 /// own facts.
+/// `meta.proto`'s `canonical_http` of the gRPC code named `grpc`, read from its text.
+fn canonical_http(grpc: &str) -> &'static str {
+    let declaration = format!("{grpc} = ");
+    META.lines()
+        .map(str::trim)
+        .find(|l| l.starts_with(&declaration))
+        .and_then(|l| l.split_once("(canonical_http) = "))
+        .and_then(|(_, rest)| rest.strip_suffix("];"))
+        .unwrap_or_else(|| panic!("meta.proto declares no canonical_http for {grpc}"))
+}
+
 #[test]
 fn every_code_reads_the_facts_its_proto_option_declares() {
     let mut checked = 0;
@@ -264,13 +276,14 @@ fn every_code_reads_the_facts_its_proto_option_declares() {
         }
         let (name, number) = head.split_once(" = ").expect("NAME = NUMBER");
         let number: i32 = number.trim().parse().expect("a number");
-        let field = |key: &str| -> &str {
+        let optional = |key: &str| -> Option<&str> {
             lines[i + 1..]
                 .iter()
                 .take_while(|l| !l.starts_with("}];"))
                 .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(": ")))
-                .unwrap_or_else(|| panic!("{name}: no {key}"))
         };
+        let field =
+            |key: &str| -> &str { optional(key).unwrap_or_else(|| panic!("{name}: no {key}")) };
         let code = StatusCode::from_number(number).expect("declared numbers are known");
         assert_eq!(code.name(), name);
         let expected_outcome = match field("outcome") {
@@ -283,8 +296,13 @@ fn every_code_reads_the_facts_its_proto_option_declares() {
             .into_iter()
             .find(|g| format!("{g:?}").to_ascii_uppercase() == field("grpc").replace('_', ""))
             .unwrap_or_else(|| panic!("{name}: grpc {}", field("grpc")));
-        let http: u16 = field("http").parse().expect("an HTTP status");
-        let retryable = field("retryable") == "true";
+        // Written only where they differ from the defaults: the gRPC code's canonical HTTP status
+        // (meta.proto), and not retryable.
+        let http: u16 = optional("http")
+            .unwrap_or_else(|| canonical_http(field("grpc")))
+            .parse()
+            .expect("an HTTP status");
+        let retryable = optional("retryable") == Some("true");
         for (what, got) in [
             ("outcome", format!("{:?}", code.outcome())),
             ("grpc", format!("{:?}", code.grpc_code())),

@@ -24,7 +24,7 @@
 //! wherever a code's HTTP status departs from the canonical gRPC-to-HTTP table. Codes not listed
 //! here (and `ZERO`) are failures, gRPC `UNKNOWN`, HTTP 500, not retryable.
 //!
-#![doc = include_str!(concat!(env!("OUT_DIR"), "/status_table.md"))]
+#![doc = include_str!("../generated/status_table.md")]
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,0 +1,696 @@
+//! The code generator: compiles the protos (with protox: no system `protoc`) and generates the
+//! Rust side of the status table from the options declared beside each code in
+//! `status_code.proto`.
+//!
+//! Run by maintainers, not by every build: `cargo build --features regenerate` has `build.rs`
+//! write its output into `src/generated/`, which ships with the crate, so dependents never build
+//! the generators (protox, prost-build, ...). `tests/codegen.rs` runs it into a temporary folder
+//! and fails on any difference from `src/generated/`, and on broken copies of the table.
+//!
+//! Generated:
+//! - the prost messages and enum (`clarifai.api.status.rs`, `google.rpc.rs`, and the tester
+//!   service with the `testing` feature);
+//! - `status_table.rs`: one row per number, an exhaustive `StatusCode` to row match, a direct
+//!   index from every number up to the largest to its row, one table per fact indexed by row,
+//!   and a minimal perfect hash over every name;
+//! - `status_table.md`: the mapping table the crate docs show.
+//!
+//! The build fails, naming the code, if the table breaks one of the crate's invariants (a failure
+//! that is gRPC OK or HTTP 2xx, a retryable success, an alias that carries facts, ...).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+
+use heck::ToUpperCamelCase;
+use protox::prost_reflect::{DescriptorPool, DynamicMessage, ReflectMessage as _, Value};
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../src/table/name_hash.rs"]
+mod name_hash;
+
+const STATUS_CODE_PROTO: &str = "clarifai/api/status/status_code.proto";
+const STATUS_PROTO: &str = "clarifai/api/status/status.proto";
+const RPC_PROTOS: [&str; 2] = ["google/rpc/status.proto", "google/rpc/error_details.proto"];
+const TESTER_PROTO: &str = "clarifai/status/testing/v1/tester.proto";
+
+/// What `meta.proto` declares beside the codes: each gRPC code's name and canonical HTTP status
+/// (by number, from `GrpcCode`), and the categories `status_code.proto` declares.
+struct Meta {
+    grpc: Vec<(String, u32)>,
+    categories: Vec<String>,
+}
+
+impl Meta {
+    fn grpc_name(&self, number: i32) -> &str {
+        self.grpc
+            .get(number as usize)
+            .map_or("UNKNOWN", |g| g.0.as_str())
+    }
+}
+
+/// One number of the table with everything declared about it.
+struct Row {
+    number: i32,
+    name: String,
+    aliases: Vec<String>,
+    name_deprecated: bool,
+    alias_deprecated: Vec<bool>,
+    description: String,
+    category: String,
+    /// The outcome's name in `meta.proto`'s `Outcome` (`SUCCESS`, `IN_PROGRESS`, `FAILURE`).
+    outcome: String,
+    retryable: bool,
+    grpc: i32,
+    http: u32,
+}
+
+pub(crate) type BuildResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// The files [`generate`] writes, each into the folder it is given.
+pub(crate) const OUTPUTS: [&str; 5] = [
+    "clarifai.api.status.rs",
+    "google.rpc.rs",
+    "clarifai.status.testing.v1.rs",
+    "status_table.rs",
+    "status_table.md",
+];
+
+/// Compiles the protos under `proto_dir` and writes every file of [`OUTPUTS`] into `out_dir`.
+///
+/// Fails, naming the code, if the table breaks one of the crate's invariants.
+pub(crate) fn generate(proto_dir: &Path, out_dir: &Path) -> BuildResult<()> {
+    let mut files = vec![STATUS_CODE_PROTO, STATUS_PROTO];
+    files.extend(RPC_PROTOS);
+    files.push(TESTER_PROTO);
+    let mut compiler = protox::Compiler::new([proto_dir])?;
+    compiler.include_imports(true);
+    // Proto comments become the generated items' docs (`pb::Status::code` warns of `Zero`).
+    compiler.include_source_info(true);
+    compiler.open_files(&files)?;
+    let pool = compiler.descriptor_pool();
+
+    let meta = read_meta(&pool)?;
+    let rows = read_table(&pool, &meta)?;
+    check_invariants(&rows, &meta)?;
+    fs::write(
+        out_dir.join("status_table.rs"),
+        render_rust(&rows, &meta, &pool)?,
+    )?;
+    fs::write(
+        out_dir.join("status_table.md"),
+        render_markdown(&rows, &meta),
+    )?;
+
+    // prost sees every file (it resolves types across them) but the crate includes only its own
+    // packages; Google's well-known types map to prost-types. The tester's service is generated
+    // whole (server, client, transport); the crate includes it with the `testing` feature only.
+    let fds = compiler.file_descriptor_set();
+    let mut config = prost_build::Config::new();
+    config.enable_type_names();
+    config.btree_map(["."]);
+    config.out_dir(out_dir);
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .build_transport(true)
+        .out_dir(out_dir)
+        .compile_fds_with_config(fds, config)?;
+    // The options' own package is the generator's business, not the crate's.
+    let meta = out_dir.join("clarifai.status.meta.rs");
+    if meta.exists() {
+        fs::remove_file(meta)?;
+    }
+    Ok(())
+}
+
+fn read_meta(pool: &DescriptorPool) -> BuildResult<Meta> {
+    let grpc_enum = pool
+        .get_enum_by_name("clarifai.status.meta.GrpcCode")
+        .ok_or("GrpcCode enum missing")?;
+    let canonical = pool
+        .get_extension_by_name("clarifai.status.meta.canonical_http")
+        .ok_or("clarifai.status.meta.canonical_http option missing")?;
+    let mut grpc = Vec::new();
+    for (i, value) in grpc_enum.values().enumerate() {
+        if usize::try_from(value.number()) != Ok(i) {
+            return Err(format!("GrpcCode {} is not numbered {i}", value.name()).into());
+        }
+        let http = match value.options().get_extension(&canonical).as_ref() {
+            Value::U32(http) if (100..600).contains(http) => *http,
+            _ => return Err(format!("GrpcCode {} has no canonical_http", value.name()).into()),
+        };
+        grpc.push((value.name().to_owned(), http));
+    }
+    if grpc.len() != 17 {
+        return Err(format!("GrpcCode has {} values, not gRPC's 17", grpc.len()).into());
+    }
+    let file = pool
+        .get_file_by_name(STATUS_CODE_PROTO)
+        .ok_or("status_code.proto missing")?;
+    let declared = pool
+        .get_extension_by_name("clarifai.status.meta.categories")
+        .ok_or("clarifai.status.meta.categories option missing")?;
+    let categories: Vec<String> = match file.options().get_extension(&declared).as_ref() {
+        Value::List(list) => list
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    };
+    if categories.is_empty() {
+        return Err("status_code.proto declares no (clarifai.status.meta.categories)".into());
+    }
+    Ok(Meta { grpc, categories })
+}
+
+fn read_table(pool: &DescriptorPool, meta_decl: &Meta) -> BuildResult<Vec<Row>> {
+    let enum_desc = pool
+        .get_enum_by_name("clarifai.api.status.StatusCode")
+        .ok_or("StatusCode enum missing")?;
+    let ext = pool
+        .get_extension_by_name("clarifai.status.meta.code")
+        .ok_or("clarifai.status.meta.code option missing")?;
+    // The value carrying the facts is the printed name; the others of its number are aliases.
+    // (Declaration order puts it first, which is also the name prost keeps.)
+    let mut rows: BTreeMap<i32, Row> = BTreeMap::new();
+    let mut aliases: Vec<(i32, String, bool)> = Vec::new();
+    for value in enum_desc.values() {
+        let opts = value.options();
+        let deprecated = matches!(
+            opts.get_field_by_name("deprecated").as_deref(),
+            Some(Value::Bool(true))
+        );
+        let number = value.number();
+        let name = value.name().to_owned();
+        if !opts.has_extension(&ext) {
+            aliases.push((number, name, deprecated));
+            continue;
+        }
+        let meta = opts.get_extension(&ext);
+        let meta = meta.as_message().ok_or("code option is not a message")?;
+        let row = Row {
+            number,
+            name,
+            aliases: Vec::new(),
+            name_deprecated: deprecated,
+            alias_deprecated: Vec::new(),
+            description: string_field(meta, "description")?,
+            category: string_field(meta, "category")?,
+            outcome: enum_name(meta, "outcome")?,
+            retryable: matches!(
+                meta.get_field_by_name("retryable").as_deref(),
+                Some(Value::Bool(true))
+            ),
+            grpc: enum_field(meta, "grpc")?,
+            // Unset: the canonical HTTP status of the code's gRPC code.
+            http: match meta.get_field_by_name("http").as_deref() {
+                Some(Value::U32(0)) => {
+                    let grpc = enum_field(meta, "grpc")?;
+                    meta_decl
+                        .grpc
+                        .get(usize::try_from(grpc)?)
+                        .ok_or("grpc code out of range")?
+                        .1
+                }
+                Some(Value::U32(v)) => *v,
+                _ => return Err("http is not a uint32".into()),
+            },
+        };
+        if let Some(other) = rows.insert(number, row) {
+            return Err(format!(
+                "{number}: both {} and another name declare facts",
+                other.name
+            )
+            .into());
+        }
+    }
+    for (number, name, deprecated) in aliases {
+        let row = rows
+            .get_mut(&number)
+            .ok_or_else(|| format!("{name} = {number} declares no (clarifai.status.meta.code)"))?;
+        row.aliases.push(name);
+        row.alias_deprecated.push(deprecated);
+    }
+    Ok(rows.into_values().collect())
+}
+
+fn string_field(meta: &DynamicMessage, field: &str) -> BuildResult<String> {
+    match meta.get_field_by_name(field).as_deref() {
+        Some(Value::String(s)) => Ok(s.clone()),
+        _ => Err(format!("{field} is not a string").into()),
+    }
+}
+
+/// The name of the value an enum field holds, from the enum's own declaration.
+fn enum_name(meta: &DynamicMessage, field: &str) -> BuildResult<String> {
+    let number = enum_field(meta, field)?;
+    let kind = meta
+        .descriptor()
+        .get_field_by_name(field)
+        .and_then(|f| f.kind().as_enum().cloned())
+        .ok_or_else(|| format!("{field} is not an enum"))?;
+    Ok(kind
+        .get_value(number)
+        .map_or_else(String::new, |v| v.name().to_owned()))
+}
+
+fn enum_field(meta: &DynamicMessage, field: &str) -> BuildResult<i32> {
+    match meta.get_field_by_name(field).as_deref() {
+        Some(Value::EnumNumber(n)) => Ok(*n),
+        _ => Err(format!("{field} is not an enum").into()),
+    }
+}
+
+fn check_invariants(rows: &[Row], meta: &Meta) -> BuildResult<()> {
+    for r in rows {
+        let ok = r.grpc == 0;
+        let two_xx = (200..300).contains(&r.http);
+        let fail = |why: &str| Err(format!("{} ({}): {why}", r.name, r.number).into());
+        if !(100..600).contains(&r.http) {
+            return fail("http is not an HTTP status");
+        }
+        if !meta.categories.contains(&r.category) {
+            return fail(&format!(
+                "category {:?} is not declared by a (clarifai.status.meta.categories) option of status_code.proto",
+                r.category
+            ));
+        }
+        match r.outcome.as_str() {
+            "SUCCESS" | "IN_PROGRESS" => {
+                if !ok || !two_xx {
+                    return fail("success and in_progress must be gRPC OK and HTTP 2xx");
+                }
+                if r.retryable {
+                    return fail("only failures are retryable");
+                }
+            }
+            "FAILURE" => {
+                if ok || two_xx {
+                    return fail("a failure is never gRPC OK nor HTTP 2xx");
+                }
+            }
+            _ => return fail("outcome unset"),
+        }
+        if !(0..17).contains(&r.grpc) {
+            return fail("grpc code out of range");
+        }
+    }
+    Ok(())
+}
+
+fn variant(name: &str) -> String {
+    name.to_upper_camel_case()
+}
+
+fn render_rust(rows: &[Row], meta: &Meta, pool: &DescriptorPool) -> BuildResult<String> {
+    let mut s = String::new();
+    s.push_str("// @generated by build.rs from proto/clarifai/api/status/status_code.proto.\n\n");
+
+    // Rows, in number order, then the row every number the table does not know reads.
+    writeln!(
+        s,
+        "/// Every code of the table, in number order, then the unknown-number row."
+    )?;
+    writeln!(s, "#[allow(deprecated)]")?;
+    writeln!(s, "pub(crate) static ROWS: [Row; {}] = [", rows.len() + 1)?;
+    for r in rows {
+        let deprecated = r.name_deprecated && r.alias_deprecated.iter().all(|d| *d);
+        writeln!(
+            s,
+            "    Row {{ code: Some(StatusCode::{}), aliases: &{:?}, category: {:?}, deprecated: {} }},",
+            variant(&r.name),
+            r.aliases,
+            r.category,
+            deprecated,
+        )?;
+    }
+    writeln!(s, "    Row::UNKNOWN,")?;
+    writeln!(s, "];\n")?;
+    // Names and descriptions apart from the rest of a row: a lookup reads one `&str` of a small
+    // array rather than a field of a large struct.
+    let name_table = ("ROW_NAME", "&str", "", "Each row's printed name");
+    render_row_table(&mut s, rows, name_table, &|r| {
+        r.map_or("crate::Code::UNKNOWN_NAME".to_owned(), |r| {
+            format!("{:?}", r.name)
+        })
+    })?;
+    let description_table = ("ROW_DESCRIPTION", "&str", "", "Each row's description");
+    render_row_table(&mut s, rows, description_table, &|r| {
+        r.map_or("crate::Code::UNKNOWN_DESCRIPTION".to_owned(), |r| {
+            format!("{:?}", r.description)
+        })
+    })?;
+    writeln!(s, "/// Every code of the table, in number order.")?;
+    writeln!(s, "#[allow(deprecated)]")?;
+    writeln!(s, "pub(crate) static ALL: [StatusCode; {}] = [", rows.len())?;
+    for r in rows {
+        writeln!(s, "    StatusCode::{},", variant(&r.name))?;
+    }
+    writeln!(s, "];\n")?;
+
+    // Exhaustive variant -> row: no wildcard, so a variant without a row does not compile.
+    writeln!(s, "impl StatusCode {{")?;
+    writeln!(
+        s,
+        "    /// This code's row in [`ROWS`], by an exhaustive match (lookups use `NUMBER_ROW`)."
+    )?;
+    writeln!(s, "    #[allow(deprecated)]")?;
+    writeln!(
+        s,
+        "    pub(crate) const fn table_position(self) -> usize {{"
+    )?;
+    writeln!(s, "        match self {{")?;
+    for (i, r) in rows.iter().enumerate() {
+        writeln!(s, "            StatusCode::{} => {i},", variant(&r.name))?;
+    }
+    writeln!(s, "        }}\n    }}\n}}\n")?;
+
+    render_number_index(&mut s, rows, meta)?;
+    render_grpc_tables(&mut s, meta)?;
+    render_name_hash(&mut s, rows)?;
+    render_private_fields(&mut s, pool)?;
+    Ok(s)
+}
+
+/// One table of a fact per row, `static NAME: [TYPE; rows] = { use PRELUDE; [items] };` (the
+/// `use` keeps the generated file short: `Unknown` rather than `tonic::Code::Unknown`). `item`
+/// gets each row, then `None` for the unknown row, whose item comes last.
+fn render_row_table(
+    s: &mut String,
+    rows: &[Row],
+    (name, ty, prelude, doc): (&str, &str, &str, &str),
+    item: &dyn Fn(Option<&Row>) -> String,
+) -> BuildResult<()> {
+    writeln!(s, "/// {doc}, in the order of [`ROWS`].")?;
+    write!(
+        s,
+        "pub(crate) static {name}: [{ty}; {}] = {{",
+        rows.len() + 1
+    )?;
+    if !prelude.is_empty() {
+        write!(s, "\n    use {prelude};")?;
+    }
+    s.push_str("\n    [");
+    for row in rows.iter().map(Some).chain([None]) {
+        s.push_str("\n        ");
+        s.push_str(&item(row));
+        s.push(',');
+    }
+    writeln!(s, "\n    ]\n}};\n")?;
+    Ok(())
+}
+
+/// The number index: `NUMBER_ROW` holds the row of every number from 0 to one past the largest
+/// in the table (the unknown row wherever the table has no code, and in the last entry, which
+/// every number out of range reads), so a number's row is one load with no hash and no check
+/// that the number matches. Row tables then hold each fact (`ROW_GRPC`, `ROW_HTTP`,
+/// `ROW_OUTCOME`, `ROW_RETRYABLE`, besides `ROW_NAME` and `ROW_DESCRIPTION`).
+///
+/// The index is a `u16` per number: about 193 KiB of read-only data for numbers up to 99,009,
+/// paid for lookups that cost a load rather than a hash and a confirmation (BENCHMARKS.md,
+/// section 1, has the figures of both).
+fn render_number_index(s: &mut String, rows: &[Row], meta: &Meta) -> BuildResult<()> {
+    let unknown_row = rows.len();
+    let Some(largest) = rows.iter().map(|r| r.number).max() else {
+        return Err("the table has no codes".into());
+    };
+    if rows.iter().any(|r| r.number < 0) {
+        return Err("a negative number would not index the number index".into());
+    }
+    // Far above the largest code today (99,009); a much larger number would call for a
+    // different index, not a bigger one.
+    let len = usize::try_from(largest)? + 2;
+    if len > 1 << 17 {
+        return Err(format!("number {largest} makes the direct number index too large").into());
+    }
+
+    writeln!(
+        s,
+        "/// A row of [`ROWS`]. An enum rather than an integer, so the compiler knows"
+    )?;
+    writeln!(
+        s,
+        "/// that every value read from [`NUMBER_ROW`] indexes the row tables in bounds."
+    )?;
+    writeln!(
+        s,
+        "#[derive(Clone, Copy, Debug, PartialEq, Eq)]\n#[repr(u16)]"
+    )?;
+    writeln!(s, "#[allow(dead_code)]\npub(crate) enum RowIndex {{")?;
+    for i in 0..=unknown_row {
+        writeln!(s, "    R{i},")?;
+    }
+    writeln!(s, "}}\n")?;
+
+    writeln!(
+        s,
+        "/// The row of each number from 0 to one past the largest code: the unknown row for a"
+    )?;
+    writeln!(
+        s,
+        "/// number the table does not have, and in the last entry, which numbers out of range read."
+    )?;
+    writeln!(s, "pub(crate) static NUMBER_ROW: [RowIndex; {len}] = {{")?;
+    writeln!(s, "    let mut index = [RowIndex::R{unknown_row}; {len}];")?;
+    for (row, r) in rows.iter().enumerate() {
+        writeln!(s, "    index[{}] = RowIndex::R{row};", r.number)?;
+    }
+    writeln!(s, "    index\n}};\n")?;
+
+    let grpc_table = (
+        "ROW_GRPC",
+        "tonic::Code",
+        "tonic::Code::*",
+        "Each row's gRPC code",
+    );
+    render_row_table(s, rows, grpc_table, &|r| {
+        meta.grpc_name(r.map_or(2, |r| r.grpc))
+            .to_upper_camel_case()
+    })?;
+    let http_table = ("ROW_HTTP", "http::StatusCode", "", "Each row's HTTP status");
+    render_row_table(s, rows, http_table, &|r| {
+        format!("http_status({})", r.map_or(500, |r| r.http))
+    })?;
+    let outcome_table = (
+        "ROW_OUTCOME",
+        "crate::Outcome",
+        "crate::Outcome::*",
+        "Each row's outcome",
+    );
+    render_row_table(s, rows, outcome_table, &|r| {
+        r.map_or("FAILURE", |r| r.outcome.as_str())
+            .to_upper_camel_case()
+    })?;
+    let retryable_table = (
+        "ROW_RETRYABLE",
+        "bool",
+        "",
+        "Whether each row's code is retryable",
+    );
+    render_row_table(s, rows, retryable_table, &|r| {
+        r.is_some_and(|r| r.retryable).to_string()
+    })?;
+    writeln!(
+        s,
+        "/// An HTTP status build.rs checked is in 100..600 (anything else fails to compile)."
+    )?;
+    writeln!(
+        s,
+        "const fn http_status(status: u16) -> http::StatusCode {{"
+    )?;
+    writeln!(s, "    match http::StatusCode::from_u16(status) {{")?;
+    writeln!(
+        s,
+        "        Ok(status) => status,\n        Err(_) => panic!(\"not an HTTP status\"),"
+    )?;
+    writeln!(s, "    }}\n}}\n")?;
+    Ok(())
+}
+
+/// Searches a seed and per-bucket displacements under which every name takes its own slot.
+fn render_name_hash(s: &mut String, rows: &[Row]) -> BuildResult<()> {
+    // (name, row, deprecated)
+    let mut names: Vec<(&str, usize, bool)> = Vec::new();
+    let code_of = |row: usize| variant(&rows[row].name);
+    for (i, r) in rows.iter().enumerate() {
+        names.push((&r.name, i, r.name_deprecated));
+        for (a, d) in r.aliases.iter().zip(&r.alias_deprecated) {
+            names.push((a, i, *d));
+        }
+    }
+    let buckets = 1usize << name_hash::BUCKET_BITS;
+    let slots = 1usize << name_hash::SLOT_BITS;
+    'seed: for seed in 0u64..10_000 {
+        // Odd multipliers from a fixed sequence, so builds are reproducible.
+        let seed = (seed.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED) | 1;
+        let hashes: Vec<u64> = names
+            .iter()
+            .map(|(n, ..)| name_hash::hash(n.len(), name_hash::words(n.as_bytes()), seed))
+            .collect();
+        let mut by_bucket: Vec<Vec<usize>> = vec![Vec::new(); buckets];
+        for (k, h) in hashes.iter().enumerate() {
+            by_bucket[name_hash::bucket(*h)].push(k);
+        }
+        let mut order: Vec<usize> = (0..buckets).collect();
+        order.sort_by_key(|b| std::cmp::Reverse(by_bucket[*b].len()));
+        let mut table = vec![0u16; slots];
+        let mut disp = vec![0u32; buckets];
+        for b in order {
+            let keys = &by_bucket[b];
+            if keys.is_empty() {
+                continue;
+            }
+            let found = (0..slots as u32).map(name_hash::displacement).find(|d| {
+                let mut taken: Vec<usize> = Vec::with_capacity(keys.len());
+                keys.iter().all(|k| {
+                    let slot = name_hash::slot(hashes[*k], *d);
+                    let free = table[slot] == 0 && !taken.contains(&slot);
+                    taken.push(slot);
+                    free
+                })
+            });
+            let Some(d) = found else { continue 'seed };
+            disp[b] = d;
+            for k in keys {
+                table[name_hash::slot(hashes[*k], d)] = u16::try_from(*k + 1)?;
+            }
+        }
+        let max = names.iter().map(|n| n.0.len()).max().unwrap_or(0);
+        writeln!(s, "pub(crate) const NAME_SEED: u64 = {seed:#x};")?;
+        writeln!(s, "pub(crate) const NAME_MAX_LEN: usize = {max};")?;
+        writeln!(
+            s,
+            "/// Every name of every code, at its slot: lookups read one displacement and one entry."
+        )?;
+        writeln!(s, "#[allow(deprecated)]")?;
+        writeln!(s, "pub(crate) static NAME_TABLE: NameTable = NameTable {{")?;
+        writeln!(s, "    slots: [")?;
+        for k in &table {
+            match usize::from(*k).checked_sub(1).map(|k| names[k]) {
+                Some((n, row, dep)) => writeln!(
+                    s,
+                    "        NameEntry {{ words: {:?}, code: StatusCode::{}, len: {}, deprecated: {dep} }}, // {n}",
+                    name_hash::words(n.as_bytes()),
+                    code_of(row),
+                    n.len()
+                )?,
+                None => writeln!(s, "        NameEntry::EMPTY,")?,
+            }
+        }
+        writeln!(s, "    ],")?;
+        writeln!(s, "    displacements: {disp:?},")?;
+        writeln!(s, "}};\n")?;
+        return Ok(());
+    }
+    Err("no perfect hash found for the status names".into())
+}
+
+/// `Status::strip_private`, from the fields the proto marks `(clarifai.status.meta.private)`.
+fn render_private_fields(s: &mut String, pool: &DescriptorPool) -> BuildResult<()> {
+    let status = pool
+        .get_message_by_name("clarifai.api.status.Status")
+        .ok_or("Status message missing")?;
+    let ext = pool
+        .get_extension_by_name("clarifai.status.meta.private")
+        .ok_or("clarifai.status.meta.private option missing")?;
+    let private: Vec<String> = status
+        .fields()
+        .filter(|f| matches!(f.options().get_extension(&ext).as_ref(), Value::Bool(true)))
+        .map(|f| f.name().to_owned())
+        .collect();
+    if private.is_empty() {
+        return Err("Status declares no private field".into());
+    }
+    writeln!(s, "impl Status {{")?;
+    writeln!(s, "    /// The fields the proto marks `(clarifai.status.meta.private)`: they never leave a service.")?;
+    writeln!(
+        s,
+        "    pub const PRIVATE_FIELDS: [&'static str; {}] = {:?};\n",
+        private.len(),
+        private
+    )?;
+    writeln!(
+        s,
+        "    /// Clears every field the proto marks private ({}).",
+        private.join(", ")
+    )?;
+    writeln!(s, "    ///\n    /// # Examples\n    ///\n    /// ```")?;
+    writeln!(s, "    /// let mut status = clarifai_status::pb::Status {{ internal_details: \"db down\".into(), ..Default::default() }};")?;
+    writeln!(s, "    /// status.strip_private();")?;
+    writeln!(
+        s,
+        "    /// assert!(status.internal_details.is_empty());\n    /// ```"
+    )?;
+    writeln!(s, "    pub fn strip_private(&mut self) {{")?;
+    for f in &private {
+        writeln!(s, "        self.{f} = Default::default();")?;
+    }
+    writeln!(s, "    }}\n}}\n")?;
+    Ok(())
+}
+
+/// Each gRPC code's name and canonical HTTP status, by number, as `meta.proto` declares them.
+fn render_grpc_tables(s: &mut String, meta: &Meta) -> BuildResult<()> {
+    writeln!(
+        s,
+        "/// Each gRPC code's name, by number (`meta.proto`'s `GrpcCode`)."
+    )?;
+    writeln!(
+        s,
+        "pub(crate) static GRPC_NAME: [&str; {}] = [",
+        meta.grpc.len()
+    )?;
+    for (name, _) in &meta.grpc {
+        writeln!(s, "    {name:?},")?;
+    }
+    writeln!(
+        s,
+        "];
+"
+    )?;
+    writeln!(
+        s,
+        "/// Each gRPC code's canonical HTTP status, by number (`meta.proto`'s `canonical_http`)."
+    )?;
+    writeln!(
+        s,
+        "pub(crate) static GRPC_HTTP: [http::StatusCode; {}] = [",
+        meta.grpc.len()
+    )?;
+    for (_, http) in &meta.grpc {
+        writeln!(s, "    http_status({http}),")?;
+    }
+    writeln!(
+        s,
+        "];
+"
+    )?;
+    Ok(())
+}
+
+fn render_markdown(rows: &[Row], meta: &Meta) -> String {
+    let mut s = String::from(
+        "| Code | Name | Category | Outcome | Retryable | gRPC | HTTP |\n|---:|---|---|---|---|---|---:|\n",
+    );
+    for r in rows {
+        let outcome = r.outcome.to_ascii_lowercase();
+        let mut name = format!("`{}`", r.name);
+        for a in &r.aliases {
+            let _ = write!(name, " (alias `{a}`)");
+        }
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            r.number,
+            name,
+            r.category.replace('|', "\\|"),
+            outcome,
+            if r.retryable { "yes" } else { "no" },
+            meta.grpc_name(r.grpc),
+            r.http
+        );
+    }
+    s
+}
