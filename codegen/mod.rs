@@ -12,7 +12,7 @@
 //!   service with the `testing` feature);
 //! - `status_table.rs`: one row per number, an exhaustive `StatusCode` to row match, a direct
 //!   index from every number up to the largest to its row, one table per fact indexed by row,
-//!   and a minimal perfect hash over every name;
+//!   and a perfect hash over every name (a table sized for the names, at most 7/8 full);
 //! - `status_table.md`: the mapping table the crate docs show.
 //!
 //! The build fails, naming the code, if the table breaks one of the crate's invariants (a failure
@@ -509,7 +509,9 @@ fn render_number_index(s: &mut String, rows: &[Row], meta: &Meta) -> BuildResult
     Ok(())
 }
 
-/// Searches a seed and per-bucket displacements under which every name takes its own slot.
+/// Searches a seed and per-bucket displacements under which every name takes its own slot, in a
+/// table sized for the names: the fewest slots (a power of two) at most 7/8 full, a quarter as
+/// many buckets.
 fn render_name_hash(s: &mut String, rows: &[Row]) -> BuildResult<()> {
     // (name, row, deprecated)
     let mut names: Vec<(&str, usize, bool)> = Vec::new();
@@ -520,8 +522,41 @@ fn render_name_hash(s: &mut String, rows: &[Row]) -> BuildResult<()> {
             names.push((a, i, *d));
         }
     }
-    let buckets = 1usize << name_hash::BUCKET_BITS;
-    let slots = 1usize << name_hash::SLOT_BITS;
+    if let Some((long, ..)) = names.iter().find(|n| n.0.len() > name_hash::COVERED) {
+        return Err(format!(
+            "name {long} is longer than the {} bytes the name hash compares",
+            name_hash::COVERED
+        )
+        .into());
+    }
+    // Names whose hash input is the same collide under every seed: say which.
+    let mut inputs: Vec<(u64, &str)> = names
+        .iter()
+        .map(|(n, ..)| {
+            (
+                name_hash::hash(n.len(), name_hash::words(n.as_bytes()), 1),
+                *n,
+            )
+        })
+        .collect();
+    inputs.sort_unstable();
+    if let Some(pair) = inputs.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(format!(
+            "names {} and {} hash alike under every seed",
+            pair[0].1, pair[1].1
+        )
+        .into());
+    }
+    let mut slot_bits = 4u32;
+    while (1usize << slot_bits) * 7 < names.len() * 8 {
+        slot_bits += 1;
+    }
+    if slot_bits > 16 {
+        return Err(format!("{} names are too many for the name table", names.len()).into());
+    }
+    let bucket_bits = slot_bits - 2;
+    let buckets = 1usize << bucket_bits;
+    let slots = 1usize << slot_bits;
     'seed: for seed in 0u64..10_000 {
         // Odd multipliers from a fixed sequence, so builds are reproducible.
         let seed = (seed.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED) | 1;
@@ -531,7 +566,7 @@ fn render_name_hash(s: &mut String, rows: &[Row]) -> BuildResult<()> {
             .collect();
         let mut by_bucket: Vec<Vec<usize>> = vec![Vec::new(); buckets];
         for (k, h) in hashes.iter().enumerate() {
-            by_bucket[name_hash::bucket(*h)].push(k);
+            by_bucket[name_hash::bucket(*h, bucket_bits)].push(k);
         }
         let mut order: Vec<usize> = (0..buckets).collect();
         order.sort_by_key(|b| std::cmp::Reverse(by_bucket[*b].len()));
@@ -542,19 +577,21 @@ fn render_name_hash(s: &mut String, rows: &[Row]) -> BuildResult<()> {
             if keys.is_empty() {
                 continue;
             }
-            let found = (0..slots as u32).map(name_hash::displacement).find(|d| {
-                let mut taken: Vec<usize> = Vec::with_capacity(keys.len());
-                keys.iter().all(|k| {
-                    let slot = name_hash::slot(hashes[*k], *d);
-                    let free = table[slot] == 0 && !taken.contains(&slot);
-                    taken.push(slot);
-                    free
-                })
-            });
+            let found = (0..slots as u32)
+                .map(|d| name_hash::displacement(d, slot_bits))
+                .find(|d| {
+                    let mut taken: Vec<usize> = Vec::with_capacity(keys.len());
+                    keys.iter().all(|k| {
+                        let slot = name_hash::slot(hashes[*k], *d, slot_bits);
+                        let free = table[slot] == 0 && !taken.contains(&slot);
+                        taken.push(slot);
+                        free
+                    })
+                });
             let Some(d) = found else { continue 'seed };
             disp[b] = d;
             for k in keys {
-                table[name_hash::slot(hashes[*k], d)] = u16::try_from(*k + 1)?;
+                table[name_hash::slot(hashes[*k], d, slot_bits)] = u16::try_from(*k + 1)?;
             }
         }
         let max = names.iter().map(|n| n.0.len()).max().unwrap_or(0);
@@ -562,10 +599,21 @@ fn render_name_hash(s: &mut String, rows: &[Row]) -> BuildResult<()> {
         writeln!(s, "pub(crate) const NAME_MAX_LEN: usize = {max};")?;
         writeln!(
             s,
+            "/// The name table has 2^this slots ({slots}, for {} names).",
+            names.len()
+        )?;
+        writeln!(s, "pub(crate) const NAME_SLOT_BITS: u32 = {slot_bits};")?;
+        writeln!(s, "/// The name table has 2^this buckets.")?;
+        writeln!(s, "pub(crate) const NAME_BUCKET_BITS: u32 = {bucket_bits};")?;
+        writeln!(
+            s,
             "/// Every name of every code, at its slot: lookups read one displacement and one entry."
         )?;
         writeln!(s, "#[allow(deprecated)]")?;
-        writeln!(s, "pub(crate) static NAME_TABLE: NameTable = NameTable {{")?;
+        writeln!(
+            s,
+            "pub(crate) static NAME_TABLE: NameTable<{slots}, {buckets}> = NameTable {{"
+        )?;
         writeln!(s, "    slots: [")?;
         for k in &table {
             match usize::from(*k).checked_sub(1).map(|k| names[k]) {
@@ -584,7 +632,11 @@ fn render_name_hash(s: &mut String, rows: &[Row]) -> BuildResult<()> {
         writeln!(s, "}};\n")?;
         return Ok(());
     }
-    Err("no perfect hash found for the status names".into())
+    Err(format!(
+        "no perfect hash found for {} names in {slots} slots after 10,000 seeds",
+        names.len()
+    )
+    .into())
 }
 
 /// `Status::strip_private`, from the fields the proto marks `(clarifai.status.meta.private)`.

@@ -60,7 +60,9 @@ pub(crate) use generated::clarifai::api::status::{
     RowIndex, ALL, GRPC_HTTP, GRPC_NAME, NUMBER_ROW, ROWS, ROW_DESCRIPTION, ROW_GRPC, ROW_HTTP, ROW_NAME, ROW_OUTCOME,
     ROW_RETRYABLE,
 };
-pub(crate) use generated::clarifai::api::status::{NAME_MAX_LEN, NAME_SEED, NAME_TABLE};
+pub(crate) use generated::clarifai::api::status::{
+    NAME_BUCKET_BITS, NAME_MAX_LEN, NAME_SEED, NAME_SLOT_BITS, NAME_TABLE,
+};
 
 impl Status {
     /// An in-body status for this code, its description the table's; every other field empty.

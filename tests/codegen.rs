@@ -42,6 +42,14 @@ const STATUS_CODE_PROTO: &str = "clarifai/api/status/status_code.proto";
 
 /// Generates from a copy of the protos whose `status_code.proto` went through `edit`.
 fn generate_edited(name: &str, edit: impl FnOnce(String) -> String) -> Result<(), String> {
+    generate_edited_table(name, edit).map(drop)
+}
+
+/// As [`generate_edited`], returning the generated `status_table.rs`.
+fn generate_edited_table(
+    name: &str,
+    edit: impl FnOnce(String) -> String,
+) -> Result<String, String> {
     let dir = scratch(name);
     let protos = dir.join("proto");
     copy_tree(&root().join("proto"), &protos);
@@ -52,7 +60,9 @@ fn generate_edited(name: &str, edit: impl FnOnce(String) -> String) -> Result<()
     fs::write(&table, edited).unwrap();
     let out = dir.join("out");
     fs::create_dir_all(&out).unwrap();
-    let result = codegen::generate(&protos, &out).map_err(|e| e.to_string());
+    let result = codegen::generate(&protos, &out)
+        .map_err(|e| e.to_string())
+        .map(|()| fs::read_to_string(out.join("status_table.rs")).unwrap());
     let _ = fs::remove_dir_all(&dir);
     result
 }
@@ -154,4 +164,81 @@ fn option_of(text: &str, decl: &str) -> (usize, usize) {
     let at = text.find(decl).unwrap() + decl.len();
     let end = at + text[at..].find("}]").unwrap() + 2;
     (at, end)
+}
+
+/// 100 names Clarifai could add, in its own patterns (resource, operation, state), none in the
+/// table yet: the first is the one that collided with `DATASET_VERSION_EXPORT_IN_PROGRESS` under
+/// the hash that read only some of a name's words.
+fn plausible_new_names(table: &str) -> Vec<String> {
+    let resources = [
+        "DATASET_VERSION",
+        "MODEL_VERSION",
+        "WORKFLOW_VERSION",
+        "MODULE_VERSION",
+        "PIPELINE_VERSION",
+        "APP",
+        "INPUT",
+        "ANNOTATION",
+        "CONCEPT",
+        "RUNNER",
+        "NODEPOOL",
+        "COMPUTE_CLUSTER",
+        "DEPLOYMENT",
+        "ARTIFACT",
+        "SECRET",
+        "COLLECTOR",
+        "LABEL_ORDER",
+        "EVALUATION",
+    ];
+    let operations = ["IMPORT", "EXPORT", "SYNC", "COPY", "MIGRATION", "UPLOAD"];
+    let states = ["IN_PROGRESS", "PENDING", "FAILED", "SUCCESS", "CANCELLED"];
+    let mut names = vec!["DATASET_VERSION_IMPORT_IN_PROGRESS".to_owned()];
+    for state in states {
+        for operation in operations {
+            for resource in resources {
+                let name = format!("{resource}_{operation}_{state}");
+                let declared = format!("  {name} = ");
+                if names.len() < 100 && !names.contains(&name) && !table.contains(&declared) {
+                    names.push(name);
+                }
+            }
+        }
+    }
+    assert_eq!(names.len(), 100);
+    names
+}
+
+#[test]
+fn a_hundred_plausible_new_names_still_generate() {
+    let table = generate_edited_table("new-names", |t| {
+        let names = plausible_new_names(&t);
+        let mut added = String::new();
+        for (i, name) in names.iter().enumerate() {
+            let number = 97_000 + i;
+            assert!(!t.contains(&format!(" = {number} ")), "{number} is taken");
+            added.push_str(&format!(
+                "  {name} = {number} [(clarifai.status.meta.code) = {{\n    description: \"new\"\n    category: \"Generic\"\n    outcome: FAILURE\n    grpc: INTERNAL\n  }}];\n"
+            ));
+        }
+        t.replacen("  SUCCESS = 10000 [", &format!("{added}  SUCCESS = 10000 ["), 1)
+    })
+    .unwrap();
+    // 546 names do not fit 7/8 of 512 slots: the table grows to 1024.
+    assert!(table.contains("pub(crate) const NAME_SLOT_BITS: u32 = 10;"));
+    assert!(table.contains("// DATASET_VERSION_IMPORT_IN_PROGRESS"));
+    assert!(table.contains("// DATASET_VERSION_EXPORT_IN_PROGRESS"));
+}
+
+#[test]
+fn a_name_longer_than_the_hash_compares_is_refused_by_name() {
+    let long = "A_NAME_FAR_LONGER_THAN_ANY_CLARIFAI_HAS_EVER_USED_SO_FAR";
+    let err = generate_edited("long-name", |t| {
+        t.replacen(
+            "  SUCCESS = 10000 [",
+            &format!("  {long} = 97000 [(clarifai.status.meta.code) = {{\n    description: \"x\"\n    category: \"Generic\"\n    outcome: FAILURE\n    grpc: INTERNAL\n  }}];\n  SUCCESS = 10000 ["),
+            1,
+        )
+    })
+    .unwrap_err();
+    assert!(err.contains(long), "{err}");
 }

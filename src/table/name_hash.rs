@@ -1,13 +1,10 @@
-// The name hash, shared by build.rs (which searches the seed and displacements) and the crate
-// (which looks names up). A minimal perfect hash ("hash and displace"): one hash of the name's
-// length and its eight-byte words (see `words`) picks a bucket; the bucket's displacement picks
-// the slot, whose entry is confirmed by comparing the same words. A lookup costs the same for
-// short and long names and has no byte loop; build.rs fails if two names hash alike.
-
-/// Bits of the bucket index: 2^7 buckets.
-pub(crate) const BUCKET_BITS: u32 = 7;
-/// Bits of the slot index: 2^9 slots.
-pub(crate) const SLOT_BITS: u32 = 9;
+// The name hash, shared by the generator (codegen/, which searches the seed and displacements)
+// and the crate (which looks names up). A perfect hash by "hash and displace", not a minimal one:
+// one hash of the name's length and all its eight-byte words (see `words`) picks a bucket; the
+// bucket's displacement picks the slot, whose entry is confirmed by comparing the same words.
+// The generator sizes the table for the names it has (a power of two of slots, at most 7/8 full:
+// 512 slots for today's 446 names, with 128 buckets). A lookup costs the same for short and long
+// names and has no byte loop; the generator fails, naming them, if two names hash alike.
 
 /// The eight bytes at `at`, little-endian (0 if fewer remain: callers never ask for those).
 #[inline(always)]
@@ -69,35 +66,42 @@ pub(crate) const fn same_words(x: &[u64; 6], y: &[u64; 6]) -> bool {
         == 0
 }
 
-/// Hashes a name's length and three of its words (offsets 0, 8 and 24: enough to tell every two
-/// names of the table apart, which build.rs checks): their sum (a sum, unlike XOR, does not
-/// cancel the words that coincide in short names), mixed by one multiplication by `seed` (odd),
-/// whose high bits pick the bucket.
+/// Hashes a name's length and all six of its words, so every byte of a name counts: each word
+/// rotated by its own amount, then summed (a sum, unlike XOR, does not cancel the words that
+/// coincide in short names; the rotations keep equal words at different offsets apart), mixed by
+/// one multiplication by `seed` (odd), whose high bits pick the bucket.
 #[inline(always)]
 pub(crate) const fn hash(len: usize, words: [u64; 6], seed: u64) -> u64 {
-    let [a, b, _, d, _, _] = words;
-    let x = a.wrapping_add(b).wrapping_add(d).wrapping_add(len as u64);
+    let [a, b, c, d, e, f] = words;
+    let x = a
+        .wrapping_add(b.rotate_left(11))
+        .wrapping_add(c.rotate_left(22))
+        .wrapping_add(d.rotate_left(33))
+        .wrapping_add(e.rotate_left(44))
+        .wrapping_add(f.rotate_left(55))
+        .wrapping_add(len as u64);
     x.wrapping_mul(seed)
 }
 
-/// The bucket a hash falls in: its top bits.
+/// The bucket a hash falls in, among `2^bucket_bits`: its top bits.
 #[inline(always)]
-pub(crate) const fn bucket(h: u64) -> usize {
-    (h >> (64 - BUCKET_BITS)) as usize
+pub(crate) const fn bucket(h: u64, bucket_bits: u32) -> usize {
+    (h >> (64 - bucket_bits)) as usize
 }
 
-/// The slot a hash takes under a bucket's displacement (stored shifted left to the top
-/// `SLOT_BITS` of a `u32`, see [`displacement`]): the top bits of the hash's low half, XORed with
-/// it. One XOR and one shift, and always in range without a mask.
+/// The slot a hash takes, among `2^slot_bits`, under a bucket's displacement (stored shifted left
+/// to the top `slot_bits` of a `u32`, see [`displacement`]): the top bits of the hash's low half,
+/// XORed with it. One XOR and one shift, and always in range without a mask.
 #[inline(always)]
-pub(crate) const fn slot(h: u64, displacement: u32) -> usize {
-    (((h as u32) ^ displacement) >> (32 - SLOT_BITS)) as usize
+pub(crate) const fn slot(h: u64, displacement: u32, slot_bits: u32) -> usize {
+    (((h as u32) ^ displacement) >> (32 - slot_bits)) as usize
 }
 
-/// A displacement as the table stores it, from its value in `0..2^SLOT_BITS` (build.rs's side).
+/// A displacement as the table stores it, from its value in `0..2^slot_bits` (the generator's
+/// side).
 #[allow(dead_code)]
-pub(crate) const fn displacement(value: u32) -> u32 {
-    value << (32 - SLOT_BITS)
+pub(crate) const fn displacement(value: u32, slot_bits: u32) -> u32 {
+    value << (32 - slot_bits)
 }
 
 #[cfg(test)]
@@ -118,11 +122,24 @@ mod tests {
 
     #[test]
     fn a_slot_is_in_range_for_any_hash_and_displacement() {
-        for h in [0, 1, u64::MAX, 0x9E37_79B9_7F4A_7C15] {
-            for d in [0, 1, (1 << SLOT_BITS) - 1] {
-                assert!(slot(h, displacement(d)) < 1 << SLOT_BITS);
+        for bits in [7, 9, 12] {
+            for h in [0, 1, u64::MAX, 0x9E37_79B9_7F4A_7C15] {
+                for d in [0, 1, (1 << bits) - 1] {
+                    assert!(slot(h, displacement(d, bits), bits) < 1 << bits);
+                }
+                assert!(bucket(h, bits - 2) < 1 << (bits - 2));
             }
-            assert!(bucket(h) < 1 << BUCKET_BITS);
+        }
+    }
+
+    #[test]
+    fn every_word_of_a_name_changes_its_hash() {
+        let name = b"DATASET_VERSION_EXPORT_IN_PROGRESS";
+        let base = hash(name.len(), words(name), 1);
+        for at in 0..name.len() {
+            let mut changed = *name;
+            changed[at] = b'#';
+            assert_ne!(hash(name.len(), words(&changed), 1), base, "byte {at}");
         }
     }
 }
