@@ -555,3 +555,135 @@ fn plain_grpc_error_headers_carry_no_clarifai_code() {
         assert_eq!(grpc::read_retry_delay(&headers), None);
     }
 }
+
+/// Bytes of a header list as HTTP/2 counts them (`SETTINGS_MAX_HEADER_LIST_SIZE`): name, value and
+/// 32 per entry.
+fn header_list_size(headers: &http::HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 32)
+        .sum()
+}
+
+/// Texts of every awkward size and shape: the limits of default peers are 8-16 KiB.
+fn long_texts() -> Vec<String> {
+    vec![
+        "a".repeat(6 * 1024),
+        "b".repeat(10 * 1024),
+        " ".repeat(40_000),
+        "é".repeat(300_000),
+        "🦀 x".repeat(100_000),
+        "z".repeat(1 << 20),
+    ]
+}
+
+#[test]
+fn any_text_size_keeps_the_error_metadata_within_the_cap_and_the_code_readable() {
+    for text in long_texts() {
+        for code in codes()
+            .step_by(7)
+            .chain([Code::new(11008), Code::new(21200), Code::new(98004)])
+        {
+            let status = pb::Status {
+                code: code.number(),
+                description: text.clone(),
+                details: text.clone(),
+                req_id: text.clone(),
+                developer_notes: text.clone(),
+                percent_completed: 1,
+                ..Default::default()
+            };
+            let error = ErrorBuilder::from_status(&status)
+                .retry_after(Duration::from_secs(1))
+                .build();
+            let headers = wire_headers(&error);
+            let ours: http::HeaderMap = headers
+                .iter()
+                .filter(|(name, _)| *name != "content-type" && *name != "grpc-status")
+                .map(|(n, v)| (n.clone(), v.clone()))
+                .collect();
+            let size = header_list_size(&ours);
+            assert!(
+                size <= grpc::MAX_ERROR_METADATA_BYTES,
+                "{} bytes of error metadata for code {} and a text of {} bytes",
+                size,
+                code.number(),
+                text.len()
+            );
+            assert!(headers["grpc-message"].len() <= grpc::MAX_MESSAGE_BYTES);
+            assert_eq!(error.code(), code.grpc_code());
+            assert_eq!(grpc::read_code(&headers), Some(code));
+            let back = error.to_clarifai_status();
+            assert_eq!(back.code, code.number());
+            let note = format!("[truncated from {} bytes]", text.len());
+            for field in [
+                &back.description,
+                &back.details,
+                &back.req_id,
+                &back.developer_notes,
+            ] {
+                assert!(field.ends_with(&note), "no truncation note");
+                let kept = field.strip_suffix(&note).unwrap();
+                assert!(
+                    text.starts_with(kept.strip_suffix("... ").unwrap()),
+                    "a cut that is not a prefix"
+                );
+            }
+            assert!(back.details.len() <= grpc::MAX_FIELD_BYTES);
+            // The details carry the same (cut) message as `grpc-message`, as peers check.
+            let decoded = rpc::Status::decode(error.details()).unwrap();
+            assert_eq!(decoded.message, error.message());
+        }
+    }
+}
+
+#[test]
+fn texts_within_the_cap_are_sent_whole() {
+    let text = "ok ".repeat(100);
+    let error = ErrorBuilder::new(StatusCode::ConnKeyInvalid)
+        .message(text.clone())
+        .req_id("r".repeat(grpc::MAX_FIELD_BYTES))
+        .build();
+    assert_eq!(error.message(), text);
+    assert_eq!(
+        error.to_clarifai_status().req_id.len(),
+        grpc::MAX_FIELD_BYTES
+    );
+}
+
+#[cfg(feature = "server")]
+#[tokio::test]
+async fn status_layer_cuts_a_long_plain_error_so_its_code_arrives() {
+    use tower::{Layer as _, ServiceExt as _};
+
+    let text = "é".repeat(1 << 19);
+    let service = tower::service_fn(move |_: http::Request<()>| {
+        let text = text.clone();
+        async move {
+            Ok::<_, std::convert::Infallible>(tonic::Status::internal(text).into_http::<String>())
+        }
+    });
+    let response = clarifai_status::server::StatusLayer::new()
+        .layer(service)
+        .oneshot(http::Request::new(()))
+        .await
+        .unwrap();
+    let headers = response.headers();
+    assert!(headers["grpc-message"].len() <= grpc::MAX_MESSAGE_BYTES);
+    let ours: http::HeaderMap = headers
+        .iter()
+        .filter(|(name, _)| *name != "content-type" && *name != "grpc-status")
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    assert!(header_list_size(&ours) <= grpc::MAX_ERROR_METADATA_BYTES);
+    let code = Code::from(mapping::fallback_from_grpc(tonic::Code::Internal));
+    assert_eq!(grpc::read_code(headers), Some(code));
+    let status = tonic::Status::from_header_map(headers).unwrap();
+    assert_eq!(status.code(), tonic::Code::Internal);
+    assert!(status.message().starts_with('é'));
+    assert!(status
+        .message()
+        .ends_with(&format!("[truncated from {} bytes]", 1 << 20)));
+    let details = rpc::Status::decode(status.details()).unwrap();
+    assert_eq!(details.message, status.message());
+}

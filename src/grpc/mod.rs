@@ -5,7 +5,7 @@
 //! A Clarifai code carried by a `tonic::Status`:
 //! - [`code()`](tonic::Status::code) is the code's mapped gRPC code;
 //! - [`message()`](tonic::Status::message) is the status description given by the caller, else
-//!   the table's description;
+//!   the table's description, cut if long (see [Size](#size-the-code-always-arrives));
 //! - the details (`grpc-status-details-bin`, a `google.rpc.Status` with the same code and message)
 //!   hold exactly one `google.rpc.ErrorInfo`: `reason` is the code's printed name (`UNKNOWN_CODE`
 //!   for a number not in the table), `domain` is `api.clarifai.com`, `metadata` has `code` = the
@@ -15,6 +15,27 @@
 //!   known;
 //! - ASCII metadata `clarifai-status-code: <decimal>`, so proxies and middleware read the code
 //!   without decoding details; and `grpc-retry-pushback-ms` when a retry delay is known.
+//!
+//! ## Size: the code always arrives
+//!
+//! The message travels twice (percent-encoded in `grpc-message`, raw in the details) and the
+//! public fields once more, all in the trailers. gRPC's HTTP/2 protocol document suggests clients
+//! limit trailers to 8 KiB, and grpc-java (`maxInboundMetadataSize`, 8 KiB) and C-core/grpcio
+//! (`grpc.max_metadata_size`, 8 KiB soft, 16 KiB hard) do: past it they drop the trailers and
+//! report `RESOURCE_EXHAUSTED` or `INTERNAL`, losing the code (grpc-go accepts 16 MiB). So
+//! whatever the size of a status's text, the contract keeps what it sends small:
+//! - the message is cut so that `grpc-message`, as percent-encoded on the wire, is at most
+//!   [`MAX_MESSAGE_BYTES`];
+//! - each `ErrorInfo` metadata value (`details`, `developerNotes`, `reqId`) is cut to at most
+//!   [`MAX_FIELD_BYTES`];
+//!
+//! cuts fall on a UTF-8 character boundary and end with `... [truncated from N bytes]`, so a
+//! reader sees that text is missing. In all, an error's metadata stays within
+//! [`MAX_ERROR_METADATA_BYTES`] (counted as HTTP/2 counts a header list: name, value and 32 per
+//! entry), leaving room in the 8 KiB for `grpc-status`, `content-type` and a few headers of the
+//! service's own. This holds for every path here that builds a coded `tonic::Status`
+//! ([`ErrorBuilder::build`] and the `From` impls) and for [`StatusLayer`](crate::server) when it
+//! stamps a plain error.
 //!
 //! The private fields of a [`pb::Status`] (`stack_trace`, `internal_details`, `redirect_info`) are
 //! never read by any conversion here.
@@ -65,6 +86,98 @@ pub const CODE_HEADER: &str = "clarifai-status-code";
 pub const PUSHBACK_HEADER: &str = "grpc-retry-pushback-ms";
 /// The `ErrorInfo.domain` of Clarifai errors.
 pub const DOMAIN: &str = details::DOMAIN;
+
+/// The most bytes of `grpc-message`, percent-encoded as sent, in an error built here; a longer
+/// message is cut (see [Size](self#size-the-code-always-arrives)).
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::grpc::{ErrorBuilder, MAX_MESSAGE_BYTES};
+///
+/// let error = ErrorBuilder::new(11008).message("x".repeat(10_000)).build();
+/// assert!(error.message().len() <= MAX_MESSAGE_BYTES);
+/// assert!(error.message().ends_with("[truncated from 10000 bytes]"));
+/// assert_eq!(error.code(), tonic::Code::Unauthenticated);
+/// ```
+pub const MAX_MESSAGE_BYTES: usize = 1024;
+
+/// The most bytes of each `ErrorInfo` metadata value (`details`, `developerNotes`, `reqId`) in an
+/// error built here; a longer value is cut (see [Size](self#size-the-code-always-arrives)).
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::grpc::{ErrorBuilder, StatusExt, MAX_FIELD_BYTES};
+/// use clarifai_status::pb;
+///
+/// let status = pb::Status { code: 21200, details: "é".repeat(100_000), ..Default::default() };
+/// let details = tonic::Status::from(&status).to_clarifai_status().details;
+/// assert!(details.len() <= MAX_FIELD_BYTES);
+/// assert!(details.starts_with('é') && details.ends_with("[truncated from 200000 bytes]"));
+/// ```
+pub const MAX_FIELD_BYTES: usize = 768;
+
+/// The most bytes an error built here puts in the trailers (`grpc-message`,
+/// `grpc-status-details-bin`, `clarifai-status-code`, `grpc-retry-pushback-ms`), counted as
+/// HTTP/2's `SETTINGS_MAX_HEADER_LIST_SIZE` counts (name + value + 32 per entry): well inside the
+/// 8 KiB that grpc-java and grpcio accept by default, whatever the size of the status's text.
+///
+/// # Examples
+///
+/// ```
+/// assert!(clarifai_status::grpc::MAX_ERROR_METADATA_BYTES < 8 * 1024);
+/// ```
+pub const MAX_ERROR_METADATA_BYTES: usize = 6 * 1024;
+
+/// Bytes `c` takes in `grpc-message` once percent-encoded as tonic encodes it: controls, space,
+/// the few punctuation marks below and every non-ASCII byte become `%XX`.
+fn message_cost(c: char) -> usize {
+    match c {
+        ' ' | '"' | '#' | '%' | '<' | '>' | '`' | '?' | '{' | '}' => 3,
+        c if c.is_ascii_graphic() => 1,
+        c => 3 * c.len_utf8(),
+    }
+}
+
+/// `text` cut so that its cost (the sum of `cost` over its chars) is at most `max`, ending with a
+/// note of the original length when cut. Borrowed when it fits.
+pub(crate) fn cap_text(
+    text: &str,
+    max: usize,
+    cost: impl Fn(char) -> usize,
+) -> std::borrow::Cow<'_, str> {
+    // Cheap exit: every char costs at most 3 bytes per UTF-8 byte.
+    if text.len() * 3 <= max || text.chars().map(&cost).sum::<usize>() <= max {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let note = format!("... [truncated from {} bytes]", text.len());
+    let budget = max.saturating_sub(note.chars().map(&cost).sum());
+    let mut used = 0;
+    let mut end = 0;
+    for (i, c) in text.char_indices() {
+        let c_cost = cost(c);
+        if used + c_cost > budget {
+            break;
+        }
+        used += c_cost;
+        end = i + c.len_utf8();
+    }
+    let mut out = String::with_capacity(end + note.len());
+    out.push_str(&text[..end]);
+    out.push_str(&note);
+    std::borrow::Cow::Owned(out)
+}
+
+/// A message capped to [`MAX_MESSAGE_BYTES`] as percent-encoded in `grpc-message`.
+pub(crate) fn cap_message(message: &str) -> std::borrow::Cow<'_, str> {
+    cap_text(message, MAX_MESSAGE_BYTES, message_cost)
+}
+
+/// An `ErrorInfo` metadata value capped to [`MAX_FIELD_BYTES`].
+fn cap_field(value: &str) -> std::borrow::Cow<'_, str> {
+    cap_text(value, MAX_FIELD_BYTES, char::len_utf8)
+}
 
 // Pre-built names: a `&str` key is validated and lower-cased on every lookup.
 pub(crate) const CODE_NAME: HeaderName = HeaderName::from_static(CODE_HEADER);
@@ -167,17 +280,25 @@ impl ErrorBuilder {
         let message = if status.description.is_empty() {
             code.description().to_owned()
         } else {
-            status.description
+            match cap_message(&status.description) {
+                std::borrow::Cow::Borrowed(_) => status.description,
+                std::borrow::Cow::Owned(capped) => capped,
+            }
         };
+        let (req_id, details, notes) = (
+            cap_field(&status.req_id),
+            cap_field(&status.details),
+            cap_field(&status.developer_notes),
+        );
         let mut nums = [[0u8; 11]; 3];
         let [percent, remaining, http_code] = &mut nums;
         let nonzero = |v: u32, buf| if v == 0 { &[][..] } else { decimal_u32(v, buf) };
         let candidates: [(&str, &[u8]); 6] = [
-            (details::META_REQ_ID, status.req_id.as_bytes()),
-            (META_DETAILS, status.details.as_bytes()),
+            (details::META_REQ_ID, req_id.as_bytes()),
+            (META_DETAILS, details.as_bytes()),
             (META_PERCENT, nonzero(status.percent_completed, percent)),
             (META_REMAINING, nonzero(status.time_remaining, remaining)),
-            (META_NOTES, status.developer_notes.as_bytes()),
+            (META_NOTES, notes.as_bytes()),
             (META_HTTP, nonzero(status.http_status_code, http_code)),
         ];
         let mut entries: [(&str, &[u8]); 6] = [("", b""); 6];

@@ -22,7 +22,10 @@ use crate::Code;
 ///   error from tonic itself) gets [`fallback_from_grpc`] of its gRPC code: the
 ///   `clarifai-status-code` header and, when the error has no details yet, the `ErrorInfo`
 ///   details (with the error's own code and message, as the contract requires). If it already
-///   has details of its own, they are kept and only the header is added.
+///   has details of its own, they are kept and only the header is added. A plain error's message
+///   longer than [`MAX_MESSAGE_BYTES`](crate::grpc::MAX_MESSAGE_BYTES) is cut (in `grpc-message`
+///   and the details alike) so the trailers stay within what default clients accept; see the
+///   wire contract's [size rule](crate::grpc#size-the-code-always-arrives).
 /// - Both places a gRPC error travels are covered: the response headers of a Trailers-Only
 ///   response (how tonic answers a unary error), and the trailers after a streamed body.
 ///
@@ -106,6 +109,19 @@ where
     }
 }
 
+/// What tonic percent-encodes in `grpc-message`.
+const MESSAGE_SET: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'?')
+    .add(b'{')
+    .add(b'}');
+
 /// Stamps a gRPC error in `headers` (response headers or trailers) with a Clarifai code if it
 /// carries none, and logs it. Does nothing when there is no error there.
 pub(crate) fn stamp(headers: &mut HeaderMap) {
@@ -121,7 +137,7 @@ pub(crate) fn stamp(headers: &mut HeaderMap) {
             let code = Code::from(fallback_from_grpc(grpc_code));
             headers.insert(grpc::CODE_NAME, HeaderValue::from(code.number()));
             if !headers.contains_key(&grpc::DETAILS_NAME) {
-                let message = headers
+                let mut message = headers
                     .get(&grpc::GRPC_MESSAGE_NAME)
                     .map(|v| {
                         percent_encoding::percent_decode(v.as_bytes())
@@ -129,6 +145,15 @@ pub(crate) fn stamp(headers: &mut HeaderMap) {
                             .into_owned()
                     })
                     .unwrap_or_default();
+                // The message goes out twice from here: keep both copies inside what default
+                // clients accept, as the wire contract does for the errors it builds.
+                if let std::borrow::Cow::Owned(capped) = grpc::cap_message(&message) {
+                    let encoded = percent_encoding::utf8_percent_encode(&capped, MESSAGE_SET);
+                    if let Ok(value) = HeaderValue::from_str(&encoded.to_string()) {
+                        headers.insert(grpc::GRPC_MESSAGE_NAME, value);
+                        message = capped;
+                    }
+                }
                 let bytes = details::encode(grpc_code as i32, &message, code, &[], None);
                 let encoded = base64::Engine::encode(
                     &base64::engine::general_purpose::STANDARD_NO_PAD,
