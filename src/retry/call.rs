@@ -27,7 +27,9 @@ use crate::response::HasStatus;
 /// [`response::into_result`](crate::response::into_result) to turn it into an error.
 ///
 /// The policy's deadline bounds the retrying (no sleep ends after it); an attempt in flight runs
-/// until the call's own timeout. Dropping the returned future stops everything: no attempt
+/// until the call's own timeout, or the policy's [per-attempt timeout](Policy::attempt_timeout)
+/// (then it fails with `DEADLINE_EXCEEDED` and is retried). `call` knows no method path: under a
+/// policy with [idempotent methods](Policy::idempotent_methods) use [`call_method`]. Dropping the returned future stops everything: no attempt
 /// starts afterwards.
 ///
 /// # With `RetryLayer` underneath
@@ -71,6 +73,63 @@ use crate::response::HasStatus;
 /// ```
 pub async fn call<R, F, Fut>(
     policy: &Policy,
+    make_call: F,
+) -> Result<tonic::Response<R>, tonic::Status>
+where
+    R: HasStatus,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+{
+    run(policy, None, make_call).await
+}
+
+/// [`call`] for a known method path (`/clarifai.api.V2/PostInputs`), so the policy's
+/// [per-method rule](Policy::idempotent_methods) applies: with a list of idempotent methods set,
+/// failures of unknown effect (`UNAVAILABLE`, `DEADLINE_EXCEEDED`, a timed-out attempt) are
+/// retried only when `method` is on it. [`call`] knows no method: under such a policy it retries
+/// only refusals (throttles, a busy or loading model).
+///
+/// # Errors
+///
+/// As [`call`].
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::pb::BaseResponse;
+/// use clarifai_status::retry::{self, Backoff, Policy};
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let policy = Policy::new()
+///     .backoff(Backoff::new(Duration::from_millis(1), Duration::from_millis(5)))
+///     .idempotent_methods(["/clarifai.api.V2/Get*"]);
+/// let mut attempts = 0;
+/// let result = retry::call_method(&policy, "/clarifai.api.V2/PostInputs", || {
+///     attempts += 1;
+///     async { Err::<tonic::Response<BaseResponse>, _>(tonic::Status::unavailable("lost")) }
+/// })
+/// .await;
+/// assert_eq!(result.unwrap_err().code(), tonic::Code::Unavailable);
+/// assert_eq!(attempts, 1); // may have taken effect: not retried
+/// # }
+/// ```
+pub async fn call_method<R, F, Fut>(
+    policy: &Policy,
+    method: &str,
+    make_call: F,
+) -> Result<tonic::Response<R>, tonic::Status>
+where
+    R: HasStatus,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+{
+    run(policy, Some(method), make_call).await
+}
+
+async fn run<R, F, Fut>(
+    policy: &Policy,
+    method: Option<&str>,
     mut make_call: F,
 ) -> Result<tonic::Response<R>, tonic::Status>
 where
@@ -83,19 +142,34 @@ where
     loop {
         // Boxed: a generated call's future can be large (Clarifai's `PostModelOutputs` is about
         // 84 KB in a debug build), and `call` would hold it inline on the caller's stack.
-        let result = Owned {
+        let owned = Owned {
             inner: Box::pin(make_call()),
-        }
-        .await;
-        let failure = match &result {
-            Ok(response) => classify::from_response(response),
-            Err(status) => Some(classify::from_status(status)),
+        };
+        let (result, failure) = match policy.attempt_limit() {
+            None => {
+                let result = owned.await;
+                let failure = classify_result(&result);
+                (result, failure)
+            }
+            Some(limit) => match tokio::time::timeout(limit, owned).await {
+                Ok(result) => {
+                    let failure = classify_result(&result);
+                    (result, failure)
+                }
+                Err(_elapsed) => (
+                    Err(tonic::Status::deadline_exceeded(format!(
+                        "attempt timed out after {} ms",
+                        limit.as_millis()
+                    ))),
+                    Some(classify::timed_out()),
+                ),
+            },
         };
         let Some(failure) = failure else {
             policy.succeeded();
             return result;
         };
-        match policy.decide(&failure, attempt, deadline) {
+        match policy.decide(&failure, method, attempt, Policy::remaining(deadline)) {
             Decision::Stop => return result,
             Decision::Retry(delay) => {
                 drop(result);
@@ -105,6 +179,15 @@ where
                 attempt += 1;
             }
         }
+    }
+}
+
+fn classify_result<R: HasStatus>(
+    result: &Result<tonic::Response<R>, tonic::Status>,
+) -> Option<classify::Failure> {
+    match result {
+        Ok(response) => classify::from_response(response),
+        Err(status) => Some(classify::from_status(status)),
     }
 }
 

@@ -19,6 +19,31 @@ pub(crate) enum Signal {
     Clarifai(Code),
     /// A plain gRPC code (no Clarifai code carried), or one concluded from an HTTP status.
     Grpc(tonic::Code),
+    /// The policy's per-attempt timeout cut the attempt (read as `DEADLINE_EXCEEDED`).
+    AttemptTimeout,
+}
+
+/// Clarifai codes that say the request was refused before it took effect: throttles, and a
+/// model that is busy, loading or deploying. Retrying these is safe for every method.
+const REFUSED: [i32; 7] = [
+    11003, // CONN_EXCEED_HOURLY_LIMIT
+    11005, // CONN_THROTTLED
+    21351, // MODEL_DEPLOYING
+    21352, // MODEL_QUEUED_FOR_DEPLOYMENT
+    21354, // MODEL_BUSY_PLEASE_RETRY
+    21355, // MODEL_LOADING
+    40030, // RPC_REQUEST_QUEUE_FULL
+];
+
+impl Signal {
+    /// Whether the failed attempt may have taken effect on the server: every failure but a
+    /// Clarifai code in [`REFUSED`].
+    pub(crate) fn effect_unknown(self) -> bool {
+        match self {
+            Signal::Clarifai(code) => !REFUSED.contains(&code.number()),
+            Signal::Grpc(_) | Signal::AttemptTimeout => true,
+        }
+    }
 }
 
 impl fmt::Display for Signal {
@@ -26,6 +51,7 @@ impl fmt::Display for Signal {
         match self {
             Signal::Clarifai(code) => fmt::Display::fmt(code, f),
             Signal::Grpc(code) => f.write_str(grpc_code_name(*code)),
+            Signal::AttemptTimeout => f.write_str("attempt timeout"),
         }
     }
 }
@@ -35,6 +61,151 @@ impl fmt::Display for Signal {
 pub(crate) struct Failure {
     pub(crate) signal: Signal,
     pub(crate) pushback: Option<Pushback>,
+}
+
+/// A failed attempt, described for [`Policy::next_delay`](super::Policy::next_delay): what it
+/// failed with, what the server said about retrying, and the method it called.
+///
+/// [`RetryLayer`](super::RetryLayer) and [`call`](super::call) build these themselves from what
+/// they read; this type is for driving a [`Policy`](super::Policy) by hand (a simulation, a
+/// client of another transport).
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::grpc::Pushback;
+/// use clarifai_status::retry::AttemptFailure;
+/// use clarifai_status::StatusCode;
+/// use std::time::Duration;
+///
+/// let busy = AttemptFailure::clarifai(StatusCode::ModelBusyPleaseRetry)
+///     .pushback(Pushback::After(Duration::from_secs(2)))
+///     .method("/clarifai.api.V2/PostModelOutputs");
+/// assert!(!busy.effect_unknown()); // refused before it took effect
+/// assert!(AttemptFailure::grpc(tonic::Code::Unavailable).effect_unknown());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptFailure {
+    pub(crate) failure: Failure,
+    pub(crate) method: Option<Box<str>>,
+}
+
+impl AttemptFailure {
+    /// An attempt that failed with a Clarifai code (carried on a gRPC error, or in the body of
+    /// an OK response).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let throttled = clarifai_status::retry::AttemptFailure::clarifai(clarifai_status::StatusCode::ConnThrottled);
+    /// # let _ = throttled;
+    /// ```
+    pub fn clarifai(code: impl Into<Code>) -> AttemptFailure {
+        AttemptFailure::of(Signal::Clarifai(code.into()))
+    }
+
+    /// An attempt that failed with a plain gRPC code (no Clarifai code carried); a lost
+    /// connection reads as `UNAVAILABLE`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lost = clarifai_status::retry::AttemptFailure::grpc(tonic::Code::Unavailable);
+    /// # let _ = lost;
+    /// ```
+    pub fn grpc(code: tonic::Code) -> AttemptFailure {
+        AttemptFailure::of(Signal::Grpc(code))
+    }
+
+    /// An attempt cut by the policy's [per-attempt timeout](super::Policy::attempt_timeout):
+    /// retryable (whatever the plain gRPC codes the policy retries), with an unknown effect.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let hung = clarifai_status::retry::AttemptFailure::attempt_timeout();
+    /// assert!(hung.effect_unknown());
+    /// ```
+    pub fn attempt_timeout() -> AttemptFailure {
+        AttemptFailure::of(Signal::AttemptTimeout)
+    }
+
+    /// The failure of a `tonic::Status`, read as [`call`](super::call) reads it: a carried
+    /// Clarifai code, else the gRPC code, and the pushback in its details or metadata.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::retry::AttemptFailure;
+    ///
+    /// let failure = AttemptFailure::from_status(&tonic::Status::unavailable("down"));
+    /// assert_eq!(failure, AttemptFailure::grpc(tonic::Code::Unavailable));
+    /// ```
+    pub fn from_status(status: &tonic::Status) -> AttemptFailure {
+        AttemptFailure {
+            failure: from_status(status),
+            method: None,
+        }
+    }
+
+    /// Sets the server's word on retrying (replacing the drawn backoff, or saying not to retry).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::grpc::Pushback;
+    /// use clarifai_status::retry::AttemptFailure;
+    ///
+    /// let stop = AttemptFailure::grpc(tonic::Code::Unavailable).pushback(Pushback::DoNotRetry);
+    /// # let _ = stop;
+    /// ```
+    pub fn pushback(mut self, pushback: Pushback) -> AttemptFailure {
+        self.failure.pushback = Some(pushback);
+        self
+    }
+
+    /// Sets the method path the attempt called (`/clarifai.api.V2/PostModelOutputs`), for the
+    /// policy's [per-method rule](super::Policy::idempotent_methods).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let failure = clarifai_status::retry::AttemptFailure::grpc(tonic::Code::Unavailable)
+    ///     .method("/clarifai.api.V2/GetModel");
+    /// # let _ = failure;
+    /// ```
+    pub fn method(mut self, path: impl Into<String>) -> AttemptFailure {
+        self.method = Some(path.into().into_boxed_str());
+        self
+    }
+
+    /// Whether the attempt may have taken effect on the server: every failure except the
+    /// Clarifai codes that mean the request was refused first (`CONN_THROTTLED`,
+    /// `CONN_EXCEED_HOURLY_LIMIT`, `MODEL_BUSY_PLEASE_RETRY`, `MODEL_LOADING`,
+    /// `MODEL_DEPLOYING`, `MODEL_QUEUED_FOR_DEPLOYMENT`, `RPC_REQUEST_QUEUE_FULL`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::retry::AttemptFailure;
+    /// use clarifai_status::StatusCode;
+    ///
+    /// assert!(!AttemptFailure::clarifai(StatusCode::ConnThrottled).effect_unknown());
+    /// assert!(AttemptFailure::clarifai(StatusCode::RpcServerUnavailable).effect_unknown());
+    /// ```
+    pub fn effect_unknown(&self) -> bool {
+        self.failure.signal.effect_unknown()
+    }
+
+    fn of(signal: Signal) -> AttemptFailure {
+        AttemptFailure {
+            failure: Failure {
+                signal,
+                pushback: None,
+            },
+            method: None,
+        }
+    }
 }
 
 /// A response's headers, as a tower layer sees them. `None`: the call is committed (gRFC A6):
@@ -57,6 +228,14 @@ pub(crate) fn from_headers(status: http::StatusCode, headers: &HeaderMap) -> Opt
         signal,
         pushback: pushback(headers, None),
     })
+}
+
+/// An attempt cut by the policy's per-attempt timeout.
+pub(crate) fn timed_out() -> Failure {
+    Failure {
+        signal: Signal::AttemptTimeout,
+        pushback: None,
+    }
 }
 
 /// A gRPC error, as a typed client sees it.

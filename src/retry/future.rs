@@ -59,7 +59,8 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F> {
-        Attempt { #[pin] future: F },
+        // `timer`: the policy's per-attempt timeout, for attempts that may be retried.
+        Attempt { #[pin] future: F, timer: Option<Pin<Box<Sleep>>> },
         Backoff { sleep: Pin<Box<Sleep>> },
         // Waiting for the service to be ready for the next attempt.
         Ready,
@@ -72,6 +73,8 @@ struct Replay {
     body: Bytes,
     /// Whether the request carried `grpc-timeout`: retries then carry the time remaining.
     timed: bool,
+    /// The policy's per-attempt timeout.
+    limit: Option<std::time::Duration>,
 }
 
 impl Replay {
@@ -86,13 +89,32 @@ impl Replay {
 
     fn retry(&self, attempt: u32, deadline: Option<Instant>) -> http::Request<Body> {
         let mut request = self.request();
-        let headers = request.headers_mut();
-        headers.insert(PREVIOUS_ATTEMPTS, HeaderValue::from(attempt - 1));
-        if let (true, Some(deadline)) = (self.timed, deadline) {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            headers.insert(&timeout::HEADER, timeout::encode(remaining));
-        }
         request
+            .headers_mut()
+            .insert(PREVIOUS_ATTEMPTS, HeaderValue::from(attempt - 1));
+        self.bound(&mut request, deadline);
+        request
+    }
+
+    /// Sends the attempt's bound in `grpc-timeout`: the time left, when the call carried one,
+    /// or the per-attempt timeout when sooner.
+    fn bound(&self, request: &mut http::Request<Body>, deadline: Option<Instant>) {
+        let left = deadline
+            .filter(|_| self.timed)
+            .map(|d| d.saturating_duration_since(Instant::now()));
+        let bound = match (left, self.limit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(bound) = bound {
+            request
+                .headers_mut()
+                .insert(&timeout::HEADER, timeout::encode(bound));
+        }
+    }
+
+    fn timer(&self) -> Option<Pin<Box<Sleep>>> {
+        self.limit.map(|limit| Box::pin(tokio::time::sleep(limit)))
     }
 }
 
@@ -109,10 +131,22 @@ impl<S, F> ResponseFuture<S, F> {
     where
         S: Service<http::Request<Body>, Response = http::Response<ResBody>, Future = F>,
     {
-        let replay = Replay { parts, body, timed };
-        let future = service.call(replay.request());
+        let replay = Replay {
+            parts,
+            body,
+            timed,
+            limit: policy.attempt_limit(),
+        };
+        let mut first = replay.request();
+        if replay.limit.is_some() {
+            replay.bound(&mut first, deadline);
+        }
+        // The timer starts before the call, so it is due no later than the bound the call
+        // carries in `grpc-timeout` (which tonic's channel enforces itself, as `CANCELLED`).
+        let timer = replay.timer();
+        let future = service.call(first);
         ResponseFuture {
-            state: State::Attempt { future },
+            state: State::Attempt { future, timer },
             service,
             replay: Some(replay),
             policy,
@@ -124,7 +158,10 @@ impl<S, F> ResponseFuture<S, F> {
     /// A call sent once, as is.
     pub(crate) fn once(service: S, future: F, policy: Arc<Policy>) -> ResponseFuture<S, F> {
         ResponseFuture {
-            state: State::Attempt { future },
+            state: State::Attempt {
+                future,
+                timer: None,
+            },
             service,
             replay: None,
             policy,
@@ -146,29 +183,61 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Attempt { future } => {
-                    let result = ready!(future.poll(cx));
-                    if this.replay.is_none() {
-                        return Poll::Ready(result.map_err(Into::into));
-                    }
-                    let (failure, result) = match result {
-                        Ok(response) => {
-                            match classify::from_headers(response.status(), response.headers()) {
-                                None => {
-                                    this.policy.succeeded();
-                                    return Poll::Ready(Ok(response));
-                                }
-                                Some(failure) => (failure, Ok(response)),
+                StateProj::Attempt { future, timer } => {
+                    let polled = future.poll(cx);
+                    let result = match polled {
+                        // An error at the attempt's bound is the bound's doing, whoever
+                        // noticed first (tonic's channel cuts at the `grpc-timeout` it was
+                        // given, and reports `CANCELLED`).
+                        Poll::Ready(Err(_)) if timer.as_ref().is_some_and(due) => None,
+                        Poll::Ready(result) => Some(result),
+                        Poll::Pending => {
+                            let fired = timer
+                                .as_mut()
+                                .is_some_and(|t| t.as_mut().poll(cx).is_ready());
+                            if !fired {
+                                return Poll::Pending;
                             }
-                        }
-                        // Read the error as tonic's client would (a failed connection is
-                        // UNAVAILABLE), and hand tonic that status.
-                        Err(error) => {
-                            let status = tonic::Status::from_error(error.into());
-                            (classify::from_status(&status), Err(BoxError::from(status)))
+                            None
                         }
                     };
-                    match this.policy.decide(&failure, *this.attempt, *this.deadline) {
+                    if this.replay.is_none() {
+                        if let Some(result) = result {
+                            return Poll::Ready(result.map_err(Into::into));
+                        }
+                    }
+                    let (failure, result) = match result {
+                        // The per-attempt timeout: the attempt is dropped (tonic resets its
+                        // stream), and tonic's client reads the error as DEADLINE_EXCEEDED.
+                        None => {
+                            let status = tonic::Status::deadline_exceeded("attempt timed out");
+                            (classify::timed_out(), Err(BoxError::from(status)))
+                        }
+                        Some(result) => match result {
+                            Ok(response) => {
+                                match classify::from_headers(response.status(), response.headers())
+                                {
+                                    None => {
+                                        this.policy.succeeded();
+                                        return Poll::Ready(Ok(response));
+                                    }
+                                    Some(failure) => (failure, Ok(response)),
+                                }
+                            }
+                            // Read the error as tonic's client would (a failed connection is
+                            // UNAVAILABLE), and hand tonic that status.
+                            Err(error) => {
+                                let status = tonic::Status::from_error(error.into());
+                                (classify::from_status(&status), Err(BoxError::from(status)))
+                            }
+                        },
+                    };
+                    let method = this.replay.as_ref().map(|r| r.parts.uri.path());
+                    let remaining = Policy::remaining(*this.deadline);
+                    match this
+                        .policy
+                        .decide(&failure, method, *this.attempt, remaining)
+                    {
                         Decision::Stop => return Poll::Ready(result),
                         Decision::Retry(delay) => {
                             drop(result);
@@ -191,14 +260,20 @@ where
                         return Poll::Ready(Err(error.into()));
                     }
                     let replay = this.replay.as_ref().expect("only replayable calls retry");
+                    let timer = replay.timer();
                     let future = this
                         .service
                         .call(replay.retry(*this.attempt, *this.deadline));
-                    this.state.set(State::Attempt { future });
+                    this.state.set(State::Attempt { future, timer });
                 }
             }
         }
     }
+}
+
+/// Whether an attempt's timer is due (within the timer wheel's 1 ms resolution).
+fn due(timer: &Pin<Box<Sleep>>) -> bool {
+    Instant::now() + std::time::Duration::from_millis(1) >= timer.deadline()
 }
 
 impl<S, F> std::fmt::Debug for ResponseFuture<S, F> {

@@ -112,7 +112,8 @@ mod timeout;
 
 pub use backoff::Backoff;
 pub use budget::{Budget, InvalidBudget};
-pub use call::call;
+pub use call::{call, call_method};
+pub use classify::AttemptFailure;
 pub use layer::RetryLayer;
 pub use policy::Policy;
 pub use poll::{poll, PollPolicy};

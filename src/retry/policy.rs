@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use super::backoff::Backoff;
 use super::budget::Budget;
-use super::classify::{Failure, Signal};
+use super::classify::{AttemptFailure, Failure, Signal};
 use crate::grpc::Pushback;
 use crate::Code;
 
@@ -32,7 +32,16 @@ use crate::Code;
 ///   retryable as the status table says ([`Code::is_retryable`]); a plain gRPC code (no Clarifai
 ///   code carried) is retryable when in the policy's set, by default `UNAVAILABLE` only
 ///   (AIP-194). [`retry_codes`](Policy::retry_codes) and [`never_retry`](Policy::never_retry)
-///   override the table per code.
+///   override the table per code;
+/// - **which methods**: by default every method is retried (as Clarifai's own channel
+///   configuration retries `UNAVAILABLE` on every method). [`idempotent_methods`](Policy::idempotent_methods)
+///   limits the retrying of failures whose effect is unknown (a plain gRPC code such as
+///   `UNAVAILABLE` or `DEADLINE_EXCEEDED`, a lost connection, a timed-out attempt, a Clarifai
+///   code other than a refusal) to the listed methods; the Clarifai codes that say the request
+///   was refused before it took effect (throttles, a busy, loading or deploying model) stay
+///   retryable for every method ([`AttemptFailure::effect_unknown`]);
+/// - **per-attempt timeout**: none by default; [`attempt_timeout`](Policy::attempt_timeout)
+///   bounds each attempt inside the deadline, so a hung attempt is cut and retried.
 ///
 /// A non-retryable failure is returned at once and costs the budget nothing; a retryable one
 /// costs a token whether or not it is retried; a success earns.
@@ -67,6 +76,9 @@ pub struct Policy {
     grpc_codes: u32,
     /// Per-code overrides of the table, later entries first.
     overrides: Vec<(Code, bool)>,
+    /// Methods whose unknown-effect failures are retried; `None`: every method.
+    idempotent: Option<Vec<Box<str>>>,
+    attempt_timeout: Option<Duration>,
 }
 
 /// What to do after a failed attempt.
@@ -97,6 +109,8 @@ impl Policy {
             budget: Some(Arc::new(Budget::default())),
             grpc_codes: 1 << tonic::Code::Unavailable as u32,
             overrides: Vec::new(),
+            idempotent: None,
+            attempt_timeout: None,
         }
     }
 
@@ -241,6 +255,101 @@ impl Policy {
         self
     }
 
+    /// Retries failures whose effect is unknown only for these methods; the failures that mean
+    /// the request was refused before it took effect stay retryable for every method.
+    ///
+    /// A pattern is a method path (`/clarifai.api.V2/GetModel`), or a prefix ending in `*`
+    /// (`/clarifai.api.V2/List*`, `/clarifai.api.V2/*`). Later calls add to the list.
+    ///
+    /// **Default: every method**, as Clarifai's own gRPC channel configuration retries
+    /// `UNAVAILABLE` on every method, and most of Clarifai's writes are keyed by the client's
+    /// IDs. gRPC's status-code guidance warns that a non-idempotent call failing with
+    /// `UNAVAILABLE` or `DEADLINE_EXCEEDED` may have taken effect: list your idempotent methods
+    /// when a second effect would hurt (e.g. posting inputs without IDs).
+    ///
+    /// Unknown effect: a plain gRPC code (`UNAVAILABLE`, `DEADLINE_EXCEEDED`, a lost
+    /// connection), an attempt cut by [`attempt_timeout`](Policy::attempt_timeout), a Clarifai
+    /// code other than a refusal (see [`AttemptFailure::effect_unknown`]).
+    /// [`RetryLayer`](super::RetryLayer) reads the method from the request's path;
+    /// [`call`](super::call) does not know it, so use [`call_method`](super::call_method).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::retry::Policy;
+    ///
+    /// let policy = Policy::new().idempotent_methods(["/clarifai.api.V2/Get*", "/clarifai.api.V2/List*"]);
+    /// assert!(policy.is_idempotent("/clarifai.api.V2/GetModel"));
+    /// assert!(!policy.is_idempotent("/clarifai.api.V2/PostInputs"));
+    /// assert!(Policy::new().is_idempotent("/clarifai.api.V2/PostInputs"));
+    /// ```
+    pub fn idempotent_methods(
+        mut self,
+        patterns: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Policy {
+        let list = self.idempotent.get_or_insert_with(Vec::new);
+        list.extend(patterns.into_iter().map(|p| p.into().into_boxed_str()));
+        self
+    }
+
+    /// Whether failures of unknown effect are retried for this method path: always, unless
+    /// [`idempotent_methods`](Policy::idempotent_methods) was set and no pattern matches.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::retry::Policy;
+    ///
+    /// let policy = Policy::new().idempotent_methods(["/clarifai.api.V2/GetModel"]);
+    /// assert!(policy.is_idempotent("/clarifai.api.V2/GetModel"));
+    /// assert!(!policy.is_idempotent("/clarifai.api.V2/GetModelVersion"));
+    /// ```
+    pub fn is_idempotent(&self, method: &str) -> bool {
+        self.idempotent_for(Some(method))
+    }
+
+    fn idempotent_for(&self, method: Option<&str>) -> bool {
+        let Some(list) = &self.idempotent else {
+            return true;
+        };
+        let Some(method) = method else {
+            return false;
+        };
+        list.iter().any(|pattern| match pattern.strip_suffix('*') {
+            Some(prefix) => method.starts_with(prefix),
+            None => method == &**pattern,
+        })
+    }
+
+    /// Bounds each attempt: one still unanswered after `timeout` is cut and counts as a
+    /// retryable failure of unknown effect (so the [per-method rule](Policy::idempotent_methods)
+    /// applies), as go-grpc-middleware's per-retry timeout does. The overall deadline still
+    /// bounds the call. Default: none (an attempt runs until the call's own timeout).
+    ///
+    /// [`call`](super::call) bounds the whole attempt. [`RetryLayer`](super::RetryLayer) bounds
+    /// the wait for the response headers and sends the bound to the server in `grpc-timeout`
+    /// (the sooner of it and the call's own time left), so a server honouring `grpc-timeout`
+    /// stops the work too; a request the layer cannot replay is not bounded.
+    ///
+    /// Cutting attempts adds load when the server is slow because it is overloaded (the cut
+    /// attempt's work is usually done anyway): keep it well above the normal latency. See the
+    /// `retry_simulation` example.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let policy = clarifai_status::retry::Policy::new().attempt_timeout(std::time::Duration::from_secs(2));
+    /// # let _ = policy;
+    /// ```
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Policy {
+        self.attempt_timeout = Some(timeout);
+        self
+    }
+
+    pub(crate) fn attempt_limit(&self) -> Option<Duration> {
+        self.attempt_timeout
+    }
+
     fn set(&mut self, codes: impl IntoIterator<Item = impl Into<Code>>, retryable: bool) {
         for code in codes {
             let code = code.into();
@@ -285,6 +394,7 @@ impl Policy {
         match signal {
             Signal::Clarifai(code) => self.is_retryable(code),
             Signal::Grpc(code) => self.is_retryable_grpc(code),
+            Signal::AttemptTimeout => true,
         }
     }
 
@@ -308,24 +418,99 @@ impl Policy {
         }
     }
 
-    /// Records a successful (or committed) attempt.
-    pub(crate) fn succeeded(&self) {
+    /// Records a successful (or committed) call in the budget, as the layer and [`call`](super::call)
+    /// do; for driving the policy by hand with [`next_delay`](Policy::next_delay).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::retry::{AttemptFailure, Budget, Policy};
+    /// use std::sync::Arc;
+    ///
+    /// let budget = Arc::new(Budget::new(10, 0.5).unwrap());
+    /// let policy = Policy::new().budget(budget.clone());
+    /// policy.next_delay(&AttemptFailure::grpc(tonic::Code::Unavailable), 1, Default::default());
+    /// policy.record_success();
+    /// assert_eq!(budget.tokens(), 9.5);
+    /// ```
+    pub fn record_success(&self) {
         if let Some(budget) = &self.budget {
             budget.record_success();
         }
     }
 
-    /// Decides what follows failed attempt number `attempt` (from 1), and says so in a
-    /// `tracing` event.
+    /// What the policy does after failed attempt number `attempt` (from 1) of a call that began
+    /// `elapsed` ago: `Some(delay)` to retry after `delay`, `None` to stop and return the
+    /// failure. The same decision [`RetryLayer`](super::RetryLayer) and [`call`](super::call)
+    /// make, budget included: a retryable failure costs a token whether or not it is retried
+    /// (record successes with [`record_success`](Policy::record_success)), and the delay is
+    /// drawn from the backoff (with `fastrand`'s thread-local generator) unless the failure
+    /// carries pushback. For driving a policy by hand: a simulation in virtual time, another
+    /// transport.
+    ///
+    /// The deadline is the policy's own, counted by `elapsed`; a caller with a shorter deadline
+    /// of its own checks that too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::retry::{AttemptFailure, Backoff, Policy};
+    /// use clarifai_status::StatusCode;
+    /// use std::time::Duration;
+    ///
+    /// let policy = Policy::new().max_attempts(3).deadline(Duration::from_secs(10));
+    /// let unavailable = AttemptFailure::grpc(tonic::Code::Unavailable);
+    /// let delay = policy.next_delay(&unavailable, 1, Duration::ZERO).unwrap();
+    /// assert!(delay <= Backoff::default().ceiling(0));
+    /// assert_eq!(policy.next_delay(&unavailable, 3, Duration::ZERO), None); // attempts
+    /// assert_eq!(policy.next_delay(&unavailable, 1, Duration::from_secs(10)), None); // deadline
+    /// let denied = AttemptFailure::clarifai(StatusCode::ConnKeyInvalid);
+    /// assert_eq!(policy.next_delay(&denied, 1, Duration::ZERO), None); // not retryable
+    /// ```
+    pub fn next_delay(
+        &self,
+        failure: &AttemptFailure,
+        attempt: u32,
+        elapsed: Duration,
+    ) -> Option<Duration> {
+        let remaining = self.deadline.map(|d| d.saturating_sub(elapsed));
+        match self.decide(
+            &failure.failure,
+            failure.method.as_deref(),
+            attempt,
+            remaining,
+        ) {
+            Decision::Retry(delay) => Some(delay),
+            Decision::Stop => None,
+        }
+    }
+
+    /// Records a successful (or committed) attempt.
+    pub(crate) fn succeeded(&self) {
+        self.record_success();
+    }
+
+    /// The time left until `deadline`, for [`decide`](Policy::decide).
+    pub(crate) fn remaining(deadline: Option<Instant>) -> Option<Duration> {
+        deadline.map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// Decides what follows failed attempt number `attempt` (from 1) of a call to `method`,
+    /// with `remaining` left until the deadline, and says so in a `tracing` event.
     pub(crate) fn decide(
         &self,
         failure: &Failure,
+        method: Option<&str>,
         attempt: u32,
-        deadline: Option<Instant>,
+        remaining: Option<Duration>,
     ) -> Decision {
         let code = failure.signal;
         if !self.retries(code) {
             tracing::debug!(%code, attempt, "not retrying: code is not retryable");
+            return Decision::Stop;
+        }
+        if code.effect_unknown() && !self.idempotent_for(method) {
+            tracing::debug!(%code, attempt, "not retrying: effect unknown and method not idempotent");
             return Decision::Stop;
         }
         // Every retryable failure costs, retried or not (gRFC A6).
@@ -347,11 +532,8 @@ impl Policy {
             None => self.backoff.delay(attempt - 1),
         };
         let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
-        if let Some(deadline) = deadline {
-            if Instant::now()
-                .checked_add(delay)
-                .is_none_or(|end| end >= deadline)
-            {
+        if let Some(remaining) = remaining {
+            if delay >= remaining {
                 tracing::debug!(%code, attempt, delay_ms, "not retrying: delay ends past the deadline");
                 return Decision::Stop;
             }
@@ -397,10 +579,10 @@ mod tests {
             .budget(budget.clone());
         let unavailable = failure(Signal::Grpc(tonic::Code::Unavailable));
         assert_eq!(
-            policy.decide(&unavailable, 1, None),
+            policy.decide(&unavailable, None, 1, None),
             Decision::Retry(Duration::ZERO)
         );
-        assert_eq!(policy.decide(&unavailable, 2, None), Decision::Stop);
+        assert_eq!(policy.decide(&unavailable, None, 2, None), Decision::Stop);
         assert_eq!(budget.tokens(), 98.0);
     }
 
@@ -409,7 +591,7 @@ mod tests {
         let budget = Arc::new(Budget::new(10, 0.1).unwrap());
         let policy = Policy::new().budget(budget.clone());
         let denied = failure(Signal::Clarifai(StatusCode::ConnKeyInvalid.into()));
-        assert_eq!(policy.decide(&denied, 1, None), Decision::Stop);
+        assert_eq!(policy.decide(&denied, None, 1, None), Decision::Stop);
         assert_eq!(budget.tokens(), 10.0);
     }
 
@@ -418,15 +600,15 @@ mod tests {
         let policy = Policy::new().no_budget();
         let mut throttled = failure(Signal::Clarifai(StatusCode::ConnThrottled.into()));
         throttled.pushback = Some(Pushback::After(Duration::from_secs(3)));
-        let far = Instant::now() + Duration::from_secs(60);
-        let near = Instant::now() + Duration::from_secs(1);
+        let far = Some(Duration::from_secs(60));
+        let near = Some(Duration::from_secs(1));
         assert_eq!(
-            policy.decide(&throttled, 1, Some(far)),
+            policy.decide(&throttled, None, 1, far),
             Decision::Retry(Duration::from_secs(3))
         );
-        assert_eq!(policy.decide(&throttled, 1, Some(near)), Decision::Stop);
+        assert_eq!(policy.decide(&throttled, None, 1, near), Decision::Stop);
         throttled.pushback = Some(Pushback::DoNotRetry);
-        assert_eq!(policy.decide(&throttled, 1, Some(far)), Decision::Stop);
+        assert_eq!(policy.decide(&throttled, None, 1, far), Decision::Stop);
     }
 
     #[test]
