@@ -94,13 +94,13 @@ pub(crate) fn generate(proto_dir: &Path, out_dir: &Path) -> BuildResult<()> {
     let meta = read_meta(&pool)?;
     let rows = read_table(&pool, &meta)?;
     check_invariants(&rows, &meta)?;
-    fs::write(
-        out_dir.join("status_table.rs"),
-        render_rust(&rows, &meta, &pool)?,
+    write_if_changed(
+        &out_dir.join("status_table.rs"),
+        &render_rust(&rows, &meta, &pool)?,
     )?;
-    fs::write(
-        out_dir.join("status_table.md"),
-        render_markdown(&rows, &meta),
+    write_if_changed(
+        &out_dir.join("status_table.md"),
+        &render_markdown(&rows, &meta),
     )?;
 
     // prost sees every file (it resolves types across them) but the crate includes only its own
@@ -121,6 +121,15 @@ pub(crate) fn generate(proto_dir: &Path, out_dir: &Path) -> BuildResult<()> {
     let meta = out_dir.join("clarifai.status.meta.rs");
     if meta.exists() {
         fs::remove_file(meta)?;
+    }
+    Ok(())
+}
+
+/// Writes `text` unless the file holds it already (as prost-build does), so an unchanged table
+/// does not make the crate rebuild.
+fn write_if_changed(path: &Path, text: &str) -> BuildResult<()> {
+    if fs::read_to_string(path).ok().as_deref() != Some(text) {
+        fs::write(path, text)?;
     }
     Ok(())
 }
