@@ -110,6 +110,8 @@ pub(crate) fn generate(proto_dir: &Path, out_dir: &Path) -> BuildResult<()> {
     let mut config = prost_build::Config::new();
     config.enable_type_names();
     config.btree_map(["."]);
+    // Clarifai adds codes: a new one must not break a dependent's `match`.
+    config.enum_attribute(".clarifai.api.status.StatusCode", "#[non_exhaustive]");
     config.out_dir(out_dir);
     tonic_prost_build::configure()
         .build_server(true)
