@@ -14,7 +14,7 @@ use clarifai_status::grpc::ErrorBuilder;
 use clarifai_status::pb::testing::status_tester_server::{StatusTester, StatusTesterServer};
 use clarifai_status::pb::testing::{RaiseRequest, RaiseResponse};
 use clarifai_status::server::{ApiKeyAuth, StaticKeys, StatusLayer};
-use clarifai_status::{Code, Outcome, StatusCode};
+use clarifai_status::{Code, StatusCode};
 
 /// The API key the example accepts (`authorization: Key demo-key`).
 const API_KEY: &str = "demo-key";
@@ -39,18 +39,17 @@ impl StatusTester for Handler {
             // A plain tonic error: the layer adds the fallback Clarifai code on the way out.
             return Err(tonic::Status::unavailable("backend restarting"));
         }
-        match Code::new(status.code).outcome() {
+        // `Outcome` is non-exhaustive: ask about failure, and answer everything else in the body.
+        if Code::new(status.code).is_failure() {
             // The conversion never reads the private fields.
-            Outcome::Failure => Err(tonic::Status::from(&status)),
-            Outcome::Success | Outcome::InProgress => {
-                let mut status = status;
-                status.strip_private();
-                Ok(tonic::Response::new(RaiseResponse {
-                    status: Some(status),
-                    attempt: 1,
-                }))
-            }
+            return Err(tonic::Status::from(&status));
         }
+        let mut status = status;
+        status.strip_private();
+        Ok(tonic::Response::new(RaiseResponse {
+            status: Some(status),
+            attempt: 1,
+        }))
     }
 }
 

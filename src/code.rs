@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use crate::pb::RowIndex;
 use crate::table::Row;
-use crate::{Outcome, ParseCodeError, StatusCode};
+use crate::{Outcome, ParseCodeError, StatusCode, UnknownCode};
 
 /// Any Clarifai status number, as seen on the wire, known to the table or not.
 ///
@@ -29,6 +29,43 @@ use crate::{Outcome, ParseCodeError, StatusCode};
 /// assert_eq!(unknown.name(), "UNKNOWN_CODE");
 /// assert_eq!(unknown.outcome(), Outcome::Failure);
 /// assert_eq!(unknown.grpc_code(), tonic::Code::Unknown);
+/// ```
+///
+/// # Codes in text
+///
+/// Wherever this crate reads a code written as text, it follows one set of rules: `Code`'s and
+/// [`StatusCode`]'s `FromStr`, serde's strings (feature `serde`), the `clarifai-status-code`
+/// header ([`grpc::read_code`](crate::grpc::read_code), [`rest::read_code`](crate::rest::read_code),
+/// [`tonic::Status`] metadata) and a string `status.code` in REST JSON
+/// ([`rest::parse_json`](crate::rest::parse_json)).
+///
+/// - **Surrounding spaces**: ASCII whitespace (space, tab, CR, LF, form feed) before and after is
+///   ignored; whitespace inside is not (`"11 008"` is rejected).
+/// - **A number**: decimal ASCII digits, with an optional leading `+` or `-`, leading zeros
+///   allowed, within `i32` (`"11008"`, `"+11008"`, `"-1"`, `"011008"`). No hex, exponent,
+///   fraction or digit separators. Text that starts with a digit or a sign is read as a number
+///   only.
+/// - **A name**: a printed name or an alias in the table, exactly as the table spells it: upper
+///   case, as Clarifai's protos, its clients and proto3 JSON write it (`"CONN_KEY_INVALID"`,
+///   `"TASK_FAILED"`; not `"conn_key_invalid"`). Other text is rejected, never read as a number.
+///
+/// So text reads back what `Display` writes (a known code's name, an unknown code's number), and
+/// what Clarifai's JSON and headers carry. A number is kept as is by [`Code`], known or not;
+/// [`StatusCode`] accepts only numbers in the table. [`StatusCode::from_name`] is the exact
+/// lookup underneath: one name, no spaces. [`Outcome`]'s `FromStr` follows the same rules
+/// (`success`, `in_progress`, `failure`, as `Display` writes them).
+///
+/// ```
+/// use clarifai_status::{Code, StatusCode};
+///
+/// for text in ["11008", " +11008\t", "CONN_KEY_INVALID", "CONN_KEY_INVALID\r\n", "011008"] {
+///     assert_eq!(text.parse::<StatusCode>(), Ok(StatusCode::ConnKeyInvalid), "{text:?}");
+/// }
+/// assert_eq!("77777".parse::<Code>().unwrap().number(), 77777);
+/// for text in ["", "11 008", "0x2B00", "1e4", "11008.0", "conn_key_invalid", "2147483648"] {
+///     assert!(text.parse::<Code>().is_err(), "{text:?}");
+/// }
+/// assert_eq!(StatusCode::from_name(" CONN_KEY_INVALID"), None); // the exact lookup
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Code(i32);
@@ -90,6 +127,56 @@ impl Code {
     #[inline]
     pub fn known(self) -> Option<StatusCode> {
         self.row().code
+    }
+
+    /// Whether the code says the request succeeded ([`Outcome::Success`]); `false` for an unknown
+    /// number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::Code;
+    ///
+    /// assert!(Code::new(10000).is_success());
+    /// assert!(!Code::new(64001).is_success());
+    /// assert!(!Code::new(3).is_success());
+    /// ```
+    #[inline]
+    pub fn is_success(self) -> bool {
+        self.outcome() == Outcome::Success
+    }
+
+    /// Whether the code says the request failed ([`Outcome::Failure`]); `true` for an unknown
+    /// number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::Code;
+    ///
+    /// assert!(Code::new(11008).is_failure());
+    /// assert!(Code::new(3).is_failure());
+    /// assert!(!Code::new(10000).is_failure());
+    /// ```
+    #[inline]
+    pub fn is_failure(self) -> bool {
+        self.outcome() == Outcome::Failure
+    }
+
+    /// Whether the code says a long-running resource is not done yet ([`Outcome::InProgress`]);
+    /// `false` for an unknown number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::Code;
+    ///
+    /// assert!(Code::new(64001).is_in_progress());
+    /// assert!(!Code::new(10000).is_in_progress());
+    /// ```
+    #[inline]
+    pub fn is_in_progress(self) -> bool {
+        self.outcome() == Outcome::InProgress
     }
 
     /// Whether the table knows this number.
@@ -251,18 +338,24 @@ impl fmt::Display for Code {
 impl FromStr for Code {
     type Err = ParseCodeError;
 
-    /// Parses a known name (printed or alias) or any decimal `i32`, known or not.
+    /// Parses a known name (printed or alias) or any decimal `i32`, known or not, by the
+    /// [spelling rules](Code#codes-in-text).
     ///
     /// # Errors
     ///
-    /// [`ParseCodeError`] for an unknown name or a number outside `i32`.
+    /// [`ParseCodeError`] for an unknown name, a number outside `i32`, or anything else.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::Code;
+    ///
+    /// assert_eq!(" TASK_FAILED ".parse::<Code>().unwrap().number(), 54005);
+    /// assert_eq!("-7".parse::<Code>().unwrap().number(), -7);
+    /// assert!("NO_SUCH_CODE".parse::<Code>().is_err());
+    /// ```
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if let Some(code) = StatusCode::from_name(s) {
-            return Ok(code.into());
-        }
-        s.parse::<i32>()
-            .map(Code)
-            .map_err(|_| ParseCodeError::new(s))
+        read_text(s).ok_or_else(|| ParseCodeError::new(s))
     }
 }
 
@@ -288,16 +381,35 @@ impl From<Code> for i32 {
 }
 
 impl TryFrom<Code> for StatusCode {
-    type Error = prost::UnknownEnumValue;
+    type Error = UnknownCode;
 
     /// The table's code for the number.
     ///
     /// # Errors
     ///
-    /// `prost::UnknownEnumValue` carrying the number, as `StatusCode::try_from(i32)` does.
+    /// [`UnknownCode`] carrying the number, when the table does not know it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::{Code, StatusCode};
+    ///
+    /// assert_eq!(StatusCode::try_from(Code::new(11008)), Ok(StatusCode::ConnKeyInvalid));
+    /// assert_eq!(StatusCode::try_from(Code::new(3)).unwrap_err().number(), 3);
+    /// ```
     #[inline]
     fn try_from(code: Code) -> Result<StatusCode, Self::Error> {
-        code.known().ok_or(prost::UnknownEnumValue(code.0))
+        code.known().ok_or(UnknownCode::new(code.0))
+    }
+}
+
+/// Reads a code written as text, by the [spelling rules](Code#codes-in-text): the one reader
+/// behind every text path (`FromStr`, serde, headers, REST JSON). `None` for anything else.
+pub(crate) fn read_text(text: &str) -> Option<Code> {
+    let text = text.trim_ascii();
+    match text.as_bytes().first()? {
+        b'0'..=b'9' | b'+' | b'-' => text.parse::<i32>().ok().map(Code),
+        _ => StatusCode::from_name(text).map(Code::from),
     }
 }
 

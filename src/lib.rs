@@ -23,6 +23,25 @@
 //! | `testing` | the status test server (`clarifai-status serve`) |
 //! | `build` | for dependents' `build.rs`: Clarifai's protos compiled against [`pb`], with [`response::HasStatus`] |
 //!
+//! # Which type is which
+//!
+//! Codes:
+//!
+//! | type | what it is for | converting |
+//! |---|---|---|
+//! | [`StatusCode`] | a code the table knows: a Rust enum of Clarifai's numbers (10000, 11008, ...), with every fact of the table | from [`Code`]: [`Code::known`] or `StatusCode::try_from(code)`; from an `i32`: [`StatusCode::from_number`]; from text: `parse` |
+//! | [`Code`] | any number from the wire, known or not, kept as is; what readers return | from a [`StatusCode`] or an `i32`: `Code::from`; to `i32`: [`Code::number`]; from text: `parse` |
+//! | [`tonic::Code`] | gRPC's own 17 codes (`NOT_FOUND`, `UNAVAILABLE`, ...), the coarse class on the wire | from a code: [`StatusCode::grpc_code`], [`Code::grpc_code`]; back (a fallback): [`mapping::fallback_from_grpc`] |
+//! | [`http::StatusCode`] | an HTTP status (401, 503, ...), for REST | from a code: [`StatusCode::http_status`], [`Code::http_status`]; back (a fallback): [`mapping::fallback_from_http`] |
+//!
+//! Statuses (a code with its message and details):
+//!
+//! | type | what it is for | converting |
+//! |---|---|---|
+//! | [`pb::Status`] | Clarifai's status message (`clarifai.api.status.Status`): code, description, details, `req_id`, ...; inside every Clarifai response, usually an OK one | from a code: [`pb::Status::new`]; its code: [`pb::Status::clarifai_code`]; to a gRPC error: `tonic::Status::from(&status)`; from one: [`grpc::StatusExt::to_clarifai_status`] |
+//! | [`pb::rpc::Status`] | `google.rpc.Status`, the rich-error message carried in `grpc-status-details-bin`; this crate puts an `ErrorInfo` (and a `RetryInfo`) with the Clarifai code in it | built and read for you by the [`grpc`] conversions; decode `tonic::Status::details()` with `prost` to read it yourself |
+//! | [`tonic::Status`] | a gRPC error as tonic returns it: a [`tonic::Code`], a message, metadata and details | from a code or a [`pb::Status`]: `tonic::Status::from`, or [`grpc::ErrorBuilder`]; its Clarifai code: [`grpc::StatusExt::clarifai_code`] |
+//!
 //! The table itself is `proto/clarifai/api/status/status_code.proto`: each code declares its
 //! description, category, outcome, retryability, gRPC code and HTTP status beside its number, and
 //! `build.rs` generates everything else from it.
@@ -34,7 +53,7 @@
 //!
 //! | feature | adds |
 //! |---|---|
-//! | `serde` | `Serialize`/`Deserialize` for [`StatusCode`] and [`Code`]: a number out, a number or a name in |
+//! | `serde` | `Serialize`/`Deserialize` for [`StatusCode`] and [`Code`] (a number out, a number or a name in) and [`Outcome`] (its name) |
 //! | `server` | the `server` module (tower layer, interceptors) |
 //! | `retry` | the `retry` module (tokio timers) |
 //! | `testing` | the `testing` module: the status test server, with tonic transport and axum |
@@ -79,7 +98,7 @@ pub mod table;
 pub mod testing;
 
 pub use code::Code;
-pub use error::ParseCodeError;
+pub use error::{ParseCodeError, ParseOutcomeError, UnknownCode};
 pub use pb::StatusCode;
 pub use table::Outcome;
 

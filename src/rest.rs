@@ -47,7 +47,7 @@ use http::HeaderMap;
 use serde_json::{Map, Value};
 
 use crate::mapping::fallback_from_http;
-use crate::{pb, Code, StatusCode};
+use crate::{pb, Code};
 
 /// The header that carries the decimal Clarifai code.
 pub const CODE_HEADER: &str = crate::grpc::CODE_HEADER;
@@ -170,8 +170,10 @@ pub fn read_retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// Parses a JSON body in Clarifai's REST shape into its status; `None` when the body is not JSON,
-/// has no `status` object, or its `code` is neither a number in `i32`, a decimal string, nor a
-/// known name. Unknown fields are ignored; fields of the wrong type are left empty.
+/// has no `status` object, or its `code` is neither a number in `i32` nor a string read by the
+/// crate's [spelling rules](crate::Code#codes-in-text) (a decimal `i32` or a known name,
+/// surrounding spaces ignored). Unknown fields are ignored; fields of the wrong type are left
+/// empty.
 ///
 /// # Examples
 ///
@@ -219,13 +221,8 @@ fn json_code(value: &Value) -> Option<Code> {
             .as_i64()
             .and_then(|n| i32::try_from(n).ok())
             .map(Code::new),
-        Value::String(s) => {
-            let s = s.trim();
-            match StatusCode::from_name(s) {
-                Some(code) => Some(code.into()),
-                None => s.parse::<i32>().ok().map(Code::new),
-            }
-        }
+        // The crate's spelling rules, as every text path: crate::Code#codes-in-text.
+        Value::String(s) => crate::code::read_text(s),
         _ => None,
     }
 }

@@ -1,9 +1,13 @@
-//! `Serialize` and `Deserialize` for [`StatusCode`] and [`Code`] (feature `serde`).
+//! `Serialize` and `Deserialize` for [`StatusCode`], [`Code`] and [`Outcome`] (feature `serde`).
 //!
 //! A code serializes as its number, as Clarifai's JSON carries it. Human-readable formats read a
-//! number or a string, since Clarifai's docs show `code` both ways: any integer type, a name
-//! (printed or alias, case-sensitive), or a decimal number in a string (`"11008"`). Compact
-//! formats read the `i32` that serializing wrote.
+//! number or a string, since Clarifai's docs show `code` both ways: any integer type, or a string
+//! read by the crate's [spelling rules](crate::Code#codes-in-text) (a name, printed or alias, as
+//! the table spells it, or a decimal number; surrounding spaces ignored). Compact formats read
+//! the `i32` that serializing wrote.
+//!
+//! An [`Outcome`] serializes as its name (`success`, `in_progress`, `failure`) and reads one by
+//! the same rules (exactly that name, surrounding spaces ignored).
 //!
 //! [`StatusCode`] rejects what the table does not know; [`Code`] keeps any `i32` and rejects only
 //! unknown names. Errors name the rejected value (a long string is cut to its first 64 bytes).
@@ -21,6 +25,9 @@
 //!
 //! assert!(serde_json::from_str::<StatusCode>("12345").is_err());
 //! assert_eq!(serde_json::from_str::<Code>("12345").unwrap().number(), 12345);
+//!
+//! use clarifai_status::Outcome;
+//! assert_eq!(serde_json::to_string(&Outcome::InProgress).unwrap(), r#""in_progress""#);
 //! ```
 
 use std::fmt;
@@ -29,7 +36,7 @@ use std::marker::PhantomData;
 use ::serde::de::{self, Deserialize, Deserializer, Unexpected, Visitor};
 use ::serde::ser::{Serialize, Serializer};
 
-use crate::{Code, ParseCodeError, StatusCode};
+use crate::{Code, Outcome, ParseCodeError, StatusCode};
 
 /// What each code type accepts; the visitor is shared.
 trait Decode: Sized {
@@ -142,7 +149,7 @@ impl Serialize for StatusCode {
 
 impl<'de> Deserialize<'de> for StatusCode {
     /// Reads a number (any integer type) or a string: a name the table knows, printed or alias,
-    /// or a decimal number. Compact formats read the `i32` that serializing wrote.
+    /// or a decimal number, by the [spelling rules](crate::Code#codes-in-text). Compact formats read the `i32` that serializing wrote.
     ///
     /// # Errors
     ///
@@ -182,7 +189,8 @@ impl Serialize for Code {
 
 impl<'de> Deserialize<'de> for Code {
     /// Reads a number (any integer type within `i32`, kept as is, known or not) or a string: a
-    /// known name, printed or alias, or a decimal `i32`. Compact formats read the `i32` that
+    /// known name, printed or alias, or a decimal `i32`, by the
+    /// [spelling rules](crate::Code#codes-in-text). Compact formats read the `i32` that
     /// serializing wrote.
     ///
     /// # Errors
@@ -206,5 +214,60 @@ impl<'de> Deserialize<'de> for Code {
     /// ```
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         CodeVisitor::deserialize(deserializer)
+    }
+}
+
+impl Serialize for Outcome {
+    /// Serializes the name: `success`, `in_progress` or `failure`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::Outcome;
+    ///
+    /// assert_eq!(serde_json::to_string(&Outcome::Failure).unwrap(), r#""failure""#);
+    /// ```
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+struct OutcomeVisitor;
+
+impl Visitor<'_> for OutcomeVisitor {
+    type Value = Outcome;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an outcome: `success`, `in_progress` or `failure`")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Outcome, E> {
+        v.parse().map_err(|e: crate::ParseOutcomeError| {
+            E::invalid_value(Unexpected::Str(e.input()), &self)
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Outcome {
+    /// Reads a name (`success`, `in_progress`, `failure`) by the crate's
+    /// [spelling rules](crate::Code#codes-in-text): the name as written, surrounding spaces
+    /// ignored.
+    ///
+    /// # Errors
+    ///
+    /// Any other string, or any value that is not a string.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::Outcome;
+    ///
+    /// assert_eq!(serde_json::from_str::<Outcome>(r#"" in_progress ""#).unwrap(), Outcome::InProgress);
+    /// assert!(serde_json::from_str::<Outcome>(r#""done""#).is_err());
+    /// assert!(serde_json::from_str::<Outcome>(r#""SUCCESS""#).is_err());
+    /// assert!(serde_json::from_str::<Outcome>("1").is_err());
+    /// ```
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(OutcomeVisitor)
     }
 }

@@ -2,13 +2,15 @@
 //! without panicking, and yields the documented result: a source that does not parse is skipped
 //! and the next one is tried, down to the fallback.
 //!
-//! The helpers below (`decimal`, `json_code`, `body_code`, `details_say`) restate the documented
-//! reading rules on purpose instead of calling the crate's readers: they are the model the
-//! readers are checked against, so a bug in `src/rest.rs` or `src/grpc/details.rs` cannot also
-//! be the expectation.
+//! The expectations are independent of the crate's readers: the helpers below (`decimal`,
+//! `code_text`, `json_code`, `body_code`, `details_say`) are written from the documented
+//! contract (the spelling rules on `Code`, "Codes in text"; the wire contract in `grpc`), digit by
+//! digit and name by name, calling neither the crate's text readers nor `str::parse`, so a bug in
+//! `src/code.rs`, `src/rest.rs` or `src/grpc/` cannot also be the expectation. The literal tests
+//! at the end pin the same rules with literal inputs and answers.
 
-use std::collections::BTreeMap;
-use std::str::FromStr;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -28,9 +30,61 @@ const RETRY_INFO_URL: &str = "type.googleapis.com/google.rpc.RetryInfo";
 
 // ---- What the documentation says a value means ----
 
-/// A decimal number, surrounding whitespace allowed; `None` for anything else.
-fn decimal<T: FromStr>(bytes: &[u8]) -> Option<T> {
-    std::str::from_utf8(bytes).ok()?.trim().parse().ok()
+/// The whitespace the spelling rules ignore around a code: ASCII space, tab, CR, LF, form feed
+/// (not vertical tab, not Unicode spaces).
+fn code_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n' | '\x0c')
+}
+
+/// The whitespace the other numeric headers (`grpc-status`, `grpc-retry-pushback-ms`,
+/// `retry-after`) ignore: Unicode's, as their docs say ("surrounding spaces").
+fn any_space(c: char) -> bool {
+    c.is_whitespace()
+}
+
+/// Decimal digits with an optional leading `+` (or `-` when `signed`), after trimming `space`,
+/// as a number within `T`; `None` for anything else. Digit by digit, without `str::parse`.
+fn decimal<T: TryFrom<i128>>(bytes: &[u8], space: fn(char) -> bool, signed: bool) -> Option<T> {
+    let text = std::str::from_utf8(bytes).ok()?.trim_matches(space);
+    let (negative, digits) = match text.as_bytes().first()? {
+        b'+' => (false, &text[1..]),
+        b'-' if signed => (true, &text[1..]),
+        _ => (false, text),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits = digits.trim_start_matches('0');
+    if digits.len() > 30 {
+        return None; // far outside every type used here
+    }
+    let magnitude = digits
+        .bytes()
+        .fold(0i128, |n, b| n * 10 + i128::from(b - b'0'));
+    T::try_from(if negative { -magnitude } else { magnitude }).ok()
+}
+
+/// Every name of the table (printed and alias) with its number: data, not a reader.
+static NAME_NUMBERS: LazyLock<HashMap<&'static str, i32>> = LazyLock::new(|| {
+    StatusCode::all()
+        .flat_map(|c| {
+            std::iter::once(c.name())
+                .chain(c.aliases().iter().copied())
+                .map(move |name| (name, c.number()))
+        })
+        .collect()
+});
+
+/// A name exactly as the table spells it.
+fn exact_name(text: &str) -> Option<Code> {
+    NAME_NUMBERS.get(text).copied().map(Code::new)
+}
+
+/// A code written as text, by the spelling rules: surrounding ASCII whitespace ignored, then a
+/// name exactly as the table spells it, or a decimal `i32` with an optional sign.
+fn code_text(text: &[u8]) -> Option<Code> {
+    let trimmed = std::str::from_utf8(text).ok()?.trim_matches(code_space);
+    exact_name(trimmed).or_else(|| decimal::<i32>(text, code_space, true).map(Code::new))
 }
 
 /// `HeaderValue::to_str` succeeds only on visible ASCII (and tab).
@@ -40,16 +94,15 @@ fn visible_ascii(bytes: &[u8]) -> bool {
         .all(|b| *b == b'\t' || (0x20..0x7f).contains(b))
 }
 
-/// The Clarifai code of a JSON `status.code`: an `i32` number, a known name, or a decimal string.
+/// The Clarifai code of a JSON `status.code`: an integer within `i32` (no fraction, no
+/// exponent), or a string by the spelling rules.
 fn json_code(value: &Value) -> Option<Code> {
     match value {
         Value::Number(n) => n
             .as_i64()
             .and_then(|n| i32::try_from(n).ok())
             .map(Code::new),
-        Value::String(s) => StatusCode::from_name(s)
-            .map(Code::from)
-            .or_else(|| decimal::<i32>(s.as_bytes()).map(Code::new)),
+        Value::String(s) => code_text(s.as_bytes()),
         _ => None,
     }
 }
@@ -72,12 +125,13 @@ fn details_say(details: &[u8]) -> (Option<Code>, Option<Duration>) {
         if any.type_url == ERROR_INFO_URL && code.is_none() {
             if let Ok(info) = rpc::ErrorInfo::decode(any.value.as_slice()) {
                 if info.domain == DOMAIN {
+                    // Written by a machine: the number as is (no spaces), the reason exact.
                     code = info
                         .metadata
                         .get("code")
-                        .and_then(|v| v.parse::<i32>().ok())
+                        .and_then(|v| decimal::<i32>(v.as_bytes(), |_| false, true))
                         .map(Code::new)
-                        .or_else(|| StatusCode::from_name(&info.reason).map(Code::from));
+                        .or_else(|| exact_name(&info.reason));
                 }
             }
         } else if any.type_url == RETRY_INFO_URL && delay.is_none() {
@@ -118,11 +172,18 @@ fn numberish() -> impl Strategy<Value = String> {
         .prop_map(|(pre, sign, number, post)| format!("{pre}{sign}{number}{post}"))
 }
 
-/// Any header value: arbitrary accepted bytes, or something that looks like a number.
+/// Any header value: arbitrary accepted bytes, something that looks like a number, or a name,
+/// padded with what a header may hold (spaces, tabs, non-ASCII bytes).
 fn header_value() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         prop::collection::vec(prop::sample::select(header_bytes()), 0..48),
         numberish().prop_map(String::into_bytes),
+        (
+            "[ \t\u{a0}]{0,2}",
+            prop::sample::select(names()),
+            "[ \t\u{a0}]{0,2}"
+        )
+            .prop_map(|(before, name, after)| format!("{before}{name}{after}").into_bytes()),
     ]
 }
 
@@ -148,11 +209,18 @@ fn names() -> Vec<&'static str> {
         .collect()
 }
 
+/// Whitespace a peer might put around a code: the rules' (ASCII), and others.
+fn padding() -> impl Strategy<Value = String> {
+    "[ \t\r\n\x0b\x0c\u{a0}\u{3000}]{0,3}"
+}
+
 /// A string a peer might put where a code goes.
 fn code_string() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(names()).prop_map(str::to_owned),
         prop::sample::select(names()).prop_map(|n| n.to_lowercase()),
+        (padding(), prop::sample::select(names()), padding())
+            .prop_map(|(before, name, after)| format!("{before}{name}{after}")),
         numberish(),
         ".{0,24}",
     ]
@@ -304,7 +372,7 @@ proptest! {
         http in http_status(),
         carried in prop::option::of(any::<i32>()),
     ) {
-        let header = decimal::<i32>(&value).map(Code::new);
+        let header = code_text(&value);
         let mut headers = header_map("clarifai-status-code", &value);
         prop_assert_eq!(grpc::read_code(&headers), header);
 
@@ -341,7 +409,7 @@ proptest! {
     #[test]
     fn grpc_status_header_is_a_code_in_range_or_none(value in header_value()) {
         let headers = header_map("grpc-status", &value);
-        let want = decimal::<i32>(&value)
+        let want = decimal::<i32>(&value, any_space, true)
             .filter(|n| (0..=16).contains(n))
             .map(tonic::Code::from_i32);
         prop_assert_eq!(grpc::read_grpc_code(&headers), want);
@@ -350,7 +418,7 @@ proptest! {
     #[test]
     fn pushback_header_is_a_delay_or_do_not_retry(value in header_value()) {
         let headers = header_map("grpc-retry-pushback-ms", &value);
-        let want = match decimal::<i64>(&value) {
+        let want = match decimal::<i64>(&value, any_space, true) {
             Some(ms) if ms >= 0 => Pushback::After(Duration::from_millis(ms.unsigned_abs())),
             _ => Pushback::DoNotRetry,
         };
@@ -372,7 +440,7 @@ proptest! {
     fn retry_after_header_is_whole_seconds_or_none(value in header_value()) {
         let headers = header_map("retry-after", &value);
         let want = if visible_ascii(&value) {
-            decimal::<u64>(&value).map(Duration::from_secs)
+            decimal::<u64>(&value, any_space, false).map(Duration::from_secs)
         } else {
             None
         };
@@ -514,9 +582,7 @@ proptest! {
         http in http_status(),
     ) {
         let body = serde_json::json!({"status": {"code": code}}).to_string();
-        let want = StatusCode::from_name(&code)
-            .map(Code::from)
-            .or_else(|| decimal::<i32>(code.as_bytes()).map(Code::new));
+        let want = code_text(code.as_bytes());
         prop_assert_eq!(rest::parse_json(body.as_bytes()).map(|s| s.code), want.map(Code::number));
         let want = want.unwrap_or_else(|| fallback_from_http(http).into());
         prop_assert_eq!(rest::read_code(http, &HeaderMap::new(), body.as_bytes()), want);
@@ -545,7 +611,7 @@ fn deeply_nested_json_falls_back_without_overflowing_the_stack() {
 }
 
 #[test]
-fn header_values_out_of_i32_range_are_skipped() {
+fn header_values_out_of_i32_range_or_misspelled_are_skipped() {
     let cases: BTreeMap<&str, Option<i32>> = BTreeMap::from([
         ("2147483647", Some(i32::MAX)),
         ("-2147483648", Some(i32::MIN)),
@@ -557,6 +623,12 @@ fn header_values_out_of_i32_range_are_skipped() {
         ("11 008", None),
         ("1e4", None),
         ("", None),
+        (" CONN_KEY_INVALID\t", Some(11008)),
+        ("\tTASK_FAILED", Some(54005)),
+        ("conn_key_invalid", None),
+        ("CONN_KEY_INVALID_", None),
+        ("\u{a0}11008", None),
+        ("CONN_KEY_INVALID\u{a0}", None),
     ]);
     for (value, want) in cases {
         let headers = header_map("clarifai-status-code", value.as_bytes());
@@ -565,5 +637,33 @@ fn header_values_out_of_i32_range_are_skipped() {
         let code = rest::read_code(http, &headers, b"");
         let fallback = Code::from(fallback_from_http(http));
         assert_eq!(code, want.map_or(fallback, Code::new), "{value:?}");
+    }
+}
+
+#[test]
+fn json_code_strings_padded_or_misspelled_read_as_the_rules_say() {
+    let cases = [
+        (" CONN_KEY_INVALID ", Some(11008)),
+        ("\r\nTASK_FAILED\t", Some(54005)),
+        ("\x0c11008\n", Some(11008)),
+        (" 77777 ", Some(77777)),
+        ("\u{a0}CONN_KEY_INVALID", None),
+        ("\x0bTASK_FAILED", None),
+        ("conn_key_invalid", None),
+        ("CONN KEY INVALID", None),
+    ];
+    let http = http::StatusCode::CONFLICT;
+    for (code, want) in cases {
+        let body = serde_json::json!({ "status": { "code": code } }).to_string();
+        assert_eq!(
+            rest::parse_json(body.as_bytes()).map(|s| s.code),
+            want,
+            "{code:?}"
+        );
+        let want = want.map_or(fallback_from_http(http).into(), Code::new);
+        assert_eq!(
+            rest::read_code(http, &HeaderMap::new(), body.as_bytes()),
+            want
+        );
     }
 }

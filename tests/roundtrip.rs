@@ -82,7 +82,10 @@ fn unknown_numbers_are_kept_by_code_and_rejected_by_status_code() {
         assert_eq!(StatusCode::try_from(n), Err(prost::UnknownEnumValue(n)));
         let wire = Code::from(n);
         assert_eq!(wire.number(), n);
-        assert_eq!(StatusCode::try_from(wire), Err(prost::UnknownEnumValue(n)));
+        let err = StatusCode::try_from(wire).unwrap_err();
+        assert_eq!(err.number(), n);
+        assert_eq!(err.to_string(), format!("unknown status code {n}"));
+        let _: &dyn std::error::Error = &err;
         assert_eq!(wire.to_string(), n.to_string());
         assert_eq!(wire.to_string().parse::<Code>(), Ok(wire));
         assert!(n.to_string().parse::<StatusCode>().is_err());
@@ -121,6 +124,17 @@ fn strings() -> impl Strategy<Value = String> {
                 s.insert(i, c);
                 s.into_iter().collect()
             }),
+        // Names and numbers padded with whitespace, ASCII and not.
+        (
+            "[ \t\r\n\x0b\x0c\u{a0}]{0,3}",
+            prop_oneof![
+                proptest::sample::select(KNOWN_NAMES.keys().copied().collect::<Vec<_>>())
+                    .prop_map(str::to_owned),
+                "[-+]?[0-9]{1,12}",
+            ],
+            "[ \t\r\n\x0b\x0c\u{a0}]{0,3}",
+        )
+            .prop_map(|(before, text, after)| format!("{before}{text}{after}")),
     ]
 }
 
@@ -167,7 +181,12 @@ proptest! {
         prop_assert_eq!(by_name.map(StatusCode::number), KNOWN_NAMES.get(s.as_str()).copied());
         let _ = StatusCode::name_is_deprecated(&s);
 
-        let as_i32 = s.parse::<i32>().ok();
+        // The spelling rules (`Code`, "Codes in text"): surrounding ASCII whitespace (space,
+        // tab, CR, LF, form feed) is ignored; then a name exactly as the table spells it, or a
+        // decimal `i32` with an optional sign.
+        let text = s.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n' | '\x0c'));
+        let by_name = KNOWN_NAMES.get(text).map(|n| StatusCode::from_number(*n).unwrap());
+        let as_i32 = text.parse::<i32>().ok();
         let expected = by_name.or_else(|| as_i32.and_then(StatusCode::from_number));
         prop_assert_eq!(s.parse::<StatusCode>().ok(), expected);
 

@@ -97,7 +97,15 @@ fn numbers_outside_i32_are_an_error_naming_them() {
 
 #[test]
 fn unknown_names_are_an_error_naming_them() {
-    for name in ["NO_SUCH_CODE", "conn_key_invalid", "", " SUCCESS", "11008 "] {
+    for name in [
+        "NO_SUCH_CODE",
+        "conn_key_invalid",
+        "",
+        " ",
+        "SUCCESS_",
+        "11 008",
+        "\u{a0}SUCCESS",
+    ] {
         let err = serde_json::from_value::<StatusCode>(json!(name)).unwrap_err();
         assert!(err.to_string().contains(&format!("{name:?}")), "{err}");
         let err = serde_json::from_value::<Code>(json!(name)).unwrap_err();

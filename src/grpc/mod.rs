@@ -481,10 +481,9 @@ impl StatusExt for tonic::Status {
     }
 }
 
-/// Parses a `clarifai-status-code` value: ASCII decimal `i32`, surrounding spaces allowed.
+/// Parses a `clarifai-status-code` value by the crate's [spelling rules](Code#codes-in-text).
 pub(crate) fn parse_code_header(value: Option<&[u8]>) -> Option<Code> {
-    let text = std::str::from_utf8(value?).ok()?;
-    text.trim().parse::<i32>().ok().map(Code::new)
+    crate::code::read_text(std::str::from_utf8(value?).ok()?)
 }
 
 /// What a server said about retrying, in `grpc-retry-pushback-ms` (gRFC A6).

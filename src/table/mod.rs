@@ -31,7 +31,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::pb::{self, StatusCode};
-use crate::ParseCodeError;
+use crate::{ParseCodeError, ParseOutcomeError};
 
 pub(crate) mod name_hash;
 
@@ -107,8 +107,24 @@ pub(crate) struct NameEntry {
 /// assert_eq!(StatusCode::ModelTraining.outcome(), Outcome::InProgress);
 /// assert_eq!(StatusCode::ConnKeyInvalid.outcome(), Outcome::Failure);
 /// assert_eq!(Outcome::InProgress.to_string(), "in_progress");
+/// assert_eq!("in_progress".parse(), Ok(Outcome::InProgress));
+/// ```
+///
+/// Non-exhaustive: a `match` on it needs a wildcard arm, so a new outcome is not a breaking
+/// change.
+///
+/// ```compile_fail,E0004
+/// fn word(outcome: clarifai_status::Outcome) -> &'static str {
+///     use clarifai_status::Outcome;
+///     match outcome {
+///         Outcome::Success => "yes",
+///         Outcome::InProgress => "wait",
+///         Outcome::Failure => "no",
+///     }
+/// }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Outcome {
     /// The call did what was asked.
     Success,
@@ -137,8 +153,40 @@ impl Outcome {
 }
 
 impl fmt::Display for Outcome {
+    /// Writes [`Outcome::as_str`]: `success`, `in_progress` or `failure`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Outcome {
+    type Err = ParseOutcomeError;
+
+    /// Parses `success`, `in_progress` or `failure`, by the crate's
+    /// [spelling rules](crate::Code#codes-in-text): the name exactly as `Display` writes it,
+    /// surrounding ASCII whitespace ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`ParseOutcomeError`] for anything else (`SUCCESS`, `in progress` and `in-progress`
+    /// included).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::Outcome;
+    ///
+    /// assert_eq!(" in_progress\n".parse(), Ok(Outcome::InProgress));
+    /// assert!("IN_PROGRESS".parse::<Outcome>().is_err());
+    /// assert!("in progress".parse::<Outcome>().is_err());
+    /// ```
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim_ascii() {
+            "success" => Ok(Outcome::Success),
+            "in_progress" => Ok(Outcome::InProgress),
+            "failure" => Ok(Outcome::Failure),
+            _ => Err(ParseOutcomeError::new(s)),
+        }
     }
 }
 
@@ -266,7 +314,10 @@ impl StatusCode {
         pb::RowIndex::of_number(number).row().code
     }
 
-    /// The code with this name, printed name or alias, or `None`. Case-sensitive, as on the wire.
+    /// The code with this name, printed name or alias, or `None`: the exact lookup, case-sensitive
+    /// and without spaces, as the table spells it. Text from people or peers goes through
+    /// `parse` instead ([`FromStr`]), which follows the crate's
+    /// [spelling rules](crate::Code#codes-in-text) (surrounding spaces ignored, numbers too).
     ///
     /// Both names of an aliased number parse: `INPUT_DOWNLOAD_SUCCESS` and `INPUT_SUCCESS` are 30000;
     /// `TASK_ADD_ANNOTATIONS_FAILURE` and `TASK_FAILED` are 54005.
@@ -278,6 +329,8 @@ impl StatusCode {
     ///
     /// assert_eq!(StatusCode::from_name("TASK_FAILED"), Some(StatusCode::TaskAddAnnotationsFailure));
     /// assert_eq!(StatusCode::from_name("conn_key_invalid"), None);
+    /// assert_eq!(StatusCode::from_name(" TASK_FAILED"), None);
+    /// assert_eq!(" TASK_FAILED".parse(), Ok(StatusCode::TaskAddAnnotationsFailure));
     /// ```
     #[inline]
     pub fn from_name(name: &str) -> Option<StatusCode> {
@@ -389,6 +442,52 @@ impl StatusCode {
         self.row_index().outcome()
     }
 
+    /// Whether the code says the request succeeded ([`Outcome::Success`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::StatusCode;
+    ///
+    /// assert!(StatusCode::Success.is_success());
+    /// assert!(!StatusCode::JobRunning.is_success());
+    /// ```
+    #[inline]
+    pub fn is_success(self) -> bool {
+        self.outcome() == Outcome::Success
+    }
+
+    /// Whether the code says the request failed ([`Outcome::Failure`]); `ZERO` included.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::StatusCode;
+    ///
+    /// assert!(StatusCode::ConnKeyInvalid.is_failure());
+    /// assert!(StatusCode::Zero.is_failure());
+    /// assert!(!StatusCode::Success.is_failure());
+    /// ```
+    #[inline]
+    pub fn is_failure(self) -> bool {
+        self.outcome() == Outcome::Failure
+    }
+
+    /// Whether the code says a long-running resource is not done yet ([`Outcome::InProgress`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::StatusCode;
+    ///
+    /// assert!(StatusCode::JobRunning.is_in_progress());
+    /// assert!(!StatusCode::Success.is_in_progress());
+    /// ```
+    #[inline]
+    pub fn is_in_progress(self) -> bool {
+        self.outcome() == Outcome::InProgress
+    }
+
     /// Whether the same request may succeed later without any change, within seconds to minutes.
     ///
     /// # Examples
@@ -459,19 +558,27 @@ impl fmt::Display for StatusCode {
 impl FromStr for StatusCode {
     type Err = ParseCodeError;
 
-    /// Parses a name (printed or alias) or a decimal number the table knows.
+    /// Parses a name (printed or alias) or a decimal number the table knows, by the crate's
+    /// [spelling rules](crate::Code#codes-in-text).
     ///
     /// # Errors
     ///
     /// [`ParseCodeError`] for anything else, including numbers outside the table: parse into
     /// [`Code`](crate::Code) to keep those.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::StatusCode;
+    ///
+    /// assert_eq!(" CONN_KEY_INVALID\t".parse(), Ok(StatusCode::ConnKeyInvalid));
+    /// assert!("conn_key_invalid".parse::<StatusCode>().is_err());
+    /// assert_eq!("+11008".parse(), Ok(StatusCode::ConnKeyInvalid));
+    /// assert!("12345".parse::<StatusCode>().is_err());
+    /// ```
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if let Some(code) = StatusCode::from_name(s) {
-            return Ok(code);
-        }
-        s.parse::<i32>()
-            .ok()
-            .and_then(StatusCode::from_number)
+        crate::code::read_text(s)
+            .and_then(crate::Code::known)
             .ok_or_else(|| ParseCodeError::new(s))
     }
 }
