@@ -7,10 +7,9 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use clarifai_status::grpc::ErrorBuilder;
@@ -19,7 +18,6 @@ use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
 use clarifai_status::pb::testing::status_tester_server::{StatusTester, StatusTesterServer};
 use clarifai_status::pb::testing::{RaiseRequest, RaiseResponse};
 use clarifai_status::pb::{BaseResponse, RedirectInfo, Status};
-use clarifai_status::retry::{self, Backoff, Policy};
 use clarifai_status::server::{ErrorsInBodyLayer, StatusLayer};
 use clarifai_status::{Code, Outcome, StatusCode};
 use http_body::Frame;
@@ -345,8 +343,14 @@ async fn pushback_is_kept_as_grpc_retry_pushback_ms_on_the_ok_answer() {
     assert_eq!(response.into_inner().status.unwrap().code, 21354);
 }
 
+#[cfg(feature = "retry")]
 #[tokio::test]
 async fn retry_call_retries_the_in_body_answer_after_the_kept_pushback() {
+    use clarifai_status::retry::{self, Backoff, Policy};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+
     let client = client(Stack::Advised).await;
     // A backoff far below the pushback: the waits measure the pushback.
     let policy = Policy::new().no_budget().backoff(Backoff::new(
