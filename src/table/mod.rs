@@ -19,6 +19,27 @@
 //! assert_eq!(code.http_status(), http::StatusCode::SERVICE_UNAVAILABLE);
 //! ```
 //!
+//! # Non-exhaustive
+//!
+//! Clarifai adds codes regularly, so [`StatusCode`] and [`Outcome`] are `#[non_exhaustive]`: a
+//! dependent's `match` on either has a wildcard arm, and a new code or outcome is not a breaking
+//! change.
+//!
+//! ```
+//! use clarifai_status::StatusCode;
+//!
+//! fn advice(code: StatusCode) -> &'static str {
+//!     match code {
+//!         StatusCode::ConnKeyInvalid => "check the key",
+//!         _ if code.is_retryable() => "try again",
+//!         _ => "give up",
+//!     }
+//! }
+//! assert_eq!(advice(StatusCode::ConnThrottled), "try again");
+//! ```
+//!
+//! [`Outcome`]'s own docs show that a `match` naming all its variants does not compile.
+//!
 //! # The table
 //!
 //! Generated from `proto/clarifai/api/status/status_code.proto`; the proto's comments say why
