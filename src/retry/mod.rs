@@ -51,9 +51,19 @@
 //! every clone of a policy and every service built from it. The deadline is the policy's, or the
 //! request's `grpc-timeout` when shorter: no sleep ends past it, and a delay or pushback that
 //! would end past it stops the retrying at once, returning the last result. Dropping a
-//! future stops all further attempts: retrying happens only while the future is polled. Each
+//! future stops all further attempts: retrying happens only while the future is polled.
+//! [`Policy::attempt_timeout`] bounds each attempt too, and [`Policy::idempotent_methods`] keeps
+//! failures whose effect is unknown from being retried on methods that are not safe to repeat
+//! (Clarifai's refusals, such as throttles and busy models, stay retryable everywhere). Each
 //! retry emits a `tracing` event at `DEBUG` level with fields `code`, `attempt` (the failed
 //! attempt, from 1) and `delay_ms`; each decision to stop, one with the reason.
+//!
+//! # Under overload
+//!
+//! [`Policy::next_delay`] makes the same decision by hand, which the `retry_simulation` example
+//! uses to run the real policy against a server with a capacity and a queue, in virtual time,
+//! beside Clarifai's SDK, gRFC A6, AWS's standard mode, Envoy's retry budget and adaptive
+//! throttling (outage, load spike, busy model, hung attempts); BENCHMARKS.md has the results.
 //!
 //! # Examples
 //!
