@@ -382,6 +382,7 @@ fn render_rust(rows: &[Row], meta: &Meta, pool: &DescriptorPool) -> BuildResult<
     render_grpc_tables(&mut s, meta)?;
     render_name_hash(&mut s, rows)?;
     render_private_fields(&mut s, pool)?;
+    render_public_fields(&mut s, pool)?;
     Ok(s)
 }
 
@@ -695,6 +696,127 @@ fn render_private_fields(s: &mut String, pool: &DescriptorPool) -> BuildResult<(
 }
 
 /// Each gRPC code's name and canonical HTTP status, by number, as `meta.proto` declares them.
+/// The public fields of `Status` besides `code` and `description`, from the proto: the list the
+/// wire contract carries in `ErrorInfo` metadata and Clarifai's REST JSON, a setter by name, and
+/// the copy that leaves the private fields behind. A field the proto adds travels everywhere,
+/// or, if its type is one the contract has no text for, the generator fails naming it.
+fn render_public_fields(s: &mut String, pool: &DescriptorPool) -> BuildResult<()> {
+    use protox::prost_reflect::Kind;
+    let status = pool
+        .get_message_by_name("clarifai.api.status.Status")
+        .ok_or("Status message missing")?;
+    let ext = pool
+        .get_extension_by_name("clarifai.status.meta.private")
+        .ok_or("clarifai.status.meta.private option missing")?;
+    // (field name, JSON name, is a number)
+    let mut fields: Vec<(String, String, bool)> = Vec::new();
+    for f in status.fields() {
+        let private = matches!(f.options().get_extension(&ext).as_ref(), Value::Bool(true));
+        if private || f.name() == "code" || f.name() == "description" {
+            continue;
+        }
+        let number = match (f.kind(), f.is_list()) {
+            (Kind::String, false) => false,
+            (Kind::Uint32, false) => true,
+            _ => {
+                return Err(format!(
+                    "Status.{}: the wire contract carries text and uint32 fields only; mark it (clarifai.status.meta.private) or teach codegen/ its text",
+                    f.name()
+                )
+                .into())
+            }
+        };
+        fields.push((f.name().to_owned(), f.json_name().to_owned(), number));
+    }
+    writeln!(
+        s,
+        "/// The value of a public field of [`Status`], as the wire contract carries it."
+    )?;
+    writeln!(s, "#[derive(Clone, Copy, Debug, PartialEq, Eq)]")?;
+    writeln!(
+        s,
+        "pub(crate) enum PublicValue<'a> {{\n    Text(&'a str),\n    Number(u32),\n}}\n"
+    )?;
+    writeln!(s, "impl Status {{")?;
+    writeln!(
+        s,
+        "    /// Every public field but `code` and `description`, in field-number order: its name,"
+    )?;
+    writeln!(
+        s,
+        "    /// its JSON (lowerCamelCase) name, and its value. Generated from the proto, so a field"
+    )?;
+    writeln!(s, "    /// the proto adds is carried too.")?;
+    writeln!(
+        s,
+        "    pub(crate) fn public_fields(&self) -> [(&'static str, &'static str, PublicValue<'_>); {}] {{",
+        fields.len()
+    )?;
+    writeln!(s, "        [")?;
+    for (name, json, number) in &fields {
+        let value = if *number {
+            format!("PublicValue::Number(self.{name})")
+        } else {
+            format!("PublicValue::Text(&self.{name})")
+        };
+        writeln!(s, "            ({name:?}, {json:?}, {value}),")?;
+    }
+    writeln!(s, "        ]\n    }}\n")?;
+    writeln!(
+        s,
+        "    /// Sets the public field called `name` (its name or JSON name) from its text; `false`"
+    )?;
+    writeln!(
+        s,
+        "    /// for a name that is no public field, or text that is not the field's type."
+    )?;
+    writeln!(
+        s,
+        "    pub(crate) fn set_public_field(&mut self, name: &str, text: &str) -> bool {{"
+    )?;
+    writeln!(s, "        match name {{")?;
+    for (name, json, number) in &fields {
+        let pattern = if name == json {
+            format!("{name:?}")
+        } else {
+            format!("{name:?} | {json:?}")
+        };
+        if *number {
+            writeln!(
+                s,
+                "            {pattern} => text.parse().map(|v| self.{name} = v).is_ok(),"
+            )?;
+        } else {
+            writeln!(
+                s,
+                "            {pattern} => {{\n                self.{name} = text.to_owned();\n                true\n            }}"
+            )?;
+        }
+    }
+    writeln!(s, "            _ => false,\n        }}\n    }}\n")?;
+    writeln!(
+        s,
+        "    /// A copy holding `code`, `description` and the public fields; the private ones stay"
+    )?;
+    writeln!(s, "    /// behind.")?;
+    writeln!(s, "    pub(crate) fn public_copy(&self) -> Status {{")?;
+    writeln!(s, "        Status {{")?;
+    writeln!(s, "            code: self.code,")?;
+    writeln!(s, "            description: self.description.clone(),")?;
+    for (name, _, number) in &fields {
+        if *number {
+            writeln!(s, "            {name}: self.{name},")?;
+        } else {
+            writeln!(s, "            {name}: self.{name}.clone(),")?;
+        }
+    }
+    writeln!(
+        s,
+        "            ..Default::default()\n        }}\n    }}\n}}\n"
+    )?;
+    Ok(())
+}
+
 fn render_grpc_tables(s: &mut String, meta: &Meta) -> BuildResult<()> {
     writeln!(
         s,

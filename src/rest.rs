@@ -47,6 +47,7 @@ use http::HeaderMap;
 use serde_json::{Map, Value};
 
 use crate::mapping::fallback_from_http;
+use crate::pb::PublicValue;
 use crate::{pb, Code};
 
 /// The header that carries the decimal Clarifai code.
@@ -73,21 +74,13 @@ pub fn to_json(status: &pb::Status) -> String {
         &status.description
     };
     fields.insert("description".into(), Value::from(description));
-    let mut text = |key: &str, value: &str| {
-        if !value.is_empty() {
-            fields.insert(key.into(), Value::from(value));
-        }
-    };
-    text("details", &status.details);
-    text("req_id", &status.req_id);
-    text("developer_notes", &status.developer_notes);
-    for (key, value) in [
-        ("percent_completed", status.percent_completed),
-        ("time_remaining", status.time_remaining),
-        ("http_status_code", status.http_status_code),
-    ] {
-        if value != 0 {
-            fields.insert(key.into(), Value::from(value));
+    // Every public field the proto declares, set ones only, under its field name (Clarifai's
+    // REST API answers in snake_case).
+    for (name, _, value) in status.public_fields() {
+        match value {
+            PublicValue::Text("") | PublicValue::Number(0) => {}
+            PublicValue::Text(text) => drop(fields.insert(name.into(), Value::from(text))),
+            PublicValue::Number(n) => drop(fields.insert(name.into(), Value::from(n))),
         }
     }
     let mut body = Map::new();
@@ -188,31 +181,25 @@ pub fn parse_json(body: &[u8]) -> Option<pb::Status> {
     let value: Value = serde_json::from_slice(body).ok()?;
     let fields = value.get("status")?.as_object()?;
     let code = json_code(fields.get("code")?)?;
-    let text = |key: &str| {
-        fields
-            .get(key)
+    let mut status = pb::Status {
+        code: code.number(),
+        description: fields
+            .get("description")
             .and_then(Value::as_str)
             .unwrap_or_default()
-            .to_owned()
-    };
-    let number = |key: &str| {
-        fields
-            .get(key)
-            .and_then(Value::as_u64)
-            .and_then(|n| u32::try_from(n).ok())
-            .unwrap_or_default()
-    };
-    Some(pb::Status {
-        code: code.number(),
-        description: text("description"),
-        details: text("details"),
-        percent_completed: number("percent_completed"),
-        time_remaining: number("time_remaining"),
-        req_id: text("req_id"),
-        developer_notes: text("developer_notes"),
-        http_status_code: number("http_status_code"),
+            .to_owned(),
         ..Default::default()
-    })
+    };
+    // The public fields the proto declares, by field name; texts as strings, numbers as numbers.
+    for (name, _, kind) in pb::Status::default().public_fields() {
+        let text = match (fields.get(name), kind) {
+            (Some(Value::String(text)), PublicValue::Text(_)) => text.clone(),
+            (Some(Value::Number(n)), PublicValue::Number(_)) => n.to_string(),
+            _ => continue,
+        };
+        status.set_public_field(name, &text);
+    }
+    Some(status)
 }
 
 fn json_code(value: &Value) -> Option<Code> {

@@ -50,10 +50,20 @@ fn generate_edited_table(
     name: &str,
     edit: impl FnOnce(String) -> String,
 ) -> Result<String, String> {
+    generate_edited_file(name, STATUS_CODE_PROTO, edit)
+}
+
+/// Generates from a copy of the protos whose `file` went through `edit`; the generated
+/// `status_table.rs`.
+fn generate_edited_file(
+    name: &str,
+    file: &str,
+    edit: impl FnOnce(String) -> String,
+) -> Result<String, String> {
     let dir = scratch(name);
     let protos = dir.join("proto");
     copy_tree(&root().join("proto"), &protos);
-    let table = protos.join(STATUS_CODE_PROTO);
+    let table = protos.join(file);
     let text = fs::read_to_string(&table).unwrap();
     let edited = edit(text.clone());
     assert_ne!(edited, text, "the edit changed nothing");
@@ -241,4 +251,51 @@ fn a_name_longer_than_the_hash_compares_is_refused_by_name() {
     })
     .unwrap_err();
     assert!(err.contains(long), "{err}");
+}
+
+const STATUS_PROTO: &str = "clarifai/api/status/status.proto";
+
+/// Adds `field` to the `Status` message of a copy of `status.proto`.
+fn with_status_field(field: &str) -> impl FnOnce(String) -> String + '_ {
+    move |t| {
+        let at = t.find("message Status {").expect("message Status");
+        let end = at + t[at..].find("\n}").expect("its end");
+        let mut out = t.clone();
+        out.insert_str(end, &format!("\n  {field}"));
+        out
+    }
+}
+
+#[test]
+fn a_public_field_the_proto_adds_travels_everywhere() {
+    let table = generate_edited_file(
+        "new-field",
+        STATUS_PROTO,
+        with_status_field("string support_url = 12;"),
+    )
+    .unwrap();
+    // Carried in ErrorInfo metadata and REST JSON, read back by name, kept by public copies.
+    assert!(
+        table.contains(r#"("support_url", "supportUrl", PublicValue::Text(&self.support_url)),"#)
+    );
+    assert!(table.contains(r#""support_url" | "supportUrl" => {"#));
+    assert!(table.contains("support_url: self.support_url.clone(),"));
+}
+
+#[test]
+fn a_public_field_of_a_type_the_contract_cannot_carry_is_refused_by_name() {
+    let err = generate_edited_file(
+        "list-field",
+        STATUS_PROTO,
+        with_status_field("repeated string tags = 12;"),
+    )
+    .unwrap_err();
+    assert!(err.contains("Status.tags"), "{err}");
+    // Private, it is fine: it never travels.
+    generate_edited_file(
+        "private-list-field",
+        STATUS_PROTO,
+        with_status_field("repeated string tags = 12 [(clarifai.status.meta.private) = true];"),
+    )
+    .unwrap();
 }

@@ -5527,3 +5527,65 @@ impl Status {
     }
 }
 
+/// The value of a public field of [`Status`], as the wire contract carries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PublicValue<'a> {
+    Text(&'a str),
+    Number(u32),
+}
+
+impl Status {
+    /// Every public field but `code` and `description`, in field-number order: its name,
+    /// its JSON (lowerCamelCase) name, and its value. Generated from the proto, so a field
+    /// the proto adds is carried too.
+    pub(crate) fn public_fields(&self) -> [(&'static str, &'static str, PublicValue<'_>); 6] {
+        [
+            ("details", "details", PublicValue::Text(&self.details)),
+            ("percent_completed", "percentCompleted", PublicValue::Number(self.percent_completed)),
+            ("time_remaining", "timeRemaining", PublicValue::Number(self.time_remaining)),
+            ("req_id", "reqId", PublicValue::Text(&self.req_id)),
+            ("developer_notes", "developerNotes", PublicValue::Text(&self.developer_notes)),
+            ("http_status_code", "httpStatusCode", PublicValue::Number(self.http_status_code)),
+        ]
+    }
+
+    /// Sets the public field called `name` (its name or JSON name) from its text; `false`
+    /// for a name that is no public field, or text that is not the field's type.
+    pub(crate) fn set_public_field(&mut self, name: &str, text: &str) -> bool {
+        match name {
+            "details" => {
+                self.details = text.to_owned();
+                true
+            }
+            "percent_completed" | "percentCompleted" => text.parse().map(|v| self.percent_completed = v).is_ok(),
+            "time_remaining" | "timeRemaining" => text.parse().map(|v| self.time_remaining = v).is_ok(),
+            "req_id" | "reqId" => {
+                self.req_id = text.to_owned();
+                true
+            }
+            "developer_notes" | "developerNotes" => {
+                self.developer_notes = text.to_owned();
+                true
+            }
+            "http_status_code" | "httpStatusCode" => text.parse().map(|v| self.http_status_code = v).is_ok(),
+            _ => false,
+        }
+    }
+
+    /// A copy holding `code`, `description` and the public fields; the private ones stay
+    /// behind.
+    pub(crate) fn public_copy(&self) -> Status {
+        Status {
+            code: self.code,
+            description: self.description.clone(),
+            details: self.details.clone(),
+            percent_completed: self.percent_completed,
+            time_remaining: self.time_remaining,
+            req_id: self.req_id.clone(),
+            developer_notes: self.developer_notes.clone(),
+            http_status_code: self.http_status_code,
+            ..Default::default()
+        }
+    }
+}
+

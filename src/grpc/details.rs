@@ -20,8 +20,6 @@ pub(crate) const ERROR_INFO_TYPE: &str = "type.googleapis.com/google.rpc.ErrorIn
 pub(crate) const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
 /// `ErrorInfo.metadata` key of the decimal code.
 pub(crate) const META_CODE: &str = "code";
-/// `ErrorInfo.metadata` key of the request id.
-pub(crate) const META_REQ_ID: &str = "reqId";
 
 fn key_len(tag: u32) -> usize {
     encoded_len_varint(u64::from(tag << 3))
@@ -222,7 +220,7 @@ mod tests {
             16,
             "Invalid API key",
             StatusCode::ConnKeyInvalid.into(),
-            &[(META_REQ_ID, b"req-1")],
+            &[("reqId", b"req-1")],
             Some(Duration::new(2, 500)),
         );
         let status = rpc::Status::decode(bytes.as_ref()).unwrap();

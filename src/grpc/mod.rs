@@ -75,7 +75,7 @@ use http::{HeaderMap, HeaderName};
 use tonic::metadata::{MetadataMap, MetadataValue};
 
 use crate::mapping::fallback_from_grpc;
-use crate::pb;
+use crate::pb::{self, PublicValue};
 use crate::Code;
 
 pub(crate) mod details;
@@ -239,17 +239,7 @@ impl ErrorBuilder {
     /// ```
     pub fn from_status(status: &pb::Status) -> ErrorBuilder {
         ErrorBuilder {
-            status: pb::Status {
-                code: status.code,
-                description: status.description.clone(),
-                details: status.details.clone(),
-                percent_completed: status.percent_completed,
-                time_remaining: status.time_remaining,
-                req_id: status.req_id.clone(),
-                developer_notes: status.developer_notes.clone(),
-                http_status_code: status.http_status_code,
-                ..Default::default()
-            },
+            status: status.public_copy(),
             retry_after: None,
         }
     }
@@ -275,41 +265,28 @@ impl ErrorBuilder {
 
     /// Builds the `tonic::Status`.
     pub fn build(self) -> tonic::Status {
-        let status = self.status;
+        let mut status = self.status;
         let code = Code::new(status.code);
-        let message = if status.description.is_empty() {
+        let description = std::mem::take(&mut status.description);
+        let message = if description.is_empty() {
             code.description().to_owned()
         } else {
-            match cap_message(&status.description) {
-                std::borrow::Cow::Borrowed(_) => status.description,
+            match cap_message(&description) {
+                std::borrow::Cow::Borrowed(_) => description,
                 std::borrow::Cow::Owned(capped) => capped,
             }
         };
-        let (req_id, details, notes) = (
-            cap_field(&status.req_id),
-            cap_field(&status.details),
-            cap_field(&status.developer_notes),
-        );
-        let mut nums = [[0u8; 11]; 3];
-        let [percent, remaining, http_code] = &mut nums;
-        let nonzero = |v: u32, buf| if v == 0 { &[][..] } else { decimal_u32(v, buf) };
-        let candidates: [(&str, &[u8]); 6] = [
-            (details::META_REQ_ID, req_id.as_bytes()),
-            (META_DETAILS, details.as_bytes()),
-            (META_PERCENT, nonzero(status.percent_completed, percent)),
-            (META_REMAINING, nonzero(status.time_remaining, remaining)),
-            (META_NOTES, notes.as_bytes()),
-            (META_HTTP, nonzero(status.http_status_code, http_code)),
-        ];
-        let mut entries: [(&str, &[u8]); 6] = [("", b""); 6];
-        let mut n = 0;
-        for (key, value) in candidates {
-            if !value.is_empty() {
-                entries[n] = (key, value);
-                n += 1;
+        // Every public field the proto declares, set ones only, under its JSON name; text capped.
+        let mut owned: Vec<(&'static str, std::borrow::Cow<'_, str>)> = Vec::new();
+        for (_, key, value) in status.public_fields() {
+            match value {
+                PublicValue::Text("") | PublicValue::Number(0) => {}
+                PublicValue::Text(text) => owned.push((key, cap_field(text))),
+                PublicValue::Number(n) => owned.push((key, n.to_string().into())),
             }
         }
-        to_tonic(code, message, &entries[..n], self.retry_after)
+        let entries: Vec<(&str, &[u8])> = owned.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+        to_tonic(code, message, &entries, self.retry_after)
     }
 }
 
@@ -365,25 +342,6 @@ impl From<pb::Status> for tonic::Status {
     /// As `From<&pb::Status>`.
     fn from(status: pb::Status) -> tonic::Status {
         tonic::Status::from(&status)
-    }
-}
-
-const META_DETAILS: &str = "details";
-const META_PERCENT: &str = "percentCompleted";
-const META_REMAINING: &str = "timeRemaining";
-const META_NOTES: &str = "developerNotes";
-const META_HTTP: &str = "httpStatusCode";
-
-fn decimal_u32(n: u32, buf: &mut [u8; 11]) -> &[u8] {
-    // u32 values above i32::MAX do not occur in these fields' sane range; write them exactly anyway.
-    match i32::try_from(n) {
-        Ok(n) => details::decimal(n, buf),
-        Err(_) => {
-            let s = n.to_string();
-            let start = buf.len() - s.len();
-            buf[start..].copy_from_slice(s.as_bytes());
-            &buf[start..]
-        }
     }
 }
 
@@ -460,24 +418,17 @@ impl StatusExt for tonic::Status {
         )
         .or(decoded.code)
         .unwrap_or_else(|| fallback_from_grpc(self.code()).into());
-        let meta = &decoded.metadata;
-        let text = |key: &str| meta.get(key).cloned().unwrap_or_default();
-        let number = |key: &str| {
-            meta.get(key)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_default()
-        };
-        pb::Status {
+        let mut status = pb::Status {
             code: code.number(),
             description: self.message().to_owned(),
-            details: text(META_DETAILS),
-            percent_completed: number(META_PERCENT),
-            time_remaining: number(META_REMAINING),
-            req_id: text(details::META_REQ_ID),
-            developer_notes: text(META_NOTES),
-            http_status_code: number(META_HTTP),
             ..Default::default()
+        };
+        // The ErrorInfo metadata under the public fields' JSON names; others (`code`), and values
+        // that are not their field's type, are left out.
+        for (key, value) in &decoded.metadata {
+            status.set_public_field(key, value);
         }
+        status
     }
 }
 
