@@ -53,7 +53,9 @@ use crate::{Outcome, ParseCodeError, StatusCode, UnknownCode};
 /// what Clarifai's JSON and headers carry. A number is kept as is by [`Code`], known or not;
 /// [`StatusCode`] accepts only numbers in the table. [`StatusCode::from_name`] is the exact
 /// lookup underneath: one name, no spaces. [`Outcome`]'s `FromStr` follows the same rules
-/// (`success`, `in_progress`, `failure`, as `Display` writes them).
+/// (`success`, `in_progress`, `failure`, as `Display` writes them). Only what people type by hand
+/// is looser: the `clarifai-status` command and the test server's scenarios (feature `testing`)
+/// upper-case a name first, then apply these rules.
 ///
 /// ```
 /// use clarifai_status::{Code, StatusCode};

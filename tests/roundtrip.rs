@@ -201,3 +201,33 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn outcome_helpers_agree_with_the_outcome_for_every_number() {
+    let unknown = [3, -1, 12345, i32::MIN, i32::MAX].map(Code::new);
+    let codes = StatusCode::all().map(Code::from).chain(unknown);
+    for code in codes {
+        let flags = (code.is_success(), code.is_in_progress(), code.is_failure());
+        let want = match code.outcome() {
+            Outcome::Success => (true, false, false),
+            Outcome::InProgress => (false, true, false),
+            Outcome::Failure => (false, false, true),
+            other => unreachable!("new outcome {other:?}: give it a helper"),
+        };
+        assert_eq!(flags, want, "{code:?}");
+        if let Some(known) = code.known() {
+            let known_flags = (
+                known.is_success(),
+                known.is_in_progress(),
+                known.is_failure(),
+            );
+            assert_eq!(known_flags, want, "{known:?}");
+        }
+    }
+    // Literal anchors, from the table's documented outcomes.
+    assert!(StatusCode::Success.is_success());
+    assert!(StatusCode::ModelTraining.is_in_progress());
+    assert!(StatusCode::ConnKeyInvalid.is_failure());
+    assert!(StatusCode::Zero.is_failure());
+    assert!(Code::new(12345).is_failure());
+}
