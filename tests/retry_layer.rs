@@ -644,3 +644,31 @@ async fn calls_can_be_spawned() {
     assert!(call.await.unwrap());
     assert_eq!(attempts(&seen), 2);
 }
+
+#[tokio::test]
+async fn every_attempt_carries_the_attempt_timeout_in_grpc_timeout_capped_by_the_time_left() {
+    let policy = || fast().attempt_timeout(Duration::from_millis(300));
+    let (mut svc, seen) = layered(policy(), vec![unavailable(), Answer::Ok]);
+    send(&mut svc, request()).await.unwrap();
+    let timeouts: Vec<Duration> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| parse_timeout(s.headers["grpc-timeout"].to_str().unwrap()))
+        .collect();
+    assert_eq!(timeouts, [Duration::from_millis(300); 2]);
+
+    // The call's own timeout is sooner: it is what the attempt carries.
+    let (mut svc, seen) = layered(policy(), vec![Answer::Ok]);
+    let mut timed = request();
+    timed
+        .headers_mut()
+        .insert("grpc-timeout", "100m".parse().unwrap());
+    send(&mut svc, timed).await.unwrap();
+    let sent = parse_timeout(
+        seen.lock().unwrap()[0].headers["grpc-timeout"]
+            .to_str()
+            .unwrap(),
+    );
+    assert!(sent <= Duration::from_millis(100), "{sent:?}");
+}
