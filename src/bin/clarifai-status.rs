@@ -15,7 +15,9 @@
 //! flushed at once, are `grpc listening on <ip:port>` and (with `--http-addr`) `http listening on
 //! <ip:port>`. It stops cleanly on SIGINT and SIGTERM. `--scenario FILE` loads a fault-injection
 //! plan; a file that cannot be read or is invalid ends the tool with status 2, naming the rule and
-//! field at fault.
+//! field at fault. `--max-connections`, `--handshake-timeout`, `--idle-timeout`,
+//! `--max-concurrent-streams` and `--max-header-list-size` set the server's limits
+//! (`clarifai_status::testing::Limits`, whose defaults they keep when not given).
 
 use std::fmt;
 use std::io::{self, BufWriter, Write};
@@ -24,7 +26,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clarifai_status::mapping::grpc_code_name;
-use clarifai_status::testing::{Scenarios, TestServer};
+use clarifai_status::testing::{Limits, Scenarios, TestServer};
 use clarifai_status::StatusCode;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
@@ -66,6 +68,51 @@ struct ServeArgs {
     /// 21354, "percent": 30}]}`) for V2 and REST calls that carry no scenario of their own.
     #[arg(long, value_name = "FILE")]
     scenario: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// The server's limits (`clarifai_status::testing::Limits`); each defaults to the library's.
+#[derive(Debug, Args)]
+struct LimitArgs {
+    /// Most open connections per listener; one more is closed at once [default: 1000, less
+    /// under a low open-files limit]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: Option<u32>,
+    /// Seconds a new connection may take to send its first byte [default: 10]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    handshake_timeout: Option<u64>,
+    /// Seconds a connection may go without a byte read or written [default: 120]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    idle_timeout: Option<u64>,
+    /// HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS of the gRPC listener [default: 100]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_concurrent_streams: Option<u32>,
+    /// HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE of the gRPC listener, in bytes [default: 16384]
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1024..))]
+    max_header_list_size: Option<u32>,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        let mut limits = Limits::default();
+        if let Some(n) = self.max_connections {
+            limits.max_connections = n as usize;
+        }
+        if let Some(secs) = self.handshake_timeout {
+            limits.handshake_timeout = std::time::Duration::from_secs(secs);
+        }
+        if let Some(secs) = self.idle_timeout {
+            limits.idle_timeout = std::time::Duration::from_secs(secs);
+        }
+        if let Some(n) = self.max_concurrent_streams {
+            limits.max_concurrent_streams = n;
+        }
+        if let Some(n) = self.max_header_list_size {
+            limits.max_header_list_size = n;
+        }
+        limits
+    }
 }
 
 #[derive(Debug, Args)]
@@ -128,7 +175,7 @@ fn serve(args: &ServeArgs, out: &mut impl Write) -> io::Result<ExitCode> {
         .enable_all()
         .build()?;
     let _entered = runtime.enter();
-    let mut server = TestServer::new();
+    let mut server = TestServer::new().limits(args.limits.limits());
     if let Some(path) = &args.scenario {
         let plan = std::fs::read_to_string(path)
             .map_err(|e| e.to_string())

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::routing::get;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::routing::any;
 use axum::Router;
 
 use super::scenario::clip;
@@ -17,14 +17,17 @@ use crate::{pb, rest, Code, StatusCode};
 /// counters; any other path answers `CONN_DOES_NOT_EXIST` (HTTP 404).
 pub(crate) fn router(tester: Tester) -> Router {
     Router::new()
-        .route("/v2/raise/{code}", get(raise))
-        .route("/v2/_tester/calls", get(calls))
+        .route("/v2/raise/{code}", any(raise))
+        .route("/v2/_tester/calls", any(calls))
         .fallback(fallback)
         .with_state(tester)
 }
 
 /// `GET /v2/_tester/calls`: every call counter, as JSON.
-async fn calls(State(tester): State<Tester>) -> http::Response<String> {
+async fn calls(State(tester): State<Tester>, method: http::Method) -> http::Response<String> {
+    if let Some(refused) = refuse_method(&method) {
+        return refused;
+    }
     let calls: Vec<serde_json::Value> = tester
         .calls()
         .into_iter()
@@ -65,12 +68,34 @@ async fn fallback(
 
 type Answer = http::Response<String>;
 
+/// `CONN_METHOD_NOT_ALLOWED` (11103) for a method other than `GET` (or `HEAD`) on the tester's own
+/// paths, in the REST shape like every other answer; `None` for `GET` and `HEAD`.
+fn refuse_method(method: &http::Method) -> Option<Answer> {
+    if method == http::Method::GET || method == http::Method::HEAD {
+        return None;
+    }
+    let code = StatusCode::ConnMethodNotAllowed;
+    Some(rest::response(&pb::Status {
+        code: code as i32,
+        description: code.description().to_owned(),
+        details: format!(
+            "`{}` is not allowed here: /v2/raise/{{code}} and /v2/_tester/calls answer GET",
+            clip(method.as_str())
+        ),
+        ..Default::default()
+    }))
+}
+
 async fn raise(
     State(tester): State<Tester>,
+    method: http::Method,
     code: Result<Path<String>, PathRejection>,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    uri: http::Uri,
 ) -> Answer {
-    let decision = read(code, query).and_then(|(code, params)| {
+    if let Some(refused) = refuse_method(&method) {
+        return refused;
+    }
+    let decision = read(code, uri.query()).and_then(|(code, params)| {
         let status = pb::Status {
             code: code.number(),
             ..Default::default()
@@ -93,12 +118,38 @@ async fn raise(
 /// The code and parameters of a request, or what is wrong with it.
 fn read(
     code: Result<Path<String>, PathRejection>,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    query: Option<&str>,
 ) -> Result<(Code, Params), String> {
     let Path(code) = code.map_err(|e| format!("bad path: {e}"))?;
-    let code: Code = code.parse().map_err(|e| format!("{e}"))?;
-    let Query(pairs) = query.map_err(|e| format!("bad query: {e}"))?;
-    Ok((code, Params::parse(&pairs)?))
+    // Names in any case, as `clarifai-status explain` and the scenarios' `code` take them.
+    let code: Code = code.to_ascii_uppercase().parse().map_err(|_| {
+        format!(
+            "unknown status code `{}` (a number, or a name in any case)",
+            clip(&code)
+        )
+    })?;
+    Ok((code, Params::parse(&query_pairs(query.unwrap_or(""))?)?))
+}
+
+/// The `name=value` pairs of a query, percent-decoded (`+` is a space), as UTF-8. Invalid UTF-8
+/// is rejected, not replaced: `zz%FF` and `zz%FE` must not both read as `zz` and the replacement
+/// character, and share a counter.
+fn query_pairs(query: &str) -> Result<Vec<(String, String)>, String> {
+    let decode = |part: &str| {
+        let spaced = part.replace('+', " ");
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8()
+            .map(|text| text.into_owned())
+            .map_err(|_| format!("query part `{}` is not UTF-8 once decoded", clip(part)))
+    };
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((decode(name)?, decode(value)?))
+        })
+        .collect()
 }
 
 async fn no_route() -> Answer {
@@ -180,6 +231,22 @@ mod tests {
             ),
             (2, "k", 1500)
         );
+    }
+
+    #[test]
+    fn query_pairs_decode_strictly() {
+        assert_eq!(
+            query_pairs("key=a+b%21&fail_times=2&&flag").unwrap(),
+            pairs(&[("key", "a b!"), ("fail_times", "2"), ("flag", "")])
+        );
+        assert_eq!(
+            query_pairs("key=zz%EF%BF%BD").unwrap(),
+            pairs(&[("key", "zz\u{FFFD}")])
+        );
+        for bad in ["key=zz%FF", "key=zz%FE", "k%C3=v", "key=%ED%A0%80"] {
+            let err = query_pairs(bad).unwrap_err();
+            assert!(err.ends_with("is not UTF-8 once decoded"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -16,8 +16,10 @@
 //! request message (or the end of the requests) before answering. A delayed answer (`delay_ms`)
 //! sends its response headers at once and its message (or error, in trailers) after the delay,
 //! so the client's own deadline decides how a slow call ends. Paths outside
-//! `/clarifai.api.V2/` and `StatusTester` answer gRPC `UNIMPLEMENTED` (with `NOT_IMPLEMENTED`,
-//! 10040, per the wire contract).
+//! `/clarifai.api.V2/` and `StatusTester/Raise` answer gRPC `UNIMPLEMENTED` (with
+//! `NOT_IMPLEMENTED`, 10040, per the wire contract). Every gRPC error the port sends carries a
+//! Clarifai code, tonic's own too (an over-size message: `OUT_OF_RANGE` with the code
+//! [`StatusLayer`](crate::server::StatusLayer) maps it to).
 //!
 //! ## Scenarios
 //!
@@ -86,21 +88,28 @@
 //!
 //! # HTTP: `GET /v2/raise/{code}?fail_times=N&key=K&retry_after_ms=M`
 //!
-//! `{code}` is a number (any `i32`, known or not) or a known name (case-sensitive, as
-//! [`Code`](crate::Code)'s `FromStr`). The answer is [`rest::response`](crate::rest::response)
+//! `{code}` is a number (any `i32`, known or not) or a known name in any case (`CONN_KEY_INVALID`,
+//! `conn_key_invalid`), as `clarifai-status explain` and the scenarios' `code` take it. The answer is [`rest::response`](crate::rest::response)
 //! for a status with that code and the table's description: the mapped HTTP status,
 //! `clarifai-status-code`, and the JSON body `{"status": {...}}`. A failure answered while
 //! `retry_after_ms` is non-zero also carries `Retry-After`, in whole seconds rounded up. The
 //! query parameters are all optional and mean what they mean over gRPC; the calls count under the
-//! same keys as gRPC calls (one counter store for both).
+//! same keys as gRPC calls (one counter store for both). A query that is not UTF-8 once
+//! percent-decoded is rejected (as gRPC rejects a key that is not UTF-8), so two keys never share
+//! a counter. A method other than `GET` on `/v2/raise/{code}` or `/v2/_tester/calls` answers
+//! `CONN_METHOD_NOT_ALLOWED` (11103) in the same JSON shape.
 //!
 //! Paths outside `/v2/`, and other paths under `/v2/_tester/`, answer `CONN_DOES_NOT_EXIST`
-//! (11101, HTTP 404) in the same JSON shape.
+//! (11101, HTTP 404) in the same JSON shape. A request the HTTP stack cannot read at all (not
+//! HTTP, an over-size head or URI, too many headers), which hyper answers itself with an empty
+//! 400, 414 or 431, is answered `CONN_BAD_REQUEST_FORMAT` (11100) in the same shape instead,
+//! naming what hyper objected to: every answer of the HTTP port carries a Clarifai code.
 //!
 //! # Malformed requests
 //!
 //! An unknown code name, an unknown or repeated query parameter, a parameter that is not a number
-//! in `u32`, a key longer than [`MAX_KEY_LEN`] bytes, or a gRPC request without `status` is
+//! in `u32`, a key longer than [`MAX_KEY_LEN`] bytes, a gRPC request that does not decode as a
+//! `RaiseRequest`, or a gRPC request without `status` is
 //! answered `CONN_BAD_REQUEST_FORMAT` (11100: gRPC `INVALID_ARGUMENT`, HTTP 400) with the table's
 //! description, and a `details` field saying what was rejected. A rejected call is not counted.
 //!
@@ -110,6 +119,15 @@
 //! the oldest inserted one, whose count starts again at 1 if it is seen again. Keys and methods
 //! are never truncated: one longer than [`MAX_KEY_LEN`] bytes is rejected, so two long keys never
 //! share a counter by accident. `delay_ms` is at most [`MAX_DELAY_MS`].
+//!
+//! # Limits
+//!
+//! Both listeners hold to [`Limits`] ([`TestServer::limits`], `clarifai-status serve`'s flags):
+//! a cap on open connections, a handshake timeout (10 s) for connections that send nothing, an
+//! idle timeout (120 s), a pause instead of a spin when out of file descriptors, and on gRPC
+//! HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS` (100) and `SETTINGS_MAX_HEADER_LIST_SIZE` (16 KiB).
+//! Errors the server sends keep their trailers within what default clients accept, whatever the
+//! size of a status's text (see the wire contract's [size rule](crate::grpc#size-the-code-always-arrives)).
 //!
 //! # Examples
 //!
@@ -145,16 +163,18 @@ use std::net::{SocketAddr, TcpListener};
 use std::pin::{pin, Pin};
 use std::task::Poll;
 
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
+use tower_layer::Layer as _;
 
 mod counters;
 mod http;
+mod limits;
 mod scenario;
 mod service;
 mod v2;
 
 pub use counters::CallCount;
+pub use limits::{Limits, ACCEPT_BACKOFF};
 pub use scenario::{InvalidScenarios, Scenarios, MAX_DELAY_MS};
 pub use service::Tester;
 pub use v2::V2StandIn;
@@ -206,6 +226,7 @@ pub const MAX_KEY_LEN: usize = 256;
 #[derive(Debug, Clone, Default)]
 pub struct TestServer {
     tester: Tester,
+    limits: Limits,
 }
 
 impl TestServer {
@@ -235,6 +256,24 @@ impl TestServer {
     /// ```
     pub fn scenarios(mut self, scenarios: Scenarios) -> TestServer {
         self.tester = self.tester.with_scenarios(scenarios);
+        self
+    }
+
+    /// Sets the limits both listeners hold to (connections, timeouts, HTTP/2 settings); without
+    /// this, [`Limits::default`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::testing::{Limits, TestServer};
+    ///
+    /// let mut limits = Limits::default();
+    /// limits.max_concurrent_streams = 10;
+    /// let server = TestServer::new().limits(limits);
+    /// # drop(server);
+    /// ```
+    pub fn limits(mut self, limits: Limits) -> TestServer {
+        self.limits = limits;
         self
     }
 
@@ -283,6 +322,7 @@ impl TestServer {
         };
         Ok(Bound {
             tester: self.tester,
+            limits: self.limits,
             grpc,
             grpc_addr,
             http,
@@ -313,6 +353,7 @@ fn listen(addr: SocketAddr) -> io::Result<(TcpListener, SocketAddr)> {
 #[derive(Debug)]
 pub struct Bound {
     tester: Tester,
+    limits: Limits,
     grpc: TcpListener,
     grpc_addr: SocketAddr,
     http: Option<TcpListener>,
@@ -373,19 +414,23 @@ impl Bound {
             let _ = stopping.changed().await;
         };
 
-        let incoming = TcpIncoming::from(tokio::net::TcpListener::from_std(self.grpc)?)
-            .with_nodelay(Some(true));
-        let grpc = Server::builder().serve_with_incoming_shutdown(
-            v2::Dispatch::new(self.tester.clone()),
-            incoming,
-            stopped(stopping.clone()),
-        );
+        let limits = self.limits;
+        let incoming =
+            limits::Accepting::grpc(tokio::net::TcpListener::from_std(self.grpc)?, &limits);
+        // Every error leaving the port carries a Clarifai code, tonic's own included (an
+        // over-size message, an unknown service).
+        let service =
+            crate::server::StatusLayer::new().layer(v2::Dispatch::new(self.tester.clone()));
+        let grpc = Server::builder()
+            .max_concurrent_streams(limits.max_concurrent_streams)
+            .http2_max_header_list_size(limits.max_header_list_size)
+            .serve_with_incoming_shutdown(service, incoming, stopped(stopping.clone()));
         let grpc = async { grpc.await.map_err(io::Error::other) };
 
         let http = match self.http {
             Some(listener) => Some(
                 axum::serve(
-                    tokio::net::TcpListener::from_std(listener)?,
+                    limits::Accepting::http(tokio::net::TcpListener::from_std(listener)?, &limits),
                     self::http::router(self.tester),
                 )
                 .with_graceful_shutdown(stopped(stopping))

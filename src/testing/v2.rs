@@ -11,19 +11,20 @@ use bytes::{Buf, Bytes};
 use prost::Message;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::tokio_stream;
-use tonic::server::{Grpc, NamedService, StreamingService};
+use tonic::server::{Grpc, NamedService, StreamingService, UnaryService};
 use tower_service::Service;
 
 use super::scenario::clip;
-use super::service::{scenario_text, StandInAnswer, Tester};
+use super::service::{bad_request, scenario_text, StandInAnswer, Tester};
 use crate::grpc::ErrorBuilder;
-use crate::pb::testing::status_tester_server::StatusTesterServer;
+use crate::pb::testing::status_tester_server::StatusTester;
+use crate::pb::testing::{RaiseRequest, RaiseResponse};
 use crate::{pb, StatusCode};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 const V2_PREFIX: &str = "/clarifai.api.V2/";
-const TESTER_PREFIX: &str = "/clarifai.status.testing.v1.StatusTester/";
+const RAISE_PATH: &str = "/clarifai.status.testing.v1.StatusTester/Raise";
 
 /// The longest V2 method name answered (Clarifai's longest is under 64 bytes).
 const MAX_METHOD_LEN: usize = 128;
@@ -255,11 +256,68 @@ impl Decoder for StatusOnly {
     }
 }
 
+/// `StatusTester/Raise`'s messages. Unlike the generated server's codec, a request that does not
+/// decode is answered `CONN_BAD_REQUEST_FORMAT` (11100) per the wire contract, not a bare
+/// `INTERNAL`.
+#[derive(Debug, Clone, Copy, Default)]
+struct RaiseCodec;
+
+impl Codec for RaiseCodec {
+    type Encode = RaiseResponse;
+    type Decode = RaiseRequest;
+    type Encoder = RaiseCodec;
+    type Decoder = RaiseCodec;
+
+    fn encoder(&mut self) -> RaiseCodec {
+        RaiseCodec
+    }
+
+    fn decoder(&mut self) -> RaiseCodec {
+        RaiseCodec
+    }
+}
+
+impl Encoder for RaiseCodec {
+    type Item = RaiseResponse;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: RaiseResponse, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
+        item.encode(dst)
+            .map_err(|e| tonic::Status::internal(format!("cannot encode the answer: {e}")))
+    }
+}
+
+impl Decoder for RaiseCodec {
+    type Item = RaiseRequest;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<RaiseRequest>, Self::Error> {
+        RaiseRequest::decode(src).map(Some).map_err(|e| {
+            tonic::Status::from(&bad_request(format!(
+                "the request is not a clarifai.status.testing.v1.RaiseRequest: {e}"
+            )))
+        })
+    }
+}
+
+/// One `Raise` call, answered by the tester.
+struct RaiseCall(Tester);
+
+impl UnaryService<RaiseRequest> for RaiseCall {
+    type Response = RaiseResponse;
+    type Future = BoxFuture<Result<tonic::Response<RaiseResponse>, tonic::Status>>;
+
+    fn call(&mut self, request: tonic::Request<RaiseRequest>) -> Self::Future {
+        let tester = self.0.clone();
+        Box::pin(async move { tester.raise(request).await })
+    }
+}
+
 /// The test server's gRPC port: `StatusTester` and the V2 stand-in by path, `UNIMPLEMENTED`
 /// (with `NOT_IMPLEMENTED`, 10040) for any other path.
 #[derive(Clone)]
 pub(crate) struct Dispatch {
-    tester: StatusTesterServer<Tester>,
+    tester: Tester,
     v2: V2StandIn,
 }
 
@@ -267,7 +325,7 @@ impl Dispatch {
     pub(crate) fn new(tester: Tester) -> Dispatch {
         Dispatch {
             v2: tester.v2(),
-            tester: tester.into_server(),
+            tester,
         }
     }
 }
@@ -283,8 +341,9 @@ impl Service<http::Request<tonic::body::Body>> for Dispatch {
 
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let path = request.uri().path();
-        if path.starts_with(TESTER_PREFIX) {
-            self.tester.call(request)
+        if path == RAISE_PATH {
+            let call = RaiseCall(self.tester.clone());
+            Box::pin(async move { Ok(Grpc::new(RaiseCodec).unary(call, request).await) })
         } else if path.starts_with(V2_PREFIX) {
             self.v2.call(request)
         } else {

@@ -1,0 +1,491 @@
+//! The test server's limits, and the accept loop that enforces them on both listeners.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
+
+/// What the test server holds to, whatever its clients do: connection counts, timeouts, and
+/// HTTP/2 settings. Each field has a safe default ([`Limits::default`]); set fields on a default
+/// value (the struct is `#[non_exhaustive]`, so more may come) and give it to
+/// [`TestServer::limits`](super::TestServer::limits), or use `clarifai-status serve`'s flags.
+///
+/// They apply to both listeners, gRPC and HTTP, each on its own:
+/// - at most [`max_connections`](Limits::max_connections) open connections; one more is closed
+///   as soon as it is accepted, so the client sees the connection end at once rather than hang;
+/// - a connection that sends no byte within [`handshake_timeout`](Limits::handshake_timeout)
+///   (no HTTP/2 preface, no HTTP/1.1 request) is closed;
+/// - a connection on which no byte moves either way for [`idle_timeout`](Limits::idle_timeout)
+///   is closed: an HTTP/2 connection without an open stream, a keep-alive HTTP/1.1 connection
+///   between requests, a stream whose client never sends its body, a client that stops reading;
+/// - when accepting fails for want of file descriptors (`EMFILE`, `ENFILE`), the listener waits
+///   [`ACCEPT_BACKOFF`] before it tries again (and logs a `tracing` warning), instead of spinning;
+///   it accepts again as soon as descriptors free up.
+///
+/// On the gRPC listener, HTTP/2 also advertises
+/// [`max_concurrent_streams`](Limits::max_concurrent_streams) (streams past it are refused with
+/// `REFUSED_STREAM`) and [`max_header_list_size`](Limits::max_header_list_size).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use clarifai_status::testing::{Limits, TestServer};
+///
+/// let mut limits = Limits::default();
+/// limits.max_connections = 64;
+/// limits.idle_timeout = Duration::from_secs(30);
+/// let server = TestServer::new().limits(limits);
+/// # drop(server);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// The most open connections per listener. Default: 1,000, or less when the process's limit
+    /// of open files is low: `(limit - 64) / 2`, so that both listeners at their cap still leave
+    /// descriptors free (read from `/proc/self/limits` on Linux).
+    pub max_connections: usize,
+    /// How long a new connection may take to send its first byte. Default: 10 s.
+    pub handshake_timeout: Duration,
+    /// How long a connection may go without a byte read or written. Default: 120 s, longer than
+    /// the longest scenario delay ([`MAX_DELAY_MS`](super::MAX_DELAY_MS)), so a delayed answer is
+    /// never cut.
+    pub idle_timeout: Duration,
+    /// HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS` of the gRPC listener. Default: 100.
+    pub max_concurrent_streams: u32,
+    /// HTTP/2 `SETTINGS_MAX_HEADER_LIST_SIZE` of the gRPC listener, in bytes (name + value + 32
+    /// per header). Default: 16 KiB.
+    pub max_header_list_size: u32,
+}
+
+/// How long a listener waits before accepting again after running out of file descriptors.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(clarifai_status::testing::ACCEPT_BACKOFF.as_millis(), 100);
+/// ```
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+impl Default for Limits {
+    fn default() -> Limits {
+        let max_connections = match open_files_limit() {
+            Some(limit) => (limit.saturating_sub(64) / 2).clamp(1, 1_000),
+            None => 1_000,
+        };
+        Limits {
+            max_connections,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+            max_concurrent_streams: 100,
+            max_header_list_size: 16 * 1024,
+        }
+    }
+}
+
+/// The soft limit of open files, from `/proc/self/limits`; `None` where that cannot be read.
+fn open_files_limit() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// A listener that enforces [`Limits`]: yields [`Guarded`] connections, at most
+/// `max_connections` at a time, and backs off when out of descriptors.
+#[derive(Debug)]
+pub(crate) struct Accepting {
+    listener: TcpListener,
+    permits: Arc<Semaphore>,
+    limits: Limits,
+    backoff: Option<Pin<Box<Sleep>>>,
+    /// Whether the last accept failed for want of resources (logged once per episode).
+    starved: bool,
+    /// Whether the connections speak HTTP/1.1 (the REST listener): hyper's own error answers
+    /// are then given a Clarifai code.
+    http1: bool,
+}
+
+impl Accepting {
+    /// The gRPC listener.
+    pub(crate) fn grpc(listener: TcpListener, limits: &Limits) -> Accepting {
+        Accepting::new(listener, limits, false)
+    }
+
+    /// The HTTP listener.
+    pub(crate) fn http(listener: TcpListener, limits: &Limits) -> Accepting {
+        Accepting::new(listener, limits, true)
+    }
+
+    fn new(listener: TcpListener, limits: &Limits, http1: bool) -> Accepting {
+        Accepting {
+            listener,
+            permits: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+            limits: limits.clone(),
+            backoff: None,
+            starved: false,
+            http1,
+        }
+    }
+
+    /// The next connection within the limits.
+    pub(crate) fn poll_next_conn(&mut self, cx: &mut Context<'_>) -> Poll<(Guarded, SocketAddr)> {
+        loop {
+            if let Some(sleep) = self.backoff.as_mut() {
+                std::task::ready!(sleep.as_mut().poll(cx));
+                self.backoff = None;
+            }
+            match self.listener.poll_accept(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok((stream, addr))) => {
+                    if std::mem::take(&mut self.starved) {
+                        tracing::warn!(target: "clarifai_status", "accepting connections again");
+                    }
+                    let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+                        // Over the cap: closed now, so the client knows at once.
+                        drop(stream);
+                        continue;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let mut conn = Guarded::new(stream, permit, &self.limits);
+                    conn.rewrite = self.http1.then(Rewrite::default);
+                    return Poll::Ready((conn, addr));
+                }
+                Poll::Ready(Err(e)) if is_connection_error(&e) => continue,
+                Poll::Ready(Err(e)) => {
+                    // Out of descriptors (or another resource): the listener stays readable, so
+                    // retrying at once would spin. Wait, then try again.
+                    if !std::mem::replace(&mut self.starved, true) {
+                        tracing::warn!(
+                            target: "clarifai_status",
+                            error = %e,
+                            "cannot accept connections; retrying every {} ms",
+                            ACCEPT_BACKOFF.as_millis()
+                        );
+                    }
+                    self.backoff = Some(Box::pin(tokio::time::sleep(ACCEPT_BACKOFF)));
+                }
+            }
+        }
+    }
+}
+
+/// Errors of one connection (gone before it was accepted), not of the listener.
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
+}
+
+/// The gRPC side: tonic takes a stream of connections.
+impl tonic::codegen::tokio_stream::Stream for Accepting {
+    type Item = io::Result<Guarded>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut()
+            .poll_next_conn(cx)
+            .map(|(conn, _)| Some(Ok(conn)))
+    }
+}
+
+/// The HTTP side: axum takes a listener.
+impl axum::serve::Listener for Accepting {
+    type Io = Guarded;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Guarded, SocketAddr) {
+        std::future::poll_fn(|cx| self.poll_next_conn(cx)).await
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+}
+
+/// A connection under the limits: holds its place under the cap, and fails its reads and writes
+/// with `TimedOut` once the handshake or idle timeout passes, which makes the server close it.
+#[derive(Debug)]
+pub(crate) struct Guarded {
+    io: TcpStream,
+    _permit: OwnedSemaphorePermit,
+    timer: Pin<Box<Sleep>>,
+    opened: Instant,
+    /// When a byte last moved; `None` until the first byte is read.
+    last: Option<Instant>,
+    handshake: Duration,
+    idle: Duration,
+    /// On HTTP/1.1 connections: hyper's own error answers, rewritten with a Clarifai code.
+    rewrite: Option<Rewrite>,
+}
+
+/// The state of rewriting hyper's own HTTP/1.1 error answers (400 for a malformed request, 414,
+/// 431 for an over-size head, 505), which hyper writes itself with an empty body: the server's
+/// handlers always set `clarifai-status-code`, so a response head without it is hyper's.
+#[derive(Debug, Default)]
+struct Rewrite {
+    /// The answer being written instead, and how much of it is out.
+    pending: Option<(Vec<u8>, usize)>,
+    /// The length of hyper's head it replaces, reported written once the answer is out.
+    replaced: usize,
+}
+
+/// The answer written instead of hyper's own error `head`: `CONN_BAD_REQUEST_FORMAT` (11100) in
+/// the REST shape, naming hyper's status; `None` when `head` is not such an answer.
+fn clarifai_answer(head: &[u8]) -> Option<Vec<u8>> {
+    const CODE: &[u8] = crate::grpc::CODE_HEADER.as_bytes();
+    if !head.starts_with(b"HTTP/1.") || !head.ends_with(b"\r\n\r\n") {
+        return None;
+    }
+    if head
+        .windows(CODE.len())
+        .any(|w| w.eq_ignore_ascii_case(CODE))
+    {
+        return None;
+    }
+    let status = std::str::from_utf8(head.get(9..12)?).ok()?;
+    let status = http::StatusCode::from_bytes(status.as_bytes()).ok()?;
+    if !(status.is_client_error() || status.is_server_error()) {
+        return None;
+    }
+    let what = status.canonical_reason().unwrap_or("");
+    let answer = crate::rest::response(&super::service::bad_request(format!(
+        "the server could not read the request: {} {what}",
+        status.as_u16()
+    )));
+    let (parts, body) = answer.into_parts();
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\n",
+        parts.status.as_u16(),
+        parts.status.canonical_reason().unwrap_or("")
+    )
+    .into_bytes();
+    for (name, value) in &parts.headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(
+        format!(
+            "content-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(body.as_bytes());
+    Some(out)
+}
+
+impl Guarded {
+    fn new(io: TcpStream, permit: OwnedSemaphorePermit, limits: &Limits) -> Guarded {
+        let now = Instant::now();
+        let first = limits.handshake_timeout.min(limits.idle_timeout);
+        Guarded {
+            io,
+            _permit: permit,
+            timer: Box::pin(tokio::time::sleep_until(now + first)),
+            opened: now,
+            last: None,
+            handshake: limits.handshake_timeout,
+            idle: limits.idle_timeout,
+            rewrite: None,
+        }
+    }
+
+    /// Writes the pending rewritten answer, if any: `Ready(Some(n))` once it is all out (`n`:
+    /// the bytes of hyper's head it stands for), `Ready(None)` when there is none.
+    fn poll_rewrite(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<usize>>> {
+        let Some(rewrite) = self.rewrite.as_mut() else {
+            return Poll::Ready(Ok(None));
+        };
+        let Some((answer, written)) = rewrite.pending.as_mut() else {
+            return Poll::Ready(Ok(None));
+        };
+        while *written < answer.len() {
+            match Pin::new(&mut self.io).poll_write(cx, &answer[*written..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => *written += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {
+                    return match self.poll_deadline(cx) {
+                        Poll::Ready(e) => Poll::Ready(Err(e)),
+                        Poll::Pending => Poll::Pending,
+                    }
+                }
+            }
+        }
+        rewrite.pending = None;
+        Poll::Ready(Ok(Some(std::mem::take(&mut rewrite.replaced))))
+    }
+
+    /// Starts rewriting `head` if it is hyper's own error answer; `true` if so.
+    fn intercept(&mut self, head: &[u8]) -> bool {
+        let Some(rewrite) = self.rewrite.as_mut() else {
+            return false;
+        };
+        match clarifai_answer(head) {
+            Some(answer) => {
+                rewrite.pending = Some((answer, 0));
+                rewrite.replaced = head.len();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn moved(&mut self) {
+        self.last = Some(Instant::now());
+    }
+
+    /// `Ready(TimedOut)` once the connection's deadline has passed; else `Pending`, woken at the
+    /// deadline. The timer is only moved when it fires: activity costs one clock read.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        loop {
+            std::task::ready!(self.timer.as_mut().poll(cx));
+            let deadline = match self.last {
+                None => self.opened + self.handshake,
+                Some(last) => last + self.idle,
+            };
+            if Instant::now() >= deadline {
+                let what = if self.last.is_none() {
+                    "no request within the handshake timeout"
+                } else {
+                    "idle timeout"
+                };
+                return Poll::Ready(io::Error::new(io::ErrorKind::TimedOut, what));
+            }
+            self.timer.as_mut().reset(deadline);
+        }
+    }
+}
+
+impl AsyncRead for Guarded {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    this.moved();
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => this.poll_deadline(cx).map(Err),
+        }
+    }
+}
+
+impl AsyncWrite for Guarded {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.rewrite.is_some() {
+            if let Some(n) = std::task::ready!(this.poll_rewrite(cx))? {
+                return Poll::Ready(Ok(n));
+            }
+            if this.intercept(buf) {
+                return this.poll_rewrite(cx).map_ok(|n| n.unwrap_or(0));
+            }
+        }
+        match Pin::new(&mut this.io).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 && this.last.is_some() {
+                    this.moved();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            // A peer that stops reading holds the connection no longer than an idle one.
+            Poll::Pending => this.poll_deadline(cx).map(Err),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.rewrite.is_some() {
+            if let Some(n) = std::task::ready!(this.poll_rewrite(cx))? {
+                return Poll::Ready(Ok(n));
+            }
+            // hyper writes a head as one slice: an error answer's head is the first, alone.
+            if let Some(head) = bufs.iter().find(|b| !b.is_empty()) {
+                if this.intercept(head) {
+                    return this.poll_rewrite(cx).map_ok(|n| n.unwrap_or(0));
+                }
+            }
+        }
+        match Pin::new(&mut this.io).poll_write_vectored(cx, bufs) {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 && this.last.is_some() {
+                    this.moved();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => this.poll_deadline(cx).map(Err),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+impl tonic::transport::server::Connected for Guarded {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.io.connect_info()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_safe() {
+        let limits = Limits::default();
+        assert!((1..=1_000).contains(&limits.max_connections));
+        assert!(limits.handshake_timeout <= Duration::from_secs(30));
+        assert!(limits.idle_timeout <= Duration::from_secs(300));
+        assert!(limits.idle_timeout > Duration::from_millis(u64::from(super::super::MAX_DELAY_MS)));
+        assert!(limits.max_concurrent_streams <= 1_000);
+        assert!(limits.max_header_list_size <= 64 * 1024);
+    }
+}

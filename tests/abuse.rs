@@ -1,0 +1,579 @@
+//! `clarifai-status serve` under a hostile client, on 127.0.0.1 (issue 14): raw HTTP/2 frames,
+//! idle and silent connections, a connection cap, a low file-descriptor limit, and garbage on
+//! both ports. Each test starts its own `serve` child process (so its memory and CPU can be read
+//! from `/proc`) and is bounded in count and time; the whole file runs in well under two minutes.
+//!
+//! The counts are the issue's: 100,000 HEADERS-only streams on one connection, 5,000 silent
+//! connections, 1,100 connections against a limit of 1,024 descriptors.
+#![cfg(all(feature = "cli", target_os = "linux"))]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clarifai_status::grpc::StatusExt;
+use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
+use clarifai_status::pb::testing::RaiseRequest;
+use clarifai_status::pb::Status;
+use clarifai_status::StatusCode;
+
+/// A `serve` child process, killed when dropped.
+struct Serve {
+    child: Child,
+    grpc: SocketAddr,
+    http: SocketAddr,
+}
+
+impl Serve {
+    /// `serve` on free ports with these extra arguments, under an open-files limit if given.
+    fn start(args: &[&str], nofile: Option<u32>) -> Serve {
+        let bin = env!("CARGO_BIN_EXE_clarifai-status");
+        let mut command = match nofile {
+            Some(limit) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                    .arg(bin);
+                sh
+            }
+            None => Command::new(bin),
+        };
+        command
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--http-addr",
+                "127.0.0.1:0",
+            ])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = command.spawn().expect("serve starts");
+        let mut out = child.stdout.take().unwrap();
+        let mut text = String::new();
+        let mut byte = [0u8; 1];
+        while text.matches('\n').count() < 2 {
+            assert_eq!(out.read(&mut byte).unwrap(), 1, "serve ended early: {text}");
+            text.push(byte[0] as char);
+        }
+        let mut lines = text.lines();
+        let grpc = lines
+            .next()
+            .unwrap()
+            .strip_prefix("grpc listening on ")
+            .unwrap();
+        let http = lines
+            .next()
+            .unwrap()
+            .strip_prefix("http listening on ")
+            .unwrap();
+        Serve {
+            grpc: grpc.parse().unwrap(),
+            http: http.parse().unwrap(),
+            child,
+        }
+    }
+
+    /// A field of `/proc/<pid>/status`, in kB.
+    fn status_kb(&self, field: &str) -> u64 {
+        let text = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = text.lines().find(|l| l.starts_with(field)).unwrap();
+        line[field.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// CPU time used so far (user + system).
+    fn cpu(&self) -> Duration {
+        let text = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        let fields: Vec<&str> = text[text.rfind(')').unwrap() + 2..].split(' ').collect();
+        // Fields 14 and 15 of the whole line: utime and stime, in clock ticks (100 per second).
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        Duration::from_millis(ticks * 10)
+    }
+
+    /// A `Raise` call on a fresh connection, within `within`: the server answers it.
+    async fn answers(&self, within: Duration) -> Result<(), String> {
+        let call = async {
+            let mut client = StatusTesterClient::connect(format!("http://{}", self.grpc))
+                .await
+                .map_err(|e| format!("connect: {e}"))?;
+            let error = client
+                .raise(RaiseRequest {
+                    status: Some(Status {
+                        code: StatusCode::ConnKeyInvalid as i32,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .await
+                .expect_err("11008 is a failure");
+            if error.clarifai_code() == StatusCode::ConnKeyInvalid {
+                Ok(())
+            } else {
+                Err(format!("answered {error:?}"))
+            }
+        };
+        tokio::time::timeout(within, call)
+            .await
+            .map_err(|_| format!("no answer within {within:?}"))?
+    }
+}
+
+impl Serve {
+    /// Calls until one is answered, for at most `within`: the server frees a place (or a file
+    /// descriptor) a moment after the client closes.
+    async fn answers_soon(&self, within: Duration) {
+        let start = Instant::now();
+        loop {
+            let left = within.saturating_sub(start.elapsed());
+            match self.answers(left).await {
+                Ok(()) => return,
+                Err(e) if start.elapsed() >= within => {
+                    panic!("not answered within {within:?}: {e}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// --- raw HTTP/2 -------------------------------------------------------------------------
+
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut out = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    out.extend_from_slice(&stream.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// An HPACK literal without indexing, with an indexed name (4-bit prefix) or a new name (`0`).
+fn literal(out: &mut Vec<u8>, name_index: u8, name: &str, value: &str) {
+    if name_index == 0 {
+        out.push(0);
+        out.push(name.len() as u8);
+        out.extend_from_slice(name.as_bytes());
+    } else if name_index < 15 {
+        out.push(name_index);
+    } else {
+        out.extend_from_slice(&[0x0f, name_index - 15]);
+    }
+    assert!(value.len() < 127);
+    out.push(value.len() as u8);
+    out.extend_from_slice(value.as_bytes());
+}
+
+/// The header block of a gRPC request to `path`, no Huffman coding.
+fn grpc_headers(path: &str) -> Vec<u8> {
+    let mut block = vec![0x83, 0x86]; // :method POST, :scheme http
+    literal(&mut block, 4, "", path);
+    literal(&mut block, 1, "", "127.0.0.1");
+    literal(&mut block, 31, "", "application/grpc");
+    literal(&mut block, 0, "te", "trailers");
+    block
+}
+
+/// A TCP connection whose incoming bytes are drained by a thread until it closes; `closed`
+/// tells when.
+struct Drained {
+    stream: TcpStream,
+    closed: std::sync::mpsc::Receiver<usize>,
+}
+
+impl Drop for Drained {
+    fn drop(&mut self) {
+        // The draining thread holds a clone: shut the socket itself down, or it stays open.
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+fn drained(addr: SocketAddr) -> Drained {
+    let stream = TcpStream::connect(addr).unwrap();
+    let mut reader = stream.try_clone().unwrap();
+    let (tx, closed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut total = 0;
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n @ 1..) = reader.read(&mut buf) {
+            total += n;
+        }
+        let _ = tx.send(total);
+    });
+    Drained { stream, closed }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_connection_opening_100000_headers_only_streams_keeps_the_server_small() {
+    let serve = Serve::start(&[], None);
+    let before = serve.status_kb("VmRSS:");
+
+    let mut conn = drained(serve.grpc);
+    let path = "/clarifai.status.testing.v1.StatusTester/Raise";
+    let block = grpc_headers(path);
+    let writer = std::thread::spawn(move || {
+        let mut sent = 0u32;
+        let mut out = PREFACE.to_vec();
+        out.extend(frame(4, 0, 0, &[]));
+        for batch in 0..100u32 {
+            for i in 0..1_000u32 {
+                let id = 2 * (batch * 1_000 + i) + 1;
+                out.extend(frame(1, 0x4, id, &block)); // HEADERS, END_HEADERS, no END_STREAM
+            }
+            if conn.stream.write_all(&out).is_err() {
+                // The server closed the abusive connection: that is a defence too.
+                break;
+            }
+            sent += 1_000;
+            out.clear();
+        }
+        (sent, conn)
+    });
+
+    // Meanwhile, a normal call on another connection is answered.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    serve.answers(Duration::from_secs(5)).await.unwrap();
+
+    let (sent, conn) = tokio::task::spawn_blocking(move || writer.join().unwrap())
+        .await
+        .unwrap();
+    serve.answers(Duration::from_secs(5)).await.unwrap();
+    let peak = serve.status_kb("VmHWM:");
+    eprintln!("sent {sent} HEADERS frames; RSS {before} kB before, peak {peak} kB");
+    assert!(
+        peak < 64 * 1024,
+        "peak RSS {peak} kB after {sent} streams opened"
+    );
+    drop(conn);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_thousand_silent_connections_are_closed_within_30s_by_default() {
+    let serve = Serve::start(&[], None);
+    let start = Instant::now();
+    let mut streams = Vec::new();
+    for i in 0..5_000 {
+        let addr = if i % 2 == 0 { serve.grpc } else { serve.http };
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        streams.push(stream);
+    }
+    let opened = start.elapsed();
+    let waits = streams.into_iter().map(|mut stream| {
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt as _;
+            let mut buf = [0u8; 256];
+            // The gRPC port speaks first (its HTTP/2 SETTINGS): read on to the end.
+            let closed = async { while let Ok(1..) = stream.read(&mut buf).await {} };
+            tokio::time::timeout(Duration::from_secs(30), closed)
+                .await
+                .is_ok()
+        })
+    });
+    let mut closed = 0;
+    for wait in waits.collect::<Vec<_>>() {
+        closed += usize::from(wait.await.unwrap());
+    }
+    eprintln!(
+        "opened 5000 in {opened:?}; {closed} closed by {:?}",
+        start.elapsed()
+    );
+    assert_eq!(closed, 5_000);
+    assert!(start.elapsed() < opened + Duration::from_secs(30));
+    // And the server serves again.
+    serve.answers(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_http2_connection_without_streams_is_closed_after_the_idle_timeout() {
+    let serve = Serve::start(&["--idle-timeout", "2"], None);
+    let mut conn = drained(serve.grpc);
+    let start = Instant::now();
+    let mut out = PREFACE.to_vec();
+    out.extend(frame(4, 0, 0, &[]));
+    conn.stream.write_all(&out).unwrap();
+    let closed = tokio::task::spawn_blocking(move || {
+        conn.closed
+            .recv_timeout(Duration::from_secs(10))
+            .map(|n| (n, start.elapsed()))
+    })
+    .await
+    .unwrap();
+    let (read, after) = closed.expect("closed within 10s");
+    assert!(read > 0, "the server spoke HTTP/2 first");
+    assert!(
+        (Duration::from_millis(1_900)..Duration::from_secs(5)).contains(&after),
+        "closed after {after:?}, not the idle timeout of 2s"
+    );
+}
+
+#[tokio::test]
+async fn past_the_connection_cap_a_connection_is_closed_at_once_and_a_freed_place_serves_again() {
+    let serve = Serve::start(&["--max-connections", "20"], None);
+    let held: Vec<Drained> = (0..20).map(|_| drained(serve.grpc)).collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let extra: Vec<Drained> = (0..5).map(|_| drained(serve.grpc)).collect();
+    let extra_closed = tokio::task::spawn_blocking(move || {
+        extra
+            .iter()
+            .all(|c| c.closed.recv_timeout(Duration::from_secs(2)).is_ok())
+    });
+    assert!(
+        extra_closed.await.unwrap(),
+        "connections past the cap are closed"
+    );
+    assert!(
+        held.iter().all(|c| c.closed.try_recv().is_err()),
+        "connections within the cap stay open"
+    );
+    assert!(serve.answers(Duration::from_secs(1)).await.is_err());
+    drop(held);
+    serve.answers_soon(Duration::from_secs(3)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_a_limit_of_1024_descriptors_the_server_waits_quietly_and_recovers_when_they_free_up() {
+    // A cap above the descriptor limit, so that accepting itself runs out (EMFILE); a long
+    // handshake timeout, so that only the client's closing frees descriptors here.
+    let serve = Serve::start(
+        &["--max-connections", "5000", "--handshake-timeout", "60"],
+        Some(1024),
+    );
+    let mut conns = Vec::new();
+    for _ in 0..1_100 {
+        conns.push(tokio::net::TcpStream::connect(serve.grpc).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cpu = serve.cpu();
+    let wall = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let used = serve.cpu() - cpu;
+    let share = used.as_secs_f64() / wall.elapsed().as_secs_f64();
+    eprintln!("saturated: {used:?} of CPU in {:?}", wall.elapsed());
+    assert!(
+        share < 0.10,
+        "{:.0}% of a core while saturated",
+        share * 100.0
+    );
+    assert!(serve.answers(Duration::from_millis(500)).await.is_err());
+
+    conns.truncate(800);
+    serve.answers_soon(Duration::from_secs(3)).await;
+}
+
+// --- every answer carries a Clarifai code --------------------------------------------------
+
+/// Writes `request` on a fresh HTTP connection and reads the answer to its end.
+fn http_exchange(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    // The server may answer and close before it reads everything: a write error is fine.
+    let _ = stream.write_all(request);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn code_of(answer: &str) -> Option<i32> {
+    let head = answer.split("\r\n\r\n").next()?;
+    head.lines()
+        .find_map(|l| l.strip_prefix("clarifai-status-code: "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn every_http_answer_carries_a_clarifai_code_whatever_the_request() {
+    let serve = Serve::start(&[], None);
+    let many_headers: String = (0..200).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let cases: Vec<(&str, Vec<u8>, i32)> = vec![
+        ("garbage", b"\x00\x01garbage\r\n\r\n".to_vec(), 11100),
+        ("not HTTP at all", b"hello\r\n\r\n".to_vec(), 11100),
+        (
+            "a 1 MB header",
+            format!("GET /v2/raise/10000 HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n", "a".repeat(1 << 20)).into_bytes(),
+            11100,
+        ),
+        (
+            "200 headers",
+            format!("GET /v2/raise/10000 HTTP/1.1\r\nhost: x\r\n{many_headers}\r\n").into_bytes(),
+            11100,
+        ),
+        (
+            "a 100 kB path",
+            format!("GET /v2/{} HTTP/1.1\r\nhost: x\r\n\r\n", "p".repeat(100_000)).into_bytes(),
+            11100,
+        ),
+        (
+            "POST on /v2/raise",
+            b"POST /v2/raise/11008 HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_vec(),
+            11103,
+        ),
+        (
+            "DELETE on /v2/_tester/calls",
+            b"DELETE /v2/_tester/calls HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec(),
+            11103,
+        ),
+        (
+            "a name in lower case",
+            b"GET /v2/raise/conn_key_invalid HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec(),
+            11008,
+        ),
+        (
+            "a key that is not UTF-8",
+            b"GET /v2/raise/11008?key=zz%FF HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec(),
+            11100,
+        ),
+        (
+            "a path outside /v2/",
+            b"GET /nope HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec(),
+            11101,
+        ),
+    ];
+    for (what, request, want) in cases {
+        let answer = http_exchange(serve.http, &request);
+        assert_eq!(
+            code_of(&answer),
+            Some(want),
+            "{what}: {}",
+            &answer[..answer.len().min(300)]
+        );
+        let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        let json: serde_json::Value = serde_json::from_str(body)
+            .unwrap_or_else(|e| panic!("{what}: the body is not JSON ({e}): {body:?}"));
+        assert_eq!(json["status"]["code"], want, "{what}");
+    }
+}
+
+#[test]
+fn keys_that_differ_only_in_invalid_utf8_do_not_share_a_counter() {
+    let serve = Serve::start(&[], None);
+    for key in ["zz%FF", "zz%FE"] {
+        let request = format!(
+            "GET /v2/raise/11008?key={key} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+        );
+        assert_eq!(
+            code_of(&http_exchange(serve.http, request.as_bytes())),
+            Some(11100)
+        );
+    }
+    let request =
+        b"GET /v2/raise/11008?key=zz%EF%BF%BD HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+    assert_eq!(code_of(&http_exchange(serve.http, request)), Some(11008));
+    let calls = http_exchange(
+        serve.http,
+        b"GET /v2/_tester/calls HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    let body: serde_json::Value =
+        serde_json::from_str(calls.split_once("\r\n\r\n").unwrap().1).unwrap();
+    let calls = body["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0]["count"], 1);
+}
+
+/// Raw bytes in, raw bytes out: requests no generated client would send.
+#[derive(Debug, Clone, Copy, Default)]
+struct Raw;
+
+impl tonic::codec::Codec for Raw {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = Raw;
+    type Decoder = Raw;
+    fn encoder(&mut self) -> Raw {
+        Raw
+    }
+    fn decoder(&mut self) -> Raw {
+        Raw
+    }
+}
+
+impl tonic::codec::Encoder for Raw {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use bytes::BufMut as _;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for Raw {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        use bytes::Buf as _;
+        Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
+    }
+}
+
+#[tokio::test]
+async fn every_grpc_error_carries_a_clarifai_code_whatever_the_request() {
+    let serve = Serve::start(&[], None);
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", serve.grpc))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = tonic::client::Grpc::new(channel).max_encoding_message_size(usize::MAX);
+    let cases: Vec<(&str, &str, Vec<u8>, Option<i32>)> = vec![
+        (
+            "malformed protobuf",
+            "/clarifai.status.testing.v1.StatusTester/Raise",
+            vec![0x0a, 0xff, 0xff, 0xff, 0x0f],
+            Some(11100),
+        ),
+        (
+            "a 5 MB message",
+            "/clarifai.status.testing.v1.StatusTester/Raise",
+            vec![0u8; 5 << 20],
+            None,
+        ),
+        (
+            "an unknown StatusTester method",
+            "/clarifai.status.testing.v1.StatusTester/Nope",
+            vec![],
+            Some(10040),
+        ),
+        ("an unknown service", "/x.Y/Z", vec![], Some(10040)),
+    ];
+    for (what, path, body, want) in cases {
+        client.ready().await.unwrap();
+        let error = client
+            .unary(
+                tonic::Request::new(body),
+                http::uri::PathAndQuery::from_static(path),
+                Raw,
+            )
+            .await
+            .expect_err(what);
+        let code = error
+            .carried_clarifai_code()
+            .unwrap_or_else(|| panic!("{what}: no Clarifai code in {error:?}"));
+        if let Some(want) = want {
+            assert_eq!(code.number(), want, "{what}: {error:?}");
+            assert_eq!(error.code(), code.grpc_code(), "{what}: {error:?}");
+        }
+    }
+}
