@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clarifai_status::testing::TestServer;
+use clarifai_status::{Code, Outcome, StatusCode};
 
 const PYTHON_VAR: &str = "CLARIFAI_STATUS_PYTHON";
 const REQUIRE_VAR: &str = "CLARIFAI_STATUS_REQUIRE_INTEROP";
@@ -33,6 +34,25 @@ async fn python_grpcio_reads_the_wire_contract() {
         stopped.await.ok();
     }));
 
+    // Every code of the table (and one it does not know), with what grpcio must read for it.
+    let codes: Vec<serde_json::Value> = StatusCode::all()
+        .map(Code::from)
+        .chain([Code::new(12345)])
+        .map(|code| {
+            serde_json::json!({
+                "code": code.number(),
+                "name": code.name(),
+                "grpc": i32::from(code.grpc_code()),
+                "failure": code.outcome() == Outcome::Failure,
+            })
+        })
+        .collect();
+    let codes_file = std::env::temp_dir().join(format!(
+        "clarifai-status-interop-codes-{}.json",
+        std::process::id()
+    ));
+    std::fs::write(&codes_file, serde_json::to_vec(&codes).unwrap()).unwrap();
+
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut command = tokio::process::Command::new(&python);
     command
@@ -41,11 +61,14 @@ async fn python_grpcio_reads_the_wire_contract() {
         .arg(&target)
         .arg("--proto-dir")
         .arg(root.join("proto"))
+        .arg("--codes")
+        .arg(&codes_file)
         .kill_on_drop(true);
     let output = tokio::time::timeout(Duration::from_secs(120), command.output())
         .await
         .expect("the Python client finishes within 120s")
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", Path::new(&python).display()));
+    let _ = std::fs::remove_file(&codes_file);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}");

@@ -11,6 +11,7 @@ line per check and a final `interop: N passed, M failed`; exits non-zero on any 
 import argparse
 import importlib
 import importlib.resources
+import json
 import os
 import subprocess
 import sys
@@ -62,10 +63,12 @@ def generate_stubs(proto_dir, out_dir):
 
 
 class Checks:
-    def __init__(self, stub, status_pb2, tester_pb2):
+    def __init__(self, stub, status_pb2, tester_pb2, codes):
         self.stub = stub
         self.status_pb2 = status_pb2
         self.tester_pb2 = tester_pb2
+        # [{"code": 11008, "name": "CONN_KEY_INVALID", "grpc": 16, "failure": true}, ...]
+        self.codes = codes
 
     def raise_(self, code, **fields):
         status = fields.pop("status", None) or self.status_pb2.Status(code=code)
@@ -134,6 +137,29 @@ class Checks:
         assert response.status.code == 10000, response.status.code
         assert response.attempt == 3, response.attempt
 
+    def check_any_text_size_keeps_the_code(self):
+        # Default grpcio drops trailers past 8-16 KiB of metadata and reports RESOURCE_EXHAUSTED:
+        # whatever the size of description and details, the right code must arrive.
+        by_grpc = {c.value[0]: c for c in grpc.StatusCode}
+        sizes = [6 * 1024, 10 * 1024, 1 << 20]
+        for entry in self.codes:
+            # Every code at 6 and 10 KiB; at 1 MB every code too, in ASCII and in 2-byte UTF-8.
+            for size in sizes + [-(1 << 20)]:
+                text = "x" * size if size > 0 else "\u00e9" * (-size // 2)
+                status = self.status_pb2.Status(code=entry["code"], description=text, details=text)
+                what = f"{entry['code']} with {abs(size)} bytes"
+                if not entry["failure"]:
+                    response = self.raise_(entry["code"], status=status, key=f"long-{entry['code']}")
+                    assert response.status.code == entry["code"], what
+                    continue
+                error = self.raise_error(entry["code"], status=status)
+                want = by_grpc[entry["grpc"]]
+                assert error.code() == want, (what, error.code(), want)
+                _, info = self.details(error, entry["name"], entry["code"])
+                assert error.details().startswith(text[:100]), what
+                assert "truncated from" in error.details(), what
+                assert info.metadata["details"].startswith(text[:100]), what
+
     def check_private_fields_stay_private(self):
         status = self.status_pb2.Status(
             code=11008,
@@ -161,14 +187,21 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--target", required=True, help="host:port of the gRPC server")
     parser.add_argument("--proto-dir", required=True, help="the crate's proto/ directory")
+    parser.add_argument(
+        "--codes",
+        required=True,
+        help="JSON file: every code of the table with its gRPC code, name and whether it fails",
+    )
     args = parser.parse_args()
+    with open(args.codes, encoding="utf-8") as f:
+        codes = json.load(f)
 
     with tempfile.TemporaryDirectory(prefix="clarifai-status-interop-") as out_dir:
         status_pb2, tester_pb2, tester_grpc = generate_stubs(args.proto_dir, out_dir)
         # The server is local: never route through a proxy from the environment.
         options = [("grpc.enable_http_proxy", 0)]
         with grpc.insecure_channel(args.target, options=options) as channel:
-            checks = Checks(tester_grpc.StatusTesterStub(channel), status_pb2, tester_pb2)
+            checks = Checks(tester_grpc.StatusTesterStub(channel), status_pb2, tester_pb2, codes)
             names = sorted(n for n in dir(checks) if n.startswith("check_"))
             failed = 0
             for name in names:
