@@ -262,8 +262,8 @@ impl Policy {
     /// (`/clarifai.api.V2/List*`, `/clarifai.api.V2/*`). Later calls add to the list.
     ///
     /// **Default: every method**, as Clarifai's own gRPC channel configuration retries
-    /// `UNAVAILABLE` on every method, and most of Clarifai's writes are keyed by the client's
-    /// IDs. gRPC's status-code guidance warns that a non-idempotent call failing with
+    /// `UNAVAILABLE` on every method (so the default changes nothing for code moving from
+    /// Clarifai's clients). gRPC's status-code guidance warns that a non-idempotent call failing with
     /// `UNAVAILABLE` or `DEADLINE_EXCEEDED` may have taken effect: list your idempotent methods
     /// when a second effect would hurt (e.g. posting inputs without IDs).
     ///
