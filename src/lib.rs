@@ -48,11 +48,12 @@
 //!
 //! # Features
 //!
-//! The default build is the table and the conversions: `prost`, `tonic` without transport,
-//! `http`, `serde_json`.
+//! The default build is the table and the conversions: `prost`, `prost-types`, `tonic` without
+//! transport, `http`. It runs no code generator: the generated code ships in the crate.
 //!
 //! | feature | adds |
 //! |---|---|
+//! | `json` | Clarifai's REST JSON bodies in [`rest`] (serde_json) |
 //! | `serde` | `Serialize`/`Deserialize` for [`StatusCode`] and [`Code`] (a number out, a number or a name in) and [`Outcome`] (its name) |
 //! | `server` | the `server` module (tower layer, interceptors) |
 //! | `retry` | the `retry` module (tokio timers) |

@@ -15,11 +15,15 @@
 //! headers and bodies never panic: the next source is tried.
 //!
 //! Everything here is plain `http` types, so it works with any `http`-based framework (axum,
-//! hyper, warp, actix via conversion) without making one a dependency.
+//! hyper, warp, actix via conversion) without making one a dependency. The JSON bodies
+//! ([`response`], [`code_response`], [`to_json`], [`parse_json`], [`read_code`],
+//! [`read_status`]) need the `json` feature (serde_json); the `Retry-After` helpers and
+//! [`CODE_HEADER`] are in every build.
 //!
 //! # Examples
 //!
 //! ```
+//! # #[cfg(feature = "json")] {
 //! use clarifai_status::{pb, rest, StatusCode};
 //!
 //! let status = pb::Status {
@@ -38,21 +42,29 @@
 //! assert_eq!(back.code, 11008);
 //! assert_eq!(back.req_id, "req-1");
 //! assert_eq!(back.description, "Invalid API key or Invalid API key/application pair");
+//! # }
 //! ```
 
 use std::time::Duration;
 
-use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+#[cfg(feature = "json")]
+use http::header::CONTENT_TYPE;
+use http::header::{HeaderValue, RETRY_AFTER};
 use http::HeaderMap;
+#[cfg(feature = "json")]
 use serde_json::{Map, Value};
 
+#[cfg(feature = "json")]
 use crate::mapping::fallback_from_http;
+#[cfg(feature = "json")]
 use crate::pb::PublicValue;
+#[cfg(feature = "json")]
 use crate::{pb, Code};
 
 /// The header that carries the decimal Clarifai code.
 pub const CODE_HEADER: &str = crate::grpc::CODE_HEADER;
 
+#[cfg(feature = "json")]
 /// The JSON body for a status: `{"status": {...}}` with `code`, `description` (the status's, else
 /// the table's) and the other public fields that are set. Never a private field.
 ///
@@ -88,6 +100,7 @@ pub fn to_json(status: &pb::Status) -> String {
     Value::Object(body).to_string()
 }
 
+#[cfg(feature = "json")]
 /// A complete HTTP response for a status: mapped HTTP status, `clarifai-status-code`,
 /// `content-type: application/json` and the [`to_json`] body.
 ///
@@ -109,6 +122,7 @@ pub fn response(status: &pb::Status) -> http::Response<String> {
     response
 }
 
+#[cfg(feature = "json")]
 /// The response for a bare code (its table description as `description`), as [`response`].
 ///
 /// # Examples
@@ -162,6 +176,7 @@ pub fn read_retry_after(headers: &HeaderMap) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
+#[cfg(feature = "json")]
 /// Parses a JSON body in Clarifai's REST shape into its status; `None` when the body is not JSON,
 /// has no `status` object, or its `code` is neither a number in `i32` nor a string read by the
 /// crate's [spelling rules](crate::Code#codes-in-text) (a decimal `i32` or a known name,
@@ -202,6 +217,7 @@ pub fn parse_json(body: &[u8]) -> Option<pb::Status> {
     Some(status)
 }
 
+#[cfg(feature = "json")]
 fn json_code(value: &Value) -> Option<Code> {
     match value {
         Value::Number(n) => n
@@ -214,6 +230,7 @@ fn json_code(value: &Value) -> Option<Code> {
     }
 }
 
+#[cfg(feature = "json")]
 /// The Clarifai code of an HTTP response: `clarifai-status-code`, else the JSON `status.code`,
 /// else [`fallback_from_http`] of the HTTP status.
 ///
@@ -238,6 +255,7 @@ pub fn read_code(status: http::StatusCode, headers: &HeaderMap, body: &[u8]) -> 
     .unwrap_or_else(|| fallback_from_http(status).into())
 }
 
+#[cfg(feature = "json")]
 /// The Clarifai status of an HTTP response: the JSON body's status if it has one, with its code
 /// replaced by the `clarifai-status-code` header when that is set; else a status with the
 /// [`read_code`] code and no description.

@@ -8,6 +8,8 @@
 //! digit and name by name, calling neither the crate's text readers nor `str::parse`, so a bug in
 //! `src/code.rs`, `src/rest.rs` or `src/grpc/` cannot also be the expectation. The literal tests
 //! at the end pin the same rules with literal inputs and answers.
+// Reads and writes Clarifai's REST JSON bodies.
+#![cfg(feature = "json")]
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;

@@ -1,6 +1,8 @@
 //! The private fields of `pb::Status` never leave: no conversion puts them in a message, details,
 //! metadata, header or JSON body. The fields are driven from `pb::Status::PRIVATE_FIELDS`, which
 //! build.rs generates from the proto, so a new private field fails here until it is covered.
+// Reads and writes Clarifai's REST JSON bodies.
+#![cfg(feature = "json")]
 
 use clarifai_status::grpc::StatusExt;
 use clarifai_status::pb::{self, BaseResponse};

@@ -1,5 +1,7 @@
 //! Clarifai codes over HTTP: the response every code becomes, and reading responses back (the
 //! header, then the JSON `status.code`, then the HTTP status).
+// Reads and writes Clarifai's REST JSON bodies.
+#![cfg(feature = "json")]
 
 use std::time::Duration;
 

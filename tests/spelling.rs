@@ -7,6 +7,8 @@
 //! `-`, within `i32`; a name is a printed name or alias exactly as the table spells it (upper
 //! case). The expectations below are literals, written from those rules; every path reads the
 //! same table of inputs.
+// Reads and writes Clarifai's REST JSON bodies.
+#![cfg(feature = "json")]
 
 use clarifai_status::grpc::{self, StatusExt};
 use clarifai_status::mapping::fallback_from_http;
