@@ -378,6 +378,24 @@ fn render_rust(rows: &[Row], meta: &Meta, pool: &DescriptorPool) -> BuildResult<
     }
     writeln!(s, "        }}\n    }}\n}}\n")?;
 
+    // A dependent's match naming every code still needs a wildcard arm: `#[non_exhaustive]`
+    // makes a code Clarifai adds no breaking change. Proved by a doctest that cannot compile.
+    writeln!(
+        s,
+        "/// A match naming every code, without a wildcard arm, does not compile outside the crate:"
+    )?;
+    writeln!(s, "///\n/// ```compile_fail,E0004")?;
+    writeln!(s, "/// # #![allow(deprecated)]")?;
+    writeln!(
+        s,
+        "/// fn number(code: clarifai_status::StatusCode) -> i32 {{\n///     use clarifai_status::StatusCode::*;\n///     match code {{"
+    )?;
+    for r in rows {
+        writeln!(s, "///         {} => {},", variant(&r.name), r.number)?;
+    }
+    writeln!(s, "///     }}\n/// }}\n/// ```")?;
+    writeln!(s, "#[cfg(doctest)]\npub struct EveryCodeNeedsAWildcard;\n")?;
+
     render_number_index(&mut s, rows, meta)?;
     render_grpc_tables(&mut s, meta)?;
     render_name_hash(&mut s, rows)?;
