@@ -3,9 +3,9 @@
 //! run by `tests/interop/clarifai_clients.py` against the server started here in-process on
 //! 127.0.0.1 (gRPC and HTTP). The script asserts on the server's own call counts.
 //!
-//! Runs the interpreter named by `CLARIFAI_STATUS_PYTHON`, which needs the packages of
-//! `tests/interop/requirements.txt`. Without it the test is skipped with a note, unless
-//! `CLARIFAI_STATUS_REQUIRE_INTEROP=1`, which makes that a failure (as in CI).
+//! Ignored by a plain `cargo test`: it needs the interpreter named by `CLARIFAI_STATUS_PYTHON`,
+//! with the packages of `tests/interop/requirements.txt`. `.ci/run` installs them and runs it with
+//! `--ignored`; run that way without the variable, it fails rather than passing unrun.
 #![cfg(feature = "testing")]
 
 use std::path::Path;
@@ -14,20 +14,16 @@ use std::time::{Duration, Instant};
 use clarifai_status::testing::TestServer;
 
 const PYTHON_VAR: &str = "CLARIFAI_STATUS_PYTHON";
-const REQUIRE_VAR: &str = "CLARIFAI_STATUS_REQUIRE_INTEROP";
 /// The script needs about 10 s (the SDK's own sleeps: ~4.1 s for two busy answers, 5 s for one
 /// throttle); a client stuck retrying an unreachable server would take ~50 s per SDK check.
 const BUDGET: Duration = Duration::from_secs(150);
 
 #[tokio::test]
+#[ignore = "needs CLARIFAI_STATUS_PYTHON with tests/interop/requirements.txt; .ci/run runs it"]
 async fn clarifai_sdk_and_clarifai_grpc_meet_the_v2_stand_in() {
-    let Some(python) = std::env::var_os(PYTHON_VAR) else {
-        if std::env::var(REQUIRE_VAR).is_ok_and(|v| v == "1") {
-            panic!("{REQUIRE_VAR}=1 but {PYTHON_VAR} is not set: point it at a Python with tests/interop/requirements.txt installed (see .ci/run)");
-        }
-        eprintln!("real_clients SKIPPED: set {PYTHON_VAR} to a Python with tests/interop/requirements.txt installed (see .ci/run)");
-        return;
-    };
+    let python = std::env::var_os(PYTHON_VAR).unwrap_or_else(|| {
+        panic!("{PYTHON_VAR} is not set: point it at a Python with tests/interop/requirements.txt installed (see .ci/run)")
+    });
 
     let bound = TestServer::new()
         .bind(
