@@ -755,6 +755,15 @@ fn render_public_fields(s: &mut String, pool: &DescriptorPool) -> BuildResult<()
         s,
         "pub(crate) enum PublicValue<'a> {{\n    Text(&'a str),\n    Number(u32),\n}}\n"
     )?;
+    writeln!(
+        s,
+        "/// How many public fields [`Status`] has besides `code` and `description`."
+    )?;
+    writeln!(
+        s,
+        "pub(crate) const PUBLIC_FIELDS: usize = {};\n",
+        fields.len()
+    )?;
     writeln!(s, "impl Status {{")?;
     writeln!(
         s,
@@ -767,8 +776,7 @@ fn render_public_fields(s: &mut String, pool: &DescriptorPool) -> BuildResult<()
     writeln!(s, "    /// the proto adds is carried too.")?;
     writeln!(
         s,
-        "    pub(crate) fn public_fields(&self) -> [(&'static str, &'static str, PublicValue<'_>); {}] {{",
-        fields.len()
+        "    pub(crate) fn public_fields(&self) -> [(&'static str, &'static str, PublicValue<'_>); PUBLIC_FIELDS] {{"
     )?;
     writeln!(s, "        [")?;
     for (name, json, number) in &fields {

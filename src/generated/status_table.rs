@@ -5988,11 +5988,14 @@ pub(crate) enum PublicValue<'a> {
     Number(u32),
 }
 
+/// How many public fields [`Status`] has besides `code` and `description`.
+pub(crate) const PUBLIC_FIELDS: usize = 6;
+
 impl Status {
     /// Every public field but `code` and `description`, in field-number order: its name,
     /// its JSON (lowerCamelCase) name, and its value. Generated from the proto, so a field
     /// the proto adds is carried too.
-    pub(crate) fn public_fields(&self) -> [(&'static str, &'static str, PublicValue<'_>); 6] {
+    pub(crate) fn public_fields(&self) -> [(&'static str, &'static str, PublicValue<'_>); PUBLIC_FIELDS] {
         [
             ("details", "details", PublicValue::Text(&self.details)),
             ("percent_completed", "percentCompleted", PublicValue::Number(self.percent_completed)),

@@ -277,16 +277,41 @@ impl ErrorBuilder {
             }
         };
         // Every public field the proto declares, set ones only, under its JSON name; text capped.
-        let mut owned: Vec<(&'static str, std::borrow::Cow<'_, str>)> = Vec::new();
-        for (_, key, value) in status.public_fields() {
-            match value {
-                PublicValue::Text("") | PublicValue::Number(0) => {}
-                PublicValue::Text(text) => owned.push((key, cap_field(text))),
-                PublicValue::Number(n) => owned.push((key, n.to_string().into())),
+        // Fixed arrays, no allocation but a capped text's: this is every coded error's path.
+        let fields = status.public_fields();
+        let capped: [std::borrow::Cow<'_, str>; pb::PUBLIC_FIELDS] =
+            std::array::from_fn(|i| match fields[i].2 {
+                PublicValue::Text(text) => cap_field(text),
+                PublicValue::Number(_) => std::borrow::Cow::Borrowed(""),
+            });
+        let mut digits = [[0u8; 10]; pb::PUBLIC_FIELDS];
+        let mut entries: [(&str, &[u8]); pb::PUBLIC_FIELDS] = [("", &[]); pb::PUBLIC_FIELDS];
+        let mut n = 0;
+        for ((field, text), digits) in fields.iter().zip(&capped).zip(&mut digits) {
+            let value: &[u8] = match field.2 {
+                PublicValue::Text(_) => text.as_bytes(),
+                PublicValue::Number(0) => &[],
+                PublicValue::Number(number) => decimal_u32(number, digits),
+            };
+            if !value.is_empty() {
+                entries[n] = (field.1, value);
+                n += 1;
             }
         }
-        let entries: Vec<(&str, &[u8])> = owned.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
-        to_tonic(code, message, &entries, self.retry_after)
+        to_tonic(code, message, &entries[..n], self.retry_after)
+    }
+}
+
+/// `n` in decimal, in the end of `buf`.
+fn decimal_u32(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
     }
 }
 
@@ -540,4 +565,17 @@ pub(crate) fn decode_base64(raw: &[u8]) -> Option<Vec<u8>> {
         GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
     );
     ENGINE.decode(raw).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_u32_writes_every_width() {
+        for n in [0, 7, 10, 99, 1_000_000, i32::MAX as u32, u32::MAX] {
+            let mut buf = [0u8; 10];
+            assert_eq!(decimal_u32(n, &mut buf), n.to_string().as_bytes());
+        }
+    }
 }
