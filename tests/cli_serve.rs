@@ -190,3 +190,61 @@ fn serve_refuses_a_bad_scenario_file_naming_the_rule_and_field() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn serve_refuses_limits_that_would_leave_it_unusable() {
+    for (flag, value) in [
+        ("--max-connections", "0"),
+        ("--handshake-timeout", "0"),
+        ("--idle-timeout", "0"),
+        ("--idle-timeout", "soon"),
+        ("--max-concurrent-streams", "0"),
+        ("--max-header-list-size", "10"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_clarifai-status"))
+            .args(["serve", "--addr", "127.0.0.1:0", flag, value])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{flag} {value}");
+        assert!(
+            output.stdout.is_empty(),
+            "{flag} {value}: nothing is served"
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(flag), "{flag} {value}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn serve_takes_its_limits_from_flags() {
+    let (mut child, grpc, _) = start_with(
+        false,
+        &[
+            "--max-connections",
+            "8",
+            "--handshake-timeout",
+            "1",
+            "--idle-timeout",
+            "5",
+            "--max-concurrent-streams",
+            "4",
+            "--max-header-list-size",
+            "4096",
+        ],
+    );
+    // A silent connection is closed after the 1 s handshake timeout, not the default 10 s.
+    let mut silent = TcpStream::connect(grpc).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let start = Instant::now();
+    let mut buf = [0u8; 256];
+    while let Ok(1..) = silent.read(&mut buf) {}
+    let closed = start.elapsed();
+    assert!(
+        (Duration::from_millis(900)..Duration::from_secs(3)).contains(&closed),
+        "closed after {closed:?}"
+    );
+    signal(&child, "TERM");
+    assert!(wait_exit(&mut child).success());
+}
