@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use clarifai_status::grpc::{self, ErrorBuilder, StatusExt};
+use clarifai_status::grpc::{self, ClarifaiStatusExt, ErrorBuilder};
 use clarifai_status::{Code, StatusCode};
 use criterion::{criterion_group, criterion_main, Criterion};
 use tonic::metadata::{MetadataMap, MetadataValue};
@@ -107,12 +107,18 @@ fn read(c: &mut Criterion) {
     assert_eq!(grpc::read_code(&headers_with_code), Some(expected));
 
     let mut g = c.benchmark_group(name);
-    bench(&mut g, name, "StatusExt::clarifai_code, by header", || {
-        black_box(&with_header).clarifai_code()
-    });
-    bench(&mut g, name, "StatusExt::clarifai_code, by details", || {
-        black_box(&details_only).clarifai_code()
-    });
+    bench(
+        &mut g,
+        name,
+        "ClarifaiStatusExt::clarifai_code, by header",
+        || black_box(&with_header).clarifai_code(),
+    );
+    bench(
+        &mut g,
+        name,
+        "ClarifaiStatusExt::clarifai_code, by details",
+        || black_box(&details_only).clarifai_code(),
+    );
     bench(
         &mut g,
         name,
@@ -186,12 +192,12 @@ fn summary(_c: &mut Criterion) {
     println!("| read | ns | ratio | target | |\n|---|---:|---:|---|---|");
     row(
         "read",
-        "StatusExt::clarifai_code, by header",
+        "ClarifaiStatusExt::clarifai_code, by header",
         None,
         Some(("< 100 ns", 100.0)),
     );
     for id in [
-        "StatusExt::clarifai_code, by details",
+        "ClarifaiStatusExt::clarifai_code, by details",
         "grpc::read_code(HeaderMap), by header",
         "grpc::read_code(HeaderMap), by base64 details",
         "tonic-types get_details_error_info (for comparison)",

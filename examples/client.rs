@@ -5,7 +5,7 @@
 //! cargo run --all-features --example client -- http://127.0.0.1:50051
 //! ```
 
-use clarifai_status::grpc::StatusExt;
+use clarifai_status::grpc::ClarifaiStatusExt;
 use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
 use clarifai_status::pb::testing::RaiseRequest;
 use clarifai_status::pb::Status;

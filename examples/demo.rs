@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use clarifai_status::grpc::StatusExt;
+use clarifai_status::grpc::ClarifaiStatusExt;
 use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
 use clarifai_status::pb::testing::status_tester_server::StatusTesterServer;
 use clarifai_status::pb::testing::{RaiseRequest, RaiseResponse};

@@ -38,9 +38,9 @@
 //!
 //! | type | what it is for | converting |
 //! |---|---|---|
-//! | [`pb::Status`] | Clarifai's status message (`clarifai.api.status.Status`): code, description, details, `req_id`, ...; inside every Clarifai response, usually an OK one | from a code: [`pb::Status::new`]; its code: [`pb::Status::clarifai_code`]; to a gRPC error: `tonic::Status::from(&status)`; from one: [`grpc::StatusExt::to_clarifai_status`] |
+//! | [`pb::Status`] | Clarifai's status message (`clarifai.api.status.Status`): code, description, details, `req_id`, ...; inside every Clarifai response, usually an OK one | from a code: [`pb::Status::new`]; its code: [`pb::Status::clarifai_code`]; to a gRPC error: `tonic::Status::from(&status)`; from one: [`grpc::ClarifaiStatusExt::to_clarifai_status`] |
 //! | [`pb::rpc::Status`] | `google.rpc.Status`, the rich-error message carried in `grpc-status-details-bin`; this crate puts an `ErrorInfo` (and a `RetryInfo`) with the Clarifai code in it | built and read for you by the [`grpc`] conversions; decode `tonic::Status::details()` with `prost` to read it yourself |
-//! | [`tonic::Status`] | a gRPC error as tonic returns it: a [`tonic::Code`], a message, metadata and details | from a code or a [`pb::Status`]: `tonic::Status::from`, or [`grpc::ErrorBuilder`]; its Clarifai code: [`grpc::StatusExt::clarifai_code`] |
+//! | [`tonic::Status`] | a gRPC error as tonic returns it: a [`tonic::Code`], a message, metadata and details | from a code or a [`pb::Status`]: `tonic::Status::from`, or [`grpc::ErrorBuilder`]; its Clarifai code: [`grpc::ClarifaiStatusExt::clarifai_code`] |
 //!
 //! The table itself is `proto/clarifai/api/status/status_code.proto`: each code declares its
 //! description, category, outcome, retryability, gRPC code and HTTP status beside its number, and
@@ -64,7 +64,7 @@
 //! # Examples
 //!
 //! ```
-//! use clarifai_status::grpc::StatusExt;
+//! use clarifai_status::grpc::ClarifaiStatusExt;
 //! use clarifai_status::{Code, Outcome, StatusCode};
 //!
 //! let code: StatusCode = "MODEL_BUSY_PLEASE_RETRY".parse().unwrap();

@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use clarifai_status::grpc::StatusExt;
+use clarifai_status::grpc::ClarifaiStatusExt;
 use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
 use clarifai_status::pb::testing::RaiseRequest;
 use clarifai_status::pb::Status;

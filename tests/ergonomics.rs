@@ -122,7 +122,7 @@ mod over_the_wire {
     use std::sync::{Arc, Mutex};
 
     use clarifai_status::client::AddApiKey;
-    use clarifai_status::grpc::StatusExt;
+    use clarifai_status::grpc::ClarifaiStatusExt;
     use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
     use clarifai_status::pb::testing::status_tester_server::StatusTesterServer;
     use clarifai_status::pb::testing::RaiseRequest;
@@ -284,7 +284,7 @@ mod against_the_v2_stand_in {
     use std::net::SocketAddr;
 
     use clarifai_status::client::AddApiKey;
-    use clarifai_status::grpc::StatusExt;
+    use clarifai_status::grpc::ClarifaiStatusExt;
     use clarifai_status::pb::BaseResponse;
     use clarifai_status::testing::{TestServer, Tester};
     use clarifai_status::StatusCode;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use base64::Engine as _;
-use clarifai_status::grpc::{self, ErrorBuilder, Pushback, StatusExt};
+use clarifai_status::grpc::{self, ClarifaiStatusExt, ErrorBuilder, Pushback};
 use clarifai_status::pb::{self, rpc};
 use clarifai_status::{mapping, Code, StatusCode};
 use prost::Message as _;

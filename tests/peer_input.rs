@@ -16,7 +16,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use base64::Engine as _;
-use clarifai_status::grpc::{self, Pushback, StatusExt};
+use clarifai_status::grpc::{self, ClarifaiStatusExt, Pushback};
 use clarifai_status::mapping::{fallback_from_grpc, fallback_from_http};
 use clarifai_status::pb::rpc;
 use clarifai_status::{rest, Code, StatusCode};

@@ -4,7 +4,7 @@
 // Reads and writes Clarifai's REST JSON bodies.
 #![cfg(feature = "json")]
 
-use clarifai_status::grpc::StatusExt;
+use clarifai_status::grpc::ClarifaiStatusExt;
 use clarifai_status::pb::{self, BaseResponse};
 use clarifai_status::response::into_result;
 use clarifai_status::{rest, Code, StatusCode};

@@ -1,7 +1,7 @@
 //! Responses that carry a Clarifai status: `into_result` for every code, on the crate's own
 //! messages and on a user-defined one.
 
-use clarifai_status::grpc::StatusExt;
+use clarifai_status::grpc::ClarifaiStatusExt;
 use clarifai_status::pb::{self, BaseResponse};
 use clarifai_status::response::{into_result, HasStatus};
 use clarifai_status::{impl_has_status, Code, Outcome};

@@ -45,7 +45,7 @@ fn fast() -> Policy {
 fn code_of(reply: &Reply) -> Code {
     match reply {
         Ok(response) => response.status_code().unwrap(),
-        Err(status) => clarifai_status::grpc::StatusExt::clarifai_code(status),
+        Err(status) => clarifai_status::grpc::ClarifaiStatusExt::clarifai_code(status),
     }
 }
 
@@ -204,7 +204,7 @@ async fn stops_at_once_when_pushback_ends_past_the_deadline() {
         .unwrap_err();
     assert!(start.elapsed() < Duration::from_millis(100));
     assert_eq!(
-        clarifai_status::grpc::StatusExt::clarifai_code(&error),
+        clarifai_status::grpc::ClarifaiStatusExt::clarifai_code(&error),
         StatusCode::ConnThrottled
     );
     assert_eq!(count.load(Ordering::SeqCst), 1);

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use clarifai_status::grpc::StatusExt as _;
+use clarifai_status::grpc::ClarifaiStatusExt as _;
 use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
 use clarifai_status::pb::testing::{RaiseRequest, RaiseResponse};
 use clarifai_status::response::HasStatus;

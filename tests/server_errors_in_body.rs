@@ -703,7 +703,7 @@ async fn a_grpc_error_through_the_layer_equals_the_testers_own_in_body_answer() 
 
 #[tokio::test]
 async fn an_interceptor_rejection_is_answered_in_body_with_its_code() {
-    use clarifai_status::grpc::StatusExt;
+    use clarifai_status::grpc::ClarifaiStatusExt;
     use clarifai_status::server::{ApiKeyAuth, StaticKeys};
 
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -2,7 +2,7 @@
 //! OK responses reach the client as gRPC errors per the wire contract; everything else passes.
 #![cfg(all(feature = "server", feature = "testing"))]
 
-use clarifai_status::grpc::StatusExt;
+use clarifai_status::grpc::ClarifaiStatusExt;
 use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
 use clarifai_status::pb::testing::RaiseRequest;
 use clarifai_status::pb::Status;

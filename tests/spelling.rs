@@ -10,7 +10,7 @@
 // Reads and writes Clarifai's REST JSON bodies.
 #![cfg(feature = "json")]
 
-use clarifai_status::grpc::{self, StatusExt};
+use clarifai_status::grpc::{self, ClarifaiStatusExt};
 use clarifai_status::mapping::fallback_from_http;
 use clarifai_status::{rest, Code, Outcome, StatusCode};
 use http::{HeaderMap, HeaderValue};

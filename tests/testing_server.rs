@@ -7,7 +7,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clarifai_status::grpc::StatusExt as _;
+use clarifai_status::grpc::ClarifaiStatusExt as _;
 use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
 use clarifai_status::pb::testing::{RaiseRequest, RaiseResponse};
 use clarifai_status::testing::{TestServer, MAX_KEYS, MAX_KEY_LEN};

@@ -7,7 +7,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use clarifai_status::grpc::StatusExt as _;
+use clarifai_status::grpc::ClarifaiStatusExt as _;
 use clarifai_status::testing::{CallCount, Scenarios, TestServer, Tester};
 use clarifai_status::{pb, Code, StatusCode};
 use tokio::sync::oneshot;

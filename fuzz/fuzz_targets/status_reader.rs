@@ -1,4 +1,4 @@
-//! Every reader of a peer's `tonic::Status`, metadata and details: `StatusExt` on a
+//! Every reader of a peer's `tonic::Status`, metadata and details: `ClarifaiStatusExt` on a
 //! `tonic::Status`, and the `grpc::read_*` functions on the raw headers a tower layer sees.
 //!
 //! The details are either the fuzzer's raw bytes or a `google.rpc.Status` assembled from its
@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
-use clarifai_status::grpc::{self, StatusExt};
+use clarifai_status::grpc::{self, ClarifaiStatusExt};
 use clarifai_status::mapping::fallback_from_grpc;
 use clarifai_status::pb::rpc;
 use clarifai_status::Code;

@@ -40,7 +40,7 @@
 //! The private fields of a [`pb::Status`] (`stack_trace`, `internal_details`, `redirect_info`) are
 //! never read by any conversion here.
 //!
-//! Reading back ([`StatusExt::clarifai_code`], [`read_code`]): the `clarifai-status-code` header
+//! Reading back ([`ClarifaiStatusExt::clarifai_code`], [`read_code`]): the `clarifai-status-code` header
 //! first, then the Clarifai `ErrorInfo`, then [`fallback_from_grpc`].
 //! A malformed header, bad base64, garbage detail bytes, a non-numeric or out-of-range value never
 //! panic: the next source is tried.
@@ -48,7 +48,7 @@
 //! # Examples
 //!
 //! ```
-//! use clarifai_status::grpc::{ErrorBuilder, StatusExt};
+//! use clarifai_status::grpc::{ErrorBuilder, ClarifaiStatusExt};
 //! use clarifai_status::{Code, StatusCode};
 //! use std::time::Duration;
 //!
@@ -108,7 +108,7 @@ pub const MAX_MESSAGE_BYTES: usize = 1024;
 /// # Examples
 ///
 /// ```
-/// use clarifai_status::grpc::{ErrorBuilder, StatusExt, MAX_FIELD_BYTES};
+/// use clarifai_status::grpc::{ErrorBuilder, ClarifaiStatusExt, MAX_FIELD_BYTES};
 /// use clarifai_status::pb;
 ///
 /// let status = pb::Status { code: 21200, details: "é".repeat(100_000), ..Default::default() };
@@ -228,7 +228,7 @@ impl ErrorBuilder {
     /// # Examples
     ///
     /// ```
-    /// use clarifai_status::grpc::{ErrorBuilder, StatusExt};
+    /// use clarifai_status::grpc::{ErrorBuilder, ClarifaiStatusExt};
     /// use clarifai_status::pb;
     /// use std::time::Duration;
     ///
@@ -381,7 +381,7 @@ mod sealed {
 /// # Examples
 ///
 /// ```
-/// use clarifai_status::grpc::StatusExt;
+/// use clarifai_status::grpc::ClarifaiStatusExt;
 /// use clarifai_status::StatusCode;
 ///
 /// let status = tonic::Status::from(StatusCode::ModelBusyPleaseRetry);
@@ -389,7 +389,19 @@ mod sealed {
 /// assert_eq!(status.carried_clarifai_code().map(|c| c.number()), Some(21354));
 /// assert_eq!(tonic::Status::internal("x").carried_clarifai_code(), None);
 /// ```
-pub trait StatusExt: sealed::Sealed {
+///
+/// Named apart from tonic-types' `StatusExt` (the richer error model's reader), so both import
+/// by name into one scope:
+///
+/// ```
+/// use clarifai_status::grpc::ClarifaiStatusExt;
+/// use tonic_types::StatusExt;
+///
+/// let status = tonic::Status::from(clarifai_status::StatusCode::ConnThrottled);
+/// assert_eq!(status.clarifai_code().number(), 11005);
+/// assert_eq!(status.get_details_error_info().unwrap().reason, "CONN_THROTTLED");
+/// ```
+pub trait ClarifaiStatusExt: sealed::Sealed {
     /// The Clarifai code this error carries: the `clarifai-status-code` metadata, else the
     /// Clarifai `ErrorInfo` in the details, else [`fallback_from_grpc`] of the gRPC code.
     fn clarifai_code(&self) -> Code;
@@ -406,7 +418,7 @@ pub trait StatusExt: sealed::Sealed {
     fn to_clarifai_status(&self) -> pb::Status;
 }
 
-impl StatusExt for tonic::Status {
+impl ClarifaiStatusExt for tonic::Status {
     fn clarifai_code(&self) -> Code {
         self.carried_clarifai_code()
             .unwrap_or_else(|| fallback_from_grpc(self.code()).into())

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName};
 
-use crate::grpc::{self, Pushback, StatusExt as _};
+use crate::grpc::{self, ClarifaiStatusExt as _, Pushback};
 use crate::mapping::{grpc_code_from_http, grpc_code_name};
 use crate::response::HasStatus;
 use crate::{rest, Code, Outcome};

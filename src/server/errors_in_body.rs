@@ -16,7 +16,7 @@ use tonic::metadata::MetadataMap;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::grpc::{self, decode_base64, Pushback, StatusExt};
+use crate::grpc::{self, decode_base64, ClarifaiStatusExt, Pushback};
 use crate::{pb, Code};
 
 /// A [`tower_layer::Layer`] for tonic servers that answers every gRPC error as gRPC OK with a
@@ -32,7 +32,7 @@ use crate::{pb, Code};
 /// The message holds only field 1, a [`pb::Status`] (a [`pb::BaseResponse`]), which decodes as
 /// every Clarifai response type, since all of them have `Status status = 1`. Its fields come from
 /// the error per the [wire contract](crate::grpc), read by
-/// [`StatusExt::to_clarifai_status`]:
+/// [`ClarifaiStatusExt::to_clarifai_status`]:
 /// - `code`: the `clarifai-status-code` header, else the Clarifai `ErrorInfo` in the details,
 ///   else [`fallback_from_grpc`](crate::mapping::fallback_from_grpc) of the gRPC code; unknown
 ///   numbers are kept;
@@ -296,7 +296,7 @@ fn in_body(headers: &mut HeaderMap) -> Option<Bytes> {
 }
 
 /// The Clarifai status of the error in `headers`, read by the crate's one reader of the wire
-/// contract ([`StatusExt::to_clarifai_status`]) from a `tonic::Status` rebuilt from them.
+/// contract ([`ClarifaiStatusExt::to_clarifai_status`]) from a `tonic::Status` rebuilt from them.
 fn status_of(headers: &HeaderMap, grpc_code: tonic::Code) -> pb::Status {
     let message = headers
         .get(&grpc::GRPC_MESSAGE_NAME)

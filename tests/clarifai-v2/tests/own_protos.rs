@@ -2,7 +2,7 @@
 //! `clarifai_status::build::Builder::compile_protos` (protox, the crate's proto directory as the
 //! last include): fields of the crate's `pb::Status` type and `HasStatus` where field 1 is one.
 
-use clarifai_status::grpc::StatusExt as _;
+use clarifai_status::grpc::ClarifaiStatusExt as _;
 use clarifai_status::response::{into_result, HasStatus};
 use clarifai_status::{pb, StatusCode};
 use clarifai_v2::own_protos::own::v1::predict_response::Part;

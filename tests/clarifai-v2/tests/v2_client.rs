@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use clarifai_status::grpc::StatusExt as _;
+use clarifai_status::grpc::ClarifaiStatusExt as _;
 use clarifai_status::response::{into_result, HasStatus};
 use clarifai_status::retry::{self, Backoff, Policy, Retry, RetryLayer};
 use clarifai_status::testing::{TestServer, Tester};
