@@ -99,19 +99,13 @@
 //! ```
 
 mod auth;
-mod body;
-mod errors_in_body;
-mod future;
-mod in_body;
+pub mod errors_in_body;
+pub mod in_body;
 mod interceptor;
-mod layer;
+pub mod status;
 
 pub use auth::{ApiKeyAuth, KeyCheck, KeyValidator, StaticKeys, ValidatorFn};
-pub use body::StatusBody;
-pub use errors_in_body::{
-    ErrorsInBody, ErrorsInBodyFuture, ErrorsInBodyLayer, ErrorsInBodyResponse,
-};
-pub use future::ResponseFuture;
-pub use in_body::{InBody, InBodyLayer, InBodyResponse, DEFAULT_MESSAGE_LIMIT};
+pub use errors_in_body::{ErrorsInBody, ErrorsInBodyLayer};
+pub use in_body::{InBody, InBodyLayer, DEFAULT_MESSAGE_LIMIT};
 pub use interceptor::{intercept, Intercept};
-pub use layer::{StatusLayer, StatusService};
+pub use status::{StatusLayer, StatusService};

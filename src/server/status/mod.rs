@@ -1,4 +1,9 @@
-//! The tower layer that makes every error leaving a tonic server carry a Clarifai code.
+//! [`StatusLayer`]: the tower layer that makes every error leaving a tonic server carry a
+//! Clarifai code.
+//!
+//! Named as tower's middleware are: the layer, its service [`StatusService`] (not `Status`,
+//! which would clash with `tonic::Status` in a user's imports), the body [`ResponseBody`] and
+//! [`future::ResponseFuture`].
 
 use std::fmt;
 use std::task::{Context, Poll};
@@ -7,11 +12,14 @@ use http::{HeaderMap, HeaderValue, Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::body::StatusBody;
-use super::future::ResponseFuture;
+mod body;
+pub mod future;
+
 use crate::grpc::{self, details};
 use crate::mapping::{fallback_from_grpc, grpc_code_name};
 use crate::Code;
+pub use body::ResponseBody;
+use future::ResponseFuture;
 
 /// A [`tower_layer::Layer`] for tonic servers: every gRPC error leaving the service carries a
 /// Clarifai code per the [wire contract](crate::grpc).
@@ -96,7 +104,7 @@ impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for StatusService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
-    type Response = Response<StatusBody<ResBody>>;
+    type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 

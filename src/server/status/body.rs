@@ -6,21 +6,21 @@ use std::task::{ready, Context, Poll};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use super::layer::stamp;
+use super::stamp;
 
 pin_project! {
     /// A response body that stamps a gRPC error in its trailers with a Clarifai code (errors
     /// sent after a stream), passing every data frame through untouched.
     #[derive(Debug)]
-    pub struct StatusBody<B> {
+    pub struct ResponseBody<B> {
         #[pin]
         inner: B,
     }
 }
 
-impl<B> StatusBody<B> {
-    pub(crate) fn new(inner: B) -> StatusBody<B> {
-        StatusBody { inner }
+impl<B> ResponseBody<B> {
+    pub(crate) fn new(inner: B) -> ResponseBody<B> {
+        ResponseBody { inner }
     }
 
     /// The wrapped body.
@@ -29,7 +29,7 @@ impl<B> StatusBody<B> {
     }
 }
 
-impl<B: Body> Body for StatusBody<B> {
+impl<B: Body> Body for ResponseBody<B> {
     type Data = B::Data;
     type Error = B::Error;
 

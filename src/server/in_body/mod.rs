@@ -1,7 +1,9 @@
-//! A layer that turns Clarifai-style in-body failures into gRPC errors.
+//! [`InBodyLayer`]: a layer that turns Clarifai-style in-body failures into gRPC errors.
+//!
+//! Named as tower's middleware are: the layer, its service [`InBody`], the body
+//! [`ResponseBody`] and [`future::ResponseFuture`].
 
 use std::fmt;
-use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -14,6 +16,10 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::{pb, Code, Outcome};
+
+pub mod future;
+
+use future::ResponseFuture;
 
 /// Default bound on the first message the layer buffers to read its status: 4 MiB, tonic's
 /// default maximum message size.
@@ -117,17 +123,15 @@ impl<S> fmt::Debug for InBody<S> {
     }
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for InBody<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     S::Future: Send + 'static,
     ResBody: Body<Data = Bytes> + Send + Unpin + 'static,
 {
-    type Response = Response<InBodyResponse<ResBody>>;
+    type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = BoxFuture<Result<Self::Response, S::Error>>;
+    type Future = ResponseFuture<Self::Response, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -136,20 +140,20 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let response = self.inner.call(request);
         let limit = self.limit;
-        Box::pin(async move {
+        ResponseFuture::new(Box::pin(async move {
             let response = response.await?;
             Ok(inspect(response, limit).await)
-        })
+        }))
     }
 }
 
-async fn inspect<B>(response: Response<B>, limit: usize) -> Response<InBodyResponse<B>>
+async fn inspect<B>(response: Response<B>, limit: usize) -> Response<ResponseBody<B>>
 where
     B: Body<Data = Bytes> + Unpin,
 {
     let (parts, mut body) = response.into_parts();
     if parts.headers.contains_key(&crate::grpc::GRPC_STATUS_NAME) || !is_grpc(&parts.headers) {
-        return Response::from_parts(parts, InBodyResponse::new(body, Bytes::new()));
+        return Response::from_parts(parts, ResponseBody::new(body, Bytes::new()));
     }
     // Read until the first message is complete, the body ends, or the limit is passed.
     let mut buffered = BytesMut::new();
@@ -180,12 +184,12 @@ where
     };
     match failure {
         Some(status) => {
-            let mut error = tonic::Status::from(&status).into_http::<InBodyResponse<B>>();
+            let mut error = tonic::Status::from(&status).into_http::<ResponseBody<B>>();
             *error.version_mut() = parts.version;
             error
         }
         None => {
-            let mut passed = InBodyResponse::new(body, buffered.freeze());
+            let mut passed = ResponseBody::new(body, buffered.freeze());
             passed.trailers = trailers;
             Response::from_parts(parts, passed)
         }
@@ -222,7 +226,7 @@ fn first_message(buf: &[u8], limit: usize) -> Option<FirstMessage> {
 pin_project! {
     /// The response body of [`InBody`]: the bytes read to inspect the first message, then the
     /// rest of the original body (or nothing, for an error answered Trailers-Only).
-    pub struct InBodyResponse<B> {
+    pub struct ResponseBody<B> {
         prefix: Bytes,
         trailers: Option<HeaderMap>,
         #[pin]
@@ -230,9 +234,9 @@ pin_project! {
     }
 }
 
-impl<B> InBodyResponse<B> {
-    fn new(inner: B, prefix: Bytes) -> InBodyResponse<B> {
-        InBodyResponse {
+impl<B> ResponseBody<B> {
+    fn new(inner: B, prefix: Bytes) -> ResponseBody<B> {
+        ResponseBody {
             prefix,
             trailers: None,
             inner: Some(inner),
@@ -240,10 +244,10 @@ impl<B> InBodyResponse<B> {
     }
 }
 
-impl<B> Default for InBodyResponse<B> {
+impl<B> Default for ResponseBody<B> {
     /// An empty body (the body of a Trailers-Only error).
-    fn default() -> InBodyResponse<B> {
-        InBodyResponse {
+    fn default() -> ResponseBody<B> {
+        ResponseBody {
             prefix: Bytes::new(),
             trailers: None,
             inner: None,
@@ -251,15 +255,15 @@ impl<B> Default for InBodyResponse<B> {
     }
 }
 
-impl<B> fmt::Debug for InBodyResponse<B> {
+impl<B> fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InBodyResponse")
+        f.debug_struct("ResponseBody")
             .field("prefix", &self.prefix.len())
             .finish_non_exhaustive()
     }
 }
 
-impl<B: Body<Data = Bytes>> Body for InBodyResponse<B> {
+impl<B: Body<Data = Bytes>> Body for ResponseBody<B> {
     type Data = Bytes;
     type Error = B::Error;
 
@@ -345,7 +349,7 @@ mod tests {
     #[test]
     fn size_hint_adds_the_prefix_to_an_exact_inner_hint() {
         let inner = http_body_util::Full::new(Bytes::from_static(b"rest"));
-        let body = InBodyResponse::new(inner, Bytes::from_static(b"prefix"));
+        let body = ResponseBody::new(inner, Bytes::from_static(b"prefix"));
         let hint = body.size_hint();
         assert_eq!((hint.lower(), hint.upper()), (10, Some(10)));
     }

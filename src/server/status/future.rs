@@ -7,8 +7,8 @@ use std::task::{ready, Context, Poll};
 use http::Response;
 use pin_project_lite::pin_project;
 
-use super::body::StatusBody;
-use super::layer::stamp;
+use super::stamp;
+use super::ResponseBody;
 
 pin_project! {
     /// The response future of [`StatusService`](super::StatusService): stamps a Trailers-Only
@@ -30,11 +30,11 @@ impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
 {
-    type Output = Result<Response<StatusBody<B>>, E>;
+    type Output = Result<Response<ResponseBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut response = ready!(self.project().inner.poll(cx))?;
         stamp(response.headers_mut());
-        Poll::Ready(Ok(response.map(StatusBody::new)))
+        Poll::Ready(Ok(response.map(ResponseBody::new)))
     }
 }

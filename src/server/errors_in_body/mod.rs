@@ -1,8 +1,10 @@
-//! A layer that answers gRPC errors as OK responses carrying the status in their body, as
-//! Clarifai's API answers.
+//! [`ErrorsInBodyLayer`]: a layer that answers gRPC errors as OK responses carrying the status in
+//! their body, as Clarifai's API answers.
+//!
+//! Named as tower's middleware are: the layer, its service [`ErrorsInBody`], the body
+//! [`ResponseBody`] and [`future::ResponseFuture`].
 
 use std::fmt;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -17,7 +19,11 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::grpc::{self, decode_base64, ClarifaiStatusExt, Pushback};
+
+pub mod future;
+
 use crate::{pb, Code};
+use future::ResponseFuture;
 
 /// A [`tower_layer::Layer`] for tonic servers that answers every gRPC error as gRPC OK with a
 /// status-only message, the way Clarifai's API answers failures: the reverse of
@@ -184,9 +190,9 @@ impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ErrorsInBody<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
-    type Response = Response<ErrorsInBodyResponse<ResBody>>;
+    type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ErrorsInBodyFuture<S::Future>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -194,56 +200,25 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let applies = self.applies(request.uri().path());
-        ErrorsInBodyFuture {
-            inner: self.inner.call(request),
-            applies,
-        }
+        ResponseFuture::new(self.inner.call(request), applies)
     }
 }
 
-pin_project! {
-    /// The response future of [`ErrorsInBody`]: answers a Trailers-Only error in-body, and wraps
-    /// the body to answer an error in the trailers in-body.
-    #[derive(Debug)]
-    pub struct ErrorsInBodyFuture<F> {
-        #[pin]
-        inner: F,
-        applies: bool,
-    }
-}
-
-impl<F, B, E> Future for ErrorsInBodyFuture<F>
-where
-    F: Future<Output = Result<Response<B>, E>>,
-{
-    type Output = Result<Response<ErrorsInBodyResponse<B>>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let response = ready!(this.inner.poll(cx))?;
-        Poll::Ready(Ok(if *this.applies {
-            answer(response)
-        } else {
-            response.map(|body| ErrorsInBodyResponse::new(body, false))
-        }))
-    }
-}
-
-fn answer<B>(response: Response<B>) -> Response<ErrorsInBodyResponse<B>> {
+pub(super) fn answer<B>(response: Response<B>) -> Response<ResponseBody<B>> {
     let (mut parts, body) = response.into_parts();
     if parts.status != http::StatusCode::OK || !is_grpc(&parts.headers) {
-        return Response::from_parts(parts, ErrorsInBodyResponse::new(body, false));
+        return Response::from_parts(parts, ResponseBody::new(body, false));
     }
     if !parts.headers.contains_key(&grpc::GRPC_STATUS_NAME) {
         // Headers of a response whose status comes in the trailers: watch them.
-        return Response::from_parts(parts, ErrorsInBodyResponse::new(body, true));
+        return Response::from_parts(parts, ResponseBody::new(body, true));
     }
     let Some(message) = in_body(&mut parts.headers) else {
-        return Response::from_parts(parts, ErrorsInBodyResponse::new(body, false));
+        return Response::from_parts(parts, ResponseBody::new(body, false));
     };
     parts.headers.remove(http::header::CONTENT_LENGTH);
     // A Trailers-Only body is empty: nothing of the original is lost by dropping it.
-    let body = ErrorsInBodyResponse {
+    let body = ResponseBody {
         inner: None,
         watch: false,
         message: Some(message),
@@ -360,7 +335,7 @@ pin_project! {
     /// The response body of [`ErrorsInBody`]: the original body, with an error in its trailers
     /// answered as one more message and `grpc-status: 0`; or, for a Trailers-Only error, the
     /// status-only message and `grpc-status: 0`.
-    pub struct ErrorsInBodyResponse<B> {
+    pub struct ResponseBody<B> {
         #[pin]
         inner: Option<B>,
         // Whether the trailers are the call's status, to answer in-body if an error.
@@ -370,9 +345,9 @@ pin_project! {
     }
 }
 
-impl<B> ErrorsInBodyResponse<B> {
-    fn new(inner: B, watch: bool) -> ErrorsInBodyResponse<B> {
-        ErrorsInBodyResponse {
+impl<B> ResponseBody<B> {
+    pub(super) fn new(inner: B, watch: bool) -> ResponseBody<B> {
+        ResponseBody {
             inner: Some(inner),
             watch,
             message: None,
@@ -381,16 +356,16 @@ impl<B> ErrorsInBodyResponse<B> {
     }
 }
 
-impl<B> fmt::Debug for ErrorsInBodyResponse<B> {
+impl<B> fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ErrorsInBodyResponse")
+        f.debug_struct("ResponseBody")
             .field("watch", &self.watch)
             .field("message", &self.message.as_ref().map(Bytes::len))
             .finish_non_exhaustive()
     }
 }
 
-impl<B: Body<Data = Bytes>> Body for ErrorsInBodyResponse<B> {
+impl<B: Body<Data = Bytes>> Body for ResponseBody<B> {
     type Data = Bytes;
     type Error = B::Error;
 
