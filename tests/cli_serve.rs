@@ -241,10 +241,11 @@ async fn serve_takes_its_limits_from_flags() {
     let mut buf = [0u8; 256];
     while let Ok(1..) = silent.read(&mut buf) {}
     let closed = start.elapsed();
+    // Stopped before asserting: a failing test must not leave the server running.
+    signal(&child, "TERM");
+    assert!(wait_exit(&mut child).success());
     assert!(
         (Duration::from_millis(900)..Duration::from_secs(3)).contains(&closed),
         "closed after {closed:?}"
     );
-    signal(&child, "TERM");
-    assert!(wait_exit(&mut child).success());
 }
