@@ -776,6 +776,10 @@ fn render_public_fields(s: &mut String, pool: &DescriptorPool) -> BuildResult<()
     writeln!(s, "    /// the proto adds is carried too.")?;
     writeln!(
         s,
+        "    #[cfg_attr(not(feature = \"json\"), allow(dead_code))]"
+    )?;
+    writeln!(
+        s,
         "    pub(crate) fn public_fields(&self) -> [(&'static str, &'static str, PublicValue<'_>); PUBLIC_FIELDS] {{"
     )?;
     writeln!(s, "        [")?;
@@ -820,6 +824,33 @@ fn render_public_fields(s: &mut String, pool: &DescriptorPool) -> BuildResult<()
         }
     }
     writeln!(s, "            _ => false,\n        }}\n    }}\n")?;
+    writeln!(
+        s,
+        "    /// Calls `f` with each public field but `code` and `description` that is set (non-empty,"
+    )?;
+    writeln!(
+        s,
+        "    /// non-zero), in field-number order: its name, its JSON name and its value. Straight-line"
+    )?;
+    writeln!(s, "    /// code, for the paths every coded error takes.")?;
+    writeln!(
+        s,
+        "    pub(crate) fn for_each_set_public_field<'a>(&'a self, mut f: impl FnMut(&'static str, &'static str, PublicValue<'a>)) {{"
+    )?;
+    for (name, json, number) in &fields {
+        if *number {
+            writeln!(
+                s,
+                "        if self.{name} != 0 {{\n            f({name:?}, {json:?}, PublicValue::Number(self.{name}));\n        }}"
+            )?;
+        } else {
+            writeln!(
+                s,
+                "        if !self.{name}.is_empty() {{\n            f({name:?}, {json:?}, PublicValue::Text(&self.{name}));\n        }}"
+            )?;
+        }
+    }
+    writeln!(s, "    }}\n")?;
     writeln!(
         s,
         "    /// A copy holding `code`, `description` and the public fields; the private ones stay"

@@ -88,13 +88,13 @@ pub fn to_json(status: &pb::Status) -> String {
     fields.insert("description".into(), Value::from(description));
     // Every public field the proto declares, set ones only, under its field name (Clarifai's
     // REST API answers in snake_case).
-    for (name, _, value) in status.public_fields() {
-        match value {
-            PublicValue::Text("") | PublicValue::Number(0) => {}
-            PublicValue::Text(text) => drop(fields.insert(name.into(), Value::from(text))),
-            PublicValue::Number(n) => drop(fields.insert(name.into(), Value::from(n))),
-        }
-    }
+    status.for_each_set_public_field(|name, _, value| {
+        let value = match value {
+            PublicValue::Text(text) => Value::from(text),
+            PublicValue::Number(n) => Value::from(n),
+        };
+        fields.insert(name.into(), value);
+    });
     let mut body = Map::new();
     body.insert("status".into(), Value::Object(fields));
     Value::Object(body).to_string()

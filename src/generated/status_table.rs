@@ -5995,6 +5995,7 @@ impl Status {
     /// Every public field but `code` and `description`, in field-number order: its name,
     /// its JSON (lowerCamelCase) name, and its value. Generated from the proto, so a field
     /// the proto adds is carried too.
+    #[cfg_attr(not(feature = "json"), allow(dead_code))]
     pub(crate) fn public_fields(&self) -> [(&'static str, &'static str, PublicValue<'_>); PUBLIC_FIELDS] {
         [
             ("details", "details", PublicValue::Text(&self.details)),
@@ -6026,6 +6027,30 @@ impl Status {
             }
             "http_status_code" | "httpStatusCode" => text.parse().map(|v| self.http_status_code = v).is_ok(),
             _ => false,
+        }
+    }
+
+    /// Calls `f` with each public field but `code` and `description` that is set (non-empty,
+    /// non-zero), in field-number order: its name, its JSON name and its value. Straight-line
+    /// code, for the paths every coded error takes.
+    pub(crate) fn for_each_set_public_field<'a>(&'a self, mut f: impl FnMut(&'static str, &'static str, PublicValue<'a>)) {
+        if !self.details.is_empty() {
+            f("details", "details", PublicValue::Text(&self.details));
+        }
+        if self.percent_completed != 0 {
+            f("percent_completed", "percentCompleted", PublicValue::Number(self.percent_completed));
+        }
+        if self.time_remaining != 0 {
+            f("time_remaining", "timeRemaining", PublicValue::Number(self.time_remaining));
+        }
+        if !self.req_id.is_empty() {
+            f("req_id", "reqId", PublicValue::Text(&self.req_id));
+        }
+        if !self.developer_notes.is_empty() {
+            f("developer_notes", "developerNotes", PublicValue::Text(&self.developer_notes));
+        }
+        if self.http_status_code != 0 {
+            f("http_status_code", "httpStatusCode", PublicValue::Number(self.http_status_code));
         }
     }
 

@@ -142,13 +142,27 @@ fn message_cost(c: char) -> usize {
 
 /// `text` cut so that its cost (the sum of `cost` over its chars) is at most `max`, ending with a
 /// note of the original length when cut. Borrowed when it fits.
+#[inline]
 pub(crate) fn cap_text(
     text: &str,
     max: usize,
     cost: impl Fn(char) -> usize,
 ) -> std::borrow::Cow<'_, str> {
-    // Cheap exit: every char costs at most 3 bytes per UTF-8 byte.
-    if text.len() * 3 <= max || text.chars().map(&cost).sum::<usize>() <= max {
+    // Cheap exit, inlined into every caller: every char costs at most 3 bytes per UTF-8 byte.
+    if text.len() * 3 <= max {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    cap_long_text(text, max, cost)
+}
+
+/// [`cap_text`] past its cheap exit: counts the cost, and cuts if it must.
+#[inline(never)]
+fn cap_long_text(
+    text: &str,
+    max: usize,
+    cost: impl Fn(char) -> usize,
+) -> std::borrow::Cow<'_, str> {
+    if text.chars().map(&cost).sum::<usize>() <= max {
         return std::borrow::Cow::Borrowed(text);
     }
     let note = format!("... [truncated from {} bytes]", text.len());
@@ -175,6 +189,7 @@ pub(crate) fn cap_message(message: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// An `ErrorInfo` metadata value capped to [`MAX_FIELD_BYTES`].
+#[inline]
 fn cap_field(value: &str) -> std::borrow::Cow<'_, str> {
     cap_text(value, MAX_FIELD_BYTES, char::len_utf8)
 }
@@ -276,45 +291,28 @@ impl ErrorBuilder {
                 std::borrow::Cow::Owned(capped) => capped,
             }
         };
-        // Every public field the proto declares, set ones only, under its JSON name; text capped.
-        // Fixed arrays, no allocation but a capped text's: this is every coded error's path.
-        let fields = status.public_fields();
-        let capped: [std::borrow::Cow<'_, str>; pb::PUBLIC_FIELDS] =
-            std::array::from_fn(|i| match fields[i].2 {
-                PublicValue::Text(text) => cap_field(text),
-                PublicValue::Number(_) => std::borrow::Cow::Borrowed(""),
-            });
-        let mut digits = [[0u8; 10]; pb::PUBLIC_FIELDS];
-        let mut entries: [(&str, &[u8]); pb::PUBLIC_FIELDS] = [("", &[]); pb::PUBLIC_FIELDS];
+        // Every public field the proto declares that is set, under its JSON name; text capped.
+        // Fixed arrays: nothing is allocated but a capped text or a number's digits.
+        let mut keys = [""; pb::PUBLIC_FIELDS];
+        let mut values: [std::borrow::Cow<'_, str>; pb::PUBLIC_FIELDS] = Default::default();
         let mut n = 0;
-        for ((field, text), digits) in fields.iter().zip(&capped).zip(&mut digits) {
-            let value: &[u8] = match field.2 {
-                PublicValue::Text(_) => text.as_bytes(),
-                PublicValue::Number(0) => &[],
-                PublicValue::Number(number) => decimal_u32(number, digits),
+        status.for_each_set_public_field(|_, key, value| {
+            keys[n] = key;
+            values[n] = match value {
+                PublicValue::Text(text) => cap_field(text),
+                PublicValue::Number(number) => number.to_string().into(),
             };
-            if !value.is_empty() {
-                entries[n] = (field.1, value);
-                n += 1;
-            }
+            n += 1;
+        });
+        let mut entries: [(&str, &[u8]); pb::PUBLIC_FIELDS] = [("", &[]); pb::PUBLIC_FIELDS];
+        for (entry, (key, value)) in entries.iter_mut().zip(keys.iter().zip(&values)).take(n) {
+            *entry = (key, value.as_bytes());
         }
         to_tonic(code, message, &entries[..n], self.retry_after)
     }
 }
 
-/// `n` in decimal, in the end of `buf`.
-fn decimal_u32(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[at..];
-        }
-    }
-}
-
+#[inline]
 fn to_tonic(
     code: Code,
     message: String,
@@ -577,17 +575,4 @@ pub(crate) fn decode_base64(raw: &[u8]) -> Option<Vec<u8>> {
         GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
     );
     ENGINE.decode(raw).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decimal_u32_writes_every_width() {
-        for n in [0, 7, 10, 99, 1_000_000, i32::MAX as u32, u32::MAX] {
-            let mut buf = [0u8; 10];
-            assert_eq!(decimal_u32(n, &mut buf), n.to_string().as_bytes());
-        }
-    }
 }
