@@ -835,6 +835,10 @@ fn render_public_fields(s: &mut String, pool: &DescriptorPool) -> BuildResult<()
     writeln!(s, "    /// code, for the paths every coded error takes.")?;
     writeln!(
         s,
+        "    #[cfg_attr(not(feature = \"json\"), allow(dead_code))]"
+    )?;
+    writeln!(
+        s,
         "    pub(crate) fn for_each_set_public_field<'a>(&'a self, mut f: impl FnMut(&'static str, &'static str, PublicValue<'a>)) {{"
     )?;
     for (name, json, number) in &fields {
@@ -851,6 +855,57 @@ fn render_public_fields(s: &mut String, pool: &DescriptorPool) -> BuildResult<()
         }
     }
     writeln!(s, "    }}\n")?;
+    // The ErrorInfo metadata of the set fields, as straight-line code: every coded error's path.
+    writeln!(
+        s,
+        "    /// Calls `f` with the `ErrorInfo` metadata of the public fields that are set: each JSON"
+    )?;
+    writeln!(
+        s,
+        "    /// name with its text through `cap`, or its number in decimal. Straight-line code that"
+    )?;
+    writeln!(
+        s,
+        "    /// allocates nothing but what `cap` does: every coded error takes this path."
+    )?;
+    writeln!(
+        s,
+        "    pub(crate) fn with_error_info_metadata<R>(&self, cap: impl Fn(&str) -> std::borrow::Cow<'_, str>, f: impl FnOnce(&[(&'static str, &[u8])]) -> R) -> R {{"
+    )?;
+    for (name, _, number) in &fields {
+        if *number {
+            writeln!(s, "        let mut {name}_digits = [0u8; 10];")?;
+            writeln!(
+                s,
+                "        let {name} = public_decimal(self.{name}, &mut {name}_digits);"
+            )?;
+        } else {
+            writeln!(s, "        let {name} = cap(&self.{name});")?;
+        }
+    }
+    writeln!(
+        s,
+        "        let candidates: [(&'static str, &[u8]); PUBLIC_FIELDS] = ["
+    )?;
+    for (name, json, number) in &fields {
+        if *number {
+            writeln!(s, "            ({json:?}, {name}),")?;
+        } else {
+            writeln!(s, "            ({json:?}, {name}.as_bytes()),")?;
+        }
+    }
+    writeln!(s, "        ];")?;
+    writeln!(
+        s,
+        "        let mut entries: [(&'static str, &[u8]); PUBLIC_FIELDS] = [(\"\", &[]); PUBLIC_FIELDS];"
+    )?;
+    writeln!(s, "        let mut n = 0;")?;
+    writeln!(s, "        for (key, value) in candidates {{")?;
+    writeln!(
+        s,
+        "            if !value.is_empty() {{\n                entries[n] = (key, value);\n                n += 1;\n            }}\n        }}"
+    )?;
+    writeln!(s, "        f(&entries[..n])\n    }}\n")?;
     writeln!(
         s,
         "    /// A copy holding `code`, `description` and the public fields; the private ones stay"
@@ -870,6 +925,14 @@ fn render_public_fields(s: &mut String, pool: &DescriptorPool) -> BuildResult<()
     writeln!(
         s,
         "            ..Default::default()\n        }}\n    }}\n}}\n"
+    )?;
+    writeln!(
+        s,
+        "/// `n` in decimal, at the end of `buf`; nothing for 0 (an unset field)."
+    )?;
+    writeln!(
+        s,
+        "fn public_decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {{\n    let mut at = buf.len();\n    while n != 0 {{\n        at -= 1;\n        buf[at] = b'0' + (n % 10) as u8;\n        n /= 10;\n    }}\n    &buf[at..]\n}}\n"
     )?;
     Ok(())
 }

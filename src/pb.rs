@@ -55,10 +55,12 @@ mod generated {
     }
 }
 
+#[cfg(feature = "json")]
+pub(crate) use generated::clarifai::api::status::PublicValue;
 pub use generated::clarifai::api::status::{BaseResponse, RedirectInfo, Status, StatusCode};
 pub(crate) use generated::clarifai::api::status::{
-    PublicValue, RowIndex, ALL, GRPC_HTTP, GRPC_NAME, NUMBER_ROW, PUBLIC_FIELDS, ROWS,
-    ROW_DESCRIPTION, ROW_GRPC, ROW_HTTP, ROW_NAME, ROW_OUTCOME, ROW_RETRYABLE,
+    RowIndex, ALL, GRPC_HTTP, GRPC_NAME, NUMBER_ROW, ROWS, ROW_DESCRIPTION, ROW_GRPC, ROW_HTTP,
+    ROW_NAME, ROW_OUTCOME, ROW_RETRYABLE,
 };
 pub(crate) use generated::clarifai::api::status::{
     NAME_BUCKET_BITS, NAME_MAX_LEN, NAME_SEED, NAME_SLOT_BITS, NAME_TABLE,

@@ -6033,6 +6033,7 @@ impl Status {
     /// Calls `f` with each public field but `code` and `description` that is set (non-empty,
     /// non-zero), in field-number order: its name, its JSON name and its value. Straight-line
     /// code, for the paths every coded error takes.
+    #[cfg_attr(not(feature = "json"), allow(dead_code))]
     pub(crate) fn for_each_set_public_field<'a>(&'a self, mut f: impl FnMut(&'static str, &'static str, PublicValue<'a>)) {
         if !self.details.is_empty() {
             f("details", "details", PublicValue::Text(&self.details));
@@ -6054,6 +6055,38 @@ impl Status {
         }
     }
 
+    /// Calls `f` with the `ErrorInfo` metadata of the public fields that are set: each JSON
+    /// name with its text through `cap`, or its number in decimal. Straight-line code that
+    /// allocates nothing but what `cap` does: every coded error takes this path.
+    pub(crate) fn with_error_info_metadata<R>(&self, cap: impl Fn(&str) -> std::borrow::Cow<'_, str>, f: impl FnOnce(&[(&'static str, &[u8])]) -> R) -> R {
+        let details = cap(&self.details);
+        let mut percent_completed_digits = [0u8; 10];
+        let percent_completed = public_decimal(self.percent_completed, &mut percent_completed_digits);
+        let mut time_remaining_digits = [0u8; 10];
+        let time_remaining = public_decimal(self.time_remaining, &mut time_remaining_digits);
+        let req_id = cap(&self.req_id);
+        let developer_notes = cap(&self.developer_notes);
+        let mut http_status_code_digits = [0u8; 10];
+        let http_status_code = public_decimal(self.http_status_code, &mut http_status_code_digits);
+        let candidates: [(&'static str, &[u8]); PUBLIC_FIELDS] = [
+            ("details", details.as_bytes()),
+            ("percentCompleted", percent_completed),
+            ("timeRemaining", time_remaining),
+            ("reqId", req_id.as_bytes()),
+            ("developerNotes", developer_notes.as_bytes()),
+            ("httpStatusCode", http_status_code),
+        ];
+        let mut entries: [(&'static str, &[u8]); PUBLIC_FIELDS] = [("", &[]); PUBLIC_FIELDS];
+        let mut n = 0;
+        for (key, value) in candidates {
+            if !value.is_empty() {
+                entries[n] = (key, value);
+                n += 1;
+            }
+        }
+        f(&entries[..n])
+    }
+
     /// A copy holding `code`, `description` and the public fields; the private ones stay
     /// behind.
     pub(crate) fn public_copy(&self) -> Status {
@@ -6069,5 +6102,16 @@ impl Status {
             ..Default::default()
         }
     }
+}
+
+/// `n` in decimal, at the end of `buf`; nothing for 0 (an unset field).
+fn public_decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
+    let mut at = buf.len();
+    while n != 0 {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    &buf[at..]
 }
 

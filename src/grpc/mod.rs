@@ -75,7 +75,7 @@ use http::{HeaderMap, HeaderName};
 use tonic::metadata::{MetadataMap, MetadataValue};
 
 use crate::mapping::fallback_from_grpc;
-use crate::pb::{self, PublicValue};
+use crate::pb;
 use crate::Code;
 
 pub(crate) mod details;
@@ -292,23 +292,10 @@ impl ErrorBuilder {
             }
         };
         // Every public field the proto declares that is set, under its JSON name; text capped.
-        // Fixed arrays: nothing is allocated but a capped text or a number's digits.
-        let mut keys = [""; pb::PUBLIC_FIELDS];
-        let mut values: [std::borrow::Cow<'_, str>; pb::PUBLIC_FIELDS] = Default::default();
-        let mut n = 0;
-        status.for_each_set_public_field(|_, key, value| {
-            keys[n] = key;
-            values[n] = match value {
-                PublicValue::Text(text) => cap_field(text),
-                PublicValue::Number(number) => number.to_string().into(),
-            };
-            n += 1;
-        });
-        let mut entries: [(&str, &[u8]); pb::PUBLIC_FIELDS] = [("", &[]); pb::PUBLIC_FIELDS];
-        for (entry, (key, value)) in entries.iter_mut().zip(keys.iter().zip(&values)).take(n) {
-            *entry = (key, value.as_bytes());
-        }
-        to_tonic(code, message, &entries[..n], self.retry_after)
+        let retry_after = self.retry_after;
+        status.with_error_info_metadata(cap_field, |entries| {
+            to_tonic(code, message, entries, retry_after)
+        })
     }
 }
 
