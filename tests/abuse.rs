@@ -577,3 +577,92 @@ async fn every_grpc_error_carries_a_clarifai_code_whatever_the_request() {
         }
     }
 }
+
+/// A `Raise` of `code` with `padding` bytes of extra metadata, on `client`'s connection.
+async fn raise_padded(
+    client: &mut StatusTesterClient<tonic::transport::Channel>,
+    code: StatusCode,
+    padding: usize,
+    scenario: Option<&str>,
+) -> Result<tonic::Response<clarifai_status::pb::testing::RaiseResponse>, tonic::Status> {
+    let mut request = tonic::Request::new(RaiseRequest {
+        status: Some(Status {
+            code: code as i32,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    if padding > 0 {
+        let value = "p".repeat(padding).parse().unwrap();
+        request.metadata_mut().insert("x-padding", value);
+    }
+    if let Some(scenario) = scenario {
+        let value = scenario.parse().unwrap();
+        request
+            .metadata_mut()
+            .insert("x-clarifai-status-raise", value);
+    }
+    client.raise(request).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_over_size_header_list_is_answered_with_a_clarifai_code_on_its_own_stream() {
+    let serve = Serve::start(&[], None);
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", serve.grpc))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = StatusTesterClient::new(channel);
+
+    // A slow call in flight on the same connection: the over-size lists must not cut it.
+    let mut slow_client = client.clone();
+    let slow = tokio::spawn(async move {
+        raise_padded(
+            &mut slow_client,
+            StatusCode::Success,
+            0,
+            Some("code=SUCCESS;delay_ms=1500"),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // 20 KiB and 60 KiB: over the 16 KiB limit, within four times it (h2 answers 431 itself).
+    for padding in [20 * 1024, 60 * 1024] {
+        let error = raise_padded(&mut client, StatusCode::Success, padding, None)
+            .await
+            .expect_err("over the limit");
+        assert_eq!(
+            error.carried_clarifai_code().map(|c| c.number()),
+            Some(40033),
+            "{padding} bytes: {error:?}"
+        );
+        assert_eq!(error.code(), tonic::Code::ResourceExhausted, "{error:?}");
+        // The ErrorInfo's `details` says which limit.
+        let details = String::from_utf8_lossy(error.details()).into_owned();
+        assert!(details.contains("header list"), "{error:?}");
+    }
+    // Within the limit, on the same connection: answered as usual.
+    let error = raise_padded(&mut client, StatusCode::ConnKeyInvalid, 8 * 1024, None)
+        .await
+        .expect_err("11008 is a failure");
+    assert_eq!(error.clarifai_code(), StatusCode::ConnKeyInvalid);
+    let slow = slow.await.unwrap().expect("the slow call was not cut");
+    assert_eq!(slow.into_inner().status.unwrap().code, 10000);
+
+    // 1 MiB: h2 closes the connection; the stream is answered first, with the same code.
+    for padding in [256 * 1024, 1 << 20] {
+        let error = raise_padded(&mut client, StatusCode::Success, padding, None)
+            .await
+            .expect_err("over the limit");
+        assert_eq!(
+            error.carried_clarifai_code().map(|c| c.number()),
+            Some(40033),
+            "{padding} bytes: {error:?}"
+        );
+        assert_eq!(error.code(), tonic::Code::ResourceExhausted, "{error:?}");
+    }
+    // And the server answers again at once.
+    serve.answers(Duration::from_secs(5)).await.unwrap();
+}

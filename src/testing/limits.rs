@@ -193,14 +193,16 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
-/// The gRPC side: tonic takes a stream of connections.
+/// The gRPC side: tonic takes a stream of connections, whose own answers to over-size header
+/// lists are given a Clarifai code.
 impl tonic::codegen::tokio_stream::Stream for Accepting {
-    type Item = io::Result<Guarded>;
+    type Item = io::Result<super::h2::H2Answers<Guarded>>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.get_mut()
-            .poll_next_conn(cx)
-            .map(|(conn, _)| Some(Ok(conn)))
+        let this = self.get_mut();
+        let limit = this.limits.max_header_list_size;
+        this.poll_next_conn(cx)
+            .map(|(conn, _)| Some(Ok(super::h2::H2Answers::new(conn, limit))))
     }
 }
 

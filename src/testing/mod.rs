@@ -167,6 +167,7 @@ use tonic::transport::Server;
 use tower_layer::Layer as _;
 
 mod counters;
+mod h2;
 mod http;
 mod limits;
 mod scenario;

@@ -310,6 +310,16 @@ pub(crate) fn bad_request(details: String) -> pb::Status {
     }
 }
 
+/// The status a request over the server's size limits is answered with:
+/// `RPC_MAX_MESSAGE_SIZE_EXCEEDED` (40033: gRPC `RESOURCE_EXHAUSTED`, HTTP 413, not retryable),
+/// its table description, and `details` saying which limit.
+pub(crate) fn request_too_large(details: String) -> pb::Status {
+    pb::Status {
+        details,
+        ..table_status(StatusCode::RpcMaxMessageSizeExceeded.into())
+    }
+}
+
 #[tonic::async_trait]
 impl StatusTester for Tester {
     async fn raise(

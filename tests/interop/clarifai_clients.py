@@ -49,6 +49,7 @@ DESCRIPTIONS = {
     11102: "Invalid request; something wrong with a header",
     21200: "Model does not exist",
     21354: "Model is busy; please retry",
+    40033: "Sorry, the request sent is larger than the allowed limit. Please contact support@clarifai.com",
 }
 SUCCESS = status_code_pb2.SUCCESS
 USER, APP, MODEL = "u", "a", "m"
@@ -282,6 +283,23 @@ class GrpcChecks:
         assert_status(status, SUCCESS)
         assert elapsed >= 0.3, f"answered after {elapsed:.3f} s"
         assert_counts(self.server, pairs, {"GetModel": 1})
+
+    def check_over_size_metadata_answers_40033_and_is_not_retried(self):
+        # Over the server's 16 KiB header list limit: 20 KB (h2's own 431 underneath), and 1 MB
+        # (h2 closes the connection underneath). Each reads 40033 (RESOURCE_EXHAUSTED, not
+        # retried), never UNAVAILABLE, and the channel answers at once afterwards.
+        for size in (20_000, 1_000_000):
+            pairs = f"code=11008;in_body=false;id=grpc-over-size-{size}"
+            padded = metadata(pairs) + (("x-padding", "p" * size),)
+            request = predict_request()
+            error = expect_rpc_error(
+                lambda: self.stub.PostModelOutputs(request, metadata=padded, timeout=10)
+            )
+            assert_grpc_error(error, grpc.StatusCode.RESOURCE_EXHAUSTED, 40033)
+            # Refused before the service: never counted as a call.
+            assert_counts(self.server, pairs, {})
+            assert_status(self.call("GetModel").status, SUCCESS, f"after {size} bytes")
+            print(f"       {size} bytes of metadata -> 40033 RESOURCE_EXHAUSTED")
 
     def check_malformed_code_answers_invalid_request(self):
         self._malformed("code=nope;id=grpc-malformed", ["code", "nope"])

@@ -1,0 +1,812 @@
+//! The answers h2 gives on its own, below the service, rewritten to carry a Clarifai code.
+//!
+//! h2 reads a request's header list before any service sees the request, and answers one over
+//! `SETTINGS_MAX_HEADER_LIST_SIZE` itself:
+//! - up to four times the limit, with an HTTP `431` on that stream and nothing else (a gRPC
+//!   client reads an HTTP error without `grpc-status`, and no Clarifai code);
+//! - past that (or a single field over the limit, or more CONTINUATION frames than the limit
+//!   needs), with a `GOAWAY` that closes the connection before the stream was processed, which
+//!   gRPC clients read as `UNAVAILABLE` and retry, though the request can never succeed.
+//!
+//! h2 lets no service take part in either, so [`H2Answers`] does it on the connection's bytes:
+//! - the `431` becomes a gRPC trailers-only answer on the same stream,
+//!   `RPC_MAX_MESSAGE_SIZE_EXCEEDED` (40033: `RESOURCE_EXHAUSTED`, not retryable), and the
+//!   `RST_STREAM` h2 sends after it says `NO_ERROR` (RFC 9113, section 8.1: a complete answer
+//!   sent before the request ended). The connection and its other streams go on.
+//! - before the `GOAWAY`, the stream whose header list caused it gets the same answer, and the
+//!   `GOAWAY` names it as processed; the connection then closes, after a short linger so the
+//!   answer is read rather than lost to a TCP reset.
+//!
+//! To recognise the `431` whatever came before it on the connection, the HPACK encoder of the
+//! server must not use its dynamic table: every client `SETTINGS` frame gets
+//! `SETTINGS_HEADER_TABLE_SIZE = 0` appended (the last value of a setting in a frame wins). Each
+//! header block the server sends is then literal or from the static table, a few bytes longer.
+//! The answers themselves use only literals and the static table, so they leave the client's
+//! HPACK state as it was.
+//!
+//! Incoming bytes are handed to h2 one frame at a time: h2 decodes every whole frame it holds
+//! before it reads again, so the last frame handed over is the one a connection error is about.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+const PREFACE_LEN: usize = 24;
+const HEAD_LEN: usize = 9;
+
+const HEADERS: u8 = 0x1;
+const RST_STREAM: u8 = 0x3;
+const SETTINGS: u8 = 0x4;
+const GOAWAY: u8 = 0x7;
+const CONTINUATION: u8 = 0x9;
+
+const END_STREAM: u8 = 0x1;
+const ACK: u8 = 0x1;
+const END_HEADERS: u8 = 0x4;
+const PADDED: u8 = 0x8;
+const PRIORITY: u8 = 0x20;
+
+const NO_ERROR: u32 = 0x0;
+const PROTOCOL_ERROR: u32 = 0x1;
+const COMPRESSION_ERROR: u32 = 0x9;
+const ENHANCE_YOUR_CALM: u32 = 0xb;
+
+/// `SETTINGS_HEADER_TABLE_SIZE = 0`, as appended to each client `SETTINGS` frame.
+const NO_TABLE: [u8; 6] = [0, 1, 0, 0, 0, 0];
+/// The smallest `SETTINGS_MAX_FRAME_SIZE` a peer may have: a frame payload this long is always
+/// accepted.
+const MIN_MAX_FRAME: usize = 16_384;
+/// HEADERS frames with END_STREAM and a payload at most this long are looked at before they go
+/// out; h2's `431` is a few bytes.
+const SMALL_BLOCK: usize = 32;
+/// The HPACK Huffman code of `431` (RFC 7541, appendix B), as h2 writes it.
+const HUFFMAN_431: [u8; 3] = [0x69, 0x90, 0xff];
+/// How long a connection closed after an answer keeps reading (and dropping) what the client
+/// still sends, so that its close does not reset the connection before the answer is read.
+const LINGER: Duration = Duration::from_secs(2);
+/// How much it reads in that time, at most.
+const LINGER_BYTES: usize = 16 << 20;
+/// How much is read from the socket at a time.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// An HTTP/2 server connection whose own error answers to over-size header lists carry a
+/// Clarifai code (see the module's documentation).
+#[derive(Debug)]
+pub(crate) struct H2Answers<T> {
+    io: T,
+    /// The header list limit h2 enforces, named in the answers.
+    limit: u32,
+    inbound: Inbound,
+    outbound: Outbound,
+    linger: Option<Linger>,
+}
+
+/// The client's bytes on their way to h2.
+#[derive(Debug)]
+struct Inbound {
+    /// Read from the socket, not yet handed over; empty (unallocated) between reads.
+    raw: Vec<u8>,
+    pos: usize,
+    /// Bytes of the connection preface still to pass.
+    preface_left: usize,
+    head: [u8; HEAD_LEN],
+    head_len: usize,
+    /// Bytes to hand over before anything else from `raw`: a frame head (changed) and a
+    /// setting appended.
+    emit: Vec<u8>,
+    emit_pos: usize,
+    payload_left: usize,
+    /// Whether the frame being handed over is a client `SETTINGS` frame.
+    append: bool,
+    kind: u8,
+    stream: u32,
+    /// The kind and stream of the last whole frame handed over.
+    last_frame: Option<(u8, u32)>,
+}
+
+/// h2's bytes on their way to the client.
+#[derive(Debug, Default)]
+struct Outbound {
+    /// Ready to write to the socket.
+    out: Vec<u8>,
+    out_pos: usize,
+    head: [u8; HEAD_LEN],
+    head_len: usize,
+    payload_left: usize,
+    /// The payload of a frame held back to be looked at, with its head.
+    held: Option<Vec<u8>>,
+    /// The stream whose `431` was rewritten: h2's `RST_STREAM` on it follows.
+    answered: Option<u32>,
+    /// Whether an answer went out before a `GOAWAY`: the connection then lingers.
+    closing_answered: bool,
+}
+
+#[derive(Debug)]
+struct Linger {
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    read: usize,
+}
+
+impl<T> H2Answers<T> {
+    /// Wraps a server connection whose h2 enforces `max_header_list_size`.
+    pub(crate) fn new(io: T, max_header_list_size: u32) -> H2Answers<T> {
+        H2Answers {
+            io,
+            limit: max_header_list_size,
+            inbound: Inbound {
+                raw: Vec::new(),
+                pos: 0,
+                preface_left: PREFACE_LEN,
+                head: [0; HEAD_LEN],
+                head_len: 0,
+                emit: Vec::new(),
+                emit_pos: 0,
+                payload_left: 0,
+                append: false,
+                kind: 0,
+                stream: 0,
+                last_frame: None,
+            },
+            outbound: Outbound::default(),
+            linger: None,
+        }
+    }
+}
+
+impl Inbound {
+    /// Hands over what `raw` holds, into `buf`, up to the end of the frame under way. `true`
+    /// when a frame (or the preface) ended: the caller then returns, so h2 acts on it first.
+    fn hand_over(&mut self, buf: &mut ReadBuf<'_>) -> bool {
+        loop {
+            if self.emit_pos < self.emit.len() {
+                let n = (self.emit.len() - self.emit_pos).min(buf.remaining());
+                buf.put_slice(&self.emit[self.emit_pos..self.emit_pos + n]);
+                self.emit_pos += n;
+                if self.emit_pos < self.emit.len() {
+                    return false;
+                }
+                self.emit.clear();
+                self.emit_pos = 0;
+                if self.head_len == HEAD_LEN && self.payload_left == 0 {
+                    return self.frame_done();
+                }
+            }
+            let available = self.raw.len() - self.pos;
+            if available == 0 || buf.remaining() == 0 {
+                return false;
+            }
+            if self.preface_left > 0 {
+                let n = self.preface_left.min(available).min(buf.remaining());
+                buf.put_slice(&self.raw[self.pos..self.pos + n]);
+                self.pos += n;
+                self.preface_left -= n;
+                if self.preface_left == 0 {
+                    return true;
+                }
+                continue;
+            }
+            if self.head_len < HEAD_LEN {
+                let n = (HEAD_LEN - self.head_len).min(available);
+                self.head[self.head_len..self.head_len + n]
+                    .copy_from_slice(&self.raw[self.pos..self.pos + n]);
+                self.pos += n;
+                self.head_len += n;
+                if self.head_len == HEAD_LEN {
+                    self.start_frame();
+                }
+                continue;
+            }
+            let n = self.payload_left.min(available).min(buf.remaining());
+            buf.put_slice(&self.raw[self.pos..self.pos + n]);
+            self.pos += n;
+            self.payload_left -= n;
+            if self.payload_left == 0 {
+                if self.append {
+                    self.emit.extend_from_slice(&NO_TABLE);
+                    continue;
+                }
+                return self.frame_done();
+            }
+        }
+    }
+
+    /// A whole frame head has arrived: queue it (changed for a client `SETTINGS` frame).
+    fn start_frame(&mut self) {
+        let mut head = self.head;
+        let len = frame_len(&head);
+        self.kind = head[3];
+        self.stream = stream_id(&head[5..9]);
+        // A client SETTINGS frame whose length is valid, and which stays within any frame size
+        // with one more setting, ends with SETTINGS_HEADER_TABLE_SIZE = 0.
+        self.append = self.kind == SETTINGS
+            && head[4] & ACK == 0
+            && self.stream == 0
+            && len.is_multiple_of(6)
+            && len + NO_TABLE.len() <= MIN_MAX_FRAME;
+        if self.append {
+            let longer = (len + NO_TABLE.len()) as u32;
+            head[..3].copy_from_slice(&longer.to_be_bytes()[1..]);
+        }
+        self.emit.extend_from_slice(&head);
+        self.payload_left = len;
+    }
+
+    /// The frame under way has been handed over whole.
+    fn frame_done(&mut self) -> bool {
+        self.last_frame = Some((self.kind, self.stream));
+        self.head_len = 0;
+        self.append = false;
+        true
+    }
+}
+
+impl Outbound {
+    /// Takes h2's bytes into `out`, holding back the frames to look at until they are whole.
+    fn take(&mut self, mut bytes: &[u8], limit: u32, last_in: Option<(u8, u32)>) {
+        while !bytes.is_empty() {
+            if self.head_len < HEAD_LEN {
+                let n = (HEAD_LEN - self.head_len).min(bytes.len());
+                self.head[self.head_len..self.head_len + n].copy_from_slice(&bytes[..n]);
+                self.head_len += n;
+                bytes = &bytes[n..];
+                if self.head_len < HEAD_LEN {
+                    return;
+                }
+                self.payload_left = frame_len(&self.head);
+                if self.looked_at() {
+                    self.held = Some(Vec::with_capacity(self.payload_left));
+                } else {
+                    self.out.extend_from_slice(&self.head);
+                }
+                if self.payload_left == 0 {
+                    self.frame_done(limit, last_in);
+                }
+                continue;
+            }
+            let n = self.payload_left.min(bytes.len());
+            match self.held.as_mut() {
+                Some(held) => held.extend_from_slice(&bytes[..n]),
+                None => self.out.extend_from_slice(&bytes[..n]),
+            }
+            bytes = &bytes[n..];
+            self.payload_left -= n;
+            if self.payload_left == 0 {
+                self.frame_done(limit, last_in);
+            }
+        }
+    }
+
+    /// Whether the frame whose head has arrived is held back: a short HEADERS frame that ends
+    /// its stream, a `RST_STREAM`, a `GOAWAY`.
+    fn looked_at(&self) -> bool {
+        let (kind, flags, len) = (self.head[3], self.head[4], frame_len(&self.head));
+        match kind {
+            HEADERS => {
+                flags & (END_STREAM | END_HEADERS) == END_STREAM | END_HEADERS
+                    && flags & (PADDED | PRIORITY) == 0
+                    && len <= SMALL_BLOCK
+            }
+            RST_STREAM => len == 4,
+            GOAWAY => (8..=MIN_MAX_FRAME).contains(&len),
+            _ => false,
+        }
+    }
+
+    /// A frame has come whole: write it out, or what stands for it.
+    fn frame_done(&mut self, limit: u32, last_in: Option<(u8, u32)>) {
+        self.head_len = 0;
+        let Some(mut payload) = self.held.take() else {
+            return;
+        };
+        let stream = stream_id(&self.head[5..9]);
+        match self.head[3] {
+            HEADERS => {
+                if let Some(updates) = h2_431(&payload) {
+                    if let Some(answer) = answer(stream, &payload[..updates], limit, false) {
+                        self.out.extend_from_slice(&answer);
+                        self.answered = Some(stream);
+                        return;
+                    }
+                }
+            }
+            RST_STREAM => {
+                let code = u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
+                if self.answered == Some(stream) && code == PROTOCOL_ERROR {
+                    payload.copy_from_slice(&NO_ERROR.to_be_bytes());
+                    self.answered = None;
+                }
+            }
+            _ => {
+                if let Some(stream) = goaway_over_headers(&payload, last_in) {
+                    // Clients do not read a header block before the connection preface, so no
+                    // HPACK state is needed: the answer is literals and static entries only.
+                    if let Some(answer) = answer(stream, &[], limit, true) {
+                        self.out.extend_from_slice(&answer);
+                        payload[..4].copy_from_slice(&stream.to_be_bytes());
+                        self.closing_answered = true;
+                    }
+                }
+            }
+        }
+        self.out.extend_from_slice(&self.head);
+        self.out.extend_from_slice(&payload);
+    }
+}
+
+/// The stream a `GOAWAY` payload is about, when h2 sends it over a header list too large to
+/// read (the last frame handed to h2 was that stream's header block, and h2 never processed
+/// the stream): `None` for any other `GOAWAY`.
+fn goaway_over_headers(payload: &[u8], last_in: Option<(u8, u32)>) -> Option<u32> {
+    let last_processed = stream_id(payload.get(..4)?);
+    let code = u32::from_be_bytes(payload.get(4..8)?.try_into().ok()?);
+    let debug = payload.get(8..)?;
+    let over_size = code == COMPRESSION_ERROR
+        || (code == ENHANCE_YOUR_CALM
+            && (debug == b"header_list_way_too_large" || debug == b"too_many_continuations"));
+    let (kind, stream) = last_in?;
+    (over_size
+        && (kind == HEADERS || kind == CONTINUATION)
+        && !stream.is_multiple_of(2)
+        && stream > last_processed)
+        .then_some(stream)
+}
+
+/// Whether an HPACK block is h2's own `:status: 431` and nothing else, as h2 writes it without
+/// a dynamic table: then the length of the table size updates in front of it.
+fn h2_431(block: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while block.get(at)? & 0xe0 == 0x20 {
+        at += hpack_int(&block[at..], 5)?.1;
+    }
+    let updates = at;
+    // A literal without indexing (0000) or never indexed (0001), with a name from the static
+    // table: one of the `:status` entries (8 to 14).
+    if block[at] & 0xe0 != 0 {
+        return None;
+    }
+    let (name, n) = hpack_int(&block[at..], 4)?;
+    if !(8..=14).contains(&name) {
+        return None;
+    }
+    at += n;
+    let huffman = block.get(at)? & 0x80 != 0;
+    let (len, n) = hpack_int(&block[at..], 7)?;
+    at += n;
+    let value = block.get(at..at.checked_add(len)?)?;
+    if at + len != block.len() {
+        return None;
+    }
+    let is_431 = if huffman {
+        value == HUFFMAN_431
+    } else {
+        value == b"431"
+    };
+    is_431.then_some(updates)
+}
+
+/// An HPACK integer with an `n`-bit prefix (RFC 7541, section 5.1): the value and the bytes it
+/// takes. `None` when incomplete or too large.
+fn hpack_int(bytes: &[u8], n: u32) -> Option<(usize, usize)> {
+    let max = (1usize << n) - 1;
+    let mut value = usize::from(*bytes.first()?) & max;
+    if value < max {
+        return Some((value, 1));
+    }
+    for (i, byte) in bytes.iter().enumerate().skip(1).take(4) {
+        value = value.checked_add(usize::from(byte & 0x7f) << (7 * (i - 1)))?;
+        if byte & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+/// Appends an HPACK integer with a 7-bit prefix and the first bit clear.
+fn put_hpack_int(out: &mut Vec<u8>, mut value: usize) {
+    if value < 0x7f {
+        out.push(value as u8);
+        return;
+    }
+    out.push(0x7f);
+    value -= 0x7f;
+    while value >= 0x80 {
+        out.push((value as u8 & 0x7f) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// Appends a header as an HPACK literal without indexing, with a literal name and no Huffman
+/// coding: it leaves the decoder's table as it was.
+fn put_literal(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.push(0x00);
+    put_hpack_int(out, name.len());
+    out.extend_from_slice(name);
+    put_hpack_int(out, value.len());
+    out.extend_from_slice(value);
+}
+
+/// The status an over-size header list is answered with.
+pub(crate) fn header_list_too_large(limit: u32, closing: bool) -> crate::pb::Status {
+    let closing = if closing {
+        "; the connection is closed"
+    } else {
+        ""
+    };
+    super::service::request_too_large(format!(
+        "the request's header list is larger than this server reads: {limit} bytes \
+         (HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE){closing}"
+    ))
+}
+
+/// A whole HEADERS frame answering `stream` with a gRPC trailers-only answer carrying
+/// [`header_list_too_large`]; `updates` (HPACK table size updates h2 put first) lead the block.
+/// `None` if it would not fit in a frame any peer accepts.
+fn answer(stream: u32, updates: &[u8], limit: u32, closing: bool) -> Option<Vec<u8>> {
+    let status = tonic::Status::from(header_list_too_large(limit, closing));
+    let mut headers = http::HeaderMap::new();
+    status.add_header(&mut headers).ok()?;
+    let mut block = updates.to_vec();
+    block.push(0x88); // :status: 200, from the static table
+    put_literal(&mut block, b"content-type", b"application/grpc");
+    for (name, value) in &headers {
+        put_literal(&mut block, name.as_str().as_bytes(), value.as_bytes());
+    }
+    if block.len() > MIN_MAX_FRAME {
+        return None;
+    }
+    let mut frame = (block.len() as u32).to_be_bytes()[1..].to_vec();
+    frame.extend_from_slice(&[HEADERS, END_STREAM | END_HEADERS]);
+    frame.extend_from_slice(&stream.to_be_bytes());
+    frame.extend_from_slice(&block);
+    Some(frame)
+}
+
+fn frame_len(head: &[u8; HEAD_LEN]) -> usize {
+    (usize::from(head[0]) << 16) | (usize::from(head[1]) << 8) | usize::from(head[2])
+}
+
+fn stream_id(bytes: &[u8]) -> u32 {
+    u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) & 0x7fff_ffff
+}
+
+impl<T: AsyncWrite + Unpin> H2Answers<T> {
+    /// Writes what `out` holds; `Ready(Ok)` once it is all out.
+    fn poll_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let outbound = &mut self.outbound;
+        while outbound.out_pos < outbound.out.len() {
+            let n = std::task::ready!(
+                Pin::new(&mut self.io).poll_write(cx, &outbound.out[outbound.out_pos..])
+            )?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            outbound.out_pos += n;
+        }
+        outbound.out.clear();
+        outbound.out_pos = 0;
+        if outbound.out.capacity() > 4 * READ_CHUNK {
+            outbound.out = Vec::new();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for H2Answers<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let inbound = &mut this.inbound;
+        let before = buf.filled().len();
+        loop {
+            if inbound.hand_over(buf) || buf.remaining() == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            if inbound.pos == inbound.raw.len() {
+                inbound.raw = Vec::new();
+                inbound.pos = 0;
+            }
+            if buf.filled().len() > before {
+                // Something was handed over: h2 reads again for the rest.
+                return Poll::Ready(Ok(()));
+            }
+            let mut chunk = vec![0u8; READ_CHUNK];
+            let mut read = ReadBuf::new(&mut chunk);
+            std::task::ready!(Pin::new(&mut this.io).poll_read(cx, &mut read))?;
+            let n = read.filled().len();
+            if n == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            chunk.truncate(n);
+            inbound.raw = chunk;
+            inbound.pos = 0;
+        }
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for H2Answers<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        std::task::ready!(this.poll_out(cx))?;
+        let n = buf.len().min(4 * READ_CHUNK);
+        this.outbound
+            .take(&buf[..n], this.limit, this.inbound.last_frame);
+        // Start writing now; what does not go out now goes on the next write or flush.
+        if let Poll::Ready(Err(e)) = this.poll_out(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        std::task::ready!(this.poll_out(cx))?;
+        Pin::new(&mut this.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        std::task::ready!(this.poll_out(cx))?;
+        if !this.outbound.closing_answered {
+            return Pin::new(&mut this.io).poll_shutdown(cx);
+        }
+        // The client is likely still sending the header list that was refused: read and drop
+        // it for a while after the FIN, so that closing does not reset the connection and
+        // throw the answer away before the client reads it.
+        if this.linger.is_none() {
+            std::task::ready!(Pin::new(&mut this.io).poll_shutdown(cx))?;
+            this.linger = Some(Linger {
+                deadline: Box::pin(tokio::time::sleep(LINGER)),
+                read: 0,
+            });
+        }
+        let Some(linger) = this.linger.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let mut sink = [0u8; 4096];
+        loop {
+            if linger.read >= LINGER_BYTES || linger.deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Ok(()));
+            }
+            let mut read = ReadBuf::new(&mut sink);
+            match Pin::new(&mut this.io).poll_read(cx, &mut read) {
+                Poll::Ready(Ok(())) if !read.filled().is_empty() => {
+                    linger.read += read.filled().len();
+                }
+                // The client closed, or the connection failed: done either way.
+                Poll::Ready(_) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl<T: tonic::transport::server::Connected> tonic::transport::server::Connected for H2Answers<T> {
+    type ConnectInfo = T::ConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.io.connect_info()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let mut out = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+        out.extend_from_slice(&[kind, flags]);
+        out.extend_from_slice(&stream.to_be_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// Hands `bytes` to an `Inbound` in chunks of `chunk` bytes, reading into buffers of
+    /// `room` bytes; returns what came out, and where each read ended.
+    fn through_inbound(bytes: &[u8], chunk: usize, room: usize) -> (Vec<u8>, Vec<usize>) {
+        let mut inbound = H2Answers::new((), 16_384).inbound;
+        let (mut out, mut ends) = (Vec::new(), Vec::new());
+        for piece in bytes.chunks(chunk) {
+            inbound.raw = piece.to_vec();
+            inbound.pos = 0;
+            loop {
+                let mut space = vec![0u8; room];
+                let mut buf = ReadBuf::new(&mut space);
+                inbound.hand_over(&mut buf);
+                if buf.filled().is_empty() {
+                    break;
+                }
+                out.extend_from_slice(buf.filled());
+                ends.push(out.len());
+            }
+        }
+        (out, ends)
+    }
+
+    #[test]
+    fn client_settings_end_with_no_table_and_frames_go_over_one_at_a_time() {
+        let mut input = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        let settings = frame(SETTINGS, 0, 0, &[0, 3, 0, 0, 0, 100]);
+        let ack = frame(SETTINGS, ACK, 0, &[]);
+        let headers = frame(HEADERS, END_HEADERS, 1, &[0x83, 0x86]);
+        let data = frame(0, END_STREAM, 1, &[7; 40]);
+        for f in [&settings, &ack, &headers, &data] {
+            input.extend_from_slice(f);
+        }
+        let mut want = input[..PREFACE_LEN].to_vec();
+        want.extend(frame(
+            SETTINGS,
+            0,
+            0,
+            &[0, 3, 0, 0, 0, 100, 0, 1, 0, 0, 0, 0],
+        ));
+        let mut boundaries = vec![PREFACE_LEN, want.len()];
+        for f in [&ack, &headers, &data] {
+            want.extend_from_slice(f);
+            boundaries.push(want.len());
+        }
+        for chunk in [1, 2, 5, 9, 10, 33, 4096] {
+            for room in [1, 7, 64, 8192] {
+                let (out, ends) = through_inbound(&input, chunk, room);
+                assert_eq!(out, want, "chunk {chunk}, room {room}");
+                // No read hands over bytes of two frames.
+                let mut start = 0;
+                for end in ends {
+                    let frame_end = boundaries.iter().find(|b| **b > start).unwrap();
+                    assert!(
+                        end <= *frame_end,
+                        "chunk {chunk}, room {room}: {start}..{end}"
+                    );
+                    start = end;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_last_frame_handed_over_is_known() {
+        let mut input = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        input.extend(frame(HEADERS, 0, 5, &[0x83]));
+        input.extend(frame(CONTINUATION, 0, 5, &[0x86]));
+        let mut inbound = H2Answers::new((), 16_384).inbound;
+        inbound.raw = input;
+        let mut space = [0u8; 1024];
+        let mut seen = Vec::new();
+        loop {
+            let mut buf = ReadBuf::new(&mut space);
+            inbound.hand_over(&mut buf);
+            if buf.filled().is_empty() {
+                break;
+            }
+            seen.push(inbound.last_frame);
+        }
+        assert_eq!(
+            seen,
+            [None, Some((HEADERS, 5)), Some((CONTINUATION, 5))],
+            "one frame per read"
+        );
+    }
+
+    /// Sends `bytes` through an `Outbound` in chunks; returns what goes out.
+    fn through_outbound(bytes: &[u8], chunk: usize, last_in: Option<(u8, u32)>) -> Vec<u8> {
+        let mut outbound = Outbound::default();
+        for piece in bytes.chunks(chunk) {
+            outbound.take(piece, 16_384, last_in);
+        }
+        outbound.out
+    }
+
+    /// h2's 431 as it writes it without a dynamic table, after a table size update.
+    fn h2_431_frame(stream: u32) -> Vec<u8> {
+        let mut block = vec![0x20, 0x08, 0x83];
+        block.extend_from_slice(&HUFFMAN_431);
+        frame(HEADERS, END_STREAM | END_HEADERS, stream, &block)
+    }
+
+    #[test]
+    fn h2s_431_becomes_a_coded_trailers_only_answer_and_its_reset_no_error() {
+        let data = frame(0, 0, 1, &[1; 100]);
+        let mut input = data.clone();
+        input.extend(h2_431_frame(3));
+        input.extend(frame(RST_STREAM, 0, 3, &PROTOCOL_ERROR.to_be_bytes()));
+        let mut want = data;
+        want.extend(answer(3, &[0x20], 16_384, false).unwrap());
+        want.extend(frame(RST_STREAM, 0, 3, &NO_ERROR.to_be_bytes()));
+        for chunk in [1, 3, 9, 17, 4096] {
+            assert_eq!(through_outbound(&input, chunk, None), want, "chunk {chunk}");
+        }
+        // The answer: :status 200, then literals only, with the code.
+        let answer = answer(3, &[0x20], 16_384, false).unwrap();
+        assert_eq!(&answer[9..11], &[0x20, 0x88]);
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.contains("clarifai-status-code\u{5}40033"), "{text}");
+        assert!(text.contains("grpc-status\u{1}8"), "{text}");
+    }
+
+    #[test]
+    fn other_short_blocks_and_resets_go_out_as_they_are() {
+        let mut input = Vec::new();
+        // A raw "431" under another name, a 431 with indexing, an OK trailer, another reset.
+        input.extend(frame(
+            HEADERS,
+            5,
+            1,
+            &[0x00, 0x01, b'x', 0x03, b'4', b'3', b'1'],
+        ));
+        input.extend(frame(HEADERS, 5, 3, &[0x48, 0x03, b'4', b'3', b'1']));
+        input.extend(frame(HEADERS, 5, 5, &[0x88]));
+        input.extend(frame(RST_STREAM, 0, 7, &PROTOCOL_ERROR.to_be_bytes()));
+        input.extend(frame(
+            GOAWAY,
+            0,
+            0,
+            &[0, 0, 0, 1, 0, 0, 0, ENHANCE_YOUR_CALM as u8],
+        ));
+        for chunk in [1, 8, 4096] {
+            assert_eq!(
+                through_outbound(&input, chunk, Some((HEADERS, 9))),
+                input,
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_goaway_over_a_header_list_is_preceded_by_the_answer_on_its_stream() {
+        let mut debug = vec![0, 0, 0, 3];
+        debug.extend_from_slice(&ENHANCE_YOUR_CALM.to_be_bytes());
+        debug.extend_from_slice(b"too_many_continuations");
+        let input = frame(GOAWAY, 0, 0, &debug);
+        let mut want = answer(5, &[], 16_384, true).unwrap();
+        let mut named = debug.clone();
+        named[..4].copy_from_slice(&5u32.to_be_bytes());
+        want.extend(frame(GOAWAY, 0, 0, &named));
+        assert_eq!(through_outbound(&input, 4, Some((CONTINUATION, 5))), want);
+        // Not when the last frame in was not a header block, or its stream was processed.
+        assert_eq!(through_outbound(&input, 4, Some((0, 5))), input);
+        assert_eq!(through_outbound(&input, 4, Some((HEADERS, 3))), input);
+        assert_eq!(through_outbound(&input, 4, None), input);
+    }
+
+    #[test]
+    fn hpack_integers_read_as_written() {
+        for value in [0, 1, 126, 127, 128, 300, 16_384, 1 << 20] {
+            let mut out = Vec::new();
+            put_hpack_int(&mut out, value);
+            assert_eq!(hpack_int(&out, 7), Some((value, out.len())), "{value}");
+        }
+        assert_eq!(hpack_int(&[0x1f, 0x80], 5), None, "incomplete");
+        assert_eq!(hpack_int(&[0x1f, 0xff, 0xff, 0xff, 0xff, 0xff], 5), None);
+    }
+
+    #[test]
+    fn h2_431_reads_any_bytes_without_panic() {
+        // Every short block: none panics, and only the two forms of 431 match.
+        let mut matched = 0;
+        for a in 0..=255u8 {
+            for b in [0u8, 0x03, 0x83, 0x7f, 0xff] {
+                for rest in [&[][..], &b"431"[..], &HUFFMAN_431[..], &[0xff, 0xff][..]] {
+                    let mut block = vec![a, b];
+                    block.extend_from_slice(rest);
+                    if h2_431(&block).is_some() {
+                        matched += 1;
+                    }
+                    let _ = h2_431(&block[..1]);
+                }
+            }
+        }
+        // :status names 8..=14, without indexing and never indexed, raw and Huffman.
+        assert_eq!(matched, 7 * 2 * 2);
+    }
+}
