@@ -321,7 +321,8 @@ async fn an_http2_connection_without_streams_is_closed_after_the_idle_timeout() 
 }
 
 #[tokio::test]
-async fn past_the_connection_cap_a_connection_is_closed_at_once_and_a_freed_place_serves_again() {
+async fn past_the_connection_cap_a_connection_is_refused_with_a_code_and_a_freed_place_serves_again(
+) {
     let serve = Serve::start(&["--max-connections", "20"], None);
     let held: Vec<Drained> = (0..20).map(|_| drained(serve.grpc)).collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -339,8 +340,33 @@ async fn past_the_connection_cap_a_connection_is_closed_at_once_and_a_freed_plac
         held.iter().all(|c| c.closed.try_recv().is_err()),
         "connections within the cap stay open"
     );
-    assert!(serve.answers(Duration::from_secs(1)).await.is_err());
+    // A call past the cap is refused in its own protocol, with a code to retry on later.
+    let mut client = StatusTesterClient::connect(format!("http://{}", serve.grpc))
+        .await
+        .unwrap();
+    let error = client
+        .raise(RaiseRequest::default())
+        .await
+        .expect_err("past the cap");
+    assert_eq!(
+        error.carried_clarifai_code().map(|c| c.number()),
+        Some(40030),
+        "{error:?}"
+    );
+    assert_eq!(error.code(), tonic::Code::Unavailable, "{error:?}");
+    let held_http: Vec<Drained> = (0..20).map(|_| drained(serve.http)).collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let http = serve.http;
+    let answer = tokio::task::spawn_blocking(move || {
+        http_exchange(http, b"GET /v2/raise/10000 HTTP/1.1\r\nhost: x\r\n\r\n")
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    assert_eq!(code_of(&answer), Some(40030), "{answer}");
+
     drop(held);
+    drop(held_http);
     serve.answers_soon(Duration::from_secs(3)).await;
 }
 
@@ -406,17 +432,17 @@ fn every_http_answer_carries_a_clarifai_code_whatever_the_request() {
         (
             "a 1 MB header",
             format!("GET /v2/raise/10000 HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n", "a".repeat(1 << 20)).into_bytes(),
-            11100,
+            40033,
         ),
         (
             "200 headers",
             format!("GET /v2/raise/10000 HTTP/1.1\r\nhost: x\r\n{many_headers}\r\n").into_bytes(),
-            11100,
+            40033,
         ),
         (
             "a 100 kB path",
             format!("GET /v2/{} HTTP/1.1\r\nhost: x\r\n\r\n", "p".repeat(100_000)).into_bytes(),
-            11100,
+            40033,
         ),
         (
             "POST on /v2/raise",
@@ -456,6 +482,29 @@ fn every_http_answer_carries_a_clarifai_code_whatever_the_request() {
         let json: serde_json::Value = serde_json::from_str(body)
             .unwrap_or_else(|e| panic!("{what}: the body is not JSON ({e}): {body:?}"));
         assert_eq!(json["status"]["code"], want, "{what}");
+    }
+}
+
+#[test]
+fn a_client_that_does_not_speak_http2_on_the_grpc_port_is_answered_in_http1_with_a_code() {
+    let serve = Serve::start(&[], None);
+    let cases: [(&str, &[u8]); 4] = [
+        (
+            "an HTTP/1.1 request",
+            b"GET /v2/raise/10000 HTTP/1.1\r\nhost: x\r\n\r\n",
+        ),
+        ("garbage", b"\x00\x01garbage\r\n\r\n"),
+        (
+            "a TLS hello",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+        ),
+        ("a broken preface", b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n"),
+    ];
+    for (what, request) in cases {
+        let answer = http_exchange(serve.grpc, request);
+        assert!(answer.starts_with("HTTP/1.1 400 "), "{what}: {answer:?}");
+        assert_eq!(code_of(&answer), Some(11100), "{what}: {answer}");
+        assert!(answer.contains("HTTP/2"), "{what}: {answer}");
     }
 }
 

@@ -75,8 +75,8 @@ struct ServeArgs {
 /// The server's limits (`clarifai_status::testing::Limits`); each defaults to the library's.
 #[derive(Debug, Args)]
 struct LimitArgs {
-    /// Most open connections per listener; one more is closed at once [default: 1000, less
-    /// under a low open-files limit]
+    /// Most open connections per listener; one more is answered 40030 (retry later) and closed
+    /// [default: 1000, less under a low open-files limit]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: Option<u32>,
     /// Seconds a new connection may take to send its first byte [default: 10]
@@ -88,7 +88,8 @@ struct LimitArgs {
     /// HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS of the gRPC listener [default: 100]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_concurrent_streams: Option<u32>,
-    /// HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE of the gRPC listener, in bytes [default: 16384]
+    /// HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE of the gRPC listener, in bytes; a longer list is
+    /// answered 40033 [default: 16384]
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1024..))]
     max_header_list_size: Option<u32>,
 }

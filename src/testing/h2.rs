@@ -35,7 +35,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-const PREFACE_LEN: usize = 24;
+const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+const PREFACE_LEN: usize = PREFACE.len();
 const HEAD_LEN: usize = 9;
 
 const HEADERS: u8 = 0x1;
@@ -93,6 +94,8 @@ struct Inbound {
     pos: usize,
     /// Bytes of the connection preface still to pass.
     preface_left: usize,
+    /// Whether the client's first bytes were not the HTTP/2 connection preface.
+    not_h2: bool,
     head: [u8; HEAD_LEN],
     head_len: usize,
     /// Bytes to hand over before anything else from `raw`: a frame head (changed) and a
@@ -129,6 +132,7 @@ struct Outbound {
 struct Linger {
     deadline: Pin<Box<tokio::time::Sleep>>,
     read: usize,
+    done: bool,
 }
 
 impl<T> H2Answers<T> {
@@ -141,6 +145,7 @@ impl<T> H2Answers<T> {
                 raw: Vec::new(),
                 pos: 0,
                 preface_left: PREFACE_LEN,
+                not_h2: false,
                 head: [0; HEAD_LEN],
                 head_len: 0,
                 emit: Vec::new(),
@@ -181,6 +186,11 @@ impl Inbound {
             }
             if self.preface_left > 0 {
                 let n = self.preface_left.min(available).min(buf.remaining());
+                let at = PREFACE_LEN - self.preface_left;
+                if self.raw[self.pos..self.pos + n] != PREFACE[at..at + n] {
+                    self.not_h2 = true;
+                    return false;
+                }
                 buf.put_slice(&self.raw[self.pos..self.pos + n]);
                 self.pos += n;
                 self.preface_left -= n;
@@ -306,7 +316,8 @@ impl Outbound {
         match self.head[3] {
             HEADERS => {
                 if let Some(updates) = h2_431(&payload) {
-                    if let Some(answer) = answer(stream, &payload[..updates], limit, false) {
+                    let status = header_list_too_large(limit, false);
+                    if let Some(answer) = answer(stream, &payload[..updates], &status) {
                         self.out.extend_from_slice(&answer);
                         self.answered = Some(stream);
                         return;
@@ -324,7 +335,7 @@ impl Outbound {
                 if let Some(stream) = goaway_over_headers(&payload, last_in) {
                     // Clients do not read a header block before the connection preface, so no
                     // HPACK state is needed: the answer is literals and static entries only.
-                    if let Some(answer) = answer(stream, &[], limit, true) {
+                    if let Some(answer) = answer(stream, &[], &header_list_too_large(limit, true)) {
                         self.out.extend_from_slice(&answer);
                         payload[..4].copy_from_slice(&stream.to_be_bytes());
                         self.closing_answered = true;
@@ -443,11 +454,11 @@ pub(crate) fn header_list_too_large(limit: u32, closing: bool) -> crate::pb::Sta
     ))
 }
 
-/// A whole HEADERS frame answering `stream` with a gRPC trailers-only answer carrying
-/// [`header_list_too_large`]; `updates` (HPACK table size updates h2 put first) lead the block.
-/// `None` if it would not fit in a frame any peer accepts.
-fn answer(stream: u32, updates: &[u8], limit: u32, closing: bool) -> Option<Vec<u8>> {
-    let status = tonic::Status::from(header_list_too_large(limit, closing));
+/// A whole HEADERS frame answering `stream` with a gRPC trailers-only answer carrying `status`;
+/// `updates` (HPACK table size updates h2 put first) lead the block. `None` if it would not fit
+/// in a frame any peer accepts.
+fn answer(stream: u32, updates: &[u8], status: &crate::pb::Status) -> Option<Vec<u8>> {
+    let status = tonic::Status::from(status);
     let mut headers = http::HeaderMap::new();
     status.add_header(&mut headers).ok()?;
     let mut block = updates.to_vec();
@@ -459,11 +470,58 @@ fn answer(stream: u32, updates: &[u8], limit: u32, closing: bool) -> Option<Vec<
     if block.len() > MIN_MAX_FRAME {
         return None;
     }
-    let mut frame = (block.len() as u32).to_be_bytes()[1..].to_vec();
-    frame.extend_from_slice(&[HEADERS, END_STREAM | END_HEADERS]);
-    frame.extend_from_slice(&stream.to_be_bytes());
-    frame.extend_from_slice(&block);
-    Some(frame)
+    Some(frame(HEADERS, END_STREAM | END_HEADERS, stream, &block))
+}
+
+/// A whole frame.
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+    out.extend_from_slice(&[kind, flags]);
+    out.extend_from_slice(&stream.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The server's side of the connection preface: a `SETTINGS` frame with no setting.
+pub(crate) fn server_preface() -> Vec<u8> {
+    frame(SETTINGS, 0, 0, &[])
+}
+
+/// What a client sent so far, read as the start of an HTTP/2 connection: `Err` if it is not one
+/// (no connection preface), `Ok(None)` until the preface is whole, `Ok(Some(None))` until a
+/// request stream opens, then `Ok(Some(Some(id)))` with the first request's stream.
+pub(crate) fn first_stream(bytes: &[u8]) -> Result<Option<Option<u32>>, NotHttp2> {
+    let n = bytes.len().min(PREFACE_LEN);
+    if bytes[..n] != PREFACE[..n] {
+        return Err(NotHttp2);
+    }
+    if n < PREFACE_LEN {
+        return Ok(None);
+    }
+    let mut at = PREFACE_LEN;
+    while let Some(head) = bytes.get(at..at + HEAD_LEN) {
+        let head: &[u8; HEAD_LEN] = head.try_into().map_err(|_| NotHttp2)?;
+        let stream = stream_id(&head[5..9]);
+        if head[3] == HEADERS && !stream.is_multiple_of(2) {
+            return Ok(Some(Some(stream)));
+        }
+        at += HEAD_LEN + frame_len(head);
+    }
+    Ok(Some(None))
+}
+
+/// The bytes a client sent are not the start of an HTTP/2 connection.
+#[derive(Debug)]
+pub(crate) struct NotHttp2;
+
+/// A refusal of the connection: `status` as a gRPC trailers-only answer on `stream`, then a
+/// `GOAWAY` that names it as the last stream processed (later ones may go elsewhere).
+pub(crate) fn refusal(stream: u32, status: &crate::pb::Status) -> Vec<u8> {
+    let mut out = answer(stream, &[], status).unwrap_or_default();
+    let mut goaway = stream.to_be_bytes().to_vec();
+    goaway.extend_from_slice(&NO_ERROR.to_be_bytes());
+    out.extend(frame(GOAWAY, 0, 0, &goaway));
+    out
 }
 
 fn frame_len(head: &[u8; HEAD_LEN]) -> usize {
@@ -474,9 +532,14 @@ fn stream_id(bytes: &[u8]) -> u32 {
     u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) & 0x7fff_ffff
 }
 
-impl<T: AsyncWrite + Unpin> H2Answers<T> {
-    /// Writes what `out` holds; `Ready(Ok)` once it is all out.
+impl<T: AsyncRead + AsyncWrite + Unpin> H2Answers<T> {
+    /// Writes what `out` holds; `Ready(Ok)` once it is all out. Until the client's connection
+    /// preface has been read whole, h2's bytes (its `SETTINGS`) are held back: a client that
+    /// does not speak HTTP/2 gets an HTTP/1.1 answer instead.
     fn poll_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.inbound.preface_left > 0 && !self.inbound.not_h2 {
+            return Poll::Ready(Ok(()));
+        }
         let outbound = &mut self.outbound;
         while outbound.out_pos < outbound.out.len() {
             let n = std::task::ready!(
@@ -494,21 +557,89 @@ impl<T: AsyncWrite + Unpin> H2Answers<T> {
         }
         Poll::Ready(Ok(()))
     }
+
+    /// After an answer that closes the connection: sends the FIN, then reads and drops what the
+    /// client still sends, for a while, so that closing does not reset the connection and throw
+    /// the answer away before the client reads it. `Ready` when done.
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.linger.is_none() {
+            std::task::ready!(Pin::new(&mut self.io).poll_shutdown(cx))?;
+            self.linger = Some(Linger {
+                deadline: Box::pin(tokio::time::sleep(LINGER)),
+                read: 0,
+                done: false,
+            });
+        }
+        let Some(linger) = self.linger.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let mut sink = [0u8; 4096];
+        while !linger.done {
+            if linger.read >= LINGER_BYTES || linger.deadline.as_mut().poll(cx).is_ready() {
+                linger.done = true;
+                break;
+            }
+            let mut read = ReadBuf::new(&mut sink);
+            match Pin::new(&mut self.io).poll_read(cx, &mut read) {
+                Poll::Ready(Ok(())) if !read.filled().is_empty() => {
+                    linger.read += read.filled().len();
+                }
+                // The client closed, or the connection failed: done either way.
+                Poll::Ready(_) => linger.done = true,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// The client does not speak HTTP/2: answers `CONN_BAD_REQUEST_FORMAT` in HTTP/1.1 (in
+    /// place of h2's `SETTINGS`), lingers, then tells h2 the connection ended.
+    fn poll_not_h2(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.outbound.closing_answered {
+            self.outbound.closing_answered = true;
+            self.outbound.out = super::limits::http1_answer(&super::service::bad_request(
+                "this port speaks gRPC: HTTP/2 with prior knowledge (no HTTP/1.1, no TLS); the \
+                 request did not start with the HTTP/2 connection preface"
+                    .to_owned(),
+            ));
+            self.outbound.out_pos = 0;
+        }
+        std::task::ready!(self.poll_out(cx))?;
+        self.poll_linger(cx)
+    }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for H2Answers<T> {
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for H2Answers<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let inbound = &mut this.inbound;
         let before = buf.filled().len();
         loop {
-            if inbound.hand_over(buf) || buf.remaining() == 0 {
+            if this.inbound.not_h2 {
+                if buf.filled().len() > before {
+                    return Poll::Ready(Ok(()));
+                }
+                // Nothing more reaches h2: it reads the end of the connection once answered.
+                return this.poll_not_h2(cx);
+            }
+            let preface_pending = this.inbound.preface_left > 0;
+            let ended = this.inbound.hand_over(buf);
+            if preface_pending && this.inbound.preface_left == 0 {
+                // The preface is whole: h2's held-back SETTINGS can go now.
+                if let Poll::Ready(Err(e)) = this.poll_out(cx) {
+                    return Poll::Ready(Err(e));
+                }
+            }
+            if this.inbound.not_h2 {
+                continue;
+            }
+            if ended || buf.remaining() == 0 {
                 return Poll::Ready(Ok(()));
             }
+            let inbound = &mut this.inbound;
             if inbound.pos == inbound.raw.len() {
                 inbound.raw = Vec::new();
                 inbound.pos = 0;
@@ -525,8 +656,8 @@ impl<T: AsyncRead + Unpin> AsyncRead for H2Answers<T> {
                 return Poll::Ready(Ok(()));
             }
             chunk.truncate(n);
-            inbound.raw = chunk;
-            inbound.pos = 0;
+            this.inbound.raw = chunk;
+            this.inbound.pos = 0;
         }
     }
 }
@@ -538,6 +669,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for H2Answers<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if this.inbound.not_h2 {
+            // h2 has nothing to say to a client that does not speak HTTP/2.
+            return Poll::Ready(Ok(buf.len()));
+        }
         std::task::ready!(this.poll_out(cx))?;
         let n = buf.len().min(4 * READ_CHUNK);
         this.outbound
@@ -557,37 +692,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for H2Answers<T> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.inbound.not_h2 {
+            return this.poll_not_h2(cx);
+        }
         std::task::ready!(this.poll_out(cx))?;
-        if !this.outbound.closing_answered {
-            return Pin::new(&mut this.io).poll_shutdown(cx);
-        }
-        // The client is likely still sending the header list that was refused: read and drop
-        // it for a while after the FIN, so that closing does not reset the connection and
-        // throw the answer away before the client reads it.
-        if this.linger.is_none() {
-            std::task::ready!(Pin::new(&mut this.io).poll_shutdown(cx))?;
-            this.linger = Some(Linger {
-                deadline: Box::pin(tokio::time::sleep(LINGER)),
-                read: 0,
-            });
-        }
-        let Some(linger) = this.linger.as_mut() else {
-            return Poll::Ready(Ok(()));
-        };
-        let mut sink = [0u8; 4096];
-        loop {
-            if linger.read >= LINGER_BYTES || linger.deadline.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Ok(()));
-            }
-            let mut read = ReadBuf::new(&mut sink);
-            match Pin::new(&mut this.io).poll_read(cx, &mut read) {
-                Poll::Ready(Ok(())) if !read.filled().is_empty() => {
-                    linger.read += read.filled().len();
-                }
-                // The client closed, or the connection failed: done either way.
-                Poll::Ready(_) => return Poll::Ready(Ok(())),
-                Poll::Pending => return Poll::Pending,
-            }
+        if this.outbound.closing_answered {
+            // The client is likely still sending the header list that was refused.
+            this.poll_linger(cx)
+        } else {
+            Pin::new(&mut this.io).poll_shutdown(cx)
         }
     }
 }
@@ -603,14 +716,6 @@ impl<T: tonic::transport::server::Connected> tonic::transport::server::Connected
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-        let mut out = (payload.len() as u32).to_be_bytes()[1..].to_vec();
-        out.extend_from_slice(&[kind, flags]);
-        out.extend_from_slice(&stream.to_be_bytes());
-        out.extend_from_slice(payload);
-        out
-    }
 
     /// Hands `bytes` to an `Inbound` in chunks of `chunk` bytes, reading into buffers of
     /// `room` bytes; returns what came out, and where each read ended.
@@ -721,13 +826,13 @@ mod tests {
         input.extend(h2_431_frame(3));
         input.extend(frame(RST_STREAM, 0, 3, &PROTOCOL_ERROR.to_be_bytes()));
         let mut want = data;
-        want.extend(answer(3, &[0x20], 16_384, false).unwrap());
+        want.extend(answer(3, &[0x20], &header_list_too_large(16_384, false)).unwrap());
         want.extend(frame(RST_STREAM, 0, 3, &NO_ERROR.to_be_bytes()));
         for chunk in [1, 3, 9, 17, 4096] {
             assert_eq!(through_outbound(&input, chunk, None), want, "chunk {chunk}");
         }
         // The answer: :status 200, then literals only, with the code.
-        let answer = answer(3, &[0x20], 16_384, false).unwrap();
+        let answer = answer(3, &[0x20], &header_list_too_large(16_384, false)).unwrap();
         assert_eq!(&answer[9..11], &[0x20, 0x88]);
         let text = String::from_utf8_lossy(&answer);
         assert!(text.contains("clarifai-status-code\u{5}40033"), "{text}");
@@ -768,7 +873,7 @@ mod tests {
         debug.extend_from_slice(&ENHANCE_YOUR_CALM.to_be_bytes());
         debug.extend_from_slice(b"too_many_continuations");
         let input = frame(GOAWAY, 0, 0, &debug);
-        let mut want = answer(5, &[], 16_384, true).unwrap();
+        let mut want = answer(5, &[], &header_list_too_large(16_384, true)).unwrap();
         let mut named = debug.clone();
         named[..4].copy_from_slice(&5u32.to_be_bytes());
         want.extend(frame(GOAWAY, 0, 0, &named));
@@ -777,6 +882,27 @@ mod tests {
         assert_eq!(through_outbound(&input, 4, Some((0, 5))), input);
         assert_eq!(through_outbound(&input, 4, Some((HEADERS, 3))), input);
         assert_eq!(through_outbound(&input, 4, None), input);
+    }
+
+    #[test]
+    fn the_first_stream_of_a_client_is_found_in_its_first_bytes() {
+        let mut bytes = PREFACE.to_vec();
+        assert!(first_stream(&bytes[..10]).unwrap().is_none(), "half a preface");
+        assert!(matches!(first_stream(&bytes), Ok(Some(None))));
+        bytes.extend(frame(SETTINGS, 0, 0, &[0, 3, 0, 0, 0, 100]));
+        bytes.extend(frame(0x8, 0, 0, &[0, 1, 0, 0]));
+        assert!(matches!(first_stream(&bytes), Ok(Some(None))));
+        bytes.extend(frame(HEADERS, END_HEADERS, 7, &[0x83]));
+        assert!(matches!(first_stream(&bytes), Ok(Some(Some(7)))));
+        for not_h2 in [&b"GET / HTTP/1.1\r\n"[..], b"\x16\x03\x01", b"PRI * HTTP/1.1"] {
+            assert!(first_stream(not_h2).is_err(), "{not_h2:?}");
+        }
+        // A refusal: the answer on that stream, then GOAWAY naming it.
+        let status = crate::testing::service::server_busy("full".to_owned());
+        let refusal = refusal(7, &status);
+        assert_eq!(&refusal[3..9], &[HEADERS, END_STREAM | END_HEADERS, 0, 0, 0, 7]);
+        let goaway = &refusal[refusal.len() - 17..];
+        assert_eq!(&goaway[3..], &[GOAWAY, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0]);
     }
 
     #[test]

@@ -19,8 +19,10 @@ use tokio::time::{Instant, Sleep};
 /// [`TestServer::limits`](super::TestServer::limits), or use `clarifai-status serve`'s flags.
 ///
 /// They apply to both listeners, gRPC and HTTP, each on its own:
-/// - at most [`max_connections`](Limits::max_connections) open connections; one more is closed
-///   as soon as it is accepted, so the client sees the connection end at once rather than hang;
+/// - at most [`max_connections`](Limits::max_connections) open connections; one more is
+///   answered `RPC_REQUEST_QUEUE_FULL` (40030: gRPC `UNAVAILABLE`, HTTP 503, retryable) in its
+///   protocol and closed within a second (on the gRPC listener, on the client's first stream, then
+///   `GOAWAY`), or closed at once while 16 others are being answered;
 /// - a connection that sends no byte within [`handshake_timeout`](Limits::handshake_timeout)
 ///   (no HTTP/2 preface, no HTTP/1.1 request) is closed;
 /// - a connection on which no byte moves either way for [`idle_timeout`](Limits::idle_timeout)
@@ -32,7 +34,12 @@ use tokio::time::{Instant, Sleep};
 ///
 /// On the gRPC listener, HTTP/2 also advertises
 /// [`max_concurrent_streams`](Limits::max_concurrent_streams) (streams past it are refused with
-/// `REFUSED_STREAM`) and [`max_header_list_size`](Limits::max_header_list_size).
+/// `REFUSED_STREAM`) and [`max_header_list_size`](Limits::max_header_list_size). A request whose
+/// header list is over that is answered `RPC_MAX_MESSAGE_SIZE_EXCEEDED` (40033: gRPC
+/// `RESOURCE_EXHAUSTED`, not retryable) on its stream; up to four times the limit the connection
+/// and its other streams go on, past that the connection closes after the answer (h2 reads no
+/// more of such a list). A client that does not speak HTTP/2 (HTTP/1.1, TLS, garbage) is answered
+/// `CONN_BAD_REQUEST_FORMAT` (11100) in HTTP/1.1.
 ///
 /// # Examples
 ///
@@ -62,7 +69,7 @@ pub struct Limits {
     /// HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS` of the gRPC listener. Default: 100.
     pub max_concurrent_streams: u32,
     /// HTTP/2 `SETTINGS_MAX_HEADER_LIST_SIZE` of the gRPC listener, in bytes (name + value + 32
-    /// per header). Default: 16 KiB.
+    /// per header). Default: 16 KiB. A longer header list is answered 40033 on its stream.
     pub max_header_list_size: u32,
 }
 
@@ -74,6 +81,13 @@ pub struct Limits {
 /// assert_eq!(clarifai_status::testing::ACCEPT_BACKOFF.as_millis(), 100);
 /// ```
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// How many connections over the cap a listener answers at a time; more are closed at once.
+const MAX_REFUSING: usize = 16;
+/// How long answering a connection over the cap may take, lingering included.
+const REFUSAL_TIME: Duration = Duration::from_secs(1);
+/// How much of an HTTP/2 client's first bytes is read to find its first stream.
+const REFUSAL_READ: usize = 64 * 1024;
 
 impl Default for Limits {
     fn default() -> Limits {
@@ -108,6 +122,8 @@ fn open_files_limit() -> Option<usize> {
 pub(crate) struct Accepting {
     listener: TcpListener,
     permits: Arc<Semaphore>,
+    /// Places for connections over the cap being answered.
+    refusing: Arc<Semaphore>,
     limits: Limits,
     backoff: Option<Pin<Box<Sleep>>>,
     /// Whether the last accept failed for want of resources (logged once per episode).
@@ -132,6 +148,7 @@ impl Accepting {
         Accepting {
             listener,
             permits: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+            refusing: Arc::new(Semaphore::new(MAX_REFUSING)),
             limits: limits.clone(),
             backoff: None,
             starved: false,
@@ -153,8 +170,7 @@ impl Accepting {
                         tracing::warn!(target: "clarifai_status", "accepting connections again");
                     }
                     let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-                        // Over the cap: closed now, so the client knows at once.
-                        drop(stream);
+                        self.refuse(stream);
                         continue;
                     };
                     let _ = stream.set_nodelay(true);
@@ -179,6 +195,69 @@ impl Accepting {
             }
         }
     }
+}
+
+impl Accepting {
+    /// Answers a connection over the cap with `RPC_REQUEST_QUEUE_FULL` (40030, retryable) in
+    /// its protocol, then closes it, within [`REFUSAL_TIME`]; while [`MAX_REFUSING`] are being
+    /// answered, closes it at once instead.
+    fn refuse(&self, stream: TcpStream) {
+        let Ok(place) = self.refusing.clone().try_acquire_owned() else {
+            return;
+        };
+        let status = super::service::server_busy(format!(
+            "this server holds at most {} connections on this port; try again later",
+            self.limits.max_connections
+        ));
+        let http1 = self.http1;
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(REFUSAL_TIME, refuse(stream, &status, http1)).await;
+            drop(place);
+        });
+    }
+}
+
+/// Answers `status` on `stream` and closes it: in HTTP/1.1 on the HTTP listener; on the gRPC
+/// listener, as a gRPC answer on the client's first stream followed by `GOAWAY`, or in
+/// HTTP/1.1 if the client does not speak HTTP/2.
+async fn refuse(mut stream: TcpStream, status: &crate::pb::Status, http1: bool) -> io::Result<()> {
+    use super::h2;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let mut chunk = [0u8; 4096];
+    if http1 {
+        stream.write_all(&http1_answer(status)).await?;
+    } else {
+        let mut seen = Vec::new();
+        let mut preface_answered = false;
+        let answer = loop {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 || seen.len() + n > REFUSAL_READ {
+                return Ok(());
+            }
+            seen.extend_from_slice(&chunk[..n]);
+            match h2::first_stream(&seen) {
+                Err(h2::NotHttp2) => break http1_answer(status),
+                Ok(None) => {}
+                Ok(Some(stream_id)) => {
+                    if !preface_answered {
+                        // Some clients wait for the server's preface before they open a stream.
+                        stream.write_all(&h2::server_preface()).await?;
+                        preface_answered = true;
+                    }
+                    if let Some(stream_id) = stream_id {
+                        break h2::refusal(stream_id, status);
+                    }
+                }
+            }
+        };
+        stream.write_all(&answer).await?;
+    }
+    // Read what the client still sends until it closes, so that closing does not reset the
+    // connection before the answer is read.
+    stream.shutdown().await?;
+    while stream.read(&mut chunk).await? > 0 {}
+    Ok(())
 }
 
 /// Errors of one connection (gone before it was accepted), not of the listener.
@@ -247,8 +326,9 @@ struct Rewrite {
     replaced: usize,
 }
 
-/// The answer written instead of hyper's own error `head`: `CONN_BAD_REQUEST_FORMAT` (11100) in
-/// the REST shape, naming hyper's status; `None` when `head` is not such an answer.
+/// The answer written instead of hyper's own error `head`, in the REST shape and naming hyper's
+/// status: `RPC_MAX_MESSAGE_SIZE_EXCEEDED` (40033) for an over-size head or URI (414, 431),
+/// `CONN_BAD_REQUEST_FORMAT` (11100) for the rest; `None` when `head` is not such an answer.
 fn clarifai_answer(head: &[u8]) -> Option<Vec<u8>> {
     const CODE: &[u8] = crate::grpc::CODE_HEADER.as_bytes();
     if !head.starts_with(b"HTTP/1.") || !head.ends_with(b"\r\n\r\n") {
@@ -266,11 +346,22 @@ fn clarifai_answer(head: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let what = status.canonical_reason().unwrap_or("");
-    let answer = crate::rest::response(&super::service::bad_request(format!(
+    let details = format!(
         "the server could not read the request: {} {what}",
         status.as_u16()
-    )));
-    let (parts, body) = answer.into_parts();
+    );
+    Some(http1_answer(&match status {
+        // The same code as an over-size header list on the gRPC port.
+        http::StatusCode::URI_TOO_LONG | http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+            super::service::request_too_large(details)
+        }
+        _ => super::service::bad_request(details),
+    }))
+}
+
+/// A whole HTTP/1.1 answer carrying `status` in the REST shape, that closes the connection.
+pub(crate) fn http1_answer(status: &crate::pb::Status) -> Vec<u8> {
+    let (parts, body) = crate::rest::response(status).into_parts();
     let mut out = format!(
         "HTTP/1.1 {} {}\r\n",
         parts.status.as_u16(),
@@ -291,7 +382,7 @@ fn clarifai_answer(head: &[u8]) -> Option<Vec<u8>> {
         .as_bytes(),
     );
     out.extend_from_slice(body.as_bytes());
-    Some(out)
+    out
 }
 
 impl Guarded {

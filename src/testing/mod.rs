@@ -102,8 +102,10 @@
 //! Paths outside `/v2/`, and other paths under `/v2/_tester/`, answer `CONN_DOES_NOT_EXIST`
 //! (11101, HTTP 404) in the same JSON shape. A request the HTTP stack cannot read at all (not
 //! HTTP, an over-size head or URI, too many headers), which hyper answers itself with an empty
-//! 400, 414 or 431, is answered `CONN_BAD_REQUEST_FORMAT` (11100) in the same shape instead,
-//! naming what hyper objected to: every answer of the HTTP port carries a Clarifai code.
+//! 400, 414 or 431, is answered in the same shape instead, naming what hyper objected to:
+//! `RPC_MAX_MESSAGE_SIZE_EXCEEDED` (40033) for an over-size head or URI (414, 431, as for an
+//! over-size header list on the gRPC port), `CONN_BAD_REQUEST_FORMAT` (11100) for the rest.
+//! Every answer of the HTTP port carries a Clarifai code.
 //!
 //! # Malformed requests
 //!
@@ -123,9 +125,13 @@
 //! # Limits
 //!
 //! Both listeners hold to [`Limits`] ([`TestServer::limits`], `clarifai-status serve`'s flags):
-//! a cap on open connections, a handshake timeout (10 s) for connections that send nothing, an
-//! idle timeout (120 s), a pause instead of a spin when out of file descriptors, and on gRPC
-//! HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS` (100) and `SETTINGS_MAX_HEADER_LIST_SIZE` (16 KiB).
+//! a cap on open connections (one more is answered `RPC_REQUEST_QUEUE_FULL`, 40030, and
+//! closed), a handshake timeout (10 s) for connections that send nothing, an idle timeout
+//! (120 s), a pause instead of a spin when out of file descriptors, and on gRPC HTTP/2
+//! `SETTINGS_MAX_CONCURRENT_STREAMS` (100) and `SETTINGS_MAX_HEADER_LIST_SIZE` (16 KiB; a
+//! longer header list is answered `RPC_MAX_MESSAGE_SIZE_EXCEEDED`, 40033, on its stream, where
+//! h2 would answer a bare HTTP 431 or close the connection). The gRPC port answers a client
+//! that does not speak HTTP/2 with 11100 in HTTP/1.1.
 //! Errors the server sends keep their trailers within what default clients accept, whatever the
 //! size of a status's text (see the wire contract's [size rule](crate::grpc#size-the-code-always-arrives)).
 //!

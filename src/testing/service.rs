@@ -320,6 +320,16 @@ pub(crate) fn request_too_large(details: String) -> pb::Status {
     }
 }
 
+/// The status a connection over the server's cap is answered with: `RPC_REQUEST_QUEUE_FULL`
+/// (40030: gRPC `UNAVAILABLE`, HTTP 503, retryable), its table description, and `details`
+/// saying which limit.
+pub(crate) fn server_busy(details: String) -> pb::Status {
+    pb::Status {
+        details,
+        ..table_status(StatusCode::RpcRequestQueueFull.into())
+    }
+}
+
 #[tonic::async_trait]
 impl StatusTester for Tester {
     async fn raise(
