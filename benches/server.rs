@@ -8,8 +8,9 @@
 //!     those interleaved samples. The error path (a Trailers-Only NOT_FOUND the layer stamps) is
 //!     measured the same way, for information.
 //! (b) On loopback: real tonic servers on 127.0.0.1 answering the crate's `StatusTester` service
-//!     with OK, one bare, one layered and a second bare one as a control, each called by its own
-//!     real tonic client, unary calls one at a time. Each round runs the three in a rotated order;
+//!     with OK, one bare, one layered, the whole test server (`testing::TestServer`, as
+//!     `clarifai-status serve` runs it) and a second bare one as a control, each called by its own
+//!     real tonic client, unary calls one at a time. Each round runs the four in a rotated order;
 //!     the table gives each server's median throughput over the rounds, the ratio of medians to
 //!     the bare server, and the median of per-round ratios. The control's ratio shows the noise of
 //!     the method on this machine.
@@ -267,31 +268,58 @@ type Client = StatusTesterClient<tonic::transport::Channel>;
 
 /// Seconds taken by `calls` sequential unary calls.
 async fn round(client: &mut Client, calls: usize) -> Result<f64, AnyError> {
+    // A Raise of SUCCESS: the test server answers it in the body, as the others answer any call.
+    let request = RaiseRequest {
+        status: Some(pb::Status {
+            code: StatusCode::Success as i32,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
     let start = Instant::now();
     for _ in 0..calls {
-        let response = client.raise(RaiseRequest::default()).await?;
+        let response = client.raise(request.clone()).await?;
         black_box(response);
     }
     Ok(start.elapsed().as_secs_f64())
 }
 
+/// The test server `clarifai-status serve` runs, with its default limits: its connections go
+/// through the limits' guard and the rewriting of h2's own answers, its service through
+/// `StatusLayer`, the V2 dispatch and the tester's scenarios and counters.
+async fn serve_test_server() -> Result<std::net::SocketAddr, AnyError> {
+    let bound = clarifai_status::testing::TestServer::new().bind("127.0.0.1:0".parse()?, None)?;
+    let addr = bound.grpc_addr();
+    tokio::spawn(bound.serve_with_shutdown(std::future::pending()));
+    Ok(addr)
+}
+
 async fn loopback(rounds: usize, calls: usize) -> Result<(), AnyError> {
-    // Paths: the bare server, the layered one, and a second bare server as a control (its ratio
-    // to the first shows the noise of the method on this machine).
-    const NAMES: [&str; 3] = ["bare", "StatusLayer", "bare again (control)"];
-    let mut clients = Vec::with_capacity(3);
-    for layered in [false, true, false] {
-        let addr = serve(layered).await?;
+    // Paths: the bare server, the layered one, the whole test server, and a second bare server
+    // as a control (its ratio to the first shows the noise of the method on this machine).
+    const NAMES: [&str; 4] = [
+        "bare",
+        "StatusLayer",
+        "TestServer (serve's whole stack)",
+        "bare again (control)",
+    ];
+    let mut clients = Vec::with_capacity(NAMES.len());
+    for path in 0..NAMES.len() {
+        let addr = match path {
+            1 => serve(true).await?,
+            2 => serve_test_server().await?,
+            _ => serve(false).await?,
+        };
         let mut client = StatusTesterClient::connect(format!("http://{addr}")).await?;
         round(&mut client, calls).await?;
         clients.push(client);
     }
 
-    // calls/s per round and path; each round runs the three paths in a rotated order.
-    let mut rates = vec![[0.0f64; 3]; rounds];
+    // calls/s per round and path; each round runs the paths in a rotated order.
+    let mut rates = vec![[0.0f64; NAMES.len()]; rounds];
     for (i, rates) in rates.iter_mut().enumerate() {
-        for k in 0..3 {
-            let path = (i + k) % 3;
+        for k in 0..NAMES.len() {
+            let path = (i + k) % NAMES.len();
             rates[path] = calls as f64 / round(&mut clients[path], calls).await?;
         }
     }

@@ -72,7 +72,7 @@ const LINGER: Duration = Duration::from_secs(2);
 /// How much it reads in that time, at most.
 const LINGER_BYTES: usize = 16 << 20;
 /// How much is read from the socket at a time.
-const READ_CHUNK: usize = 16 * 1024;
+const READ_CHUNK: usize = 8 * 1024;
 
 /// An HTTP/2 server connection whose own error answers to over-size header lists carry a
 /// Clarifai code (see the module's documentation).
@@ -89,9 +89,11 @@ pub(crate) struct H2Answers<T> {
 /// The client's bytes on their way to h2.
 #[derive(Debug)]
 struct Inbound {
-    /// Read from the socket, not yet handed over; empty (unallocated) between reads.
+    /// What is read from the socket: `raw[pos..end]` is not handed over yet. Allocated at the
+    /// first read ([`READ_CHUNK`] bytes), then kept for the connection's life.
     raw: Vec<u8>,
     pos: usize,
+    end: usize,
     /// Bytes of the connection preface still to pass.
     preface_left: usize,
     /// Whether the client's first bytes were not the HTTP/2 connection preface.
@@ -121,7 +123,9 @@ struct Outbound {
     head_len: usize,
     payload_left: usize,
     /// The payload of a frame held back to be looked at, with its head.
-    held: Option<Vec<u8>>,
+    held: Vec<u8>,
+    /// Whether the frame under way is held back.
+    holding: bool,
     /// The stream whose `431` was rewritten: h2's `RST_STREAM` on it follows.
     answered: Option<u32>,
     /// Whether an answer went out before a `GOAWAY`: the connection then lingers.
@@ -144,6 +148,7 @@ impl<T> H2Answers<T> {
             inbound: Inbound {
                 raw: Vec::new(),
                 pos: 0,
+                end: 0,
                 preface_left: PREFACE_LEN,
                 not_h2: false,
                 head: [0; HEAD_LEN],
@@ -186,7 +191,7 @@ impl Inbound {
                     return self.frame_done();
                 }
             }
-            let available = self.raw.len() - self.pos;
+            let available = self.end - self.pos;
             if available == 0 || buf.remaining() == 0 {
                 return false;
             }
@@ -283,7 +288,7 @@ impl Outbound {
                 }
                 self.payload_left = frame_len(&self.head);
                 if self.looked_at() {
-                    self.held = Some(Vec::with_capacity(self.payload_left));
+                    self.holding = true;
                 } else {
                     self.out.extend_from_slice(&self.head);
                 }
@@ -293,9 +298,10 @@ impl Outbound {
                 continue;
             }
             let n = self.payload_left.min(bytes.len());
-            match self.held.as_mut() {
-                Some(held) => held.extend_from_slice(&bytes[..n]),
-                None => self.out.extend_from_slice(&bytes[..n]),
+            if self.holding {
+                self.held.extend_from_slice(&bytes[..n]);
+            } else {
+                self.out.extend_from_slice(&bytes[..n]);
             }
             bytes = &bytes[n..];
             self.payload_left -= n;
@@ -324,9 +330,10 @@ impl Outbound {
     /// A frame has come whole: write it out, or what stands for it.
     fn frame_done(&mut self, limit: u32, last_in: Option<(u8, u32)>) {
         self.head_len = 0;
-        let Some(mut payload) = self.held.take() else {
+        if !std::mem::take(&mut self.holding) {
             return;
-        };
+        }
+        let mut payload = std::mem::take(&mut self.held);
         let stream = stream_id(&self.head[5..9]);
         match self.head[3] {
             HEADERS => {
@@ -335,6 +342,7 @@ impl Outbound {
                     if let Some(answer) = answer(stream, &payload[..updates], &status) {
                         self.out.extend_from_slice(&answer);
                         self.answered = Some(stream);
+                        self.keep(payload);
                         return;
                     }
                 }
@@ -348,8 +356,8 @@ impl Outbound {
             }
             _ => {
                 if let Some(stream) = goaway_over_headers(&payload, last_in) {
-                    // Clients do not read a header block before the connection preface, so no
-                    // HPACK state is needed: the answer is literals and static entries only.
+                    // The answer is literals and static entries only: whatever the state of the
+                    // client's HPACK table, it reads the same and leaves it as it was.
                     if let Some(answer) = answer(stream, &[], &header_list_too_large(limit, true)) {
                         self.out.extend_from_slice(&answer);
                         payload[..4].copy_from_slice(&stream.to_be_bytes());
@@ -360,6 +368,13 @@ impl Outbound {
         }
         self.out.extend_from_slice(&self.head);
         self.out.extend_from_slice(&payload);
+        self.keep(payload);
+    }
+
+    /// Keeps the buffer of a held frame for the next one.
+    fn keep(&mut self, mut payload: Vec<u8>) {
+        payload.clear();
+        self.held = payload;
     }
 }
 
@@ -654,25 +669,23 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for H2Answers<T> {
             if ended || buf.remaining() == 0 {
                 return Poll::Ready(Ok(()));
             }
-            let inbound = &mut this.inbound;
-            if inbound.pos == inbound.raw.len() {
-                inbound.raw = Vec::new();
-                inbound.pos = 0;
-            }
             if buf.filled().len() > before {
                 // Something was handed over: h2 reads again for the rest.
                 return Poll::Ready(Ok(()));
             }
-            let mut chunk = vec![0u8; READ_CHUNK];
-            let mut read = ReadBuf::new(&mut chunk);
+            // All of `raw` was handed over: read the next bytes into it.
+            let inbound = &mut this.inbound;
+            if inbound.raw.is_empty() {
+                inbound.raw = vec![0; READ_CHUNK];
+            }
+            let mut read = ReadBuf::new(&mut inbound.raw);
             std::task::ready!(Pin::new(&mut this.io).poll_read(cx, &mut read))?;
             let n = read.filled().len();
             if n == 0 {
                 return Poll::Ready(Ok(()));
             }
-            chunk.truncate(n);
-            this.inbound.raw = chunk;
-            this.inbound.pos = 0;
+            inbound.pos = 0;
+            inbound.end = n;
         }
     }
 }
@@ -741,6 +754,7 @@ mod tests {
         for piece in bytes.chunks(chunk) {
             inbound.raw = piece.to_vec();
             inbound.pos = 0;
+            inbound.end = piece.len();
             loop {
                 let mut space = vec![0u8; room];
                 let mut buf = ReadBuf::new(&mut space);
@@ -813,6 +827,7 @@ mod tests {
         input.extend(frame(HEADERS, 0, 5, &[0x83]));
         input.extend(frame(CONTINUATION, 0, 5, &[0x86]));
         let mut inbound = H2Answers::new((), 16_384).inbound;
+        inbound.end = input.len();
         inbound.raw = input;
         let mut space = [0u8; 1024];
         let mut seen = Vec::new();
