@@ -715,3 +715,83 @@ async fn an_over_size_header_list_is_answered_with_a_clarifai_code_on_its_own_st
     // And the server answers again at once.
     serve.answers(Duration::from_secs(5)).await.unwrap();
 }
+
+/// The frames a server sends on `stream` (a raw TCP connection) within `within`, or until it
+/// closes the connection.
+fn frames_within(stream: &mut TcpStream, within: Duration) -> Vec<(u8, u8, u32, Vec<u8>)> {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    while let Ok(n @ 1..) = stream.read(&mut buf) {
+        bytes.extend_from_slice(&buf[..n]);
+    }
+    let mut frames = Vec::new();
+    let mut at = 0;
+    while at + 9 <= bytes.len() {
+        let len = u32::from_be_bytes([0, bytes[at], bytes[at + 1], bytes[at + 2]]) as usize;
+        let id = u32::from_be_bytes(bytes[at + 5..at + 9].try_into().unwrap()) & 0x7fff_ffff;
+        let end = (at + 9 + len).min(bytes.len());
+        frames.push((
+            bytes[at + 3],
+            bytes[at + 4],
+            id,
+            bytes[at + 9..end].to_vec(),
+        ));
+        at += 9 + len;
+    }
+    frames
+}
+
+#[test]
+fn a_request_h2_cannot_read_is_answered_with_a_clarifai_code() {
+    let serve = Serve::start(&[], None);
+    let path = "/clarifai.status.testing.v1.StatusTester/Raise";
+    let with = |extra: &[(&str, &str)]| {
+        let mut block = grpc_headers(path);
+        for (name, value) in extra {
+            literal(&mut block, 0, name, value);
+        }
+        block
+    };
+    let mut missing_path = vec![0x83, 0x86];
+    literal(&mut missing_path, 1, "", "127.0.0.1");
+    literal(&mut missing_path, 31, "", "application/grpc");
+    let mut pseudo_late = vec![0x83, 0x86];
+    literal(&mut pseudo_late, 0, "x-early", "1");
+    literal(&mut pseudo_late, 4, "", path);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "a connection-specific header",
+            with(&[("connection", "keep-alive")]),
+        ),
+        ("te other than trailers", with(&[("te", "gzip")])),
+        ("no :path", missing_path),
+        ("a pseudo-header after a regular one", pseudo_late),
+        // h2 takes this one for a connection error: GOAWAY, after the answer.
+        ("an upper-case header name", with(&[("X-Upper", "1")])),
+    ];
+    for (what, block) in cases {
+        let mut conn = TcpStream::connect(serve.grpc).unwrap();
+        let mut out = PREFACE.to_vec();
+        out.extend(frame(4, 0, 0, &[]));
+        out.extend(frame(1, 0x5, 1, &block)); // HEADERS, END_STREAM | END_HEADERS
+        conn.write_all(&out).unwrap();
+        let frames = frames_within(&mut conn, Duration::from_millis(500));
+        let answer = frames
+            .iter()
+            .find(|(kind, _, id, _)| *kind == 1 && *id == 1)
+            .unwrap_or_else(|| panic!("{what}: no answer on the stream: {frames:?}"));
+        assert_eq!(answer.1 & 0x1, 0x1, "{what}: the answer ends the stream");
+        let text = String::from_utf8_lossy(&answer.3);
+        assert!(
+            text.contains("clarifai-status-code\u{5}11100") && text.contains("grpc-status\u{1}3"),
+            "{what}: {text:?}"
+        );
+        // What h2 sends after it only stops the client: no error on the stream.
+        for (kind, _, id, payload) in &frames {
+            if *kind == 3 && *id == 1 {
+                assert_eq!(payload, &[0, 0, 0, 0], "{what}: RST_STREAM NO_ERROR");
+            }
+        }
+    }
+}

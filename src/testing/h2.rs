@@ -8,7 +8,13 @@
 //!   needs), with a `GOAWAY` that closes the connection before the stream was processed, which
 //!   gRPC clients read as `UNAVAILABLE` and retry, though the request can never succeed.
 //!
-//! h2 lets no service take part in either, so [`H2Answers`] does it on the connection's bytes:
+//! It also resets a request whose header block is malformed (a missing or misplaced
+//! pseudo-header, a connection-specific header, `te` other than `trailers`) with a bare
+//! `RST_STREAM(PROTOCOL_ERROR)`, or, for a block it cannot decode (an upper-case name), with a
+//! `GOAWAY(PROTOCOL_ERROR)`.
+//!
+//! h2 lets no service take part in any of these, so [`H2Answers`] does it on the connection's
+//! bytes:
 //! - the `431` becomes a gRPC trailers-only answer on the same stream,
 //!   `RPC_MAX_MESSAGE_SIZE_EXCEEDED` (40033: `RESOURCE_EXHAUSTED`, not retryable), and the
 //!   `RST_STREAM` h2 sends after it says `NO_ERROR` (RFC 9113, section 8.1: a complete answer
@@ -16,6 +22,11 @@
 //! - before the `GOAWAY`, the stream whose header list caused it gets the same answer, and the
 //!   `GOAWAY` names it as processed; the connection then closes, after a short linger so the
 //!   answer is read rather than lost to a TCP reset.
+//! - a malformed request gets `CONN_BAD_REQUEST_FORMAT` (11100: `INVALID_ARGUMENT`) the same
+//!   ways: before its `RST_STREAM` (then `NO_ERROR`) if no answer had begun on the stream, or
+//!   before the `GOAWAY`.
+//! - a client whose first bytes are not the HTTP/2 connection preface (HTTP/1.1, TLS, garbage)
+//!   gets 11100 in HTTP/1.1 instead of h2's `SETTINGS` frame and a silent close.
 //!
 //! To recognise the `431` whatever came before it on the connection, the HPACK encoder of the
 //! server must not use its dynamic table: every client `SETTINGS` frame gets
@@ -39,6 +50,7 @@ const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const PREFACE_LEN: usize = PREFACE.len();
 const HEAD_LEN: usize = 9;
 
+const DATA: u8 = 0x0;
 const HEADERS: u8 = 0x1;
 const RST_STREAM: u8 = 0x3;
 const SETTINGS: u8 = 0x4;
@@ -71,6 +83,9 @@ const HUFFMAN_431: [u8; 3] = [0x69, 0x90, 0xff];
 const LINGER: Duration = Duration::from_secs(2);
 /// How much it reads in that time, at most.
 const LINGER_BYTES: usize = 16 << 20;
+/// How many streams with an answer under way are tracked; past that, a reset of one more is
+/// passed on as it is.
+const MAX_TRACKED: usize = 1024;
 /// How much is read from the socket at a time.
 const READ_CHUNK: usize = 8 * 1024;
 
@@ -128,6 +143,10 @@ struct Outbound {
     holding: bool,
     /// The stream whose `431` was rewritten: h2's `RST_STREAM` on it follows.
     answered: Option<u32>,
+    /// Streams whose answer has begun (HEADERS out) and not ended: at most [`MAX_TRACKED`].
+    responding: Vec<u32>,
+    /// The stream of the `RST_STREAM` going out, if its answer had begun.
+    reset_while_responding: Option<u32>,
     /// Whether an answer went out before a `GOAWAY`: the connection then lingers.
     closing_answered: bool,
 }
@@ -287,6 +306,7 @@ impl Outbound {
                     return;
                 }
                 self.payload_left = frame_len(&self.head);
+                self.track();
                 if self.looked_at() {
                     self.holding = true;
                 } else {
@@ -308,6 +328,30 @@ impl Outbound {
             if self.payload_left == 0 {
                 self.frame_done(limit, last_in);
             }
+        }
+    }
+
+    /// Notes which streams have an answer under way, from the head of a frame going out.
+    fn track(&mut self) {
+        let (kind, flags) = (self.head[3], self.head[4]);
+        let stream = stream_id(&self.head[5..9]);
+        let ends = match kind {
+            HEADERS | DATA => flags & END_STREAM != 0,
+            RST_STREAM => true,
+            _ => return,
+        };
+        let at = self.responding.iter().position(|s| *s == stream);
+        if kind == RST_STREAM {
+            self.reset_while_responding = at.map(|_| stream);
+        }
+        match (ends, at) {
+            (true, Some(at)) => {
+                self.responding.swap_remove(at);
+            }
+            (false, None) if kind == HEADERS && self.responding.len() < MAX_TRACKED => {
+                self.responding.push(stream);
+            }
+            _ => {}
         }
     }
 
@@ -349,16 +393,26 @@ impl Outbound {
             }
             RST_STREAM => {
                 let code = u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
-                if self.answered == Some(stream) && code == PROTOCOL_ERROR {
+                if code == PROTOCOL_ERROR && self.answered == Some(stream) {
                     payload.copy_from_slice(&NO_ERROR.to_be_bytes());
                     self.answered = None;
+                } else if code == PROTOCOL_ERROR
+                    && !stream.is_multiple_of(2)
+                    && !self.was_responding(stream)
+                {
+                    // h2 resets a request it cannot read (a malformed header block) with
+                    // nothing else: answer it first, then the reset only stops the client.
+                    if let Some(answer) = answer(stream, &[], &malformed_request(false)) {
+                        self.out.extend_from_slice(&answer);
+                        payload.copy_from_slice(&NO_ERROR.to_be_bytes());
+                    }
                 }
             }
             _ => {
-                if let Some(stream) = goaway_over_headers(&payload, last_in) {
+                if let Some((stream, status)) = goaway_over_headers(&payload, last_in, limit) {
                     // The answer is literals and static entries only: whatever the state of the
                     // client's HPACK table, it reads the same and leaves it as it was.
-                    if let Some(answer) = answer(stream, &[], &header_list_too_large(limit, true)) {
+                    if let Some(answer) = answer(stream, &[], &status) {
                         self.out.extend_from_slice(&answer);
                         payload[..4].copy_from_slice(&stream.to_be_bytes());
                         self.closing_answered = true;
@@ -371,6 +425,12 @@ impl Outbound {
         self.keep(payload);
     }
 
+    /// Whether an answer to `stream` had begun before the reset going out (which
+    /// [`Outbound::track`] already took off the streams tracked).
+    fn was_responding(&self, stream: u32) -> bool {
+        self.reset_while_responding == Some(stream)
+    }
+
     /// Keeps the buffer of a held frame for the next one.
     fn keep(&mut self, mut payload: Vec<u8>) {
         payload.clear();
@@ -378,22 +438,35 @@ impl Outbound {
     }
 }
 
-/// The stream a `GOAWAY` payload is about, when h2 sends it over a header list too large to
-/// read (the last frame handed to h2 was that stream's header block, and h2 never processed
-/// the stream): `None` for any other `GOAWAY`.
-fn goaway_over_headers(payload: &[u8], last_in: Option<(u8, u32)>) -> Option<u32> {
+/// The stream a `GOAWAY` payload is about, and the status to answer it with, when h2 sends it
+/// over a request's header block (the last frame handed to h2 was that stream's header block,
+/// and h2 never processed the stream): a header list too large to read, or one it cannot
+/// decode. `None` for any other `GOAWAY`.
+fn goaway_over_headers(
+    payload: &[u8],
+    last_in: Option<(u8, u32)>,
+    limit: u32,
+) -> Option<(u32, crate::pb::Status)> {
     let last_processed = stream_id(payload.get(..4)?);
     let code = u32::from_be_bytes(payload.get(4..8)?.try_into().ok()?);
     let debug = payload.get(8..)?;
+    let (kind, stream) = last_in?;
+    if !(kind == HEADERS || kind == CONTINUATION)
+        || stream.is_multiple_of(2)
+        || stream <= last_processed
+    {
+        return None;
+    }
     let over_size = code == COMPRESSION_ERROR
         || (code == ENHANCE_YOUR_CALM
             && (debug == b"header_list_way_too_large" || debug == b"too_many_continuations"));
-    let (kind, stream) = last_in?;
-    (over_size
-        && (kind == HEADERS || kind == CONTINUATION)
-        && !stream.is_multiple_of(2)
-        && stream > last_processed)
-        .then_some(stream)
+    if over_size {
+        Some((stream, header_list_too_large(limit, true)))
+    } else if code == PROTOCOL_ERROR {
+        Some((stream, malformed_request(true)))
+    } else {
+        None
+    }
 }
 
 /// Whether an HPACK block is h2's own `:status: 431` and nothing else, as h2 writes it without
@@ -469,6 +542,20 @@ fn put_literal(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
     put_hpack_int(out, value.len());
     out.extend_from_slice(value);
+}
+
+/// The status a request h2 cannot read is answered with (a malformed header block).
+fn malformed_request(closing: bool) -> crate::pb::Status {
+    let closing = if closing {
+        "; the connection is closed"
+    } else {
+        ""
+    };
+    super::service::bad_request(format!(
+        "the request is not valid HTTP/2: its header block is malformed (h2 answered \
+         PROTOCOL_ERROR: a missing or misplaced pseudo-header, an invalid or connection-specific \
+         header, te other than trailers, ...){closing}"
+    ))
 }
 
 /// The status an over-size header list is answered with.
@@ -894,7 +981,10 @@ mod tests {
         ));
         input.extend(frame(HEADERS, 5, 3, &[0x48, 0x03, b'4', b'3', b'1']));
         input.extend(frame(HEADERS, 5, 5, &[0x88]));
-        input.extend(frame(RST_STREAM, 0, 7, &PROTOCOL_ERROR.to_be_bytes()));
+        // A refused stream, and a malformed one whose answer had begun.
+        input.extend(frame(RST_STREAM, 0, 7, &7u32.to_be_bytes()));
+        input.extend(frame(HEADERS, END_HEADERS, 9, &[0x88]));
+        input.extend(frame(RST_STREAM, 0, 9, &PROTOCOL_ERROR.to_be_bytes()));
         input.extend(frame(
             GOAWAY,
             0,
@@ -908,6 +998,25 @@ mod tests {
                 "chunk {chunk}"
             );
         }
+    }
+
+    #[test]
+    fn a_request_h2_resets_as_malformed_is_answered_first() {
+        let reset = frame(RST_STREAM, 0, 11, &PROTOCOL_ERROR.to_be_bytes());
+        let mut want = answer(11, &[], &malformed_request(false)).unwrap();
+        want.extend(frame(RST_STREAM, 0, 11, &NO_ERROR.to_be_bytes()));
+        for chunk in [1, 5, 4096] {
+            assert_eq!(through_outbound(&reset, chunk, None), want, "chunk {chunk}");
+        }
+        let text = String::from_utf8_lossy(&want);
+        assert!(text.contains("clarifai-status-code\u{5}11100"), "{text}");
+        // A GOAWAY for a header block h2 cannot decode: the same, and the connection closes.
+        let mut goaway = vec![0, 0, 0, 0];
+        goaway.extend_from_slice(&PROTOCOL_ERROR.to_be_bytes());
+        let input = frame(GOAWAY, 0, 0, &goaway);
+        let mut want = answer(1, &[], &malformed_request(true)).unwrap();
+        want.extend(frame(GOAWAY, 0, 0, &[0, 0, 0, 1, 0, 0, 0, 1]));
+        assert_eq!(through_outbound(&input, 3, Some((HEADERS, 1))), want);
     }
 
     #[test]

@@ -38,8 +38,9 @@ use tokio::time::{Instant, Sleep};
 /// header list is over that is answered `RPC_MAX_MESSAGE_SIZE_EXCEEDED` (40033: gRPC
 /// `RESOURCE_EXHAUSTED`, not retryable) on its stream; up to four times the limit the connection
 /// and its other streams go on, past that the connection closes after the answer (h2 reads no
-/// more of such a list). A client that does not speak HTTP/2 (HTTP/1.1, TLS, garbage) is answered
-/// `CONN_BAD_REQUEST_FORMAT` (11100) in HTTP/1.1.
+/// more of such a list). A request h2 resets as malformed is answered `CONN_BAD_REQUEST_FORMAT`
+/// (11100) on its stream first, and a client that does not speak HTTP/2 (HTTP/1.1, TLS,
+/// garbage) 11100 in HTTP/1.1.
 ///
 /// # Examples
 ///

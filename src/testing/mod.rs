@@ -130,8 +130,9 @@
 //! (120 s), a pause instead of a spin when out of file descriptors, and on gRPC HTTP/2
 //! `SETTINGS_MAX_CONCURRENT_STREAMS` (100) and `SETTINGS_MAX_HEADER_LIST_SIZE` (16 KiB; a
 //! longer header list is answered `RPC_MAX_MESSAGE_SIZE_EXCEEDED`, 40033, on its stream, where
-//! h2 would answer a bare HTTP 431 or close the connection). The gRPC port answers a client
-//! that does not speak HTTP/2 with 11100 in HTTP/1.1.
+//! h2 would answer a bare HTTP 431 or close the connection). A request h2 resets as malformed
+//! is answered `CONN_BAD_REQUEST_FORMAT` (11100) on its stream first, and a client that does not
+//! speak HTTP/2 gets 11100 in HTTP/1.1.
 //! Errors the server sends keep their trailers within what default clients accept, whatever the
 //! size of a status's text (see the wire contract's [size rule](crate::grpc#size-the-code-always-arrives)).
 //!
