@@ -1,6 +1,6 @@
 //! `clarifai-status serve` under a hostile client, on 127.0.0.1 (issue 14): raw HTTP/2 frames,
-//! idle and silent connections, a connection cap, a low file-descriptor limit, and garbage on
-//! both ports. Each test starts its own `serve` child process (so its memory and CPU can be read
+//! idle and silent connections, a connection cap, a low file-descriptor limit, over-size header
+//! lists, malformed HTTP/2 requests, and garbage on both ports. Each test starts its own `serve` child process (so its memory and CPU can be read
 //! from `/proc`) and is bounded in count and time; the whole file runs in well under two minutes.
 //!
 //! The counts are the issue's: 100,000 HEADERS-only streams on one connection, 5,000 silent
@@ -23,6 +23,8 @@ struct Serve {
     child: Child,
     grpc: SocketAddr,
     http: SocketAddr,
+    /// Where its stderr goes.
+    log: std::path::PathBuf,
 }
 
 impl Serve {
@@ -48,8 +50,14 @@ impl Serve {
                 "127.0.0.1:0",
             ])
             .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stdout(Stdio::piped());
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let log = std::env::temp_dir().join(format!(
+            "clarifai-status-abuse-{}-{}.log",
+            std::process::id(),
+            STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        command.stderr(std::fs::File::create(&log).unwrap());
         let mut child = command.spawn().expect("serve starts");
         let mut out = child.stdout.take().unwrap();
         let mut text = String::new();
@@ -73,6 +81,7 @@ impl Serve {
             grpc: grpc.parse().unwrap(),
             http: http.parse().unwrap(),
             child,
+            log,
         }
     }
 
@@ -86,6 +95,11 @@ impl Serve {
             .trim()
             .parse()
             .unwrap()
+    }
+
+    /// What it wrote to stderr so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// CPU time used so far (user + system).
@@ -147,6 +161,7 @@ impl Drop for Serve {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 
@@ -395,9 +410,18 @@ async fn at_a_limit_of_1024_descriptors_the_server_waits_quietly_and_recovers_wh
         share * 100.0
     );
     assert!(serve.answers(Duration::from_millis(500)).await.is_err());
+    // It says why, once, on stderr.
+    let log = serve.log();
+    assert_eq!(
+        log.matches("cannot accept connections").count(),
+        1,
+        "stderr: {log}"
+    );
 
     conns.truncate(800);
     serve.answers_soon(Duration::from_secs(3)).await;
+    let log = serve.log();
+    assert!(log.contains("accepting connections again"), "stderr: {log}");
 }
 
 // --- every answer carries a Clarifai code --------------------------------------------------

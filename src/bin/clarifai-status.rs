@@ -17,7 +17,8 @@
 //! plan; a file that cannot be read or is invalid ends the tool with status 2, naming the rule and
 //! field at fault. `--max-connections`, `--handshake-timeout`, `--idle-timeout`,
 //! `--max-concurrent-streams` and `--max-header-list-size` set the server's limits
-//! (`clarifai_status::testing::Limits`, whose defaults they keep when not given).
+//! (`clarifai_status::testing::Limits`, whose defaults they keep when not given). Warnings (out
+//! of file descriptors, accepting again) are logged to stderr.
 
 use std::fmt;
 use std::io::{self, BufWriter, Write};
@@ -176,6 +177,11 @@ fn serve(args: &ServeArgs, out: &mut impl Write) -> io::Result<ExitCode> {
         .enable_all()
         .build()?;
     let _entered = runtime.enter();
+    // The server's warnings (out of file descriptors, accepting again) go to stderr.
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(io::stderr)
+        .init();
     let mut server = TestServer::new().limits(args.limits.limits());
     if let Some(path) = &args.scenario {
         let plan = std::fs::read_to_string(path)
