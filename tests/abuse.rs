@@ -678,6 +678,25 @@ async fn raise_padded(
     client.raise(request).await
 }
 
+/// A `Raise` with `padding` bytes of metadata, over the server's header list limit: answered
+/// 40033 (`RESOURCE_EXHAUSTED`), with the limit named in the ErrorInfo's details.
+async fn over_the_limit(
+    client: &mut StatusTesterClient<tonic::transport::Channel>,
+    padding: usize,
+) {
+    let error = raise_padded(client, StatusCode::Success, padding, None)
+        .await
+        .expect_err("over the limit");
+    assert_eq!(
+        error.carried_clarifai_code().map(|c| c.number()),
+        Some(40033),
+        "{padding} bytes: {error:?}"
+    );
+    assert_eq!(error.code(), tonic::Code::ResourceExhausted, "{error:?}");
+    let details = String::from_utf8_lossy(error.details()).into_owned();
+    assert!(details.contains("header list"), "{error:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_over_size_header_list_is_answered_with_a_clarifai_code_on_its_own_stream() {
     let serve = Serve::start(&[], None);
@@ -703,18 +722,7 @@ async fn an_over_size_header_list_is_answered_with_a_clarifai_code_on_its_own_st
 
     // 20 KiB and 60 KiB: over the 16 KiB limit, within four times it (h2 answers 431 itself).
     for padding in [20 * 1024, 60 * 1024] {
-        let error = raise_padded(&mut client, StatusCode::Success, padding, None)
-            .await
-            .expect_err("over the limit");
-        assert_eq!(
-            error.carried_clarifai_code().map(|c| c.number()),
-            Some(40033),
-            "{padding} bytes: {error:?}"
-        );
-        assert_eq!(error.code(), tonic::Code::ResourceExhausted, "{error:?}");
-        // The ErrorInfo's `details` says which limit.
-        let details = String::from_utf8_lossy(error.details()).into_owned();
-        assert!(details.contains("header list"), "{error:?}");
+        over_the_limit(&mut client, padding).await;
     }
     // Within the limit, on the same connection: answered as usual.
     let error = raise_padded(&mut client, StatusCode::ConnKeyInvalid, 8 * 1024, None)
@@ -724,17 +732,9 @@ async fn an_over_size_header_list_is_answered_with_a_clarifai_code_on_its_own_st
     let slow = slow.await.unwrap().expect("the slow call was not cut");
     assert_eq!(slow.into_inner().status.unwrap().code, 10000);
 
-    // 1 MiB: h2 closes the connection; the stream is answered first, with the same code.
+    // 256 KiB and 1 MiB: h2 closes the connection; the stream is answered first, the same way.
     for padding in [256 * 1024, 1 << 20] {
-        let error = raise_padded(&mut client, StatusCode::Success, padding, None)
-            .await
-            .expect_err("over the limit");
-        assert_eq!(
-            error.carried_clarifai_code().map(|c| c.number()),
-            Some(40033),
-            "{padding} bytes: {error:?}"
-        );
-        assert_eq!(error.code(), tonic::Code::ResourceExhausted, "{error:?}");
+        over_the_limit(&mut client, padding).await;
     }
     // And the server answers again at once.
     serve.answers(Duration::from_secs(5)).await.unwrap();

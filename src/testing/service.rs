@@ -291,43 +291,39 @@ fn table_status(code: Code) -> pb::Status {
     }
 }
 
+/// `code` with the table's description and `details`.
+fn with_details(code: StatusCode, details: String) -> pb::Status {
+    pb::Status {
+        details,
+        ..table_status(code.into())
+    }
+}
+
 /// The status a malformed scenario is answered with: `CONN_INVALID_REQUEST` (11102, gRPC
 /// `INVALID_ARGUMENT`, HTTP 400), its table description, and `details` saying what was rejected.
 pub(crate) fn invalid_request(details: String) -> pb::Status {
-    pb::Status {
-        details,
-        ..table_status(StatusCode::ConnInvalidRequest.into())
-    }
+    with_details(StatusCode::ConnInvalidRequest, details)
 }
 
 /// The status a malformed request to the tester is answered with: `CONN_BAD_REQUEST_FORMAT`
 /// (gRPC `INVALID_ARGUMENT`, HTTP 400), its table description, and `details` saying what was
 /// rejected.
 pub(crate) fn bad_request(details: String) -> pb::Status {
-    pb::Status {
-        details,
-        ..table_status(StatusCode::ConnBadRequestFormat.into())
-    }
+    with_details(StatusCode::ConnBadRequestFormat, details)
 }
 
 /// The status a request over the server's size limits is answered with:
 /// `RPC_MAX_MESSAGE_SIZE_EXCEEDED` (40033: gRPC `RESOURCE_EXHAUSTED`, HTTP 413, not retryable),
 /// its table description, and `details` saying which limit.
 pub(crate) fn request_too_large(details: String) -> pb::Status {
-    pb::Status {
-        details,
-        ..table_status(StatusCode::RpcMaxMessageSizeExceeded.into())
-    }
+    with_details(StatusCode::RpcMaxMessageSizeExceeded, details)
 }
 
 /// The status a connection over the server's cap is answered with: `RPC_REQUEST_QUEUE_FULL`
 /// (40030: gRPC `UNAVAILABLE`, HTTP 503, retryable), its table description, and `details`
 /// saying which limit.
 pub(crate) fn server_busy(details: String) -> pb::Status {
-    pb::Status {
-        details,
-        ..table_status(StatusCode::RpcRequestQueueFull.into())
-    }
+    with_details(StatusCode::RpcRequestQueueFull, details)
 }
 
 #[tonic::async_trait]
