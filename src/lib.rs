@@ -98,6 +98,17 @@ pub mod table;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+/// Entry points for the fuzz targets in `fuzz/`, to code the public API does not reach. Built
+/// only under `cargo fuzz` (`--cfg fuzzing`): not part of the crate's API.
+#[cfg(all(fuzzing, feature = "testing"))]
+#[doc(hidden)]
+pub mod __fuzz {
+    /// The test server's rewriting of h2's own answers, both directions, on any bytes.
+    pub fn h2_answers(data: &[u8]) {
+        crate::testing::fuzz_h2(data);
+    }
+}
+
 pub use code::Code;
 pub use error::{ParseCodeError, ParseOutcomeError, UnknownCode};
 pub use pb::StatusCode;

@@ -828,33 +828,69 @@ impl<T: tonic::transport::server::Connected> tonic::transport::server::Connected
     }
 }
 
+#[cfg(any(test, fuzzing))]
+/// Hands `bytes` to an `Inbound` in chunks of `chunk` bytes, reading into buffers of
+/// `room` bytes; returns what came out, and where each read ended.
+fn through_inbound(bytes: &[u8], chunk: usize, room: usize) -> (Vec<u8>, Vec<usize>) {
+    let mut inbound = H2Answers::new((), 16_384).inbound;
+    let (mut out, mut ends) = (Vec::new(), Vec::new());
+    for piece in bytes.chunks(chunk) {
+        inbound.raw = piece.to_vec();
+        inbound.pos = 0;
+        inbound.end = piece.len();
+        loop {
+            let mut space = vec![0u8; room];
+            let mut buf = ReadBuf::new(&mut space);
+            inbound.hand_over(&mut buf);
+            if buf.filled().is_empty() {
+                break;
+            }
+            out.extend_from_slice(buf.filled());
+            ends.push(out.len());
+        }
+    }
+    (out, ends)
+}
+
+#[cfg(any(test, fuzzing))]
+/// Sends `bytes` through an `Outbound` in chunks; returns what goes out.
+fn through_outbound(bytes: &[u8], chunk: usize, last_in: Option<(u8, u32)>) -> Vec<u8> {
+    let mut outbound = Outbound::default();
+    for piece in bytes.chunks(chunk) {
+        outbound.take(piece, 16_384, last_in);
+    }
+    outbound.out
+}
+
+/// Drives both directions with `data`, checking what must hold whatever the bytes (for
+/// `fuzz/fuzz_targets/h2_answers.rs`).
+#[cfg(fuzzing)]
+pub(crate) fn fuzz(data: &[u8]) {
+    let [chunk, room, kind, stream, preface, rest @ ..] = data else {
+        return;
+    };
+    let (chunk, room) = (usize::from(*chunk).max(1), usize::from(*room).max(1));
+    let (client, server) = rest.split_at(rest.len() / 2);
+    let mut input = if preface & 1 == 1 {
+        PREFACE.to_vec()
+    } else {
+        Vec::new()
+    };
+    input.extend_from_slice(client);
+    let (out, _) = through_inbound(&input, chunk, room);
+    // Only SETTINGS frames grow, by one setting each.
+    assert!(out.len() <= input.len() + NO_TABLE.len() * (input.len() / HEAD_LEN + 1));
+    if !input.starts_with(PREFACE) {
+        assert!(out.len() < PREFACE_LEN && input.starts_with(&out));
+    }
+    let _ = through_outbound(server, chunk, Some((*kind % 10, u32::from(*stream))));
+    let _ = first_stream(server);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    /// Hands `bytes` to an `Inbound` in chunks of `chunk` bytes, reading into buffers of
-    /// `room` bytes; returns what came out, and where each read ended.
-    fn through_inbound(bytes: &[u8], chunk: usize, room: usize) -> (Vec<u8>, Vec<usize>) {
-        let mut inbound = H2Answers::new((), 16_384).inbound;
-        let (mut out, mut ends) = (Vec::new(), Vec::new());
-        for piece in bytes.chunks(chunk) {
-            inbound.raw = piece.to_vec();
-            inbound.pos = 0;
-            inbound.end = piece.len();
-            loop {
-                let mut space = vec![0u8; room];
-                let mut buf = ReadBuf::new(&mut space);
-                inbound.hand_over(&mut buf);
-                if buf.filled().is_empty() {
-                    break;
-                }
-                out.extend_from_slice(buf.filled());
-                ends.push(out.len());
-            }
-        }
-        (out, ends)
-    }
 
     #[test]
     fn client_settings_end_with_no_table_and_frames_go_over_one_at_a_time() {
@@ -931,15 +967,6 @@ mod tests {
             [None, Some((HEADERS, 5)), Some((CONTINUATION, 5))],
             "one frame per read"
         );
-    }
-
-    /// Sends `bytes` through an `Outbound` in chunks; returns what goes out.
-    fn through_outbound(bytes: &[u8], chunk: usize, last_in: Option<(u8, u32)>) -> Vec<u8> {
-        let mut outbound = Outbound::default();
-        for piece in bytes.chunks(chunk) {
-            outbound.take(piece, 16_384, last_in);
-        }
-        outbound.out
     }
 
     /// h2's 431 as it writes it without a dynamic table, after a table size update.

@@ -181,6 +181,12 @@ mod scenario;
 mod service;
 mod v2;
 
+/// The HTTP/2 answer rewriting's fuzz entry point ([`crate::__fuzz`]).
+#[cfg(fuzzing)]
+pub(crate) fn fuzz_h2(data: &[u8]) {
+    h2::fuzz(data);
+}
+
 pub use counters::CallCount;
 pub use limits::{Limits, ACCEPT_BACKOFF};
 pub use scenario::{InvalidScenarios, Scenarios, MAX_DELAY_MS};
