@@ -819,3 +819,50 @@ fn a_request_h2_cannot_read_is_answered_with_a_clarifai_code() {
         }
     }
 }
+
+/// A gRPC call to `path` whose request body is `body`, whatever its bytes, by an h2 client:
+/// the answer's status headers (the trailers, or the headers of a trailers-only answer).
+async fn call_with_body(addr: SocketAddr, path: &str, body: &'static [u8]) -> http::HeaderMap {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::post(format!("http://{addr}{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap();
+    let (response, mut send) = client.send_request(request, false).unwrap();
+    send.send_data(bytes::Bytes::from_static(body), true)
+        .unwrap();
+    let (parts, mut body) = response.await.unwrap().into_parts();
+    if parts.headers.contains_key("grpc-status") {
+        return parts.headers;
+    }
+    while let Some(data) = body.data().await {
+        let data = data.unwrap();
+        let _ = body.flow_control().release_capacity(data.len());
+    }
+    body.trailers().await.unwrap().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_raise_body_tonic_cannot_read_is_answered_11100() {
+    let serve = Serve::start(&[], None);
+    let path = "/clarifai.status.testing.v1.StatusTester/Raise";
+    let cases: [(&str, &[u8]); 3] = [
+        ("no message at all", b""),
+        ("a message cut short", &[0, 0, 0, 0, 10, 1, 2]),
+        ("a compressed message", &[1, 0, 0, 0, 2, 0x0a, 0]),
+    ];
+    for (what, body) in cases {
+        let headers = call_with_body(serve.grpc, path, body).await;
+        let code = clarifai_status::grpc::read_code(&headers).map(|c| c.number());
+        assert_eq!(code, Some(11100), "{what}: {headers:?}");
+        let status = tonic::Status::from_header_map(&headers).unwrap();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{what}");
+        // tonic's own words, in the ErrorInfo's details.
+        let details = String::from_utf8_lossy(status.details()).into_owned();
+        assert!(details.contains("could not be read"), "{what}: {details}");
+    }
+}

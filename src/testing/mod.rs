@@ -111,7 +111,8 @@
 //!
 //! An unknown code name, an unknown or repeated query parameter, a parameter that is not a number
 //! in `u32`, a key longer than [`MAX_KEY_LEN`] bytes, a gRPC request that does not decode as a
-//! `RaiseRequest`, or a gRPC request without `status` is
+//! `RaiseRequest` (or holds no message, one cut short, or a compressed one), or a gRPC request
+//! without `status` is
 //! answered `CONN_BAD_REQUEST_FORMAT` (11100: gRPC `INVALID_ARGUMENT`, HTTP 400) with the table's
 //! description, and a `details` field saying what was rejected. A rejected call is not counted.
 //!

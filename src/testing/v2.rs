@@ -114,6 +114,31 @@ fn is_method_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// tonic's own answer to a `Raise` it cannot read before the handler runs (no message at all, a
+/// message cut short, a compressed one: the server takes no compression), a bare `INTERNAL`,
+/// becomes `CONN_BAD_REQUEST_FORMAT` (11100) with tonic's text in `details`, as a message that
+/// does not decode is answered. The handler's own answers always carry a code, so only tonic's
+/// lack one; other responses pass as they are. (The V2 stand-in answers whatever the request
+/// holds, so it needs none of this.)
+fn unreadable_as_bad_request(
+    response: http::Response<tonic::body::Body>,
+) -> http::Response<tonic::body::Body> {
+    let headers = response.headers();
+    if headers.contains_key(crate::grpc::CODE_HEADER)
+        || crate::grpc::read_grpc_code(headers) != Some(tonic::Code::Internal)
+    {
+        return response;
+    }
+    let said = tonic::Status::from_header_map(headers)
+        .map(|status| status.message().to_owned())
+        .unwrap_or_default();
+    tonic::Status::from(&bad_request(format!(
+        "the request could not be read: {}",
+        clip(&said)
+    )))
+    .into_http()
+}
+
 /// The answer to a path the server does not serve: gRPC `UNIMPLEMENTED`, carrying
 /// `NOT_IMPLEMENTED` (10040) per the wire contract.
 fn unimplemented(path: &str) -> http::Response<tonic::body::Body> {
@@ -343,7 +368,10 @@ impl Service<http::Request<tonic::body::Body>> for Dispatch {
         let path = request.uri().path();
         if path == RAISE_PATH {
             let call = RaiseCall(self.tester.clone());
-            Box::pin(async move { Ok(Grpc::new(RaiseCodec).unary(call, request).await) })
+            Box::pin(async move {
+                let response = Grpc::new(RaiseCodec).unary(call, request).await;
+                Ok(unreadable_as_bad_request(response))
+            })
         } else if path.starts_with(V2_PREFIX) {
             self.v2.call(request)
         } else {
