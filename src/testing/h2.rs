@@ -89,8 +89,9 @@ const MAX_TRACKED: usize = 1024;
 /// How much is read from the socket at a time.
 const READ_CHUNK: usize = 8 * 1024;
 
-/// An HTTP/2 server connection whose own error answers to over-size header lists carry a
-/// Clarifai code (see the module's documentation).
+/// An HTTP/2 server connection whose own answers (to over-size header lists, malformed
+/// requests, a client that does not speak HTTP/2) carry a Clarifai code (see the module's
+/// documentation).
 #[derive(Debug)]
 pub(crate) struct H2Answers<T> {
     io: T,
@@ -147,7 +148,8 @@ struct Outbound {
     responding: Vec<u32>,
     /// The stream of the `RST_STREAM` going out, if its answer had begun.
     reset_while_responding: Option<u32>,
-    /// Whether an answer went out before a `GOAWAY`: the connection then lingers.
+    /// Whether an answer went out that closes the connection (before a `GOAWAY`, or in HTTP/1.1):
+    /// the connection then lingers.
     closing_answered: bool,
 }
 
