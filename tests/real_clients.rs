@@ -49,6 +49,8 @@ async fn clarifai_sdk_and_clarifai_grpc_meet_the_v2_stand_in() {
         .arg(&grpc)
         .arg("--http")
         .arg(&http)
+        .arg("--descriptions")
+        .arg(descriptions())
         // Read at import by clarifai-grpc and the SDK: no default may point at api.clarifai.com.
         .env("CLARIFAI_API_BASE", format!("http://{grpc}"))
         .env("CLARIFAI_GRPC_BASE", &grpc)
@@ -85,4 +87,13 @@ async fn clarifai_sdk_and_clarifai_grpc_meet_the_v2_stand_in() {
         summary.starts_with("clarifai-clients: ") && summary.ends_with(" passed, 0 failed"),
         "unexpected summary: {summary}"
     );
+}
+
+/// Every code's description, from the crate's table, as a JSON object by number: what the
+/// clients must read back.
+fn descriptions() -> String {
+    let table: serde_json::Map<String, serde_json::Value> = clarifai_status::StatusCode::all()
+        .map(|code| (code.number().to_string(), code.description().into()))
+        .collect();
+    serde_json::Value::Object(table).to_string()
 }
