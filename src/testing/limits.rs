@@ -443,6 +443,26 @@ impl Guarded {
         }
     }
 
+    /// What a write to the socket did, seen by the timers: bytes out count as activity once the
+    /// connection has sent its first byte, and a write that waits waits no longer than the
+    /// idle timeout (a peer that stops reading holds the connection no longer than an idle one).
+    fn after_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        written: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match written {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 && self.last.is_some() {
+                    self.moved();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => self.poll_deadline(cx).map(Err),
+        }
+    }
+
     fn moved(&mut self) {
         self.last = Some(Instant::now());
     }
@@ -505,17 +525,8 @@ impl AsyncWrite for Guarded {
                 return this.poll_rewrite(cx).map_ok(|n| n.unwrap_or(0));
             }
         }
-        match Pin::new(&mut this.io).poll_write(cx, buf) {
-            Poll::Ready(Ok(n)) => {
-                if n > 0 && this.last.is_some() {
-                    this.moved();
-                }
-                Poll::Ready(Ok(n))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            // A peer that stops reading holds the connection no longer than an idle one.
-            Poll::Pending => this.poll_deadline(cx).map(Err),
-        }
+        let written = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.after_write(cx, written)
     }
 
     fn poll_write_vectored(
@@ -535,16 +546,8 @@ impl AsyncWrite for Guarded {
                 }
             }
         }
-        match Pin::new(&mut this.io).poll_write_vectored(cx, bufs) {
-            Poll::Ready(Ok(n)) => {
-                if n > 0 && this.last.is_some() {
-                    this.moved();
-                }
-                Poll::Ready(Ok(n))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => this.poll_deadline(cx).map(Err),
-        }
+        let written = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.after_write(cx, written)
     }
 
     fn is_write_vectored(&self) -> bool {
