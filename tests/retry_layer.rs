@@ -493,12 +493,7 @@ async fn grpc_timeout_shortens_the_deadline_and_retries_carry_what_is_left() {
         .headers_mut()
         .insert("grpc-timeout", "400m".parse().unwrap());
     send(&mut svc, timed).await.unwrap();
-    let timeouts: Vec<Duration> = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|s| parse_timeout(s.headers["grpc-timeout"].to_str().unwrap()))
-        .collect();
+    let timeouts = sent_timeouts(&seen);
     assert_eq!(timeouts[0], Duration::from_millis(400));
     assert!(timeouts[1] <= Duration::from_millis(350), "{timeouts:?}");
     assert!(timeouts[2] <= Duration::from_millis(300), "{timeouts:?}");
@@ -518,6 +513,15 @@ async fn grpc_timeout_shortens_the_deadline_and_retries_carry_what_is_left() {
     send(&mut svc, timed).await.unwrap();
     assert!(start.elapsed() < Duration::from_millis(100));
     assert_eq!(attempts(&seen), 1);
+}
+
+/// The `grpc-timeout` each attempt went out with.
+fn sent_timeouts(seen: &Mutex<Vec<Seen>>) -> Vec<Duration> {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .map(|s| parse_timeout(s.headers["grpc-timeout"].to_str().unwrap()))
+        .collect()
 }
 
 fn parse_timeout(value: &str) -> Duration {
@@ -650,12 +654,7 @@ async fn every_attempt_carries_the_attempt_timeout_in_grpc_timeout_capped_by_the
     let policy = || fast().attempt_timeout(Duration::from_millis(300));
     let (mut svc, seen) = layered(policy(), vec![unavailable(), Answer::Ok]);
     send(&mut svc, request()).await.unwrap();
-    let timeouts: Vec<Duration> = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|s| parse_timeout(s.headers["grpc-timeout"].to_str().unwrap()))
-        .collect();
+    let timeouts = sent_timeouts(&seen);
     assert_eq!(timeouts, [Duration::from_millis(300); 2]);
 
     // The call's own timeout is sooner: it is what the attempt carries.
