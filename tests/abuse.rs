@@ -117,14 +117,7 @@ impl Serve {
             let mut client = StatusTesterClient::connect(format!("http://{}", self.grpc))
                 .await
                 .map_err(|e| format!("connect: {e}"))?;
-            let error = client
-                .raise(RaiseRequest {
-                    status: Some(Status {
-                        code: StatusCode::ConnKeyInvalid as i32,
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                })
+            let error = raise_padded(&mut client, StatusCode::ConnKeyInvalid, 0, None)
                 .await
                 .expect_err("11008 is a failure");
             if error.clarifai_code() == StatusCode::ConnKeyInvalid {
