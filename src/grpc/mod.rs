@@ -199,7 +199,7 @@ pub(crate) const CODE_NAME: HeaderName = HeaderName::from_static(CODE_HEADER);
 pub(crate) const PUSHBACK_NAME: HeaderName = HeaderName::from_static(PUSHBACK_HEADER);
 pub(crate) const DETAILS_NAME: HeaderName = HeaderName::from_static("grpc-status-details-bin");
 pub(crate) const GRPC_STATUS_NAME: HeaderName = HeaderName::from_static("grpc-status");
-#[cfg(feature = "server")]
+#[cfg(any(feature = "server", feature = "retry"))]
 pub(crate) const GRPC_MESSAGE_NAME: HeaderName = HeaderName::from_static("grpc-message");
 
 /// Builds a `tonic::Status` carrying a Clarifai code per the [wire contract](self).
@@ -406,16 +406,21 @@ pub trait ClarifaiStatusExt: sealed::Sealed {
 impl ClarifaiStatusExt for tonic::Status {
     fn clarifai_code(&self) -> Code {
         self.carried_clarifai_code()
-            .unwrap_or_else(|| fallback_from_grpc(self.code()).into())
+            .unwrap_or_else(|| uncarried_code(self))
     }
 
     fn carried_clarifai_code(&self) -> Option<Code> {
-        parse_code_header(
+        let carried = parse_code_header(
             self.metadata()
                 .get(CODE_HEADER)
                 .map(|v| v.as_encoded_bytes()),
         )
-        .or_else(|| details::decode(self.details()).code)
+        .or_else(|| details::decode(self.details()).code)?;
+        if self.code() == tonic::Code::Ok {
+            Some(carried)
+        } else {
+            error_code(carried)
+        }
     }
 
     fn clarifai_retry_delay(&self) -> Option<Duration> {
@@ -433,13 +438,7 @@ impl ClarifaiStatusExt for tonic::Status {
 
     fn to_clarifai_status(&self) -> pb::Status {
         let decoded = details::decode(self.details());
-        let code = parse_code_header(
-            self.metadata()
-                .get(CODE_HEADER)
-                .map(|v| v.as_encoded_bytes()),
-        )
-        .or(decoded.code)
-        .unwrap_or_else(|| fallback_from_grpc(self.code()).into());
+        let code = self.clarifai_code();
         let mut status = pb::Status {
             code: code.number(),
             description: self.message().to_owned(),
@@ -452,6 +451,58 @@ impl ClarifaiStatusExt for tonic::Status {
         }
         status
     }
+}
+
+/// The code read for a `tonic::Status` that carries none: [`LOCAL_FAILURE`] when tonic made it
+/// from the client's own transport error (it has an [`Error::source`](std::error::Error::source);
+/// a status decoded from a server's `grpc-status` never has one), else [`fallback_from_grpc`].
+fn uncarried_code(status: &tonic::Status) -> Code {
+    if std::error::Error::source(status).is_some() {
+        LOCAL_FAILURE.into()
+    } else {
+        fallback_from_grpc(status.code()).into()
+    }
+}
+
+/// The code [`ClarifaiStatusExt::clarifai_code`] reads for a failure the client's own stack
+/// produced, with no Clarifai code from any server: `CONN_UNCATEGORIZED` (99001).
+///
+/// tonic turns the client's transport errors into a `tonic::Status` whose
+/// [`source`](std::error::Error::source) is the error (an `h2` reset or GOAWAY, including h2's
+/// own refusal of an over-size header list it received or was asked to send; a `hyper` error; a
+/// failed connect; tonic's own `timeout`): no server sent a code then, so reading the gRPC code's
+/// fallback (`RESOURCE_EXHAUSTED` as `CONN_THROTTLED`, say) would claim a server's meaning.
+/// `CONN_UNCATEGORIZED` says what is known: the connection failed, uncategorized.
+///
+/// What tonic's codec makes on the client without a source (its decode limit, `OUT_OF_RANGE`
+/// "decoded message length too large"; a truncated message, `INTERNAL`) cannot be told apart
+/// from a server's bare gRPC error through tonic's public API, and reads by its gRPC code's
+/// fallback. The retry classifiers never read this code: they decide on the gRPC code of a status
+/// that carries none.
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::grpc::{ClarifaiStatusExt, LOCAL_FAILURE};
+/// use clarifai_status::StatusCode;
+///
+/// // A transport error, as tonic's channel reports it: the status has a source.
+/// let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+/// let local = tonic::Status::from_error(Box::new(io));
+/// assert_eq!(local.clarifai_code(), LOCAL_FAILURE);
+/// assert_eq!(LOCAL_FAILURE, StatusCode::ConnUncategorized);
+///
+/// // The same gRPC code from a server reads by the fallback.
+/// assert_eq!(tonic::Status::unknown("x").clarifai_code(), StatusCode::Failure);
+/// ```
+pub const LOCAL_FAILURE: crate::StatusCode = crate::StatusCode::ConnUncategorized;
+
+/// A code carried by a gRPC error (not `OK`), if it is one an error can carry: a failure.
+/// SUCCESS, the in-progress codes and `ZERO` (proto3's unset) are not taken: an error that
+/// claims one carries no code.
+#[inline]
+pub(crate) fn error_code(code: Code) -> Option<Code> {
+    (code.number() != 0 && code.is_failure()).then_some(code)
 }
 
 /// Parses a `clarifai-status-code` value by the crate's [spelling rules](Code#codes-in-text).
@@ -502,6 +553,10 @@ pub fn pushback(headers: &HeaderMap) -> Option<Pushback> {
 /// `clarifai-status-code`, else the Clarifai `ErrorInfo` in `grpc-status-details-bin` (base64,
 /// padded or not). `None` when neither carries one. Never panics on malformed values.
 ///
+/// On headers that hold a gRPC error (a `grpc-status` other than `0`, as [`read_grpc_code`]
+/// reads it), only a failure code counts as carried: an error that claims SUCCESS, an
+/// in-progress code or `0` carries no code, and `None` is returned.
+///
 /// # Examples
 ///
 /// ```
@@ -515,31 +570,102 @@ pub fn pushback(headers: &HeaderMap) -> Option<Pushback> {
 /// assert_eq!(read_code(&headers), Some(Code::new(11008)));
 /// ```
 pub fn read_code(headers: &HeaderMap) -> Option<Code> {
-    parse_code_header(headers.get(&CODE_NAME).map(|v| v.as_bytes())).or_else(|| {
-        let raw = headers.get(&DETAILS_NAME)?;
-        let bytes = decode_base64(raw.as_bytes())?;
-        details::decode(&bytes).code
-    })
+    let carried =
+        parse_code_header(headers.get(&CODE_NAME).map(|v| v.as_bytes())).or_else(|| {
+            let raw = headers.get(&DETAILS_NAME)?;
+            let bytes = decode_base64(raw.as_bytes())?;
+            details::decode(&bytes).code
+        })?;
+    match read_grpc_code(headers) {
+        Some(code) if code != tonic::Code::Ok => error_code(carried),
+        _ => Some(carried),
+    }
 }
 
-/// Reads the gRPC code in raw headers or trailers (`grpc-status`); `None` when absent or invalid.
+/// Reads the gRPC code in raw headers or trailers (`grpc-status`); `None` when absent.
+///
+/// This is the one reading of `grpc-status` in the crate, every layer's: a value that is not a
+/// gRPC code (`abc`, `99`, ` 14`, empty) is `UNKNOWN`, as tonic's client reads it
+/// ([`tonic::Code::from_bytes`]) and as gRPC's HTTP/2 protocol says of an unparseable status. The
+/// crate's layers write such a value back as `2`, so every client reads the same code.
 ///
 /// # Examples
 ///
 /// ```
+/// use clarifai_status::grpc::read_grpc_code;
+///
 /// let mut headers = http::HeaderMap::new();
+/// assert_eq!(read_grpc_code(&headers), None);
 /// headers.insert("grpc-status", "14".parse().unwrap());
-/// assert_eq!(clarifai_status::grpc::read_grpc_code(&headers), Some(tonic::Code::Unavailable));
+/// assert_eq!(read_grpc_code(&headers), Some(tonic::Code::Unavailable));
+/// headers.insert("grpc-status", "fourteen".parse().unwrap());
+/// assert_eq!(read_grpc_code(&headers), Some(tonic::Code::Unknown));
 /// ```
 pub fn read_grpc_code(headers: &HeaderMap) -> Option<tonic::Code> {
-    let value = headers.get(&GRPC_STATUS_NAME)?;
-    let n: i32 = std::str::from_utf8(value.as_bytes())
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    (0..=16).contains(&n).then(|| tonic::Code::from_i32(n))
+    headers
+        .get(&GRPC_STATUS_NAME)
+        .map(|value| tonic::Code::from_bytes(value.as_bytes()))
 }
+
+/// Makes gRPC status headers from a peer safe for every reader, tonic's included: each rule
+/// replaces or removes a value that some client would panic on or read as another code.
+///
+/// - `grpc-status` that is not a gRPC code (read as `UNKNOWN`, see [`read_grpc_code`]) becomes
+///   `2`.
+/// - `grpc-status-details-bin` that is not base64 (padded or not) is removed: tonic's client
+///   panics on it (`Status::from_header_map`'s `expect`), and no reader can use it.
+/// - `grpc-message` whose percent-decoding is not UTF-8 (tonic's client then drops the gRPC code
+///   for `UNKNOWN`) is written again from its lossy decoding.
+///
+/// Returns whether anything was changed. Costs one lookup per header when they are absent.
+#[cfg(any(feature = "server", feature = "retry"))]
+pub(crate) fn sanitize(headers: &mut HeaderMap) -> bool {
+    let mut changed = false;
+    if let Some(value) = headers.get(&GRPC_STATUS_NAME) {
+        if tonic::Code::from_bytes(value.as_bytes()) == tonic::Code::Unknown && value != "2" {
+            headers.insert(GRPC_STATUS_NAME, http::HeaderValue::from_static("2"));
+            changed = true;
+        }
+    }
+    if let Some(value) = headers.get(&DETAILS_NAME) {
+        if decode_base64(value.as_bytes()).is_none() {
+            headers.remove(&DETAILS_NAME);
+            changed = true;
+        }
+    }
+    if let Some(value) = headers.get(&GRPC_MESSAGE_NAME) {
+        let decoded = percent_encoding::percent_decode(value.as_bytes());
+        if decoded.clone().decode_utf8().is_err() {
+            let text = decoded.decode_utf8_lossy();
+            let encoded = percent_encoding::utf8_percent_encode(&text, MESSAGE_SET).to_string();
+            match http::HeaderValue::from_str(&encoded) {
+                Ok(value) => {
+                    headers.insert(GRPC_MESSAGE_NAME, value);
+                }
+                Err(_) => {
+                    headers.remove(&GRPC_MESSAGE_NAME);
+                }
+            }
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// What tonic percent-encodes in `grpc-message` (gRPC's HTTP/2 protocol: everything outside
+/// printable ASCII, and `%`), defined once for every writer of the header here.
+#[cfg(any(feature = "server", feature = "retry"))]
+pub(crate) const MESSAGE_SET: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'?')
+    .add(b'{')
+    .add(b'}');
 
 /// Reads the retry delay a `RetryInfo` in `grpc-status-details-bin` asks for, else the pushback
 /// header's; `None` when there is neither (or the pushback says not to retry: see [`pushback`]).

@@ -117,19 +117,6 @@ where
     }
 }
 
-/// What tonic percent-encodes in `grpc-message`.
-const MESSAGE_SET: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'<')
-    .add(b'>')
-    .add(b'`')
-    .add(b'?')
-    .add(b'{')
-    .add(b'}');
-
 /// Stamps a gRPC error in `headers` (response headers or trailers) with a Clarifai code if it
 /// carries none, and logs it. Does nothing when there is no error there.
 pub(crate) fn stamp(headers: &mut HeaderMap) {
@@ -156,7 +143,7 @@ pub(crate) fn stamp(headers: &mut HeaderMap) {
                 // The message goes out twice from here: keep both copies inside what default
                 // clients accept, as the wire contract does for the errors it builds.
                 if let std::borrow::Cow::Owned(capped) = grpc::cap_message(&message) {
-                    let encoded = percent_encoding::utf8_percent_encode(&capped, MESSAGE_SET);
+                    let encoded = percent_encoding::utf8_percent_encode(&capped, grpc::MESSAGE_SET);
                     if let Ok(value) = HeaderValue::from_str(&encoded.to_string()) {
                         headers.insert(grpc::GRPC_MESSAGE_NAME, value);
                         message = capped;
