@@ -177,11 +177,42 @@ pub fn read_retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 #[cfg(feature = "json")]
+/// The most bytes of a body the JSON readers ([`parse_json`], [`read_code`], [`read_status`])
+/// look at: 1 MiB. The status must end within them.
+///
+/// Reading is bounded by this and by what the status holds, never by the document: the readers
+/// walk the JSON without building it, keep only the `status` object's known fields, and stop at
+/// the end of the `status` object. Clarifai's REST API writes `status` first (it is field 1 of
+/// every response message, and its JSON keeps field order), so a response of any size with
+/// megabytes of outputs is read in the time of its first few hundred bytes. A body whose status
+/// does not end within the first `MAX_JSON_BYTES` is read as having none (the header, then the
+/// HTTP status, decide). Nesting deeper than serde_json's limit (128) is read as not JSON.
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::rest::{parse_json, MAX_JSON_BYTES};
+///
+/// // The status first, then far more than the limit: read.
+/// let mut body = br#"{"status":{"code":21354},"outputs":["#.to_vec();
+/// body.resize(MAX_JSON_BYTES * 2, b' ');
+/// assert_eq!(parse_json(&body).map(|s| s.code), Some(21354));
+///
+/// // The status only past the limit: not read.
+/// let mut late = br#"{"outputs":""#.to_vec();
+/// late.resize(MAX_JSON_BYTES, b'x');
+/// late.extend_from_slice(br#"","status":{"code":21354}}"#);
+/// assert_eq!(parse_json(&late), None);
+/// ```
+pub const MAX_JSON_BYTES: usize = 1 << 20;
+
+#[cfg(feature = "json")]
 /// Parses a JSON body in Clarifai's REST shape into its status; `None` when the body is not JSON,
 /// has no `status` object, or its `code` is neither a number in `i32` nor a string read by the
 /// crate's [spelling rules](crate::Code#codes-in-text) (a decimal `i32` or a known name,
 /// surrounding spaces ignored). Unknown fields are ignored; fields of the wrong type are left
-/// empty.
+/// empty. At most [`MAX_JSON_BYTES`] are read, and nothing after the `status` object (see there:
+/// the document is walked, never built).
 ///
 /// # Examples
 ///
@@ -193,46 +224,233 @@ pub fn read_retry_after(headers: &HeaderMap) -> Option<Duration> {
 /// assert!(parse_json(b"<html>").is_none());
 /// ```
 pub fn parse_json(body: &[u8]) -> Option<pb::Status> {
-    let value: Value = serde_json::from_slice(body).ok()?;
-    let fields = value.get("status")?.as_object()?;
-    let code = json_code(fields.get("code")?)?;
-    let mut status = pb::Status {
-        code: code.number(),
-        description: fields
-            .get("description")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-        ..Default::default()
-    };
-    // The public fields the proto declares, by field name; texts as strings, numbers as numbers.
-    for (name, _, kind) in pb::Status::default().public_fields() {
-        let text = match (fields.get(name), kind) {
-            (Some(Value::String(text)), PublicValue::Text(_)) => text.clone(),
-            (Some(Value::Number(n)), PublicValue::Number(_)) => n.to_string(),
-            _ => continue,
-        };
-        status.set_public_field(name, &text);
-    }
-    Some(status)
+    json::parse(&body[..body.len().min(MAX_JSON_BYTES)])
 }
 
+/// The bounded walk behind [`parse_json`]: serde's visitors over serde_json's reader, so that
+/// only the `status` object's known fields are kept (everything else is skipped with
+/// `IgnoredAny`, which allocates nothing), and the walk stops when the `status` object ends.
 #[cfg(feature = "json")]
-fn json_code(value: &Value) -> Option<Code> {
-    match value {
-        Value::Number(n) => n
-            .as_i64()
-            .and_then(|n| i32::try_from(n).ok())
-            .map(Code::new),
-        // The crate's spelling rules, as every text path: crate::Code#codes-in-text.
-        Value::String(s) => crate::code::read_text(s),
-        _ => None,
+mod json {
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, Visitor};
+
+    use crate::pb::{self, PublicValue};
+    use crate::Code;
+
+    pub(super) fn parse(body: &[u8]) -> Option<pb::Status> {
+        let mut found = None;
+        let mut reader = serde_json::Deserializer::from_slice(body);
+        // The walk ends with an error on purpose once the status is read (nothing after it is
+        // looked at), or with a real error: either way `found` says what was read.
+        let _ = reader.deserialize_map(Envelope { found: &mut found });
+        found
+    }
+
+    /// The error that stops the walk once the status is read.
+    const DONE: &str = "status read";
+
+    /// The top-level object: `status` read, every other key skipped.
+    struct Envelope<'a> {
+        found: &'a mut Option<pb::Status>,
+    }
+
+    impl<'de> Visitor<'de> for Envelope<'_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<Key>()? {
+                match key {
+                    Key::Named(name) if name == "status" => {
+                        *self.found = map.next_value_seed(StatusObject)?;
+                        return Err(de::Error::custom(DONE));
+                    }
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// The `status` object: its code, description and the public fields the proto declares.
+    struct StatusObject;
+
+    impl<'de> DeserializeSeed<'de> for StatusObject {
+        type Value = Option<pb::Status>;
+
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for StatusObject {
+        type Value = Option<pb::Status>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a status object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut code = None;
+            let mut status = pb::Status::default();
+            let defaults = pb::Status::default();
+            let public = defaults.public_fields();
+            while let Some(key) = map.next_key::<Key>()? {
+                let Key::Named(name) = key else {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                };
+                let kind = public
+                    .iter()
+                    .find(|(field, _, _)| *field == name)
+                    .map(|(_, _, kind)| *kind);
+                if name != "code" && name != "description" && kind.is_none() {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+                let value = map.next_value::<Scalar>()?;
+                match (name.as_str(), value, kind) {
+                    ("code", value, _) => code = value.code(),
+                    ("description", Scalar::Text(text), _) => status.description = text,
+                    (name, Scalar::Text(text), Some(PublicValue::Text(_))) => {
+                        status.set_public_field(name, &text);
+                    }
+                    (name, Scalar::Int(n), Some(PublicValue::Number(_))) => {
+                        status.set_public_field(name, &n.to_string());
+                    }
+                    _ => {}
+                }
+            }
+            Ok(code.map(|code| {
+                status.code = code.number();
+                status
+            }))
+        }
+
+        // Anything but an object is a status with no code.
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+    }
+
+    /// An object key; only short keys can name a field, so longer ones are not kept.
+    enum Key {
+        Named(String),
+        Other,
+    }
+
+    impl<'de> de::Deserialize<'de> for Key {
+        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+            struct KeyVisitor;
+            impl Visitor<'_> for KeyVisitor {
+                type Value = Key;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a key")
+                }
+                fn visit_str<E>(self, key: &str) -> Result<Key, E> {
+                    Ok(if key.len() <= 64 {
+                        Key::Named(key.to_owned())
+                    } else {
+                        Key::Other
+                    })
+                }
+            }
+            d.deserialize_str(KeyVisitor)
+        }
+    }
+
+    /// A field's value: text, a whole number, or anything else (skipped, never built).
+    enum Scalar {
+        Text(String),
+        Int(i128),
+        Other,
+    }
+
+    impl Scalar {
+        /// The code a `code` value names: a whole number in `i32`, or text by the crate's
+        /// spelling rules.
+        fn code(self) -> Option<Code> {
+            match self {
+                Scalar::Int(n) => i32::try_from(n).ok().map(Code::new),
+                Scalar::Text(text) => crate::code::read_text(&text),
+                Scalar::Other => None,
+            }
+        }
+    }
+
+    impl<'de> de::Deserialize<'de> for Scalar {
+        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Scalar, D::Error> {
+            struct ScalarVisitor;
+            impl<'de> Visitor<'de> for ScalarVisitor {
+                type Value = Scalar;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a value")
+                }
+                fn visit_str<E>(self, text: &str) -> Result<Scalar, E> {
+                    Ok(Scalar::Text(text.to_owned()))
+                }
+                fn visit_string<E>(self, text: String) -> Result<Scalar, E> {
+                    Ok(Scalar::Text(text))
+                }
+                fn visit_i64<E>(self, n: i64) -> Result<Scalar, E> {
+                    Ok(Scalar::Int(n.into()))
+                }
+                fn visit_u64<E>(self, n: u64) -> Result<Scalar, E> {
+                    Ok(Scalar::Int(n.into()))
+                }
+                fn visit_f64<E>(self, _: f64) -> Result<Scalar, E> {
+                    Ok(Scalar::Other)
+                }
+                fn visit_bool<E>(self, _: bool) -> Result<Scalar, E> {
+                    Ok(Scalar::Other)
+                }
+                fn visit_unit<E>(self) -> Result<Scalar, E> {
+                    Ok(Scalar::Other)
+                }
+                fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+                    while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    Ok(Scalar::Other)
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
+                    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                    Ok(Scalar::Other)
+                }
+            }
+            d.deserialize_any(ScalarVisitor)
+        }
     }
 }
 
 #[cfg(feature = "json")]
 /// The Clarifai code of an HTTP response: `clarifai-status-code`, else the JSON `status.code`,
-/// else [`fallback_from_http`] of the HTTP status.
+/// else [`fallback_from_http`] of the HTTP status. The body is read only when the header has no
+/// code, and then within [`MAX_JSON_BYTES`] without building the document.
 ///
 /// # Examples
 ///
@@ -258,7 +476,7 @@ pub fn read_code(status: http::StatusCode, headers: &HeaderMap, body: &[u8]) -> 
 #[cfg(feature = "json")]
 /// The Clarifai status of an HTTP response: the JSON body's status if it has one, with its code
 /// replaced by the `clarifai-status-code` header when that is set; else a status with the
-/// [`read_code`] code and no description.
+/// [`read_code`] code and no description. The body is parsed once, bounded as [`parse_json`].
 pub fn read_status(status: http::StatusCode, headers: &HeaderMap, body: &[u8]) -> pb::Status {
     let header = crate::grpc::parse_code_header(
         headers

@@ -43,7 +43,13 @@
 //! Reading back ([`ClarifaiStatusExt::clarifai_code`], [`read_code`]): the `clarifai-status-code` header
 //! first, then the Clarifai `ErrorInfo`, then [`fallback_from_grpc`].
 //! A malformed header, bad base64, garbage detail bytes, a non-numeric or out-of-range value never
-//! panic: the next source is tried.
+//! panic: the next source is tried. Three rules keep what is read the truth:
+//! - `grpc-status` is read as tonic reads it, an unparseable value as `UNKNOWN`
+//!   ([`read_grpc_code`]), by every reader and layer of the crate;
+//! - a gRPC error carries only a failure code: one that claims SUCCESS, an in-progress code or
+//!   `0` carries none ([`read_code`]);
+//! - a status tonic made from the client's own transport error carried no code from a server,
+//!   and reads as [`LOCAL_FAILURE`], not as its gRPC code's fallback.
 //!
 //! # Examples
 //!
