@@ -131,6 +131,10 @@ fuzz_target!(|input: Input<'_>| {
     );
 
     let carried = status.carried_clarifai_code();
+    // An error never carries a success or in-progress code.
+    if status.code() != tonic::Code::Ok {
+        assert!(carried.is_none_or(|c| c.is_failure()));
+    }
     let code = status.clarifai_code();
     assert_eq!(
         code,
@@ -157,8 +161,14 @@ fuzz_target!(|input: Input<'_>| {
             headers.insert(key, value);
         }
     }
-    let _ = grpc::read_code(&headers);
-    let _ = grpc::read_grpc_code(&headers);
+    let read = grpc::read_code(&headers);
+    match grpc::read_grpc_code(&headers) {
+        Some(grpc_code) if grpc_code != tonic::Code::Ok => {
+            assert!(read.is_none_or(|c| c.is_failure()));
+        }
+        Some(_) => {}
+        None => assert!(!headers.contains_key("grpc-status")),
+    }
     let _ = grpc::read_retry_delay(&headers);
     let _ = grpc::pushback(&headers);
 });
