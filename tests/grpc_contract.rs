@@ -312,7 +312,10 @@ fn header_wins_over_error_info() {
         let fallback = Code::from(mapping::fallback_from_grpc(b.grpc_code()));
         assert_eq!(status.carried_clarifai_code(), want, "{a:?} on {b:?}");
         assert_eq!(status.clarifai_code(), want.unwrap_or(fallback));
-        assert_eq!(status.to_clarifai_status().code, want.unwrap_or(fallback).number());
+        assert_eq!(
+            status.to_clarifai_status().code,
+            want.unwrap_or(fallback).number()
+        );
     }
 }
 

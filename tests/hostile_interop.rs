@@ -184,6 +184,11 @@ async fn run(
         .arg("--cases")
         .arg(cases.join(","))
         .kill_on_drop(true);
+    if let Some(trace) = std::env::var_os("HOSTILE_TRACE") {
+        command
+            .env("GRPC_TRACE", trace)
+            .env("GRPC_VERBOSITY", "DEBUG");
+    }
     let output = tokio::time::timeout(Duration::from_secs(120), command.output())
         .await
         .expect("the client finishes within 120 s")

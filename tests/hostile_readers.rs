@@ -68,13 +68,17 @@ fn rest_readers_do_not_build_a_huge_document() {
 fn rest_status_first_is_read_without_reading_the_rest() {
     let _one = one_at_a_time();
     // Clarifai's order: the status, then outputs of any size.
-    let mut body = br#"{"status":{"code":21354,"description":"busy","req_id":"r-1"},"outputs":"#.to_vec();
+    let mut body =
+        br#"{"status":{"code":21354,"description":"busy","req_id":"r-1"},"outputs":"#.to_vec();
     body.extend_from_slice(&big_array());
     body.push(b'}');
     let headers = http::HeaderMap::new();
     let (status, peak) = allocated_by(|| rest::read_status(http::StatusCode::OK, &headers, &body));
     assert_eq!(status.code, StatusCode::ModelBusyPleaseRetry as i32);
-    assert_eq!((status.description.as_str(), status.req_id.as_str()), ("busy", "r-1"));
+    assert_eq!(
+        (status.description.as_str(), status.req_id.as_str()),
+        ("busy", "r-1")
+    );
     assert!(peak < 64 * 1024, "{peak} bytes to read a status of 60");
 }
 
@@ -92,7 +96,8 @@ fn rest_keeps_only_the_status_fields_it_knows() {
     assert_eq!(status, None);
     assert!(peak < MIB, "{peak}");
 
-    let small = br#"{"status":{"junk":[[1,2],{"a":[3]}],"details":[1,2],"code":11008,"req_id":"q"}}"#;
+    let small =
+        br#"{"status":{"junk":[[1,2],{"a":[3]}],"details":[1,2],"code":11008,"req_id":"q"}}"#;
     let status = rest::parse_json(small).unwrap();
     assert_eq!(
         (status.code, status.details.as_str(), status.req_id.as_str()),
@@ -245,7 +250,11 @@ async fn a_huge_key_sent_by_the_client_is_not_read_as_a_throttle() {
         .metadata_mut()
         .insert("authorization", key.parse().unwrap());
     let status = raise(addr, request).await;
-    assert_ne!(status.clarifai_code(), StatusCode::ConnThrottled, "{status:?}");
+    assert_ne!(
+        status.clarifai_code(),
+        StatusCode::ConnThrottled,
+        "{status:?}"
+    );
     // No server sent a code for this: the code says the call failed uncategorized, locally or
     // by the server's HTTP/2 stack.
     assert_eq!(status.carried_clarifai_code(), None);

@@ -157,7 +157,8 @@ where
 ///
 /// Every stored key is compared against the presented one with [`subtle`]'s constant-time
 /// equality, and the loop does not stop at a match, so timing reveals neither which key matched
-/// nor how much of a key was right (only, as with any comparison, whether lengths differ).
+/// nor how much of a key was right, nor its length: the time of a check depends on the presented
+/// key's length and the number of stored keys only.
 ///
 /// # Examples
 ///
@@ -204,7 +205,7 @@ impl KeyValidator for StaticKeys {
         let presented = key.as_bytes();
         let mut found = subtle::Choice::from(0);
         for stored in self.keys.iter() {
-            found |= stored.as_ref().ct_eq(presented);
+            found |= eq_hiding_length(stored, presented);
         }
         if bool::from(found) {
             KeyCheck::Valid
@@ -212,6 +213,23 @@ impl KeyValidator for StaticKeys {
             KeyCheck::Unknown
         }
     }
+}
+
+/// Whether `stored` equals `presented`, in time that depends on `presented`'s length alone: every
+/// presented byte is compared with the stored byte at the same place (modulo the stored length,
+/// so no branch depends on it), and the lengths' equality is folded in without a branch. A
+/// slice `ct_eq` returns at once on a length mismatch, which tells a caller the key's length.
+fn eq_hiding_length(stored: &[u8], presented: &[u8]) -> subtle::Choice {
+    let same_length = (stored.len() as u64).ct_eq(&(presented.len() as u64));
+    if stored.is_empty() {
+        // An empty stored key equals only an empty presented one.
+        return same_length;
+    }
+    let mut equal = subtle::Choice::from(1);
+    for (i, byte) in presented.iter().enumerate() {
+        equal &= byte.ct_eq(&stored[i % stored.len()]);
+    }
+    equal & same_length
 }
 
 /// An interceptor authenticating calls by API key in Clarifai's convention,
@@ -357,6 +375,19 @@ impl<V: KeyValidator> Interceptor for ApiKeyAuth<V> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn eq_hiding_length_is_equality_for_every_pair_of_lengths() {
+        let keys: [&[u8]; 7] = [b"", b"a", b"ab", b"abab", b"abc", b"abd", b"ba"];
+        for stored in keys {
+            for presented in keys {
+                let equal = bool::from(super::eq_hiding_length(stored, presented));
+                assert_eq!(equal, stored == presented, "{stored:?} {presented:?}");
+            }
+        }
+        // The modulo never makes a repetition of the key equal to it.
+        assert!(!bool::from(super::eq_hiding_length(b"ab", b"ababab")));
+    }
+
     use super::*;
 
     #[test]

@@ -43,6 +43,30 @@
 //! services (health, reflection), whose clients cannot decode a status-only message, restrict
 //! `ErrorsInBodyLayer` with [`only_services`](ErrorsInBodyLayer::only_services).
 //!
+//! # What leaves a layer
+//!
+//! Handlers, interceptors and upstreams can answer anything; a layer of this module makes what it
+//! lets out true and readable by every client (tonic's, grpcio, grpc-js), whatever came in:
+//!
+//! - **Nothing a client would panic on, or read as another code.** A status header no reader can
+//!   use is replaced or removed before anything reads it ([`grpc::sanitize`'s
+//!   rules](crate::grpc::read_grpc_code)): `grpc-status-details-bin` that is not base64 is removed
+//!   (tonic's client panics on it), a `grpc-status` that is not a gRPC code is written as `2`
+//!   (`UNKNOWN`, as tonic reads it; both `StatusLayer` and `ErrorsInBodyLayer` read it so), a
+//!   `grpc-message` that does not decode to UTF-8 is written again from its lossy decoding.
+//! - **An error says a failure.** A gRPC error whose `clarifai-status-code` or Clarifai
+//!   `ErrorInfo` claims SUCCESS or an in-progress code carries no code
+//!   ([`grpc::read_code`](crate::grpc::read_code)): `StatusLayer` stamps it by its gRPC code, as a
+//!   plain error, replacing the header and such details; `ErrorsInBodyLayer` answers it in-body
+//!   with that failure, never with a success.
+//! - **The code fits.** An error's status headers stay within [`MAX_ERROR_HEADER_BYTES`]:
+//!   `grpc-message` is cut to [`MAX_MESSAGE_BYTES`](crate::grpc::MAX_MESSAGE_BYTES), details
+//!   larger than [`MAX_ERROR_METADATA_BYTES`](crate::grpc::MAX_ERROR_METADATA_BYTES) become the
+//!   crate's own (code, message, retry delay), and while the list is still too large the
+//!   handler's own metadata goes, largest entry first; in-body statuses have their texts cut the
+//!   same way. A default client then reads the code rather than failing the call with
+//!   `RESOURCE_EXHAUSTED`.
+//!
 //! # Examples
 //!
 //! Any generated service (here the crate's own test service, `StatusTesterServer`) takes the
@@ -103,9 +127,11 @@ pub mod errors_in_body;
 pub mod in_body;
 mod interceptor;
 pub mod status;
+mod wire;
 
 pub use auth::{ApiKeyAuth, KeyCheck, KeyValidator, StaticKeys, ValidatorFn};
 pub use errors_in_body::{ErrorsInBody, ErrorsInBodyLayer};
 pub use in_body::{InBody, InBodyLayer, DEFAULT_MESSAGE_LIMIT};
 pub use interceptor::{intercept, Intercept};
 pub use status::{StatusLayer, StatusService};
+pub use wire::MAX_ERROR_HEADER_BYTES;

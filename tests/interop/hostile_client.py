@@ -104,6 +104,7 @@ def main():
             line.update(
                 grpc_code=error.code().value[0],
                 message_len=len(error.details() or ""),
+                message_head=(error.details() or "")[:120],
                 error_info_code=error_info_code(error),
             )
             trailers = dict(error.trailing_metadata() or ())

@@ -46,6 +46,12 @@ use future::ResponseFuture;
 /// - `req_id`, `details`, `percent_completed`, `time_remaining`, `developer_notes`,
 ///   `http_status_code`: from the `ErrorInfo` metadata.
 ///
+/// The texts are cut as the wire contract cuts an error's (`description` to
+/// [`MAX_MESSAGE_BYTES`](crate::grpc::MAX_MESSAGE_BYTES), `details`, `developer_notes` and
+/// `req_id` to [`MAX_FIELD_BYTES`](crate::grpc::MAX_FIELD_BYTES)), and what else leaves follows
+/// [what leaves a layer](crate::server#what-leaves-a-layer): an error is never answered as an
+/// in-body success.
+///
 /// The private fields (`stack_trace`, `internal_details`, `redirect_info`) are never set: the
 /// wire contract does not carry them, so nothing a handler put there can appear.
 ///
@@ -257,11 +263,16 @@ fn in_body(headers: &mut HeaderMap) -> Option<Bytes> {
     if grpc_code == tonic::Code::Ok {
         return None;
     }
-    let status = status_of(headers, grpc_code);
+    let mut status = status_of(headers, grpc_code);
+    // The texts as the wire contract cuts an error's, so a default client's message limit
+    // (4 MiB) never drops the answer, and its code with it.
+    crate::server::wire::cap_status(&mut status);
     let pushback = pushback_value(headers);
     for name in &ERROR_HEADERS {
         headers.remove(name);
     }
+    // What is left (the handler's own metadata) within what a default client reads.
+    crate::server::wire::drop_largest_other(headers);
     if let Some(pushback) = pushback {
         headers.insert(grpc::PUSHBACK_NAME, pushback);
     }
@@ -414,9 +425,11 @@ impl<B: Body<Data = Bytes>> Body for ResponseBody<B> {
             .as_ref()
             .map_or_else(|| SizeHint::with_exact(0), Body::size_hint);
         let added = self.message.as_ref().map_or(0, Bytes::len) as u64;
-        // The upper bound first: `set_lower` asserts it is not above it.
+        // The upper bound first: `set_lower` asserts it is not above it. A body whose trailers
+        // are still watched may gain a message: no upper bound then, or hyper would send a
+        // `content-length` the message passes (grpc-js resets such a stream, PROTOCOL_ERROR).
         let mut hint = SizeHint::new();
-        if let Some(upper) = inner.upper() {
+        if let Some(upper) = inner.upper().filter(|_| !self.watch) {
             hint.set_upper(upper.saturating_add(added));
         }
         hint.set_lower(inner.lower().saturating_add(added));

@@ -5,6 +5,8 @@
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -41,8 +43,20 @@ pub const DEFAULT_MESSAGE_LIMIT: usize = 4 * 1024 * 1024;
 ///
 /// Responses it does not read, passed on untouched: errors already (Trailers-Only), non-gRPC
 /// content types, compressed messages, and first messages larger than the limit
-/// ([`DEFAULT_MESSAGE_LIMIT`] unless set). The response headers wait for the first message: for a
-/// unary call that costs nothing, for a server stream it delays the headers until the first item.
+/// ([`DEFAULT_MESSAGE_LIMIT`] unless set).
+///
+/// # Streams
+///
+/// Reading the first message holds the response headers until it comes. That is safe only when
+/// the client has nothing left to send: a bidi client that sends its next message when the
+/// headers arrive, to a handler that answers after that message, would wait forever. So the
+/// layer reads a response only when the **request has ended** by the time the response starts
+/// (the service has read the request body to its end, or it was empty): every unary call and
+/// every server stream, as tonic's handlers read their one request message to the end before
+/// they answer. A call whose request is still open then (client- and bidi-streaming calls) is
+/// left alone: its headers and messages pass at once and an in-body failure in it stays in-body.
+/// The layer knows the request's end by wrapping its body in [`RequestBody`], which the service
+/// behind it receives. For a server stream the headers wait for the first item.
 ///
 /// # Examples
 ///
@@ -60,12 +74,14 @@ pub const DEFAULT_MESSAGE_LIMIT: usize = 4 * 1024 * 1024;
 /// let mut frame = vec![0u8];
 /// frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
 /// frame.extend_from_slice(&message);
-/// let service = tower::service_fn(move |_: http::Request<()>| {
+/// let service = tower::service_fn(move |_: http::Request<_>| {
 ///     let body = http_body_util::Full::new(bytes::Bytes::from(frame.clone()));
 ///     let response = http::Response::builder().header("content-type", "application/grpc").body(body).unwrap();
 ///     async move { Ok::<_, std::convert::Infallible>(response) }
 /// });
-/// let response = InBodyLayer::new().layer(service).oneshot(http::Request::new(())).await.unwrap();
+/// // A unary request: complete when the call is made.
+/// let request = http::Request::new(http_body_util::Full::new(bytes::Bytes::from_static(b"\0\0\0\0\0")));
+/// let response = InBodyLayer::new().layer(service).oneshot(request).await.unwrap();
 /// assert_eq!(response.headers()["grpc-status"], "8"); // RESOURCE_EXHAUSTED
 /// assert_eq!(response.headers()["clarifai-status-code"], "11005");
 /// assert!(response.into_body().collect().await.unwrap().to_bytes().is_empty());
@@ -125,7 +141,8 @@ impl<S> fmt::Debug for InBody<S> {
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for InBody<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
+    ReqBody: Body,
     S::Future: Send + 'static,
     ResBody: Body<Data = Bytes> + Send + Unpin + 'static,
 {
@@ -138,12 +155,76 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let ended = Arc::new(AtomicBool::new(request.body().is_end_stream()));
+        let request = request.map(|inner| RequestBody {
+            inner,
+            ended: ended.clone(),
+        });
         let response = self.inner.call(request);
         let limit = self.limit;
         ResponseFuture::new(Box::pin(async move {
             let response = response.await?;
+            if !ended.load(Ordering::Acquire) {
+                // A request still open: holding the headers could deadlock the call.
+                return Ok(response.map(|body| ResponseBody::new(body, Bytes::new())));
+            }
             Ok(inspect(response, limit).await)
         }))
+    }
+}
+
+pin_project! {
+    /// The request body the service behind [`InBody`] receives: the client's, unchanged, noting
+    /// when it ends (see [Streams](InBodyLayer#streams)).
+    pub struct RequestBody<B> {
+        #[pin]
+        inner: B,
+        ended: Arc<AtomicBool>,
+    }
+}
+
+impl<B> RequestBody<B> {
+    /// The client's body.
+    pub fn into_inner(self) -> B {
+        self.inner
+    }
+}
+
+impl<B> fmt::Debug for RequestBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestBody")
+            .field("ended", &self.ended.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: Body> Body for RequestBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let mut this = self.project();
+        let frame = this.inner.as_mut().poll_frame(cx);
+        let ended = match &frame {
+            Poll::Ready(None) => true,
+            Poll::Ready(Some(Ok(_))) => this.inner.is_end_stream(),
+            _ => false,
+        };
+        if ended {
+            this.ended.store(true, Ordering::Release);
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 

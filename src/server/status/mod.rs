@@ -8,16 +8,15 @@
 use std::fmt;
 use std::task::{Context, Poll};
 
-use http::{HeaderMap, HeaderValue, Request, Response};
+use http::{HeaderMap, Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
 mod body;
 pub mod future;
 
-use crate::grpc::{self, details};
+use crate::grpc;
 use crate::mapping::{fallback_from_grpc, grpc_code_name};
-use crate::Code;
 pub use body::ResponseBody;
 use future::ResponseFuture;
 
@@ -30,10 +29,11 @@ use future::ResponseFuture;
 ///   error from tonic itself) gets [`fallback_from_grpc`] of its gRPC code: the
 ///   `clarifai-status-code` header and, when the error has no details yet, the `ErrorInfo`
 ///   details (with the error's own code and message, as the contract requires). If it already
-///   has details of its own, they are kept and only the header is added. A plain error's message
-///   longer than [`MAX_MESSAGE_BYTES`](crate::grpc::MAX_MESSAGE_BYTES) is cut (in `grpc-message`
-///   and the details alike) so the trailers stay within what default clients accept; see the
-///   wire contract's [size rule](crate::grpc#size-the-code-always-arrives).
+///   has details of its own, they are kept and only the header is added.
+/// - Whatever the handler or an upstream answered, what leaves is readable by every client and
+///   says a failure: see [what leaves a layer](crate::server#what-leaves-a-layer) (a status header
+///   tonic would panic on is replaced or removed, an error never carries a success code, and the
+///   status headers stay within [`MAX_ERROR_HEADER_BYTES`](crate::server::MAX_ERROR_HEADER_BYTES)).
 /// - Both places a gRPC error travels are covered: the response headers of a Trailers-Only
 ///   response (how tonic answers a unary error), and the trailers after a streamed body.
 ///
@@ -118,49 +118,23 @@ where
 }
 
 /// Stamps a gRPC error in `headers` (response headers or trailers) with a Clarifai code if it
-/// carries none, and logs it. Does nothing when there is no error there.
+/// carries none, keeps what it carries readable, and logs it. Does nothing when there is no
+/// status there. The rules are the [`server`](crate::server#what-leaves-a-layer) module's.
 pub(crate) fn stamp(headers: &mut HeaderMap) {
-    let Some(grpc_code) = grpc::read_grpc_code(headers) else {
+    let Some(value) = headers.get(&grpc::GRPC_STATUS_NAME) else {
         return;
     };
+    // The success path: tonic's OK trailers are `grpc-status: 0` alone.
+    if value == "0" && headers.len() == 1 {
+        return;
+    }
+    crate::server::wire::sanitize(headers);
+    let grpc_code = grpc::read_grpc_code(headers).unwrap_or(tonic::Code::Unknown);
     if grpc_code == tonic::Code::Ok {
         return;
     }
-    let code = match grpc::read_code(headers) {
-        Some(carried) => carried,
-        None => {
-            let code = Code::from(fallback_from_grpc(grpc_code));
-            headers.insert(grpc::CODE_NAME, HeaderValue::from(code.number()));
-            if !headers.contains_key(&grpc::DETAILS_NAME) {
-                let mut message = headers
-                    .get(&grpc::GRPC_MESSAGE_NAME)
-                    .map(|v| {
-                        percent_encoding::percent_decode(v.as_bytes())
-                            .decode_utf8_lossy()
-                            .into_owned()
-                    })
-                    .unwrap_or_default();
-                // The message goes out twice from here: keep both copies inside what default
-                // clients accept, as the wire contract does for the errors it builds.
-                if let std::borrow::Cow::Owned(capped) = grpc::cap_message(&message) {
-                    let encoded = percent_encoding::utf8_percent_encode(&capped, grpc::MESSAGE_SET);
-                    if let Ok(value) = HeaderValue::from_str(&encoded.to_string()) {
-                        headers.insert(grpc::GRPC_MESSAGE_NAME, value);
-                        message = capped;
-                    }
-                }
-                let bytes = details::encode(grpc_code as i32, &message, code, &[], None);
-                let encoded = base64::Engine::encode(
-                    &base64::engine::general_purpose::STANDARD_NO_PAD,
-                    bytes,
-                );
-                if let Ok(value) = HeaderValue::from_str(&encoded) {
-                    headers.insert(grpc::DETAILS_NAME, value);
-                }
-            }
-            code
-        }
-    };
+    let code = grpc::read_code(headers).unwrap_or_else(|| fallback_from_grpc(grpc_code).into());
+    crate::server::wire::stamp_error(headers, grpc_code, code);
     tracing::info!(
         target: "clarifai_status",
         code = code.number(),

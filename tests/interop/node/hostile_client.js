@@ -91,6 +91,7 @@ function call(client, kase) {
         if (error) {
           line.grpc_code = error.code;
           line.message_len = (error.details || '').length;
+          line.message_head = (error.details || '').slice(0, 120);
           trailers = error.metadata;
         } else {
           line.grpc_code = 0;
