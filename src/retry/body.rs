@@ -7,6 +7,10 @@
 //! or with trailers. Polling happens once, with a no-op waker, inside `Service::call`: a body that
 //! is not ready is handed on as is, and its next poll (by the transport) registers the real
 //! waker.
+//!
+//! The polling is bounded by frames as well as bytes: at most [`MAX_FRAMES`] frames are read,
+//! empty ones included, so a body that yields empty data frames without end is handed on (and
+//! sent once) after a few polls, instead of keeping `Service::call` on the executor thread.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -15,6 +19,10 @@ use std::task::{Context, Poll, Waker};
 use bytes::{Bytes, BytesMut};
 use http_body::{Body as _, Frame, SizeHint};
 use tonic::body::Body;
+
+/// The most frames of a request body read while trying to buffer it (tonic sends a unary
+/// request in one or two).
+pub(crate) const MAX_FRAMES: usize = 64;
 
 /// A request body after the attempt to buffer it.
 pub(crate) enum Collected {
@@ -33,13 +41,18 @@ pub(crate) fn collect(mut body: Body, limit: usize) -> Collected {
     }
     let mut cx = Context::from_waker(Waker::noop());
     let mut read = Chunks::default();
+    let mut frames = 0;
     loop {
+        frames += 1;
         let tail = match Pin::new(&mut body).poll_frame(&mut cx) {
             Poll::Ready(None) => return Collected::Whole(read.concat()),
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                 Ok(data) => {
-                    read.push(data);
-                    if read.len <= limit {
+                    // An empty frame carries nothing to keep; it still counts as a frame.
+                    if !data.is_empty() {
+                        read.push(data);
+                    }
+                    if read.len <= limit && frames < MAX_FRAMES {
                         continue;
                     }
                     None
@@ -180,6 +193,24 @@ mod tests {
         open.store(true, Ordering::SeqCst);
         let bytes = block_on(body.collect()).unwrap().to_bytes();
         assert_eq!(bytes, "abcd");
+    }
+
+    #[test]
+    fn endless_empty_frames_are_handed_on_after_a_few_polls() {
+        struct Empty(usize);
+        impl http_body::Body for Empty {
+            type Data = Bytes;
+            type Error = tonic::Status;
+            fn poll_frame(
+                mut self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+            ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+                self.0 += 1;
+                Poll::Ready(Some(Ok(Frame::data(Bytes::new()))))
+            }
+        }
+        let body = Body::new(Empty(0));
+        assert!(matches!(collect(body, 64), Collected::Stream(_)));
     }
 
     /// Yields `ab`, then is not ready until opened, then yields `cd` and ends.
