@@ -211,6 +211,10 @@ impl AttemptFailure {
 /// A response's headers, as a tower layer sees them. `None`: the call is committed (gRFC A6):
 /// `grpc-status: 0` in Trailers-Only headers, or HTTP 200 with the status still to come in the
 /// trailers, where a layer can no longer act on it.
+///
+/// A carried Clarifai code counts only when it is a failure ([`grpc::error_code`]): an error
+/// (a `grpc-status` other than 0, or a bare HTTP error) claiming SUCCESS, an in-progress code or
+/// 0 is read by its gRPC code.
 pub(crate) fn from_headers(status: http::StatusCode, headers: &HeaderMap) -> Option<Failure> {
     // The success path, without parsing a header name.
     if status == http::StatusCode::OK && !headers.contains_key(&GRPC_STATUS) {
@@ -222,6 +226,7 @@ pub(crate) fn from_headers(status: http::StatusCode, headers: &HeaderMap) -> Opt
         None if status == http::StatusCode::OK => return None,
         // A proxy's bare HTTP error: read it as a gRPC client would.
         None => grpc::read_code(headers)
+            .and_then(grpc::error_code)
             .map_or(Signal::Grpc(grpc_code_from_http(status)), Signal::Clarifai),
     };
     Some(Failure {
@@ -310,6 +315,25 @@ mod tests {
             failure.pushback,
             Some(Pushback::After(Duration::from_secs(2)))
         );
+    }
+
+    #[test]
+    fn an_error_claiming_success_carries_no_code() {
+        for claimed in ["10000", "0", "21101"] {
+            let h = headers(&[("clarifai-status-code", claimed)]);
+            let failure = from_headers(http::StatusCode::SERVICE_UNAVAILABLE, &h).unwrap();
+            assert_eq!(failure.signal, Signal::Grpc(tonic::Code::Unavailable), "{claimed}");
+            let h = headers(&[("grpc-status", "14"), ("clarifai-status-code", claimed)]);
+            let failure = from_headers(http::StatusCode::OK, &h).unwrap();
+            assert_eq!(failure.signal, Signal::Grpc(tonic::Code::Unavailable), "{claimed}");
+        }
+    }
+
+    #[test]
+    fn unparseable_grpc_status_on_200_is_unknown_not_a_commit() {
+        let h = headers(&[("grpc-status", "fourteen")]);
+        let failure = from_headers(http::StatusCode::OK, &h).unwrap();
+        assert_eq!(failure.signal, Signal::Grpc(tonic::Code::Unknown));
     }
 
     #[test]
