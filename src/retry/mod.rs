@@ -125,7 +125,7 @@ pub use budget::{Budget, InvalidBudget};
 pub use call::{call, call_method};
 pub use classify::AttemptFailure;
 pub use layer::RetryLayer;
-pub use policy::Policy;
+pub use policy::{Policy, MAX_PUSHBACK};
 pub use poll::{poll, PollPolicy};
 
 use body::Collected;
