@@ -21,11 +21,12 @@ use crate::Code;
 /// - **backoff**: exponential with full jitter and a cap ([`Backoff`], default 100 ms doubling up
 ///   to 5 s); a server's pushback (a `RetryInfo` detail, `grpc-retry-pushback-ms`, or HTTP
 ///   `Retry-After`) replaces the drawn delay, and a negative `grpc-retry-pushback-ms` means stop;
-/// - **deadline**: no sleep ends and no attempt starts later than [`deadline`](Policy::deadline)
-///   after the call began (default 30 s), nor after the call's own `grpc-timeout` when the layer
-///   sees one. When the next delay would end past it, the policy stops at once and returns the
-///   last result. The deadline bounds the retrying; it does not cut an attempt in flight, which
-///   is the call's own timeout's job (`tonic::Request::set_timeout`);
+/// - **deadline**: the whole call ends by [`deadline`](Policy::deadline) after it began (default
+///   30 s), or by the call's own `grpc-timeout` when the layer sees a sooner one: every attempt,
+///   every sleep, and the wait for the response's headers, messages and trailers. An attempt
+///   still running then is cut, and the call fails with the client's own `DEADLINE_EXCEEDED`
+///   (see [the module docs](super#deadline-and-pushback-cap)); when the next delay would end past
+///   it, the policy stops at once and returns the last result;
 /// - **pushback cap**: a server's pushback longer than [`MAX_PUSHBACK`] (5 minutes) stops the
 ///   retrying, so no wait is unbounded, with or without a deadline;
 /// - **budget**: a [`Budget`] token bucket shared by every clone of the policy (default
@@ -165,7 +166,9 @@ impl Policy {
         self
     }
 
-    /// Sets the overall deadline, counted from the start of the call's first attempt.
+    /// Sets the overall deadline, counted from the start of the call's first attempt: the call,
+    /// all its attempts and the wait for its response included, ends by then
+    /// ([`Duration::MAX`] is no deadline).
     ///
     /// # Examples
     ///
@@ -179,8 +182,9 @@ impl Policy {
     }
 
     /// Removes the overall deadline: only a call's `grpc-timeout` (when the layer sees one)
-    /// bounds the retrying, besides the number of attempts. A server's pushback is then honoured
-    /// up to [`MAX_PUSHBACK`]; a longer one stops the retrying.
+    /// bounds the call, besides the number of attempts and the
+    /// [per-attempt timeout](Policy::attempt_timeout). A server's pushback is then honoured up
+    /// to [`MAX_PUSHBACK`]; a longer one stops the retrying.
     ///
     /// # Examples
     ///
