@@ -84,6 +84,9 @@
 //! success path) is not looked at further. The layer reads the headers after that rewriting,
 //! with the crate's [wire contract](crate::grpc): an error carries only a failure code, so
 //! `grpc-status: 14` claiming `clarifai-status-code: 10000` (or `0`) is `UNAVAILABLE`, retried.
+//! [`call`] and [`poll`] see a response only after tonic's client has read it: put the layer
+//! on the channel under them to have peer headers made safe first (the layer then sends each of
+//! `call`'s attempts once, and still rewrites).
 //!
 //! A request body is read inside `Service::call` for at most 64 frames, empty ones included: a
 //! body yielding empty frames without end is sent once, as is. The body of a response is passed
