@@ -515,6 +515,22 @@ async fn grpc_timeout_shortens_the_deadline_and_retries_carry_what_is_left() {
     assert_eq!(attempts(&seen), 1);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_grpc_timeout_past_the_deadline_goes_out_as_the_time_left() {
+    let policy = fast().deadline(Duration::from_secs(2));
+    let (mut svc, seen) = layered(policy, vec![unavailable(), Answer::Ok]);
+    let mut timed = request();
+    timed
+        .headers_mut()
+        .insert("grpc-timeout", "60S".parse().unwrap());
+    send(&mut svc, timed).await.unwrap();
+    let timeouts = sent_timeouts(&seen);
+    assert_eq!(timeouts.len(), 2);
+    // The server learns the bound the client holds it to, from the first attempt on.
+    assert!(timeouts[0] <= Duration::from_secs(2), "{timeouts:?}");
+    assert!(timeouts[1] <= timeouts[0], "{timeouts:?}");
+}
+
 /// The `grpc-timeout` each attempt went out with.
 fn sent_timeouts(seen: &Mutex<Vec<Seen>>) -> Vec<Duration> {
     seen.lock()

@@ -7,14 +7,36 @@
 //! or with trailers. Polling happens once, with a no-op waker, inside `Service::call`: a body that
 //! is not ready is handed on as is, and its next poll (by the transport) registers the real
 //! waker.
+//!
+//! The polling is bounded by frames as well as bytes: at most [`MAX_FRAMES`] frames are read,
+//! empty ones included, so a body that yields empty data frames without end is handed on (and
+//! sent once) after a few polls, instead of keeping `Service::call` on the executor thread.
+//!
+//! [`Guarded`] wraps the body of every response the layer passes on: it ends the wait for the
+//! rest of the response (messages and trailers) at the call's deadline, sanitizes the trailers
+//! ([`grpc::sanitize`]) before tonic reads them, and yields to the executor on a run of empty
+//! data frames.
 
 use std::collections::VecDeque;
+use std::future::Future as _;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Body as _, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
 use tonic::body::Body;
+
+use super::timeout;
+use crate::grpc;
+
+/// The most frames of a request body read while trying to buffer it (tonic sends a unary
+/// request in one or two).
+pub(crate) const MAX_FRAMES: usize = 64;
+
+/// The most empty data frames in a row [`Guarded`] reads in one poll before yielding.
+const MAX_EMPTY_IN_A_ROW: u32 = 32;
 
 /// A request body after the attempt to buffer it.
 pub(crate) enum Collected {
@@ -33,13 +55,18 @@ pub(crate) fn collect(mut body: Body, limit: usize) -> Collected {
     }
     let mut cx = Context::from_waker(Waker::noop());
     let mut read = Chunks::default();
+    let mut frames = 0;
     loop {
+        frames += 1;
         let tail = match Pin::new(&mut body).poll_frame(&mut cx) {
             Poll::Ready(None) => return Collected::Whole(read.concat()),
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                 Ok(data) => {
-                    read.push(data);
-                    if read.len <= limit {
+                    // An empty frame carries nothing to keep; it still counts as a frame.
+                    if !data.is_empty() {
+                        read.push(data);
+                    }
+                    if read.len <= limit && frames < MAX_FRAMES {
                         continue;
                     }
                     None
@@ -134,6 +161,110 @@ impl http_body::Body for Prefixed {
     }
 }
 
+pin_project! {
+    /// The body of a response the layer passes on: the rest of the response, bounded by the
+    /// call's deadline, its trailers sanitized.
+    pub(crate) struct Guarded {
+        #[pin]
+        inner: Body,
+        deadline: Option<Instant>,
+        // Made on the first `Pending` only: a body that is ready at once costs no timer.
+        #[pin]
+        timer: Option<Sleep>,
+        done: bool,
+    }
+}
+
+/// The response to pass on: its body [`Guarded`] unless it has ended already (a Trailers-Only
+/// response), which costs nothing.
+pub(crate) fn guard(
+    response: http::Response<Body>,
+    deadline: Option<Instant>,
+) -> http::Response<Body> {
+    if response.body().is_end_stream() {
+        return response;
+    }
+    response.map(|inner| {
+        Body::new(Guarded {
+            inner,
+            deadline,
+            timer: None,
+            done: false,
+        })
+    })
+}
+
+impl http_body::Body for Guarded {
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+        let mut this = self.project();
+        if *this.done {
+            return Poll::Ready(None);
+        }
+        let mut empty = 0;
+        loop {
+            // Once the body has waited (a timer exists), frames that keep coming do not outlive
+            // the deadline either.
+            if this.timer.is_some() && this.deadline.is_some_and(timeout::reached) {
+                break;
+            }
+            match this.inner.as_mut().poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) if frame.data_ref().is_some_and(Bytes::is_empty) => {
+                    empty += 1;
+                    if empty >= MAX_EMPTY_IN_A_ROW {
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                }
+                Poll::Ready(Some(Ok(mut frame))) => {
+                    if let Some(trailers) = frame.trailers_mut() {
+                        grpc::sanitize(trailers);
+                    }
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                Poll::Ready(other) => {
+                    *this.done = other.is_none();
+                    return Poll::Ready(other);
+                }
+                Poll::Pending => {
+                    let Some(deadline) = *this.deadline else {
+                        return Poll::Pending;
+                    };
+                    if this.timer.is_none() {
+                        this.timer.set(Some(tokio::time::sleep_until(deadline)));
+                    }
+                    if let Some(timer) = this.timer.as_mut().as_pin_mut() {
+                        if timer.poll(cx).is_pending() {
+                            return Poll::Pending;
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+        *this.done = true;
+        Poll::Ready(Some(Err(timeout::expired(
+            "deadline reached while waiting for the response",
+        ))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        if self.done {
+            return SizeHint::with_exact(0);
+        }
+        self.inner.size_hint()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +311,111 @@ mod tests {
         open.store(true, Ordering::SeqCst);
         let bytes = block_on(body.collect()).unwrap().to_bytes();
         assert_eq!(bytes, "abcd");
+    }
+
+    #[test]
+    fn endless_empty_frames_are_handed_on_after_a_few_polls() {
+        struct Empty(usize);
+        impl http_body::Body for Empty {
+            type Data = Bytes;
+            type Error = tonic::Status;
+            fn poll_frame(
+                mut self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+            ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+                self.0 += 1;
+                Poll::Ready(Some(Ok(Frame::data(Bytes::new()))))
+            }
+        }
+        let body = Body::new(Empty(0));
+        assert!(matches!(collect(body, 64), Collected::Stream(_)));
+    }
+
+    #[test]
+    fn guarded_yields_on_a_run_of_empty_frames() {
+        struct Empty;
+        impl http_body::Body for Empty {
+            type Data = Bytes;
+            type Error = tonic::Status;
+            fn poll_frame(
+                self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+            ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+                Poll::Ready(Some(Ok(Frame::data(Bytes::new()))))
+            }
+        }
+        let response = guard(http::Response::new(Body::new(Empty)), None);
+        let mut body = response.into_body();
+        let mut cx = Context::from_waker(Waker::noop());
+        // Pending (the waker woken, so it is polled again), not an endless loop in one poll.
+        assert!(Pin::new(&mut body).poll_frame(&mut cx).is_pending());
+    }
+
+    #[test]
+    fn guarded_sanitizes_the_trailers() {
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("grpc-status", "14".parse().unwrap());
+        trailers.insert("grpc-status-details-bin", "!!!".parse().unwrap());
+        let inner = Then(Some(Bytes::from_static(&[0; 5])), Some(trailers));
+        let response = guard(http::Response::new(Body::new(inner)), None);
+        let collected = block_on(response.into_body().collect()).unwrap();
+        let trailers = collected.trailers().cloned().unwrap();
+        assert_eq!(trailers["grpc-status"], "14");
+        assert!(trailers.get("grpc-status-details-bin").is_none());
+        // tonic's reading, which panicked on the details, now reads the status.
+        let status = tonic::Status::from_header_map(&trailers).unwrap();
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+    }
+
+    /// One data frame, then trailers.
+    struct Then(Option<Bytes>, Option<http::HeaderMap>);
+
+    impl http_body::Body for Then {
+        type Data = Bytes;
+        type Error = tonic::Status;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+            if let Some(data) = self.0.take() {
+                return Poll::Ready(Some(Ok(Frame::data(data))));
+            }
+            Poll::Ready(self.1.take().map(|t| Ok(Frame::trailers(t))))
+        }
+    }
+
+    /// Never yields a frame.
+    struct Silent;
+
+    impl http_body::Body for Silent {
+        type Data = Bytes;
+        type Error = tonic::Status;
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn guarded_ends_a_silent_body_at_the_deadline_as_the_clients_own() {
+        use crate::grpc::ClarifaiStatusExt as _;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let silent = Body::new(Silent);
+            let deadline = Instant::now() + std::time::Duration::from_secs(2);
+            let mut body = guard(http::Response::new(silent), Some(deadline)).into_body();
+            let status = body.frame().await.unwrap().unwrap_err();
+            assert!(Instant::now() >= deadline);
+            assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
+            assert_eq!(status.clarifai_code(), crate::grpc::LOCAL_FAILURE);
+            assert!(body.frame().await.is_none());
+        });
     }
 
     /// Yields `ab`, then is not ready until opened, then yields `cd` and ends.

@@ -8,8 +8,8 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
-use super::classify;
 use super::policy::{Decision, Policy};
+use super::{classify, timeout};
 use crate::response::HasStatus;
 
 /// Makes a typed call with `make_call`, and makes it again while it fails retryably.
@@ -26,9 +26,13 @@ use crate::response::HasStatus;
 /// response with an in-body failure stays `Ok`: use
 /// [`response::into_result`](crate::response::into_result) to turn it into an error.
 ///
-/// The policy's deadline bounds the retrying (no sleep ends after it); an attempt in flight runs
-/// until the call's own timeout, or the policy's [per-attempt timeout](Policy::attempt_timeout)
-/// (then it fails with `DEADLINE_EXCEEDED` and is retried). `call` knows no method path: under a
+/// The policy's deadline bounds the whole call: no sleep ends after it, and an attempt still
+/// running then is dropped and the call fails with the client's own `DEADLINE_EXCEEDED` (it has
+/// a [source](std::error::Error::source) and carries no code, so
+/// [`clarifai_code`](crate::grpc::ClarifaiStatusExt::clarifai_code) reads
+/// [`LOCAL_FAILURE`](crate::grpc::LOCAL_FAILURE): no server sent it). The policy's
+/// [per-attempt timeout](Policy::attempt_timeout) cuts an attempt sooner; it then fails with that
+/// same local `DEADLINE_EXCEEDED` and is retried. `call` knows no method path: under a
 /// policy with [idempotent methods](Policy::idempotent_methods) use [`call_method`]. Dropping the returned future stops everything: no attempt
 /// starts afterwards.
 ///
@@ -145,22 +149,27 @@ where
         let owned = Owned {
             inner: Box::pin(make_call()),
         };
-        let (result, failure) = match policy.attempt_limit() {
+        // Each attempt ends by its timeout, or the call's deadline when sooner.
+        let limit = policy.attempt_limit();
+        let cut = limit.and_then(|l| Instant::now().checked_add(l));
+        let (result, failure) = match timeout::earliest(cut, deadline) {
             None => {
                 let result = owned.await;
                 let failure = classify_result(&result);
                 (result, failure)
             }
-            Some(limit) => match tokio::time::timeout(limit, owned).await {
+            Some(due) => match tokio::time::timeout_at(due, owned).await {
                 Ok(result) => {
                     let failure = classify_result(&result);
                     (result, failure)
                 }
+                // The call's deadline came first: nothing follows.
+                Err(_elapsed) if deadline.is_some_and(|d| cut.is_none_or(|cut| d <= cut)) => {
+                    tracing::debug!(attempt, "stop: deadline reached");
+                    return Err(timeout::expired("deadline reached"));
+                }
                 Err(_elapsed) => (
-                    Err(tonic::Status::deadline_exceeded(format!(
-                        "attempt timed out after {} ms",
-                        limit.as_millis()
-                    ))),
+                    Err(timeout::expired("attempt timed out")),
                     Some(classify::timed_out()),
                 ),
             },

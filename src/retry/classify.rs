@@ -208,9 +208,26 @@ impl AttemptFailure {
     }
 }
 
+/// A response as the layer receives it: its status headers [sanitized](grpc::sanitize) (so no
+/// reader after the layer, tonic's client included, panics on them or reads another code), then
+/// read by [`from_headers`].
+pub(crate) fn inspect(response: &mut http::Response<tonic::body::Body>) -> Option<Failure> {
+    // The success path: one lookup, no change. tonic reads status headers (and panics on their
+    // details) only when `grpc-status` is there.
+    if response.status() == http::StatusCode::OK && !response.headers().contains_key(&GRPC_STATUS) {
+        return None;
+    }
+    grpc::sanitize(response.headers_mut());
+    from_headers(response.status(), response.headers())
+}
+
 /// A response's headers, as a tower layer sees them. `None`: the call is committed (gRFC A6):
 /// `grpc-status: 0` in Trailers-Only headers, or HTTP 200 with the status still to come in the
 /// trailers, where a layer can no longer act on it.
+///
+/// A carried Clarifai code counts only when it is a failure ([`grpc::error_code`]): an error
+/// (a `grpc-status` other than 0, or a bare HTTP error) claiming SUCCESS, an in-progress code or
+/// 0 is read by its gRPC code.
 pub(crate) fn from_headers(status: http::StatusCode, headers: &HeaderMap) -> Option<Failure> {
     // The success path, without parsing a header name.
     if status == http::StatusCode::OK && !headers.contains_key(&GRPC_STATUS) {
@@ -222,6 +239,7 @@ pub(crate) fn from_headers(status: http::StatusCode, headers: &HeaderMap) -> Opt
         None if status == http::StatusCode::OK => return None,
         // A proxy's bare HTTP error: read it as a gRPC client would.
         None => grpc::read_code(headers)
+            .and_then(grpc::error_code)
             .map_or(Signal::Grpc(grpc_code_from_http(status)), Signal::Clarifai),
     };
     Some(Failure {
@@ -313,6 +331,33 @@ mod tests {
     }
 
     #[test]
+    fn an_error_claiming_success_carries_no_code() {
+        for claimed in ["10000", "0", "21101"] {
+            let h = headers(&[("clarifai-status-code", claimed)]);
+            let failure = from_headers(http::StatusCode::SERVICE_UNAVAILABLE, &h).unwrap();
+            assert_eq!(
+                failure.signal,
+                Signal::Grpc(tonic::Code::Unavailable),
+                "{claimed}"
+            );
+            let h = headers(&[("grpc-status", "14"), ("clarifai-status-code", claimed)]);
+            let failure = from_headers(http::StatusCode::OK, &h).unwrap();
+            assert_eq!(
+                failure.signal,
+                Signal::Grpc(tonic::Code::Unavailable),
+                "{claimed}"
+            );
+        }
+    }
+
+    #[test]
+    fn unparseable_grpc_status_on_200_is_unknown_not_a_commit() {
+        let h = headers(&[("grpc-status", "fourteen")]);
+        let failure = from_headers(http::StatusCode::OK, &h).unwrap();
+        assert_eq!(failure.signal, Signal::Grpc(tonic::Code::Unknown));
+    }
+
+    #[test]
     fn negative_pushback_means_do_not_retry() {
         let h = headers(&[("grpc-status", "14"), ("grpc-retry-pushback-ms", "-1")]);
         let failure = from_headers(http::StatusCode::OK, &h).unwrap();
@@ -337,5 +382,89 @@ mod tests {
             from_status(&tonic::Status::unavailable("x")).signal,
             Signal::Grpc(tonic::Code::Unavailable)
         );
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const NAMES: [&str; 7] = [
+            "grpc-status",
+            "grpc-message",
+            "grpc-status-details-bin",
+            "clarifai-status-code",
+            "grpc-retry-pushback-ms",
+            "retry-after",
+            "content-type",
+        ];
+
+        /// A header value as a peer may send it: any bytes HTTP allows, or one of the values
+        /// that matter to the readers.
+        fn value() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                proptest::collection::vec(
+                    prop_oneof![Just(b'\t'), 0x20u8..0x7f, 0x80u8..=0xff],
+                    0..24
+                ),
+                prop_oneof![
+                    Just("0"),
+                    Just("2"),
+                    Just("14"),
+                    Just("10000"),
+                    Just("21101"),
+                    Just("11005"),
+                    Just("!!!"),
+                    Just("%FF%FE"),
+                    Just("-1"),
+                    Just("9223372036854775807"),
+                    Just("18446744073709551615"),
+                    Just("CAgSAA"),
+                    Just("CA4="),
+                ]
+                .prop_map(|v| v.as_bytes().to_vec()),
+            ]
+        }
+
+        fn header_map() -> impl Strategy<Value = HeaderMap> {
+            proptest::collection::vec((0..NAMES.len(), value()), 0..8).prop_map(|pairs| {
+                let mut headers = HeaderMap::new();
+                for (name, value) in pairs {
+                    if let Ok(value) = http::HeaderValue::from_bytes(&value) {
+                        headers.append(HeaderName::from_static(NAMES[name]), value);
+                    }
+                }
+                headers
+            })
+        }
+
+        fn http_status() -> impl Strategy<Value = http::StatusCode> {
+            prop_oneof![Just(200u16), Just(429), Just(502), Just(503), 100u16..600]
+                .prop_map(|n| http::StatusCode::from_u16(n).unwrap_or(http::StatusCode::OK))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Any headers: no panic, never a success or in-progress code read from an error,
+            /// and after sanitizing, tonic's own reading does not panic and the layer reads the
+            /// same.
+            #[test]
+            fn any_headers_are_read_safely(status in http_status(), headers in header_map()) {
+                let read = from_headers(status, &headers);
+                if let Some(Failure { signal: Signal::Clarifai(code), .. }) = read {
+                    prop_assert!(grpc::error_code(code).is_some(), "{code} read from an error");
+                }
+                let mut sanitized = headers.clone();
+                grpc::sanitize(&mut sanitized);
+                let _ = tonic::Status::from_header_map(&sanitized);
+                prop_assert_eq!(from_headers(status, &sanitized), read);
+
+                let mut response = http::Response::new(tonic::body::Body::empty());
+                *response.status_mut() = status;
+                *response.headers_mut() = headers;
+                prop_assert_eq!(inspect(&mut response), read);
+                let _ = tonic::Status::from_header_map(response.headers());
+            }
+        }
     }
 }

@@ -13,10 +13,10 @@ use tokio::time::{Instant, Sleep};
 use tonic::body::Body;
 use tower_service::Service;
 
-use super::classify;
 use super::policy::{Decision, Policy};
 use super::timeout;
 use super::BoxError;
+use super::{body, classify};
 
 /// gRFC A6: the number of attempts made before this one, sent on every retry.
 const PREVIOUS_ATTEMPTS: &str = "grpc-previous-rpc-attempts";
@@ -59,11 +59,29 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F> {
-        // `timer`: the policy's per-attempt timeout, for attempts that may be retried.
-        Attempt { #[pin] future: F, timer: Option<Pin<Box<Sleep>>> },
+        // `due`: when the attempt is cut, the sooner of the per-attempt timeout and the call's
+        // deadline. `timer` is made from it on the attempt's first `Pending` only, so an attempt
+        // answered at once costs no timer.
+        Attempt {
+            #[pin]
+            future: F,
+            due: Option<Instant>,
+            #[pin]
+            timer: Option<Sleep>,
+        },
         Backoff { sleep: Pin<Box<Sleep>> },
         // Waiting for the service to be ready for the next attempt.
         Ready,
+    }
+}
+
+impl<F> State<F> {
+    fn attempt(future: F, due: Option<Instant>) -> State<F> {
+        State::Attempt {
+            future,
+            due,
+            timer: None,
+        }
     }
 }
 
@@ -113,23 +131,28 @@ impl Replay {
         }
     }
 
-    fn timer(&self) -> Option<Pin<Box<Sleep>>> {
-        self.limit.map(|limit| Box::pin(tokio::time::sleep(limit)))
+    /// When an attempt starting now is cut: its timeout, or the call's deadline when sooner.
+    fn due(&self, deadline: Option<Instant>) -> Option<Instant> {
+        let limit = self.limit.and_then(|l| Instant::now().checked_add(l));
+        timeout::earliest(limit, deadline)
     }
 }
 
 impl<S, F> ResponseFuture<S, F> {
     /// A call that will be retried: sends the first attempt.
-    pub(crate) fn replayable<ResBody>(
+    ///
+    /// `rebound`: the call's `grpc-timeout` ends after the policy's deadline, so the first
+    /// attempt carries the time left instead.
+    pub(crate) fn replayable(
         mut service: S,
         parts: Parts,
         body: Bytes,
-        timed: bool,
+        (timed, rebound): (bool, bool),
         policy: Arc<Policy>,
         deadline: Option<Instant>,
     ) -> ResponseFuture<S, F>
     where
-        S: Service<http::Request<Body>, Response = http::Response<ResBody>, Future = F>,
+        S: Service<http::Request<Body>, Response = http::Response<Body>, Future = F>,
     {
         let replay = Replay {
             parts,
@@ -138,15 +161,15 @@ impl<S, F> ResponseFuture<S, F> {
             limit: policy.attempt_limit(),
         };
         let mut first = replay.request();
-        if replay.limit.is_some() {
+        if replay.limit.is_some() || rebound {
             replay.bound(&mut first, deadline);
         }
-        // The timer starts before the call, so it is due no later than the bound the call
+        // The bound is taken before the call, so it is due no later than the one the call
         // carries in `grpc-timeout` (which tonic's channel enforces itself, as `CANCELLED`).
-        let timer = replay.timer();
+        let due = replay.due(deadline);
         let future = service.call(first);
         ResponseFuture {
-            state: State::Attempt { future, timer },
+            state: State::attempt(future, due),
             service,
             replay: Some(replay),
             policy,
@@ -155,82 +178,99 @@ impl<S, F> ResponseFuture<S, F> {
         }
     }
 
-    /// A call sent once, as is.
-    pub(crate) fn once(service: S, future: F, policy: Arc<Policy>) -> ResponseFuture<S, F> {
+    /// A call sent once, as is, bounded by `deadline`.
+    pub(crate) fn once(
+        service: S,
+        future: F,
+        policy: Arc<Policy>,
+        deadline: Option<Instant>,
+    ) -> ResponseFuture<S, F> {
         ResponseFuture {
-            state: State::Attempt {
-                future,
-                timer: None,
-            },
+            state: State::attempt(future, deadline),
             service,
             replay: None,
             policy,
             attempt: 1,
-            deadline: None,
+            deadline,
         }
     }
 }
 
-impl<S, F, ResBody, E> Future for ResponseFuture<S, F>
+impl<S, F, E> Future for ResponseFuture<S, F>
 where
-    S: Service<http::Request<Body>, Response = http::Response<ResBody>, Error = E, Future = F>,
-    F: Future<Output = Result<http::Response<ResBody>, E>>,
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = E, Future = F>,
+    F: Future<Output = Result<http::Response<Body>, E>>,
     E: Into<BoxError>,
 {
-    type Output = Result<http::Response<ResBody>, BoxError>;
+    type Output = Result<http::Response<Body>, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Attempt { future, timer } => {
-                    let polled = future.poll(cx);
-                    let result = match polled {
+                StateProj::Attempt {
+                    future,
+                    due,
+                    mut timer,
+                } => {
+                    let result = match future.poll(cx) {
                         // An error at the attempt's bound is the bound's doing, whoever
                         // noticed first (tonic's channel cuts at the `grpc-timeout` it was
                         // given, and reports `CANCELLED`).
-                        Poll::Ready(Err(_)) if timer.as_ref().is_some_and(due) => None,
+                        Poll::Ready(Err(_)) if due.is_some_and(timeout::reached) => None,
                         Poll::Ready(result) => Some(result),
                         Poll::Pending => {
-                            let fired = timer
-                                .as_mut()
-                                .is_some_and(|t| t.as_mut().poll(cx).is_ready());
-                            if !fired {
+                            let Some(due) = *due else {
                                 return Poll::Pending;
+                            };
+                            if timer.is_none() {
+                                timer.set(Some(tokio::time::sleep_until(due)));
+                            }
+                            if let Some(timer) = timer.as_mut().as_pin_mut() {
+                                ready!(timer.poll(cx));
                             }
                             None
                         }
                     };
-                    if this.replay.is_none() {
-                        if let Some(result) = result {
-                            return Poll::Ready(result.map_err(Into::into));
-                        }
-                    }
                     let (failure, result) = match result {
+                        // The call's deadline: no attempt outlives it, and nothing follows.
+                        None if this.deadline.is_some_and(timeout::reached) => {
+                            tracing::debug!(attempt = *this.attempt, "stop: deadline reached");
+                            let status = timeout::expired("deadline reached");
+                            return Poll::Ready(Err(BoxError::from(status)));
+                        }
                         // The per-attempt timeout: the attempt is dropped (tonic resets its
-                        // stream), and tonic's client reads the error as DEADLINE_EXCEEDED.
+                        // stream), and tonic's client reads the error as DEADLINE_EXCEEDED,
+                        // the client's own.
                         None => {
-                            let status = tonic::Status::deadline_exceeded("attempt timed out");
+                            let status = timeout::expired("attempt timed out");
                             (classify::timed_out(), Err(BoxError::from(status)))
                         }
-                        Some(result) => match result {
-                            Ok(response) => {
-                                match classify::from_headers(response.status(), response.headers())
-                                {
-                                    None => {
+                        Some(Ok(mut response)) => {
+                            let failure = classify::inspect(&mut response);
+                            let response = body::guard(response, *this.deadline);
+                            match failure {
+                                None => {
+                                    if this.replay.is_some() {
                                         this.policy.succeeded();
-                                        return Poll::Ready(Ok(response));
                                     }
-                                    Some(failure) => (failure, Ok(response)),
+                                    return Poll::Ready(Ok(response));
                                 }
+                                Some(_) if this.replay.is_none() => {
+                                    return Poll::Ready(Ok(response));
+                                }
+                                Some(failure) => (failure, Ok(response)),
                             }
-                            // Read the error as tonic's client would (a failed connection is
-                            // UNAVAILABLE), and hand tonic that status.
-                            Err(error) => {
-                                let status = tonic::Status::from_error(error.into());
-                                (classify::from_status(&status), Err(BoxError::from(status)))
-                            }
-                        },
+                        }
+                        Some(Err(error)) if this.replay.is_none() => {
+                            return Poll::Ready(Err(error.into()));
+                        }
+                        // Read the error as tonic's client would (a failed connection is
+                        // UNAVAILABLE), and hand tonic that status.
+                        Some(Err(error)) => {
+                            let status = tonic::Status::from_error(error.into());
+                            (classify::from_status(&status), Err(BoxError::from(status)))
+                        }
                     };
                     let method = this.replay.as_ref().map(|r| r.parts.uri.path());
                     let remaining = Policy::remaining(*this.deadline);
@@ -259,21 +299,20 @@ where
                     if let Err(error) = ready!(this.service.poll_ready(cx)) {
                         return Poll::Ready(Err(error.into()));
                     }
-                    let replay = this.replay.as_ref().expect("only replayable calls retry");
-                    let timer = replay.timer();
+                    let Some(replay) = this.replay.as_ref() else {
+                        // Only replayable calls retry; unreachable, and harmless if reached.
+                        let status = tonic::Status::internal("retry without a replayable request");
+                        return Poll::Ready(Err(BoxError::from(status)));
+                    };
+                    let due = replay.due(*this.deadline);
                     let future = this
                         .service
                         .call(replay.retry(*this.attempt, *this.deadline));
-                    this.state.set(State::Attempt { future, timer });
+                    this.state.set(State::attempt(future, due));
                 }
             }
         }
     }
-}
-
-/// Whether an attempt's timer is due (within the timer wheel's 1 ms resolution).
-fn due(timer: &Pin<Box<Sleep>>) -> bool {
-    Instant::now() + std::time::Duration::from_millis(1) >= timer.deadline()
 }
 
 impl<S, F> std::fmt::Debug for ResponseFuture<S, F> {

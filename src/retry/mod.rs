@@ -45,12 +45,57 @@
 //! `grpc-previous-rpc-attempts`, and, when the request carried `grpc-timeout`, the time left
 //! until the deadline in its place.
 //!
-//! # Budget, deadline, cancellation, events
+//! # Deadline and pushback cap
+//!
+//! Every call through [`RetryLayer`], [`call`] and [`poll`] ends by its deadline: the policy's
+//! ([`Policy::deadline`], 30 s by default), or the request's `grpc-timeout` when the layer sees a
+//! sooner one ([`PollPolicy::deadline`] for [`poll`], which bounds each poll's call too). The
+//! deadline bounds everything: every attempt, every sleep, and, in the layer, the wait for the
+//! response's headers and then for the rest of its body (messages and trailers) after the call
+//! is committed. A retry whose delay or pushback would end past it is not made: the last result
+//! is returned at once.
+//!
+//! A call cut by the deadline (or an attempt cut by [`Policy::attempt_timeout`]) fails with the
+//! client's own `DEADLINE_EXCEEDED`: a `tonic::Status` made by `tonic::Status::from_error` from
+//! an error whose source is that status, as tonic makes the statuses of its own transport errors.
+//! So it has an [`Error::source`](std::error::Error::source) and carries no Clarifai code, and
+//! [`clarifai_code`](crate::grpc::ClarifaiStatusExt::clarifai_code) reads it as
+//! [`LOCAL_FAILURE`](crate::grpc::LOCAL_FAILURE), never as a code a server sent. The layer
+//! returns it as its error (before headers) or yields it from the response body (after them);
+//! tonic's client reads both as that status. The layer does not send its own deadline to the
+//! server: a request's `grpc-timeout` is passed on (as the time left, on retries and when it ends
+//! after the policy's deadline), and the per-attempt timeout is sent, as before.
+//!
+//! Long-lived streams through the layer are bounded by the deadline too: give their channel a
+//! policy with a longer one, or [`Policy::no_deadline`].
+//!
+//! Without a deadline, no single wait is unbounded either: a server's pushback longer than
+//! [`MAX_PUSHBACK`] (5 minutes) stops the retrying instead of being waited for, and the
+//! backoff's delays are capped by [`Backoff`].
+//!
+//! # What the layer rewrites
+//!
+//! The layer passes a response's status headers on only once they are safe for every reader,
+//! tonic's client included, in the headers of every response and in the trailers of every body it
+//! passes on: a `grpc-status` that is not a gRPC code becomes `2` (`UNKNOWN`, as tonic reads it
+//! anyway); a `grpc-status-details-bin` that is not base64 is removed (tonic's client panics on
+//! it); a `grpc-message` whose percent-decoding is not UTF-8 is written again from its lossy
+//! decoding. Nothing else is touched, and a response without `grpc-status` in its headers (the
+//! success path) is not looked at further. The layer reads the headers after that rewriting,
+//! with the crate's [wire contract](crate::grpc): an error carries only a failure code, so
+//! `grpc-status: 14` claiming `clarifai-status-code: 10000` (or `0`) is `UNAVAILABLE`, retried.
+//! [`call`] and [`poll`] see a response only after tonic's client has read it: put the layer
+//! on the channel under them to have peer headers made safe first (the layer then sends each of
+//! `call`'s attempts once, and still rewrites).
+//!
+//! A request body is read inside `Service::call` for at most 64 frames, empty ones included: a
+//! body yielding empty frames without end is sent once, as is. The body of a response is passed
+//! on frame by frame, yielding to the executor on a long run of empty data frames.
+//!
+//! # Budget, cancellation, events
 //!
 //! The [`Budget`] (see [`budget`] for why budgets beat a bare maximum of attempts) is shared by
-//! every clone of a policy and every service built from it. The deadline is the policy's, or the
-//! request's `grpc-timeout` when shorter: no sleep ends past it, and a delay or pushback that
-//! would end past it stops the retrying at once, returning the last result. Dropping a
+//! every clone of a policy and every service built from it. Dropping a
 //! future stops all further attempts: retrying happens only while the future is polled.
 //! [`Policy::attempt_timeout`] bounds each attempt too, and [`Policy::idempotent_methods`] keeps
 //! failures whose effect is unknown from being retried on methods that are not safe to repeat
@@ -125,7 +170,7 @@ pub use budget::{Budget, InvalidBudget};
 pub use call::{call, call_method};
 pub use classify::AttemptFailure;
 pub use layer::RetryLayer;
-pub use policy::Policy;
+pub use policy::{Policy, MAX_PUSHBACK};
 pub use poll::{poll, PollPolicy};
 
 use body::Collected;
@@ -140,7 +185,12 @@ const DEFAULT_BUFFER_LIMIT: usize = 64 * 1024;
 
 /// A tower service that retries gRPC calls by a [`Policy`]; built by [`RetryLayer`].
 ///
-/// See the [module docs](self) for what it sees, what it replays and when it stops.
+/// See the [module docs](self) for what it sees, what it replays and when it stops. Every
+/// response it passes on has its status headers made safe ([what the layer
+/// rewrites](self#what-the-layer-rewrites)), and a body that has not ended yet is wrapped so
+/// that its trailers are made safe too and its end is bounded by the call's deadline ([deadline
+/// and pushback cap](self#deadline-and-pushback-cap)); a body that has ended (a Trailers-Only
+/// response) is passed on as is.
 ///
 /// # Examples
 ///
@@ -256,12 +306,12 @@ impl<S> Retry<S> {
     }
 }
 
-impl<S, ResBody> Service<http::Request<Body>> for Retry<S>
+impl<S> Service<http::Request<Body>> for Retry<S>
 where
-    S: Service<http::Request<Body>, Response = http::Response<ResBody>> + Clone,
+    S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone,
     S::Error: Into<BoxError>,
 {
-    type Response = http::Response<ResBody>;
+    type Response = http::Response<Body>;
     type Error = BoxError;
     type Future = ResponseFuture<S, S::Future>;
 
@@ -274,26 +324,43 @@ where
         let clone = self.inner.clone();
         let mut service = std::mem::replace(&mut self.inner, clone);
         let policy = self.policy.clone();
-        // Under `retry::call`, which retries the whole typed call itself, one attempt each.
-        if !policy.may_retry() || call::inside_call() {
+        // Under `retry::call`, which retries and bounds the whole typed call itself, one attempt
+        // each.
+        if call::inside_call() {
             let future = service.call(request);
-            return ResponseFuture::once(service, future, policy);
+            return ResponseFuture::once(service, future, policy, None);
         }
         let start = Instant::now();
+        let call_timeout = request
+            .headers()
+            .get(&timeout::HEADER)
+            .and_then(|value| timeout::parse(value.as_bytes()));
+        let deadline = policy.deadline_from(start, call_timeout);
+        if !policy.may_retry() {
+            let future = service.call(request);
+            return ResponseFuture::once(service, future, policy, deadline);
+        }
         let (parts, body) = request.into_parts();
         match body::collect(body, self.buffer_limit) {
             Collected::Whole(bytes) => {
-                let call_timeout = parts
-                    .headers
-                    .get(&timeout::HEADER)
-                    .and_then(|value| timeout::parse(value.as_bytes()));
-                let deadline = policy.deadline_from(start, call_timeout);
                 let timed = call_timeout.is_some();
-                ResponseFuture::replayable(service, parts, bytes, timed, policy, deadline)
+                // The call's own timeout ends after the policy's deadline: attempts carry the
+                // time left until the deadline instead.
+                let rebound = call_timeout
+                    .and_then(|t| start.checked_add(t))
+                    .is_some_and(|own| deadline.is_some_and(|d| d < own));
+                ResponseFuture::replayable(
+                    service,
+                    parts,
+                    bytes,
+                    (timed, rebound),
+                    policy,
+                    deadline,
+                )
             }
             Collected::Stream(body) => {
                 let future = service.call(http::Request::from_parts(parts, body));
-                ResponseFuture::once(service, future, policy)
+                ResponseFuture::once(service, future, policy, deadline)
             }
         }
     }

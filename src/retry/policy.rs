@@ -21,11 +21,14 @@ use crate::Code;
 /// - **backoff**: exponential with full jitter and a cap ([`Backoff`], default 100 ms doubling up
 ///   to 5 s); a server's pushback (a `RetryInfo` detail, `grpc-retry-pushback-ms`, or HTTP
 ///   `Retry-After`) replaces the drawn delay, and a negative `grpc-retry-pushback-ms` means stop;
-/// - **deadline**: no sleep ends and no attempt starts later than [`deadline`](Policy::deadline)
-///   after the call began (default 30 s), nor after the call's own `grpc-timeout` when the layer
-///   sees one. When the next delay would end past it, the policy stops at once and returns the
-///   last result. The deadline bounds the retrying; it does not cut an attempt in flight, which
-///   is the call's own timeout's job (`tonic::Request::set_timeout`);
+/// - **deadline**: the whole call ends by [`deadline`](Policy::deadline) after it began (default
+///   30 s), or by the call's own `grpc-timeout` when the layer sees a sooner one: every attempt,
+///   every sleep, and the wait for the response's headers, messages and trailers. An attempt
+///   still running then is cut, and the call fails with the client's own `DEADLINE_EXCEEDED`
+///   (see [the module docs](super#deadline-and-pushback-cap)); when the next delay would end past
+///   it, the policy stops at once and returns the last result;
+/// - **pushback cap**: a server's pushback longer than [`MAX_PUSHBACK`] (5 minutes) stops the
+///   retrying, so no wait is unbounded, with or without a deadline;
 /// - **budget**: a [`Budget`] token bucket shared by every clone of the policy (default
 ///   [`Budget::default`]), so that under sustained failure the extra load stays bounded;
 /// - **what is retryable**: a Clarifai code carried on a gRPC error or in a response body is
@@ -80,6 +83,26 @@ pub struct Policy {
     idempotent: Option<Vec<Box<str>>>,
     attempt_timeout: Option<Duration>,
 }
+
+/// The longest pushback a retry waits for: a server asking for a longer wait (a `RetryInfo`, a
+/// `grpc-retry-pushback-ms` or a `Retry-After` past it) gets no retry, and its failure is
+/// returned at once, as for a pushback that ends past the deadline. So no single wait is
+/// unbounded, even under [`Policy::no_deadline`]. 5 minutes; waiting longer than that for a
+/// server is the caller's decision, not a retry's.
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::grpc::Pushback;
+/// use clarifai_status::retry::{AttemptFailure, Policy, MAX_PUSHBACK};
+/// use std::time::Duration;
+///
+/// let policy = Policy::new().no_deadline().no_budget();
+/// let asks = |wait| AttemptFailure::grpc(tonic::Code::Unavailable).pushback(Pushback::After(wait));
+/// assert_eq!(policy.next_delay(&asks(MAX_PUSHBACK), 1, Duration::ZERO), Some(MAX_PUSHBACK));
+/// assert_eq!(policy.next_delay(&asks(Duration::MAX), 1, Duration::ZERO), None);
+/// ```
+pub const MAX_PUSHBACK: Duration = Duration::from_secs(300);
 
 /// What to do after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,7 +166,9 @@ impl Policy {
         self
     }
 
-    /// Sets the overall deadline, counted from the start of the call's first attempt.
+    /// Sets the overall deadline, counted from the start of the call's first attempt: the call,
+    /// all its attempts and the wait for its response included, ends by then
+    /// ([`Duration::MAX`] is no deadline).
     ///
     /// # Examples
     ///
@@ -157,8 +182,9 @@ impl Policy {
     }
 
     /// Removes the overall deadline: only a call's `grpc-timeout` (when the layer sees one)
-    /// bounds the retrying, besides the number of attempts. A server's pushback is then honoured
-    /// however long it is.
+    /// bounds the call, besides the number of attempts and the
+    /// [per-attempt timeout](Policy::attempt_timeout). A server's pushback is then honoured up
+    /// to [`MAX_PUSHBACK`]; a longer one stops the retrying.
     ///
     /// # Examples
     ///
@@ -528,6 +554,11 @@ impl Policy {
                 tracing::debug!(%code, attempt, "not retrying: server pushback says not to");
                 return Decision::Stop;
             }
+            Some(Pushback::After(delay)) if delay > MAX_PUSHBACK => {
+                let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+                tracing::debug!(%code, attempt, delay_ms, "not retrying: pushback past the cap");
+                return Decision::Stop;
+            }
             Some(Pushback::After(delay)) => delay,
             None => self.backoff.delay(attempt - 1),
         };
@@ -609,6 +640,26 @@ mod tests {
         assert_eq!(policy.decide(&throttled, None, 1, near), Decision::Stop);
         throttled.pushback = Some(Pushback::DoNotRetry);
         assert_eq!(policy.decide(&throttled, None, 1, far), Decision::Stop);
+    }
+
+    #[test]
+    fn pushback_past_the_cap_stops_even_without_deadline() {
+        let policy = Policy::new().no_deadline().no_budget();
+        let mut throttled = failure(Signal::Grpc(tonic::Code::Unavailable));
+        throttled.pushback = Some(Pushback::After(MAX_PUSHBACK));
+        assert_eq!(
+            policy.decide(&throttled, None, 1, None),
+            Decision::Retry(MAX_PUSHBACK)
+        );
+        for huge in [
+            MAX_PUSHBACK + Duration::from_millis(1),
+            Duration::from_millis(i64::MAX as u64),
+            Duration::from_secs(u64::MAX),
+            Duration::MAX,
+        ] {
+            throttled.pushback = Some(Pushback::After(huge));
+            assert_eq!(policy.decide(&throttled, None, 1, None), Decision::Stop);
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{call, Backoff, Policy};
+use super::{call, timeout, Backoff, Policy};
 use crate::response::HasStatus;
 use crate::Outcome;
 
@@ -113,9 +113,14 @@ impl Default for PollPolicy {
 /// progress** when the next wait would end past the deadline; check its status's outcome. A
 /// response without a status counts as terminal. Dropping the future stops polling.
 ///
+/// The deadline bounds every poll's call too: a poll still unanswered when it comes is dropped,
+/// and `poll` fails with the client's own `DEADLINE_EXCEEDED` (read as
+/// [`LOCAL_FAILURE`](crate::grpc::LOCAL_FAILURE), as for [`call`]'s deadline).
+///
 /// # Errors
 ///
-/// A gRPC error the retry policy did not (or no longer would) retry.
+/// A gRPC error the retry policy did not (or no longer would) retry, or the local
+/// `DEADLINE_EXCEEDED` of a poll cut by the deadline.
 ///
 /// # Examples
 ///
@@ -155,7 +160,18 @@ where
     let deadline = Instant::now().checked_add(policy.deadline);
     let mut n = 0;
     loop {
-        let response = call(&policy.retry, &mut make_call).await?;
+        // The poller's deadline bounds each poll's call too, whatever the retry policy's.
+        let response = match deadline {
+            None => call(&policy.retry, &mut make_call).await?,
+            Some(deadline) => {
+                tokio::time::timeout_at(deadline, call(&policy.retry, &mut make_call))
+                    .await
+                    .map_err(|_elapsed| {
+                        tracing::debug!(attempt = n + 1, "stop polling: deadline reached mid-poll");
+                        timeout::expired("poll deadline reached")
+                    })??
+            }
+        };
         let Some(code) = response
             .get_ref()
             .status_code()

@@ -52,6 +52,53 @@ pub(crate) fn encode(timeout: Duration) -> HeaderValue {
     HeaderValue::from_str(&format!("{value}{unit}")).unwrap_or(HeaderValue::from_static("0n"))
 }
 
+/// A bound the client set itself ran out: the policy's deadline, a per-attempt timeout, the
+/// poller's deadline. The `tonic::Status` it makes ([`expired`]) is `DEADLINE_EXCEEDED` with this
+/// as its [`source`](std::error::Error::source), as tonic makes the statuses of its own transport
+/// errors: no server sent it, and [`clarifai_code`](crate::grpc::ClarifaiStatusExt::clarifai_code)
+/// reads it as [`LOCAL_FAILURE`](crate::grpc::LOCAL_FAILURE).
+#[derive(Debug)]
+struct Expired {
+    status: tonic::Status,
+}
+
+impl std::fmt::Display for Expired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "client-side bound: {}", self.status.message())
+    }
+}
+
+impl std::error::Error for Expired {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.status)
+    }
+}
+
+/// The status of a call cut by one of the client's own bounds: `DEADLINE_EXCEEDED` with
+/// `message`, made by [`tonic::Status::from_error`] from an error whose source is that status, so
+/// it has a source and carries no code.
+pub(crate) fn expired(message: &'static str) -> tonic::Status {
+    tonic::Status::from_error(Box::new(Expired {
+        status: tonic::Status::deadline_exceeded(message),
+    }))
+}
+
+/// Whether `at` has come, within the timer wheel's 1 ms resolution.
+pub(crate) fn reached(at: tokio::time::Instant) -> bool {
+    tokio::time::Instant::now() + Duration::from_millis(1) >= at
+}
+
+/// The sooner of two optional instants.
+pub(crate) fn earliest(
+    a: Option<tokio::time::Instant>,
+    b: Option<tokio::time::Instant>,
+) -> Option<tokio::time::Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +132,20 @@ mod tests {
         ] {
             assert_eq!(parse(raw), None, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn expired_is_a_local_deadline_exceeded() {
+        use crate::grpc::ClarifaiStatusExt as _;
+        let status = expired("deadline");
+        assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
+        assert_eq!(status.message(), "deadline");
+        assert!(std::error::Error::source(&status).is_some());
+        assert_eq!(status.carried_clarifai_code(), None);
+        assert_eq!(status.clarifai_code(), crate::grpc::LOCAL_FAILURE);
+        // Through a `BoxError`, as tonic's client reads a service's error.
+        let again = tonic::Status::from_error(Box::new(status));
+        assert_eq!(again.clarifai_code(), crate::grpc::LOCAL_FAILURE);
     }
 
     #[test]
