@@ -15,22 +15,6 @@ use tonic_types::{ErrorDetail, StatusExt as _};
 
 mod common;
 
-/// Every code an error can carry: the table's and unknown numbers, without `ZERO` (proto3's
-/// unset, which an error reads as carrying no code: see `an_error_built_with_zero_carries_no_code`).
-fn sendable() -> impl Iterator<Item = Code> {
-    codes().filter(|code| code.number() != 0)
-}
-
-#[test]
-fn an_error_built_with_zero_carries_no_code() {
-    let status = ErrorBuilder::new(0).build();
-    assert_eq!(status.metadata().get("clarifai-status-code").unwrap(), "0");
-    assert_eq!(status.carried_clarifai_code(), None);
-    let fallback = Code::from(mapping::fallback_from_grpc(status.code()));
-    assert_eq!(status.clarifai_code(), fallback);
-    assert!(fallback.is_failure() && fallback.number() != 0);
-    assert_eq!(grpc::read_code(&wire_headers(&status)), None);
-}
 use common::{codes, grpc_codes, UNKNOWN_NUMBERS};
 
 const DOMAIN: &str = "api.clarifai.com";
@@ -173,10 +157,10 @@ fn unknown_numbers_are_not_in_the_table() {
 
 #[test]
 fn every_code_becomes_a_tonic_status_per_the_contract() {
-    for code in StatusCode::all().filter(|c| *c as i32 != 0) {
+    for code in StatusCode::all() {
         assert_contract(&tonic::Status::from(code), &Expected::new(code.into()));
     }
-    for code in sendable() {
+    for code in codes() {
         assert_contract(&tonic::Status::from(code), &Expected::new(code));
     }
 }
@@ -196,7 +180,7 @@ fn unknown_numbers_are_sent_as_unknown_code_with_their_number() {
 
 #[test]
 fn builder_message_replaces_the_table_description() {
-    for code in sendable() {
+    for code in codes() {
         let message = format!("custom message for {}: ünïcödé", code.number());
         let status = ErrorBuilder::new(code).message(message.clone()).build();
         let mut want = Expected::new(code);
@@ -214,7 +198,7 @@ fn builder_req_id_and_retry_delay_are_sent_and_read_back() {
         Duration::new(2, 500),
         Duration::from_secs(3600),
     ];
-    for code in sendable() {
+    for code in codes() {
         for delay in delays {
             let status = ErrorBuilder::new(code)
                 .req_id("r")
@@ -316,7 +300,7 @@ fn garbage_details() -> Vec<Vec<u8>> {
 /// the status is an error and the code is not a failure (an error never carries SUCCESS or an
 /// in-progress code), then the gRPC code's fallback.
 fn read_as(grpc: tonic::Code, carried: Code) -> Option<Code> {
-    (grpc == tonic::Code::Ok || (carried.is_failure() && carried.number() != 0)).then_some(carried)
+    (grpc == tonic::Code::Ok || carried.is_failure()).then_some(carried)
 }
 
 #[test]
@@ -339,7 +323,7 @@ fn header_wins_over_error_info() {
 #[test]
 fn garbage_header_falls_back_to_error_info() {
     let fallback = Code::from(mapping::fallback_from_grpc(tonic::Code::Internal));
-    for code in sendable() {
+    for code in codes() {
         let want = read_as(tonic::Code::Internal, code).unwrap_or(fallback);
         for header in GARBAGE_HEADERS {
             let status = forged(tonic::Code::Internal, Some(header), &details_of(code));
@@ -436,7 +420,7 @@ fn public_only(status: &pb::Status) -> pb::Status {
 
 #[test]
 fn pb_status_public_fields_survive_tonic_round_trip() {
-    for code in sendable() {
+    for code in codes() {
         let status = full_status(code);
         let n = code.number();
         let want = Expected::new(code)
@@ -466,7 +450,7 @@ fn pb_status_public_fields_survive_tonic_round_trip() {
 
 #[test]
 fn pb_status_without_description_sends_the_table_description() {
-    for code in sendable() {
+    for code in codes() {
         let status = pb::Status {
             code: code.number(),
             ..Default::default()
@@ -512,7 +496,7 @@ fn padded(headers: &http::HeaderMap) -> http::HeaderValue {
 #[test]
 fn header_map_readers_see_every_code_on_the_wire() {
     let delay = Duration::from_millis(1500);
-    for code in sendable() {
+    for code in codes() {
         let n = code.number();
         let status = ErrorBuilder::new(code)
             .req_id("r")
@@ -549,7 +533,7 @@ fn header_map_readers_see_every_code_on_the_wire() {
 
 #[test]
 fn tonic_reads_back_every_code_from_the_wire() {
-    for code in sendable() {
+    for code in codes() {
         let status = ErrorBuilder::new(code)
             .message(format!("message of {}: ✓ 100%", code.number()))
             .req_id("r")
@@ -613,10 +597,9 @@ fn long_texts() -> Vec<String> {
 #[test]
 fn any_text_size_keeps_the_error_metadata_within_the_cap_and_the_code_readable() {
     for text in long_texts() {
-        for code in
-            sendable()
-                .step_by(7)
-                .chain([Code::new(11008), Code::new(21200), Code::new(98004)])
+        for code in codes()
+            .step_by(7)
+            .chain([Code::new(11008), Code::new(21200), Code::new(98004)])
         {
             let status = pb::Status {
                 code: code.number(),

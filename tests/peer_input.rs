@@ -388,7 +388,7 @@ proptest! {
         // An error carries only a failure code (grpc::read_code's rule).
         let on_status = header
             .or(carried.map(Code::new))
-            .filter(|c| grpc_code == tonic::Code::Ok || (c.is_failure() && c.number() != 0));
+            .filter(|c| grpc_code == tonic::Code::Ok || c.is_failure());
         let want = on_status.unwrap_or_else(|| fallback_from_grpc(grpc_code).into());
         prop_assert_eq!(status.clarifai_code(), want);
         prop_assert_eq!(status.carried_clarifai_code(), on_status);
@@ -497,7 +497,7 @@ proptest! {
     ) {
         let status = tonic::Status::with_details(grpc_code, "peer", details.clone().into());
         let (code, delay) = details_say(&details);
-        let code = code.filter(|c| grpc_code == tonic::Code::Ok || (c.is_failure() && c.number() != 0));
+        let code = code.filter(|c| grpc_code == tonic::Code::Ok || c.is_failure());
         let want = code.unwrap_or_else(|| fallback_from_grpc(grpc_code).into());
         prop_assert_eq!(status.clarifai_code(), want);
         prop_assert_eq!(status.carried_clarifai_code(), code);

@@ -46,8 +46,8 @@
 //! panic: the next source is tried. Three rules keep what is read the truth:
 //! - `grpc-status` is read as tonic reads it, an unparseable value as `UNKNOWN`
 //!   ([`read_grpc_code`]), by every reader and layer of the crate;
-//! - a gRPC error carries only a failure code: one that claims SUCCESS, an in-progress code or
-//!   `0` carries none ([`read_code`]);
+//! - a gRPC error carries only a failure code: one that claims SUCCESS or an in-progress code
+//!   carries none ([`read_code`]);
 //! - a status tonic made from the client's own transport error carried no code from a server,
 //!   and reads as [`LOCAL_FAILURE`], not as its gRPC code's fallback.
 //!
@@ -504,11 +504,11 @@ fn uncarried_code(status: &tonic::Status) -> Code {
 pub const LOCAL_FAILURE: crate::StatusCode = crate::StatusCode::ConnUncategorized;
 
 /// A code carried by a gRPC error (not `OK`), if it is one an error can carry: a failure
-/// other than `ZERO` (unknown numbers included). SUCCESS, the in-progress codes and `0` (proto3's
-/// unset: no code at all) are not taken: an error that claims one carries no code.
+/// (`ZERO` and unknown numbers included, as [`Outcome::Failure`](crate::Outcome) says). SUCCESS
+/// and the in-progress codes are not taken: an error that claims one carries no code.
 #[inline]
 pub(crate) fn error_code(code: Code) -> Option<Code> {
-    (code.number() != 0 && code.is_failure()).then_some(code)
+    code.is_failure().then_some(code)
 }
 
 /// Parses a `clarifai-status-code` value by the crate's [spelling rules](Code#codes-in-text).
@@ -560,8 +560,8 @@ pub fn pushback(headers: &HeaderMap) -> Option<Pushback> {
 /// padded or not). `None` when neither carries one. Never panics on malformed values.
 ///
 /// On headers that hold a gRPC error (a `grpc-status` other than `0`, as [`read_grpc_code`]
-/// reads it), only a failure code counts as carried: an error that claims SUCCESS, an
-/// in-progress code or `0` (proto3's unset) carries no code, and `None` is returned.
+/// reads it), only a failure code counts as carried: an error that claims SUCCESS or an
+/// in-progress code carries no code, and `None` is returned.
 ///
 /// # Examples
 ///

@@ -235,17 +235,26 @@ pub(crate) fn from_headers(status: http::StatusCode, headers: &HeaderMap) -> Opt
     }
     let signal = match grpc::read_grpc_code(headers) {
         Some(tonic::Code::Ok) => return None,
-        Some(code) => grpc::read_code(headers).map_or(Signal::Grpc(code), Signal::Clarifai),
+        Some(code) => grpc::read_code(headers)
+            .and_then(decisive)
+            .map_or(Signal::Grpc(code), Signal::Clarifai),
         None if status == http::StatusCode::OK => return None,
         // A proxy's bare HTTP error: read it as a gRPC client would.
         None => grpc::read_code(headers)
             .and_then(grpc::error_code)
+            .and_then(decisive)
             .map_or(Signal::Grpc(grpc_code_from_http(status)), Signal::Clarifai),
     };
     Some(Failure {
         signal,
         pushback: pushback(headers, None),
     })
+}
+
+/// A carried code the policy decides on: any but `ZERO`, proto3's unset, which says nothing about
+/// retrying (the attempt is then decided by its gRPC code).
+fn decisive(code: Code) -> Option<Code> {
+    (code.number() != 0).then_some(code)
 }
 
 /// An attempt cut by the policy's per-attempt timeout.
@@ -260,6 +269,7 @@ pub(crate) fn timed_out() -> Failure {
 pub(crate) fn from_status(status: &tonic::Status) -> Failure {
     let signal = status
         .carried_clarifai_code()
+        .and_then(decisive)
         .map_or(Signal::Grpc(status.code()), Signal::Clarifai);
     Failure {
         signal,

@@ -27,6 +27,12 @@ use crate::{pb, Code};
 /// ```
 pub const MAX_ERROR_HEADER_BYTES: usize = 7 * 1024;
 
+/// The longest `content-type` let out with an error as it is.
+const MAX_CONTENT_TYPE_LEN: usize = 128;
+
+/// The longest `grpc-retry-pushback-ms` let out as it is (`-2147483648`).
+const MAX_PUSHBACK_LEN: usize = 11;
+
 /// The entries that say the status: never dropped to fit (each is capped instead).
 const STATUS_NAMES: [HeaderName; 6] = [
     grpc::GRPC_STATUS_NAME,
@@ -64,7 +70,9 @@ fn message_of(headers: &HeaderMap) -> String {
 }
 
 /// Makes a (sanitized) gRPC error say `code` and fit [`MAX_ERROR_HEADER_BYTES`]:
-/// 1. `clarifai-status-code` is `code`;
+/// 1. `clarifai-status-code` is `code`; a `content-type` over 128 bytes becomes
+///    `application/grpc`, a `grpc-retry-pushback-ms` over 11 bytes is written again as what it
+///    says;
 /// 2. `grpc-message` is cut to [`MAX_MESSAGE_BYTES`](grpc::MAX_MESSAGE_BYTES) as encoded;
 /// 3. the details are the crate's own (the code, the message, and the retry delay and Clarifai
 ///    `ErrorInfo` metadata of the old ones, cut) when there were none, when they are Clarifai's
@@ -79,6 +87,29 @@ pub(crate) fn stamp_error(headers: &mut HeaderMap, grpc_code: tonic::Code, code:
         != Some(code)
     {
         headers.insert(grpc::CODE_NAME, HeaderValue::from(code.number()));
+    }
+    // A gRPC content type is short; a longer one from an upstream is written as gRPC's own.
+    if headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.len() > MAX_CONTENT_TYPE_LEN)
+    {
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc"),
+        );
+    }
+    // A pushback is a short decimal (gRFC A6): anything longer is written again as what it says.
+    if headers
+        .get(&grpc::PUSHBACK_NAME)
+        .is_some_and(|v| v.len() > MAX_PUSHBACK_LEN)
+    {
+        let value = match grpc::pushback(headers) {
+            Some(grpc::Pushback::After(delay)) => {
+                HeaderValue::from(i32::try_from(delay.as_millis()).unwrap_or(i32::MAX))
+            }
+            _ => HeaderValue::from_static("-1"),
+        };
+        headers.insert(grpc::PUSHBACK_NAME, value);
     }
     let mut message = message_of(headers);
     let mut cut = false;

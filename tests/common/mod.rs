@@ -18,4 +18,5 @@ pub(crate) fn grpc_codes() -> impl Iterator<Item = tonic::Code> {
     (0..=16).map(tonic::Code::from_i32)
 }
 
+pub(crate) mod hostile;
 pub(crate) mod raw_http;

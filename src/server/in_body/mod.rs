@@ -74,12 +74,17 @@ pub const DEFAULT_MESSAGE_LIMIT: usize = 4 * 1024 * 1024;
 /// let mut frame = vec![0u8];
 /// frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
 /// frame.extend_from_slice(&message);
-/// let service = tower::service_fn(move |_: http::Request<_>| {
+/// // A unary handler: it reads its request to the end, then answers.
+/// use clarifai_status::server::in_body::RequestBody;
+/// type Unary = http_body_util::Full<bytes::Bytes>;
+/// let service = tower::service_fn(move |request: http::Request<RequestBody<Unary>>| {
 ///     let body = http_body_util::Full::new(bytes::Bytes::from(frame.clone()));
 ///     let response = http::Response::builder().header("content-type", "application/grpc").body(body).unwrap();
-///     async move { Ok::<_, std::convert::Infallible>(response) }
+///     async move {
+///         request.into_body().collect().await.unwrap();
+///         Ok::<_, std::convert::Infallible>(response)
+///     }
 /// });
-/// // A unary request: complete when the call is made.
 /// let request = http::Request::new(http_body_util::Full::new(bytes::Bytes::from_static(b"\0\0\0\0\0")));
 /// let response = InBodyLayer::new().layer(service).oneshot(request).await.unwrap();
 /// assert_eq!(response.headers()["grpc-status"], "8"); // RESOURCE_EXHAUSTED
