@@ -6,8 +6,10 @@
 //! instrumented allocator), and each test asserts the bytes a reader allocated.
 //! Peers are raw h2 servers on 127.0.0.1 (port 0) that say what tonic servers never would.
 
+#![cfg(feature = "testing")]
+
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use tokio::sync::Mutex;
 
 use clarifai_status::grpc::{ClarifaiStatusExt, LOCAL_FAILURE};
 use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
@@ -20,10 +22,10 @@ use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 static GLOBAL: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
 
 /// Every test here holds this: the allocation counters are the binary's.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.blocking_lock()
 }
 
 /// The bytes `f` allocated, reallocations' growth included: a bound on the most it held.
@@ -177,7 +179,7 @@ async fn raise(addr: SocketAddr, request: tonic::Request<RaiseRequest>) -> tonic
 
 #[tokio::test]
 async fn trailers_over_the_clients_limit_are_a_local_failure_not_a_throttle() {
-    let _one = one_at_a_time();
+    let _one = ONE_AT_A_TIME.lock().await;
     // A hostile server: a real Clarifai code, then 1 MiB of metadata in the same trailers. tonic's
     // client refuses the header list itself and reports RESOURCE_EXHAUSTED; no code arrived.
     let trailers = grpc_headers(&[
@@ -197,7 +199,7 @@ async fn trailers_over_the_clients_limit_are_a_local_failure_not_a_throttle() {
 
 #[tokio::test]
 async fn a_server_error_with_a_throttle_code_still_reads_as_sent() {
-    let _one = one_at_a_time();
+    let _one = ONE_AT_A_TIME.lock().await;
     // The same peer, within limits: the code a server sent is read as sent.
     let trailers = grpc_headers(&[
         ("grpc-status", "8".into()),
@@ -215,7 +217,7 @@ async fn a_server_error_with_a_throttle_code_still_reads_as_sent() {
 
 #[tokio::test]
 async fn a_success_code_on_a_grpc_error_is_not_read_as_carried() {
-    let _one = one_at_a_time();
+    let _one = ONE_AT_A_TIME.lock().await;
     for claimed in ["10000", "64001"] {
         let headers = grpc_headers(&[
             ("grpc-status", "14".into()),
@@ -232,7 +234,7 @@ async fn a_success_code_on_a_grpc_error_is_not_read_as_carried() {
 
 #[tokio::test]
 async fn a_huge_key_sent_by_the_client_is_not_read_as_a_throttle() {
-    let _one = one_at_a_time();
+    let _one = ONE_AT_A_TIME.lock().await;
     // The client's own 1 MB of metadata, to a tonic server with the crate's StatusLayer.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -168,7 +168,7 @@ pub(crate) fn drop_largest_other(headers: &mut HeaderMap) {
             None => others.push((name.clone(), size)),
         }
     }
-    others.sort_by(|a, b| b.1.cmp(&a.1));
+    others.sort_by_key(|(_, size)| std::cmp::Reverse(*size));
     let mut size = list_size(headers);
     for (name, bytes) in others {
         if size <= MAX_ERROR_HEADER_BYTES {
