@@ -83,7 +83,8 @@
 //! decoding. Nothing else is touched, and a response without `grpc-status` in its headers (the
 //! success path) is not looked at further. The layer reads the headers after that rewriting,
 //! with the crate's [wire contract](crate::grpc): an error carries only a failure code, so
-//! `grpc-status: 14` claiming `clarifai-status-code: 10000` (or `0`) is `UNAVAILABLE`, retried.
+//! `grpc-status: 14` claiming `clarifai-status-code: 10000` is `UNAVAILABLE`, retried; a carried
+//! `0` (`ZERO`, proto3's unset) says nothing about retrying, and the gRPC code decides too.
 //! [`call`] and [`poll`] see a response only after tonic's client has read it: put the layer
 //! on the channel under them to have peer headers made safe first (the layer then sends each of
 //! `call`'s attempts once, and still rewrites).

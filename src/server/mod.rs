@@ -49,11 +49,12 @@
 //! lets out true and readable by every client (tonic's, grpcio, grpc-js), whatever came in:
 //!
 //! - **Nothing a client would panic on, or read as another code.** A status header no reader can
-//!   use is replaced or removed before anything reads it ([`grpc::sanitize`'s
-//!   rules](crate::grpc::read_grpc_code)): `grpc-status-details-bin` that is not base64 is removed
-//!   (tonic's client panics on it), a `grpc-status` that is not a gRPC code is written as `2`
-//!   (`UNKNOWN`, as tonic reads it; both `StatusLayer` and `ErrorsInBodyLayer` read it so), a
-//!   `grpc-message` that does not decode to UTF-8 is written again from its lossy decoding.
+//!   use is replaced or removed before anything reads it: `grpc-status-details-bin` that is not
+//!   base64 is removed (tonic's client panics on it), a `grpc-status` that is not a gRPC code is
+//!   written as `2` (`UNKNOWN`, as tonic reads it: [`read_grpc_code`](crate::grpc::read_grpc_code),
+//!   the one rule of `StatusLayer` and `ErrorsInBodyLayer` alike), a `grpc-message` that does not
+//!   decode to UTF-8 is written again from its lossy decoding. `RetryLayer` applies the same
+//!   rules on the client side.
 //! - **An error says a failure.** A gRPC error whose `clarifai-status-code` or Clarifai
 //!   `ErrorInfo` claims SUCCESS or an in-progress code carries no code
 //!   ([`grpc::read_code`](crate::grpc::read_code)): `StatusLayer` stamps it by its gRPC code, as a
