@@ -8,14 +8,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 base_commit="${1:-HEAD~1}"
 rounds="${2:-3}"
-base_dir="$(mktemp -d)/base"
-git worktree add --quiet --detach "$base_dir" "$base_commit"
-trap 'git worktree remove --force "$base_dir"' EXIT
+# The base tree is kept under target/ (ignored) with its own build, so a second run is quick.
+base_dir="$PWD/target/ab-base"
+if [ -d "$base_dir" ]; then
+    git -C "$base_dir" checkout --quiet --detach "$base_commit"
+else
+    git worktree add --quiet --detach "$base_dir" "$base_commit"
+fi
 
 build() { # dir -> prints the two bench binaries
-    (cd "$1" && cargo bench --quiet --no-run --features server,testing --bench server 2>&1 \
+    (cd "$1" && cargo bench --no-run --features server,testing --bench server 2>&1 \
         | grep -o 'target/release/deps/server-[0-9a-f]*' | head -1 | sed "s|^|$1/|")
-    (cd "$1" && cargo bench --quiet --no-run --features retry --bench retry 2>&1 \
+    (cd "$1" && cargo bench --no-run --features retry --bench retry 2>&1 \
         | grep -o 'target/release/deps/retry-[0-9a-f]*' | head -1 | sed "s|^|$1/|")
 }
 # Each tree builds into its own target dir (the base's dependencies are built once there).

@@ -10,7 +10,8 @@
 //! JSON line per call; every assertion is here.
 //!
 //! Ignored by a plain `cargo test`: it needs `CLARIFAI_STATUS_PYTHON` (a Python with
-//! `tests/interop/requirements.txt`) and `tests/interop/node/node_modules` (`npm ci` there).
+//! `tests/interop/requirements.txt`) and `CLARIFAI_STATUS_NODE_MODULES` (the `node_modules` of
+//! `npm ci` on `tests/interop/node/package.json`, outside the packaged `tests/`).
 //! `.ci/run` installs both and runs it with `--ignored`; run that way without them, it fails
 //! rather than passing unrun.
 #![cfg(all(feature = "server", feature = "testing"))]
@@ -58,6 +59,9 @@ async fn run(
         .arg("--cases")
         .arg(cases.join(","))
         .kill_on_drop(true);
+    if let Some(modules) = std::env::var_os("CLARIFAI_STATUS_NODE_MODULES") {
+        command.env("NODE_PATH", modules);
+    }
     if let Some(trace) = std::env::var_os("HOSTILE_TRACE") {
         command
             .env("GRPC_TRACE", trace)
@@ -85,9 +89,12 @@ fn clients() -> Vec<(std::ffi::OsString, std::path::PathBuf)> {
     let python = std::env::var_os("CLARIFAI_STATUS_PYTHON").unwrap_or_else(|| {
         panic!("CLARIFAI_STATUS_PYTHON is not set: point it at a Python with tests/interop/requirements.txt installed (see .ci/run)")
     });
+    let modules = std::env::var_os("CLARIFAI_STATUS_NODE_MODULES").unwrap_or_else(|| {
+        panic!("CLARIFAI_STATUS_NODE_MODULES is not set: point it at the node_modules of `npm ci` on tests/interop/node/package.json (see .ci/run)")
+    });
     assert!(
-        root.join("node/node_modules/@grpc/grpc-js").is_dir(),
-        "tests/interop/node/node_modules is missing: run `npm ci --prefix tests/interop/node` (see .ci/run)"
+        Path::new(&modules).join("@grpc/grpc-js").is_dir(),
+        "no @grpc/grpc-js in CLARIFAI_STATUS_NODE_MODULES"
     );
     vec![
         (python, root.join("hostile_client.py")),
@@ -96,7 +103,7 @@ fn clients() -> Vec<(std::ffi::OsString, std::path::PathBuf)> {
 }
 
 #[tokio::test]
-#[ignore = "needs CLARIFAI_STATUS_PYTHON and tests/interop/node/node_modules; .ci/run runs it"]
+#[ignore = "needs CLARIFAI_STATUS_PYTHON and CLARIFAI_STATUS_NODE_MODULES; .ci/run runs it"]
 async fn default_grpcio_and_grpc_js_read_the_true_code_behind_status_layer() {
     let addr = serve(false).await;
     for (program, script) in clients() {
@@ -117,7 +124,7 @@ async fn default_grpcio_and_grpc_js_read_the_true_code_behind_status_layer() {
 }
 
 #[tokio::test]
-#[ignore = "needs CLARIFAI_STATUS_PYTHON and tests/interop/node/node_modules; .ci/run runs it"]
+#[ignore = "needs CLARIFAI_STATUS_PYTHON and CLARIFAI_STATUS_NODE_MODULES; .ci/run runs it"]
 async fn default_grpcio_and_grpc_js_read_the_true_code_in_body() {
     let addr = serve(true).await;
     for (program, script) in clients() {
