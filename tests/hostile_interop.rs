@@ -20,29 +20,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use clarifai_status::server::{ErrorsInBodyLayer, StatusLayer};
-
 mod common;
-use common::hostile::{Hostile, CASES};
-
-/// Starts the server with `StatusLayer`, and with `ErrorsInBodyLayer` outside it when `in_body`.
-async fn serve(in_body: bool) -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    let server = tonic::transport::Server::builder();
-    if in_body {
-        let layers = tower::ServiceBuilder::new()
-            .layer(ErrorsInBodyLayer::new())
-            .layer(StatusLayer::new());
-        let router = server.layer(layers).add_service(Hostile);
-        tokio::spawn(router.serve_with_incoming(incoming));
-    } else {
-        let router = server.layer(StatusLayer::new()).add_service(Hostile);
-        tokio::spawn(router.serve_with_incoming(incoming));
-    }
-    addr
-}
+use common::hostile::{serve, CASES};
 
 /// Runs a client script and returns its lines by case.
 async fn run(

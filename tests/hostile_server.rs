@@ -7,7 +7,6 @@
 #![cfg(all(feature = "server", feature = "testing"))]
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -27,7 +26,7 @@ use prost::Message as _;
 use tower::{Layer, ServiceExt as _};
 
 mod common;
-use common::hostile::{answer, Hostile, CASES};
+use common::hostile::{answer, serve, CASES};
 
 /// A hang guard: the calls here end as soon as the peer's answer is read.
 async fn guard<F: Future>(what: &str, future: F) -> F::Output {
@@ -35,32 +34,6 @@ async fn guard<F: Future>(what: &str, future: F) -> F::Output {
         Ok(out) => out,
         Err(_) => panic!("{what}: hung"),
     }
-}
-
-async fn serve(in_body: bool) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    let server = tonic::transport::Server::builder();
-    if in_body {
-        let layers = tower::ServiceBuilder::new()
-            .layer(ErrorsInBodyLayer::new())
-            .layer(StatusLayer::new());
-        tokio::spawn(
-            server
-                .layer(layers)
-                .add_service(Hostile)
-                .serve_with_incoming(incoming),
-        );
-    } else {
-        tokio::spawn(
-            server
-                .layer(StatusLayer::new())
-                .add_service(Hostile)
-                .serve_with_incoming(incoming),
-        );
-    }
-    addr
 }
 
 async fn raise(

@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use std::task::{Context, Poll};
 
 use clarifai_status::grpc::ErrorBuilder;
+use clarifai_status::server::{ErrorsInBodyLayer, StatusLayer};
 use clarifai_status::StatusCode;
 use http_body_util::BodyExt as _;
 
@@ -131,4 +132,23 @@ impl tower::Service<http::Request<tonic::body::Body>> for Hostile {
             .to_owned();
         std::future::ready(Ok(answer(&case)))
     }
+}
+
+/// Starts the server with `StatusLayer`, and with `ErrorsInBodyLayer` outside it when `in_body`.
+pub(crate) async fn serve(in_body: bool) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let server = tonic::transport::Server::builder();
+    if in_body {
+        let layers = tower::ServiceBuilder::new()
+            .layer(ErrorsInBodyLayer::new())
+            .layer(StatusLayer::new());
+        let router = server.layer(layers).add_service(Hostile);
+        tokio::spawn(router.serve_with_incoming(incoming));
+    } else {
+        let router = server.layer(StatusLayer::new()).add_service(Hostile);
+        tokio::spawn(router.serve_with_incoming(incoming));
+    }
+    addr
 }
