@@ -378,3 +378,43 @@ async fn every_case_through_both_layers_in_process_agrees_with_the_wire() {
         );
     }
 }
+
+#[tokio::test]
+async fn layers_that_pass_errors_on_repair_them_for_a_tonic_client() {
+    // InBodyLayer alone, and ErrorsInBodyLayer set for another service: both pass the hostile
+    // errors on rather than stamp them, and still let out nothing a client panics on or misreads.
+    for stack in ["in_body", "errors_in_body_elsewhere"] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let server = tonic::transport::Server::builder();
+        if stack == "in_body" {
+            let router = server
+                .layer(InBodyLayer::new())
+                .add_service(common::hostile::Hostile);
+            tokio::spawn(router.serve_with_incoming(incoming));
+        } else {
+            let layer = ErrorsInBodyLayer::new().only_services(["clarifai.api.V2"]);
+            let router = server.layer(layer).add_service(common::hostile::Hostile);
+            tokio::spawn(router.serve_with_incoming(incoming));
+        }
+        let mut client = StatusTesterClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap();
+        for case in [
+            "details_not_base64",
+            "success_on_unavailable",
+            "in_progress_on_unavailable",
+            "status_not_a_number",
+        ] {
+            let status = raise(&mut client, case).await.expect_err(case);
+            assert_ne!(status.code(), tonic::Code::Ok, "{stack} {case}");
+            let carried = status.carried_clarifai_code();
+            assert!(
+                carried.is_none_or(|c| c.is_failure()),
+                "{stack} {case}: {carried:?}"
+            );
+            assert!(status.clarifai_code().is_failure(), "{stack} {case}");
+        }
+    }
+}

@@ -53,13 +53,16 @@
 //!   base64 is removed (tonic's client panics on it), a `grpc-status` that is not a gRPC code is
 //!   written as `2` (`UNKNOWN`, as tonic reads it: [`read_grpc_code`](crate::grpc::read_grpc_code),
 //!   the one rule of `StatusLayer` and `ErrorsInBodyLayer` alike), a `grpc-message` that does not
-//!   decode to UTF-8 is written again from its lossy decoding. `RetryLayer` applies the same
-//!   rules on the client side.
+//!   decode to UTF-8 is written again from its lossy decoding. Every layer here does this to
+//!   every status it lets out, the ones it passes on untouched otherwise included
+//!   (`InBodyLayer`'s errors, `ErrorsInBodyLayer`'s for services it is not set for), and
+//!   `RetryLayer` does it on the client side.
 //! - **An error says a failure.** A gRPC error whose `clarifai-status-code` or Clarifai
 //!   `ErrorInfo` claims SUCCESS or an in-progress code carries no code
 //!   ([`grpc::read_code`](crate::grpc::read_code)): `StatusLayer` stamps it by its gRPC code, as a
 //!   plain error, replacing the header and such details; `ErrorsInBodyLayer` answers it in-body
-//!   with that failure, never with a success.
+//!   with that failure, never with a success; a layer that passes an error on removes such a
+//!   claim, so the error carries no code rather than a false one.
 //! - **The code fits.** An error's status headers stay within [`MAX_ERROR_HEADER_BYTES`]:
 //!   `grpc-message` is cut to [`MAX_MESSAGE_BYTES`](crate::grpc::MAX_MESSAGE_BYTES), details
 //!   larger than [`MAX_ERROR_METADATA_BYTES`](crate::grpc::MAX_ERROR_METADATA_BYTES) become the

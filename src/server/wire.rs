@@ -49,6 +49,33 @@ pub(crate) fn sanitize(headers: &mut HeaderMap) {
     grpc::sanitize(headers);
 }
 
+/// What a layer does to a status it passes on without stamping it (`InBodyLayer`'s errors, and
+/// `ErrorsInBodyLayer`'s for services it is not set for): [`sanitize`], and on an error, a
+/// `clarifai-status-code` or Clarifai details claiming a success or an in-progress code are
+/// removed, so the error carries no code rather than a false one. Costs one lookup when there
+/// is no status.
+pub(crate) fn repair(headers: &mut HeaderMap) {
+    if !headers.contains_key(&grpc::GRPC_STATUS_NAME) {
+        return;
+    }
+    sanitize(headers);
+    if grpc::read_grpc_code(headers) == Some(tonic::Code::Ok) {
+        return;
+    }
+    let claims = |code: Option<Code>| code.is_some_and(|c| !c.is_failure());
+    if claims(grpc::parse_code_header(
+        headers.get(&grpc::CODE_NAME).map(HeaderValue::as_bytes),
+    )) {
+        headers.remove(&grpc::CODE_NAME);
+    }
+    let details = headers
+        .get(&grpc::DETAILS_NAME)
+        .and_then(|v| grpc::decode_base64(v.as_bytes()));
+    if claims(details.and_then(|bytes| details::decode(&bytes).code)) {
+        headers.remove(&grpc::DETAILS_NAME);
+    }
+}
+
 /// The size of a header list as HTTP/2's `SETTINGS_MAX_HEADER_LIST_SIZE` counts it.
 pub(crate) fn list_size(headers: &HeaderMap) -> usize {
     headers
@@ -289,6 +316,31 @@ mod tests {
         assert!(back.message().len() <= grpc::MAX_MESSAGE_BYTES);
         use crate::grpc::ClarifaiStatusExt as _;
         assert_eq!(back.clarifai_code(), Code::new(40031));
+    }
+
+    #[test]
+    fn repair_removes_false_claims_and_bytes_no_reader_can_use() {
+        let success = tonic::Status::from(crate::StatusCode::Success);
+        let mut headers = error(&[
+            ("grpc-status", "14"),
+            ("clarifai-status-code", "10000"),
+            ("grpc-status-details-bin", "!!!"),
+        ]);
+        repair(&mut headers);
+        assert_eq!(headers.get("clarifai-status-code"), None);
+        assert_eq!(headers.get("grpc-status-details-bin"), None);
+        assert!(tonic::Status::from_header_map(&headers).is_some());
+        // Clarifai details claiming SUCCESS on an error go too; on OK they stay.
+        let encoded = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD_NO_PAD,
+            success.details(),
+        );
+        let mut headers = error(&[("grpc-status", "14"), ("grpc-status-details-bin", &encoded)]);
+        repair(&mut headers);
+        assert_eq!(headers.get("grpc-status-details-bin"), None);
+        let mut headers = error(&[("grpc-status", "0"), ("grpc-status-details-bin", &encoded)]);
+        repair(&mut headers);
+        assert!(headers.get("grpc-status-details-bin").is_some());
     }
 
     #[test]

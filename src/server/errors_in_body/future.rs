@@ -38,6 +38,8 @@ where
         Poll::Ready(Ok(if *this.applies {
             answer(response)
         } else {
+            let mut response = response;
+            crate::server::wire::repair(response.headers_mut());
             response.map(|body| ResponseBody::new(body, false))
         }))
     }

@@ -213,6 +213,7 @@ where
 pub(super) fn answer<B>(response: Response<B>) -> Response<ResponseBody<B>> {
     let (mut parts, body) = response.into_parts();
     if parts.status != http::StatusCode::OK || !is_grpc(&parts.headers) {
+        crate::server::wire::repair(&mut parts.headers);
         return Response::from_parts(parts, ResponseBody::new(body, false));
     }
     if !parts.headers.contains_key(&grpc::GRPC_STATUS_NAME) {
@@ -396,6 +397,12 @@ impl<B: Body<Data = Bytes>> Body for ResponseBody<B> {
         };
         let frame = match ready!(inner.poll_frame(cx)) {
             Some(Ok(frame)) if *this.watch => frame,
+            Some(Ok(mut frame)) => {
+                if let Some(trailers) = frame.trailers_mut() {
+                    crate::server::wire::repair(trailers);
+                }
+                return Poll::Ready(Some(Ok(frame)));
+            }
             other => return Poll::Ready(other),
         };
         let mut trailers = match frame.into_trailers() {

@@ -171,6 +171,8 @@ where
             let response = response.await?;
             if !ended.load(Ordering::Acquire) {
                 // A request still open: holding the headers could deadlock the call.
+                let mut response = response;
+                crate::server::wire::repair(response.headers_mut());
                 return Ok(response.map(|body| ResponseBody::new(body, Bytes::new())));
             }
             Ok(inspect(response, limit).await)
@@ -237,7 +239,8 @@ async fn inspect<B>(response: Response<B>, limit: usize) -> Response<ResponseBod
 where
     B: Body<Data = Bytes> + Unpin,
 {
-    let (parts, mut body) = response.into_parts();
+    let (mut parts, mut body) = response.into_parts();
+    crate::server::wire::repair(&mut parts.headers);
     if parts.headers.contains_key(&crate::grpc::GRPC_STATUS_NAME) || !is_grpc(&parts.headers) {
         return Response::from_parts(parts, ResponseBody::new(body, Bytes::new()));
     }
@@ -366,7 +369,16 @@ impl<B: Body<Data = Bytes>> Body for ResponseBody<B> {
             return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
         }
         match this.inner.as_pin_mut() {
-            Some(inner) => inner.poll_frame(cx),
+            Some(inner) => inner.poll_frame(cx).map(|frame| {
+                frame.map(|result| {
+                    result.map(|mut frame| {
+                        if let Some(trailers) = frame.trailers_mut() {
+                            crate::server::wire::repair(trailers);
+                        }
+                        frame
+                    })
+                })
+            }),
             None => Poll::Ready(None),
         }
     }
