@@ -18,5 +18,6 @@ pub(crate) fn grpc_codes() -> impl Iterator<Item = tonic::Code> {
     (0..=16).map(tonic::Code::from_i32)
 }
 
+#[cfg(feature = "server")]
 pub(crate) mod hostile;
 pub(crate) mod raw_http;
