@@ -358,7 +358,7 @@ mod properties {
 }
 
 #[tokio::test]
-async fn every_case_through_both_layers_in_process_agrees_with_the_wire() {
+async fn every_case_through_status_layer_in_process_agrees_with_the_wire() {
     // The same cases as on the wire, in process: the answer a client would read.
     for (case, code, _) in CASES {
         let service = tower::service_fn(move |_: http::Request<()>| {
