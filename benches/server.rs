@@ -8,7 +8,7 @@
 //!     those interleaved samples. The error path (a Trailers-Only NOT_FOUND the layer stamps) is
 //!     measured the same way, for information.
 //! (b) On loopback: real tonic servers on 127.0.0.1 answering the crate's `StatusTester` service
-//!     with OK, one bare, one layered, the whole test server (`testing::TestServer`, as
+//!     with OK, one bare, one layered, the whole test server (`clarifai_status_testing::TestServer`, as
 //!     `clarifai-status serve` runs it) and a second bare one as a control, each called by its own
 //!     real tonic client, unary calls one at a time. Each round runs the four in a rotated order;
 //!     the table gives each server's median throughput over the rounds, the ratio of medians to
@@ -26,11 +26,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clarifai_status::pb;
-use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
-use clarifai_status::pb::testing::status_tester_server::{StatusTester, StatusTesterServer};
-use clarifai_status::pb::testing::{RaiseRequest, RaiseResponse};
 use clarifai_status::server::StatusLayer;
 use clarifai_status::StatusCode;
+use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
+use clarifai_status_testing::pb::status_tester_server::{StatusTester, StatusTesterServer};
+use clarifai_status_testing::pb::{RaiseRequest, RaiseResponse};
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body::{Body, Frame};
@@ -288,7 +288,7 @@ async fn round(client: &mut Client, calls: usize) -> Result<f64, AnyError> {
 /// through the limits' guard and the rewriting of h2's own answers, its service through
 /// `StatusLayer`, the V2 dispatch and the tester's scenarios and counters.
 async fn serve_test_server() -> Result<std::net::SocketAddr, AnyError> {
-    let bound = clarifai_status::testing::TestServer::new().bind("127.0.0.1:0".parse()?, None)?;
+    let bound = clarifai_status_testing::TestServer::new().bind("127.0.0.1:0".parse()?, None)?;
     let addr = bound.grpc_addr();
     tokio::spawn(bound.serve_with_shutdown(std::future::pending()));
     Ok(addr)

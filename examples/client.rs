@@ -6,10 +6,10 @@
 //! ```
 
 use clarifai_status::grpc::ClarifaiStatusExt;
-use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
-use clarifai_status::pb::testing::RaiseRequest;
 use clarifai_status::pb::Status;
 use clarifai_status::StatusCode;
+use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
+use clarifai_status_testing::pb::RaiseRequest;
 
 fn request(code: StatusCode, key: &str, api_key: Option<&str>) -> tonic::Request<RaiseRequest> {
     let mut request = tonic::Request::new(RaiseRequest {
@@ -31,7 +31,7 @@ fn request(code: StatusCode, key: &str, api_key: Option<&str>) -> tonic::Request
 /// Prints an answer the way an operator wants to read it.
 fn show(
     label: &str,
-    answer: Result<tonic::Response<clarifai_status::pb::testing::RaiseResponse>, tonic::Status>,
+    answer: Result<tonic::Response<clarifai_status_testing::pb::RaiseResponse>, tonic::Status>,
 ) {
     match answer {
         Ok(response) => {

@@ -13,15 +13,15 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use clarifai_status::grpc::ClarifaiStatusExt;
-use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
-use clarifai_status::pb::testing::status_tester_server::StatusTesterServer;
-use clarifai_status::pb::testing::{RaiseRequest, RaiseResponse};
 use clarifai_status::pb::Status;
 use clarifai_status::response::into_result;
 use clarifai_status::retry::{self, Backoff, Policy, RetryLayer};
 use clarifai_status::server::{ApiKeyAuth, StaticKeys, StatusLayer};
-use clarifai_status::testing::{TestServer, Tester};
 use clarifai_status::{Code, StatusCode};
+use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
+use clarifai_status_testing::pb::status_tester_server::StatusTesterServer;
+use clarifai_status_testing::pb::{RaiseRequest, RaiseResponse};
+use clarifai_status_testing::{TestServer, Tester};
 use tonic::transport::Channel;
 use tower::ServiceBuilder;
 

@@ -11,10 +11,10 @@
 //! through for the layer to stamp.
 
 use clarifai_status::grpc::ErrorBuilder;
-use clarifai_status::pb::testing::status_tester_server::{StatusTester, StatusTesterServer};
-use clarifai_status::pb::testing::{RaiseRequest, RaiseResponse};
 use clarifai_status::server::{ApiKeyAuth, StaticKeys, StatusLayer};
 use clarifai_status::{Code, StatusCode};
+use clarifai_status_testing::pb::status_tester_server::{StatusTester, StatusTesterServer};
+use clarifai_status_testing::pb::{RaiseRequest, RaiseResponse};
 
 /// The API key the example accepts (`authorization: Key demo-key`).
 const API_KEY: &str = "demo-key";

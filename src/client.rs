@@ -7,14 +7,13 @@
 //!
 //! # Examples
 //!
-//! Any generated client takes it with `with_interceptor` (here the crate's own test client, with
-//! feature `testing`):
+//! Any generated client takes it with `with_interceptor` (here the test server's client, from
+//! `clarifai-status-testing`):
 //!
 //! ```no_run
-//! # #[cfg(feature = "testing")]
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use clarifai_status::client::AddApiKey;
-//! use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
+//! use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
 //!
 //! let key = AddApiKey::new(std::env::var("CLARIFAI_PAT")?)?;
 //! let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:50051")

@@ -54,7 +54,7 @@ use crate::{Outcome, ParseCodeError, StatusCode, UnknownCode};
 /// [`StatusCode`] accepts only numbers in the table. [`StatusCode::from_name`] is the exact
 /// lookup underneath: one name, no spaces. [`Outcome`]'s `FromStr` follows the same rules
 /// (`success`, `in_progress`, `failure`, as `Display` writes them). Only what people type by hand
-/// is looser: the `clarifai-status` command and the test server's scenarios (feature `testing`)
+/// is looser: the `clarifai-status` command and the test server's scenarios (`clarifai-status-testing`)
 /// upper-case a name first, then apply these rules.
 ///
 /// ```

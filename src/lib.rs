@@ -20,8 +20,13 @@
 //! | [`client`] | the client side of the convention: an interceptor sending `authorization: Key <key>` |
 //! | `server` | interceptors (API-key auth, any closure) and a layer stamping every error |
 //! | `retry` | status-aware retry: a tower layer for channels, a call helper, a poller |
-//! | `testing` | the status test server (`clarifai-status serve`) |
-//! | `build` | for dependents' `build.rs`: Clarifai's protos compiled against [`pb`], with [`response::HasStatus`] |
+//!
+//! Beside it, in the same repository:
+//!
+//! | crate | what |
+//! |---|---|
+//! | `clarifai-status-build` | for dependents' `build.rs` (a build-dependency): Clarifai's protos compiled against [`pb`], with [`response::HasStatus`] |
+//! | `clarifai-status-testing` | the status test server and V2 stand-in, and the `clarifai-status` tool (`clarifai-status serve`); for dev-dependencies and load tests |
 //!
 //! # Which type is which
 //!
@@ -44,7 +49,8 @@
 //!
 //! The table itself is `proto/clarifai/api/status/status_code.proto`: each code declares its
 //! description, category, outcome, retryability, gRPC code and HTTP status beside its number, and
-//! `build.rs` generates everything else from it.
+//! the generator (`codegen/` in the repository, run by maintainers) writes everything else from
+//! it into `src/generated/`, which ships with the crate.
 //!
 //! # Features
 //!
@@ -57,9 +63,6 @@
 //! | `serde` | `Serialize`/`Deserialize` for [`StatusCode`] and [`Code`] (a number out, a number or a name in) and [`Outcome`] (its name) |
 //! | `server` | the `server` module (tower layer, interceptors) |
 //! | `retry` | the `retry` module (tokio timers) |
-//! | `testing` | the `testing` module: the status test server, with tonic transport and axum |
-//! | `cli` | the `clarifai-status` binary |
-//! | `build` | the `build` module, for a dependent's **build-dependency** (prost-build, tonic-prost-build, protox) |
 //!
 //! # Examples
 //!
@@ -78,8 +81,6 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(feature = "build")]
-pub mod build;
 pub mod client;
 mod code;
 mod error;
@@ -95,19 +96,6 @@ mod serde;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod table;
-#[cfg(feature = "testing")]
-pub mod testing;
-
-/// Entry points for the fuzz targets in `fuzz/`, to code the public API does not reach. Built
-/// only under `cargo fuzz` (`--cfg fuzzing`): not part of the crate's API.
-#[cfg(all(fuzzing, feature = "testing"))]
-#[doc(hidden)]
-pub mod __fuzz {
-    /// The test server's rewriting of h2's own answers, both directions, on any bytes.
-    pub fn h2_answers(data: &[u8]) {
-        crate::testing::fuzz_h2(data);
-    }
-}
 
 pub use code::Code;
 pub use error::{ParseCodeError, ParseOutcomeError, UnknownCode};

@@ -28,7 +28,8 @@
 use crate::Code;
 
 // Modules nest as the proto packages do: prost refers across packages by relative paths. The
-// files are codegen/'s output, shipped in src/generated (see build.rs).
+// files are the generator's output (`codegen/`, `cargo run -p clarifai-status-codegen`), shipped
+// in src/generated.
 #[allow(missing_docs, clippy::all, clippy::pedantic, unreachable_pub)]
 mod generated {
     pub(crate) mod clarifai {
@@ -37,14 +38,6 @@ mod generated {
                 use crate::table::{NameEntry, NameTable, Row};
                 include!("generated/clarifai.api.status.rs");
                 include!("generated/status_table.rs");
-            }
-        }
-        #[cfg(feature = "testing")]
-        pub(crate) mod status {
-            pub(crate) mod testing {
-                pub(crate) mod v1 {
-                    include!("generated/clarifai.status.testing.v1.rs");
-                }
             }
         }
     }
@@ -140,10 +133,4 @@ impl From<Code> for Status {
 /// The subset of `google.rpc` used by gRPC's richer error model.
 pub mod rpc {
     pub use super::generated::google::rpc::{ErrorInfo, RetryInfo, Status};
-}
-
-/// The status test server's protocol, package `clarifai.status.testing.v1`.
-#[cfg(feature = "testing")]
-pub mod testing {
-    pub use super::generated::clarifai::status::testing::v1::*;
 }

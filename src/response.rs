@@ -39,7 +39,7 @@ use crate::{pb, Code, Outcome};
     message = "`{Self}` does not implement `HasStatus`: no Clarifai status the crate can read",
     label = "not a message carrying `clarifai_status::pb::Status`",
     note = "for your own prost message with `status: Option<clarifai_status::pb::Status>`: `clarifai_status::impl_has_status!({Self});`",
-    note = "for Clarifai's protos: compile them with `extern_path(\".clarifai.api.status\", \"::clarifai_status::pb\")` so that `status` is the crate's `pb::Status`, not a copy generated in your crate, or with `clarifai_status::build` (feature `build`), which also implements `HasStatus` for every response"
+    note = "for Clarifai's protos: compile them with `extern_path(\".clarifai.api.status\", \"::clarifai_status::pb\")` so that `status` is the crate's `pb::Status`, not a copy generated in your crate, or with the `clarifai-status-build` crate, which also implements `HasStatus` for every response"
 )]
 pub trait HasStatus {
     /// The status, if the message has one set.

@@ -116,20 +116,20 @@ fn invalid_api_key_is_terse_and_never_shows_the_key() {
 }
 
 /// The interceptor and the closure validator against a real server.
-#[cfg(all(feature = "server", feature = "testing"))]
+#[cfg(feature = "server")]
 mod over_the_wire {
     use std::net::SocketAddr;
     use std::sync::{Arc, Mutex};
 
     use clarifai_status::client::AddApiKey;
     use clarifai_status::grpc::ClarifaiStatusExt;
-    use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
-    use clarifai_status::pb::testing::status_tester_server::StatusTesterServer;
-    use clarifai_status::pb::testing::RaiseRequest;
     use clarifai_status::pb::Status;
     use clarifai_status::server::{ApiKeyAuth, KeyCheck, StatusLayer};
-    use clarifai_status::testing::Tester;
     use clarifai_status::StatusCode;
+    use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
+    use clarifai_status_testing::pb::status_tester_server::StatusTesterServer;
+    use clarifai_status_testing::pb::RaiseRequest;
+    use clarifai_status_testing::Tester;
     use tokio::net::TcpListener;
     use tonic::service::Interceptor;
     use tonic::transport::{Channel, Server};
@@ -279,15 +279,14 @@ mod over_the_wire {
 
 /// The client interceptor against the V2 stand-in of `clarifai-status serve`: a `Key raise;...`
 /// API key chooses the scenario, as it does for Clarifai's own SDK.
-#[cfg(feature = "testing")]
 mod against_the_v2_stand_in {
     use std::net::SocketAddr;
 
     use clarifai_status::client::AddApiKey;
     use clarifai_status::grpc::ClarifaiStatusExt;
     use clarifai_status::pb::BaseResponse;
-    use clarifai_status::testing::{TestServer, Tester};
     use clarifai_status::StatusCode;
+    use clarifai_status_testing::{TestServer, Tester};
     use tonic::service::interceptor::InterceptedService;
     use tonic::transport::Channel;
 

@@ -6,7 +6,7 @@
 //!
 //! Everything driven by time runs on tokio's paused clock: a test never waits for the wall
 //! clock, and a hang shows as the guard's virtual hour running out (a failure, not a timing).
-#![cfg(all(feature = "retry", feature = "testing"))]
+#![cfg(feature = "retry")]
 
 use std::future::Future;
 use std::pin::Pin;

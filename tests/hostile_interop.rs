@@ -14,7 +14,7 @@
 //! `npm ci` on `tests/interop/node/package.json`, outside the packaged `tests/`).
 //! `.ci/run` installs both and runs it with `--ignored`; run that way without them, it fails
 //! rather than passing unrun.
-#![cfg(all(feature = "server", feature = "testing"))]
+#![cfg(feature = "server")]
 
 use std::collections::BTreeMap;
 use std::path::Path;

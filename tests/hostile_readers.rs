@@ -6,16 +6,14 @@
 //! instrumented allocator), and each test asserts the bytes a reader allocated.
 //! Peers are raw h2 servers on 127.0.0.1 (port 0) that say what tonic servers never would.
 
-#![cfg(feature = "testing")]
-
 use std::net::SocketAddr;
 use tokio::sync::Mutex;
 
 use clarifai_status::grpc::{ClarifaiStatusExt, LOCAL_FAILURE};
-use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
-use clarifai_status::pb::testing::status_tester_server::StatusTesterServer;
-use clarifai_status::pb::testing::RaiseRequest;
 use clarifai_status::{mapping, rest, StatusCode};
+use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
+use clarifai_status_testing::pb::status_tester_server::StatusTesterServer;
+use clarifai_status_testing::pb::RaiseRequest;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 
 #[global_allocator]
@@ -238,7 +236,7 @@ async fn a_huge_key_sent_by_the_client_is_not_read_as_a_throttle() {
     // The client's own 1 MB of metadata, to a tonic server with the crate's StatusLayer.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = clarifai_status::testing::TestServer::new();
+    let server = clarifai_status_testing::TestServer::new();
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     tokio::spawn(
         tonic::transport::Server::builder()

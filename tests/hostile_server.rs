@@ -4,7 +4,7 @@
 //! status headers through `StatusLayer` and `ErrorsInBodyLayer` in process.
 //!
 //! Hangs are caught by a generous guard (a failure when it runs out), never by timing a call.
-#![cfg(all(feature = "server", feature = "testing"))]
+#![cfg(feature = "server")]
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use clarifai_status::grpc::{self, ClarifaiStatusExt};
-use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
-use clarifai_status::pb::testing::RaiseRequest;
 use clarifai_status::pb::BaseResponse;
 use clarifai_status::server::{
     ErrorsInBodyLayer, InBodyLayer, StatusLayer, MAX_ERROR_HEADER_BYTES,
 };
 use clarifai_status::{Code, StatusCode};
+use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
+use clarifai_status_testing::pb::RaiseRequest;
 use http_body::{Body, Frame};
 use http_body_util::BodyExt as _;
 use prost::Message as _;
@@ -39,7 +39,7 @@ async fn guard<F: Future>(what: &str, future: F) -> F::Output {
 async fn raise(
     client: &mut StatusTesterClient<tonic::transport::Channel>,
     case: &str,
-) -> Result<tonic::Response<clarifai_status::pb::testing::RaiseResponse>, tonic::Status> {
+) -> Result<tonic::Response<clarifai_status_testing::pb::RaiseResponse>, tonic::Status> {
     let mut request = tonic::Request::new(RaiseRequest::default());
     request
         .metadata_mut()

@@ -1,14 +1,14 @@
 //! Per-method safety and per-attempt timeouts, with real tonic calls on 127.0.0.1: the layer under
 //! a tonic `Channel` and `call_method` around a typed call, against the crate's V2 stand-in (and
 //! a half-dead server that accepts connections and never answers).
-#![cfg(all(feature = "retry", feature = "testing"))]
+#![cfg(feature = "retry")]
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clarifai_status::retry::{self, Backoff, Policy, RetryLayer};
-use clarifai_status::testing::{TestServer, Tester};
 use clarifai_status::{pb, StatusCode};
+use clarifai_status_testing::{TestServer, Tester};
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
 use tower::ServiceBuilder;

@@ -1,17 +1,17 @@
 //! Retry against the real status test server over a tonic channel on 127.0.0.1: the layer
 //! (gRPC errors), the typed helper (in-body statuses), pushback and deadlines.
-#![cfg(all(feature = "retry", feature = "testing"))]
+#![cfg(feature = "retry")]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use clarifai_status::grpc::ClarifaiStatusExt as _;
-use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
-use clarifai_status::pb::testing::{RaiseRequest, RaiseResponse};
 use clarifai_status::response::HasStatus;
 use clarifai_status::retry::{self, Backoff, Policy, Retry, RetryLayer};
-use clarifai_status::testing::TestServer;
 use clarifai_status::{pb, Code, StatusCode};
+use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
+use clarifai_status_testing::pb::{RaiseRequest, RaiseResponse};
+use clarifai_status_testing::TestServer;
 use tonic::transport::Channel;
 use tower::ServiceBuilder;
 

@@ -1,6 +1,6 @@
 //! The server side over a real tonic server and client on 127.0.0.1: interceptor rejections, the
 //! layer on unary errors and on errors after a stream, its tracing events, and load.
-#![cfg(all(feature = "server", feature = "testing"))]
+#![cfg(feature = "server")]
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -9,12 +9,12 @@ use std::task::{Context, Poll};
 
 use clarifai_status::grpc::ClarifaiStatusExt;
 use clarifai_status::mapping::fallback_from_grpc;
-use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
-use clarifai_status::pb::testing::status_tester_server::{StatusTester, StatusTesterServer};
-use clarifai_status::pb::testing::{RaiseRequest, RaiseResponse};
 use clarifai_status::pb::{BaseResponse, Status};
 use clarifai_status::server::{intercept, ApiKeyAuth, KeyCheck, StaticKeys, StatusLayer};
 use clarifai_status::{Code, Outcome, StatusCode};
+use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
+use clarifai_status_testing::pb::status_tester_server::{StatusTester, StatusTesterServer};
+use clarifai_status_testing::pb::{RaiseRequest, RaiseResponse};
 use tokio::net::TcpListener;
 use tonic::codegen::{http, BoxFuture, Service};
 use tonic::server::NamedService;

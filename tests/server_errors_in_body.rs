@@ -1,7 +1,7 @@
 //! `ErrorsInBodyLayer` over a real tonic server and client on 127.0.0.1: gRPC errors reach the
 //! client as gRPC OK with a status-only message, Clarifai's way (unary and after a stream);
 //! successes and other services pass unchanged; arbitrary error headers never panic.
-#![cfg(all(feature = "server", feature = "testing"))]
+#![cfg(feature = "server")]
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -14,12 +14,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use clarifai_status::grpc::ErrorBuilder;
 use clarifai_status::mapping::fallback_from_grpc;
-use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
-use clarifai_status::pb::testing::status_tester_server::{StatusTester, StatusTesterServer};
-use clarifai_status::pb::testing::{RaiseRequest, RaiseResponse};
 use clarifai_status::pb::{BaseResponse, RedirectInfo, Status};
 use clarifai_status::server::{ErrorsInBodyLayer, StatusLayer};
 use clarifai_status::{Code, Outcome, StatusCode};
+use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
+use clarifai_status_testing::pb::status_tester_server::{StatusTester, StatusTesterServer};
+use clarifai_status_testing::pb::{RaiseRequest, RaiseResponse};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use prost::Message;
@@ -655,7 +655,7 @@ async fn tester(layered: bool) -> StatusTesterClient<Channel> {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    let service = clarifai_status::testing::Tester::new().into_server();
+    let service = clarifai_status_testing::Tester::new().into_server();
     tokio::spawn(async move {
         if layered {
             Server::builder()

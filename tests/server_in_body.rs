@@ -1,14 +1,14 @@
 //! `InBodyLayer` over a real tonic server and client on 127.0.0.1: Clarifai-style failures inside
 //! OK responses reach the client as gRPC errors per the wire contract; everything else passes.
-#![cfg(all(feature = "server", feature = "testing"))]
+#![cfg(feature = "server")]
 
 use clarifai_status::grpc::ClarifaiStatusExt;
-use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
-use clarifai_status::pb::testing::RaiseRequest;
 use clarifai_status::pb::Status;
 use clarifai_status::server::{InBodyLayer, StatusLayer};
-use clarifai_status::testing::Tester;
 use clarifai_status::{Code, Outcome, StatusCode};
+use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
+use clarifai_status_testing::pb::RaiseRequest;
+use clarifai_status_testing::Tester;
 use tonic::transport::{Channel, Server};
 use tonic_types::StatusExt as _;
 

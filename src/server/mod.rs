@@ -73,13 +73,12 @@
 //!
 //! # Examples
 //!
-//! Any generated service (here the crate's own test service, `StatusTesterServer`) takes the
+//! Any generated service (here the test server's `StatusTesterServer`, from `clarifai-status-testing`) takes the
 //! interceptor; the server takes the layer:
 //!
 //! ```no_run
-//! # #[cfg(feature = "testing")]
-//! # async fn run<T: clarifai_status::pb::testing::status_tester_server::StatusTester>(my_service: T) -> Result<(), tonic::transport::Error> {
-//! use clarifai_status::pb::testing::status_tester_server::StatusTesterServer;
+//! # async fn run<T: clarifai_status_testing::pb::status_tester_server::StatusTester>(my_service: T) -> Result<(), tonic::transport::Error> {
+//! use clarifai_status_testing::pb::status_tester_server::StatusTesterServer;
 //! use clarifai_status::server::{ApiKeyAuth, StaticKeys, StatusLayer};
 //!
 //! let auth = ApiKeyAuth::new(StaticKeys::new(["s3cret"]));

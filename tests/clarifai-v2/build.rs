@@ -35,9 +35,12 @@ fn main() -> std::io::Result<()> {
         "{} is missing",
         status_proto.display()
     );
-    assert_eq!(Path::new(&proto_dir), clarifai_status::build::proto_dir());
+    assert_eq!(
+        Some(Path::new(&proto_dir)),
+        clarifai_status_build::proto_dir().as_deref()
+    );
 
-    clarifai_status::build::Builder::new()
+    clarifai_status_build::Builder::new()
         .services(|services| services.build_server(false))
         .prost(|config| {
             // One file that nests every package's module as the packages nest.
@@ -46,7 +49,7 @@ fn main() -> std::io::Result<()> {
         .compile_fds_file(path)?;
 
     // A dependent's own protos importing the crate's `clarifai/api/status/status.proto`.
-    clarifai_status::build::Builder::new()
+    clarifai_status_build::Builder::new()
         .services(|services| services.build_server(false))
         .prost(|config| {
             config.include_file("own.rs");

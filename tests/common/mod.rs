@@ -20,4 +20,3 @@ pub(crate) fn grpc_codes() -> impl Iterator<Item = tonic::Code> {
 
 #[cfg(feature = "server")]
 pub(crate) mod hostile;
-pub(crate) mod raw_http;

@@ -1,5 +1,5 @@
 //! A dependent's own protos importing the crate's `Status`, compiled by
-//! `clarifai_status::build::Builder::compile_protos` (protox, the crate's proto directory as the
+//! `clarifai_status_build::Builder::compile_protos` (protox, the crate's proto directory as the
 //! last include): fields of the crate's `pb::Status` type and `HasStatus` where field 1 is one.
 
 use clarifai_status::grpc::ClarifaiStatusExt as _;

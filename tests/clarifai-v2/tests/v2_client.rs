@@ -1,5 +1,5 @@
 //! A Rust client of Clarifai's V2 service, generated from clarifai-grpc's descriptors by
-//! `clarifai_status::build`, against the crate's test server standing in for Clarifai's API on
+//! `clarifai_status_build`, against the crate's test server standing in for Clarifai's API on
 //! 127.0.0.1. Each test starts its own server and reads its call counts.
 //!
 //! The client is built the recommended way: a channel under `RetryLayer`, which retries gRPC
@@ -12,7 +12,7 @@ use std::time::Duration;
 use clarifai_status::grpc::ClarifaiStatusExt as _;
 use clarifai_status::response::{into_result, HasStatus};
 use clarifai_status::retry::{self, Backoff, Policy, Retry, RetryLayer};
-use clarifai_status::testing::{TestServer, Tester};
+use clarifai_status_testing::{TestServer, Tester};
 use clarifai_status::{Code, StatusCode};
 use clarifai_v2::clarifai::api::v2_client::V2Client;
 use clarifai_v2::clarifai::api::{

@@ -8,10 +8,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clarifai_status::grpc::ClarifaiStatusExt;
-use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
-use clarifai_status::pb::testing::RaiseRequest;
 use clarifai_status::pb::Status;
 use clarifai_status::StatusCode;
+use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
+use clarifai_status_testing::pb::RaiseRequest;
 
 /// Starts `serve` on free ports and reads the addresses from its first lines.
 fn start(http: bool) -> (Child, SocketAddr, Option<SocketAddr>) {

@@ -16,10 +16,10 @@ use tower_service::Service;
 
 use super::scenario::clip;
 use super::service::{bad_request, scenario_text, StandInAnswer, Tester};
-use crate::grpc::ErrorBuilder;
-use crate::pb::testing::status_tester_server::StatusTester;
-use crate::pb::testing::{RaiseRequest, RaiseResponse};
-use crate::{pb, StatusCode};
+use crate::pb::status_tester_server::StatusTester;
+use crate::pb::{RaiseRequest, RaiseResponse};
+use clarifai_status::grpc::ErrorBuilder;
+use clarifai_status::{pb, StatusCode};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -45,7 +45,7 @@ const MAX_METHOD_LEN: usize = 128;
 /// # Examples
 ///
 /// ```no_run
-/// use clarifai_status::testing::Tester;
+/// use clarifai_status_testing::Tester;
 ///
 /// # async fn run() -> Result<(), tonic::transport::Error> {
 /// let tester = Tester::new();
@@ -124,8 +124,8 @@ fn unreadable_as_bad_request(
     response: http::Response<tonic::body::Body>,
 ) -> http::Response<tonic::body::Body> {
     let headers = response.headers();
-    if headers.contains_key(crate::grpc::CODE_HEADER)
-        || crate::grpc::read_grpc_code(headers) != Some(tonic::Code::Internal)
+    if headers.contains_key(clarifai_status::grpc::CODE_HEADER)
+        || clarifai_status::grpc::read_grpc_code(headers) != Some(tonic::Code::Internal)
     {
         return response;
     }

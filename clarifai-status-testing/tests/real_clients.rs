@@ -6,12 +6,11 @@
 //! Ignored by a plain `cargo test`: it needs the interpreter named by `CLARIFAI_STATUS_PYTHON`,
 //! with the packages of `tests/interop/requirements.txt`. `.ci/run` installs them and runs it with
 //! `--ignored`; run that way without the variable, it fails rather than passing unrun.
-#![cfg(feature = "testing")]
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use clarifai_status::testing::TestServer;
+use clarifai_status_testing::TestServer;
 
 const PYTHON_VAR: &str = "CLARIFAI_STATUS_PYTHON";
 /// The script needs about 10 s (the SDK's own sleeps: ~4.1 s for two busy answers, 5 s for one

@@ -10,14 +10,14 @@
 //! if any argument is not in the table, after explaining the others; usage errors exit 2 too. A
 //! closed output (`clarifai-status table | head`) ends the tool quietly with status 0.
 //!
-//! `serve` runs the status test server (see `clarifai_status::testing`): it answers any Clarifai
+//! `serve` runs the status test server (see `clarifai_status_testing`): it answers any Clarifai
 //! status on request, over gRPC and HTTP. Port 0 picks a free port; the first lines on stdout,
 //! flushed at once, are `grpc listening on <ip:port>` and (with `--http-addr`) `http listening on
 //! <ip:port>`. It stops cleanly on SIGINT and SIGTERM. `--scenario FILE` loads a fault-injection
 //! plan; a file that cannot be read or is invalid ends the tool with status 2, naming the rule and
 //! field at fault. `--max-connections`, `--handshake-timeout`, `--idle-timeout`,
 //! `--max-concurrent-streams` and `--max-header-list-size` set the server's limits
-//! (`clarifai_status::testing::Limits`, whose defaults they keep when not given). Warnings (out
+//! (`clarifai_status_testing::Limits`, whose defaults they keep when not given). Warnings (out
 //! of file descriptors, accepting again) are logged to stderr.
 
 use std::fmt;
@@ -27,8 +27,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clarifai_status::mapping::grpc_code_name;
-use clarifai_status::testing::{Limits, Scenarios, TestServer};
 use clarifai_status::StatusCode;
+use clarifai_status_testing::{Limits, Scenarios, TestServer};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// Exit status for an argument that names no code; clap uses the same for usage errors.
@@ -73,7 +73,7 @@ struct ServeArgs {
     limits: LimitArgs,
 }
 
-/// The server's limits (`clarifai_status::testing::Limits`); each defaults to the library's.
+/// The server's limits (`clarifai_status_testing::Limits`); each defaults to the library's.
 #[derive(Debug, Args)]
 struct LimitArgs {
     /// Most open connections per listener; one more is answered 40030 (retry later) and closed

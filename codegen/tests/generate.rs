@@ -1,16 +1,15 @@
-//! The code generator (`codegen/`, run by `cargo build --features regenerate`): what it makes of
-//! the protos is exactly what `src/generated/` ships, and it refuses a broken table, naming the
-//! code at fault.
+//! The code generator (`cargo run -p clarifai-status-codegen`): what it makes of the protos is
+//! exactly what the crates ship in their `src/generated/`, and it refuses a broken table, naming
+//! the code at fault.
 
-#[allow(dead_code, unreachable_pub)]
-#[path = "../codegen/mod.rs"]
-mod codegen;
+use clarifai_status_codegen as codegen;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
+/// The repository's root (the generator's package is `codegen/`).
 fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
 }
 
 /// A fresh, empty folder for one test.
@@ -70,7 +69,8 @@ fn generate_edited_file(
     fs::write(&table, edited).unwrap();
     let out = dir.join("out");
     fs::create_dir_all(&out).unwrap();
-    let result = codegen::generate(&protos, &out)
+    let tester = root().join(codegen::PROTO_DIRS[1]);
+    let result = codegen::generate(&[&protos, &tester], &out)
         .map_err(|e| e.to_string())
         .map(|()| fs::read_to_string(out.join("status_table.rs")).unwrap());
     let _ = fs::remove_dir_all(&dir);
@@ -91,14 +91,16 @@ fn replace_after(text: &str, anchor: &str, old: &str, new: &str) -> String {
 #[test]
 fn shipped_code_is_what_the_protos_generate() {
     let out = scratch("current");
-    codegen::generate(&root().join("proto"), &out).unwrap();
-    for file in codegen::OUTPUTS {
+    let dirs: Vec<PathBuf> = codegen::PROTO_DIRS.iter().map(|d| root().join(d)).collect();
+    let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+    codegen::generate(&dirs, &out).unwrap();
+    for (file, folder) in codegen::OUTPUTS {
         let fresh = fs::read_to_string(out.join(file)).unwrap();
-        let shipped = fs::read_to_string(root().join("src/generated").join(file))
-            .unwrap_or_else(|e| panic!("src/generated/{file}: {e}"));
+        let shipped = fs::read_to_string(root().join(folder).join(file))
+            .unwrap_or_else(|e| panic!("{folder}/{file}: {e}"));
         assert!(
             fresh == shipped,
-            "src/generated/{file} differs from what the protos generate: run `cargo build --features regenerate` and commit src/generated"
+            "{folder}/{file} differs from what the protos generate: run `cargo run -p clarifai-status-codegen` and commit it"
         );
     }
     let _ = fs::remove_dir_all(&out);

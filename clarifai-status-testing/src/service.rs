@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::grpc::ErrorBuilder;
-use crate::pb::testing::status_tester_server::{StatusTester, StatusTesterServer};
-use crate::pb::testing::{RaiseRequest, RaiseResponse};
-use crate::{pb, Code, Outcome, StatusCode};
+use crate::pb::status_tester_server::{StatusTester, StatusTesterServer};
+use crate::pb::{RaiseRequest, RaiseResponse};
+use clarifai_status::grpc::ErrorBuilder;
+use clarifai_status::{pb, Code, Outcome, StatusCode};
 
 use super::counters::{CallCount, Counters};
 use super::scenario::{roll, Scenario, Scenarios};
@@ -20,9 +20,9 @@ use super::scenario::{roll, Scenario, Scenarios};
 /// # Examples
 ///
 /// ```
-/// use clarifai_status::pb::testing::status_tester_server::StatusTester;
-/// use clarifai_status::pb::testing::RaiseRequest;
-/// use clarifai_status::testing::Tester;
+/// use clarifai_status_testing::pb::status_tester_server::StatusTester;
+/// use clarifai_status_testing::pb::RaiseRequest;
+/// use clarifai_status_testing::Tester;
 /// use clarifai_status::{pb, StatusCode};
 ///
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -64,7 +64,7 @@ impl Tester {
     /// # Examples
     ///
     /// ```
-    /// let tester = clarifai_status::testing::Tester::new();
+    /// let tester = clarifai_status_testing::Tester::new();
     /// let server = tester.into_server();
     /// # drop(server);
     /// ```
@@ -81,7 +81,7 @@ impl Tester {
     /// # Examples
     ///
     /// ```
-    /// use clarifai_status::testing::{Scenarios, Tester};
+    /// use clarifai_status_testing::{Scenarios, Tester};
     ///
     /// let plan = Scenarios::from_json(r#"{"rules": [{"code": 21354}]}"#).unwrap();
     /// let tester = Tester::new().with_scenarios(plan);
@@ -98,9 +98,10 @@ impl Tester {
     /// # Examples
     ///
     /// ```
-    /// use clarifai_status::pb::testing::status_tester_server::StatusTester;
-    /// use clarifai_status::pb::testing::RaiseRequest;
-    /// use clarifai_status::{pb, testing::Tester};
+    /// use clarifai_status_testing::pb::status_tester_server::StatusTester;
+    /// use clarifai_status_testing::pb::RaiseRequest;
+    /// use clarifai_status::pb;
+    /// use clarifai_status_testing::Tester;
     ///
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let tester = Tester::new();
@@ -120,7 +121,7 @@ impl Tester {
     ///
     /// ```
     /// use tonic::server::NamedService;
-    /// use clarifai_status::testing::{Tester, V2StandIn};
+    /// use clarifai_status_testing::{Tester, V2StandIn};
     ///
     /// let v2 = Tester::new().v2();
     /// assert_eq!(<V2StandIn as NamedService>::NAME, "clarifai.api.V2");
@@ -134,7 +135,7 @@ impl Tester {
     /// # Examples
     ///
     /// ```no_run
-    /// use clarifai_status::testing::Tester;
+    /// use clarifai_status_testing::Tester;
     ///
     /// # async fn run() -> Result<(), tonic::transport::Error> {
     /// tonic::transport::Server::builder()
@@ -411,7 +412,7 @@ mod tests {
             let tester = Tester::new();
             let answer = tester.stand_in(scenario_text(&map), "M", Some("M"));
             prop_assert!(tester.calls().len() <= 1);
-            prop_assert!(answer.delay <= Duration::from_millis(u64::from(super::super::MAX_DELAY_MS)));
+            prop_assert!(answer.delay <= Duration::from_millis(u64::from(crate::MAX_DELAY_MS)));
         }
     }
 }

@@ -10,7 +10,7 @@
 //!
 //! Every method under `/clarifai.api.V2/` (unary, server-streaming, client-streaming,
 //! bidirectional; known to Clarifai or not) is answered with a status-only message: field 1 set
-//! to a [`pb::Status`](crate::pb::Status), which every V2 response type has, so it decodes as any
+//! to a [`pb::Status`](clarifai_status::pb::Status), which every V2 response type has, so it decodes as any
 //! of them ([`V2StandIn`]). The default answer is `SUCCESS` in the body, as Clarifai answers. A
 //! stream gets one message, then OK. Requests are not decoded; the server waits for the first
 //! request message (or the end of the requests) before answering. A delayed answer (`delay_ms`)
@@ -19,7 +19,7 @@
 //! `/clarifai.api.V2/` and `StatusTester/Raise` answer gRPC `UNIMPLEMENTED` (with
 //! `NOT_IMPLEMENTED`, 10040, per the wire contract). Every gRPC error the port sends carries a
 //! Clarifai code, tonic's own too (an over-size message: `OUT_OF_RANGE` with the code
-//! [`StatusLayer`](crate::server::StatusLayer) maps it to).
+//! [`StatusLayer`](clarifai_status::server::StatusLayer) maps it to).
 //!
 //! ## Scenarios
 //!
@@ -37,7 +37,7 @@
 //! | `code` | a number (any `i32`) or a name in any case | `SUCCESS` |
 //! | `methods` | method names or `*` patterns joined by `,` (`PostModelOutputs,Get*`): the scenario applies to these only, other methods answer `SUCCESS` | every method |
 //! | `fail_times` | the first N calls per scenario text and method answer `code`, later ones `SUCCESS`; 0: always | 0 |
-//! | `in_body` | `true`: every answer is gRPC OK with the status in the body; `false`: a failure is a gRPC error per the [wire contract](crate::grpc) | `true` |
+//! | `in_body` | `true`: every answer is gRPC OK with the status in the body; `false`: a failure is a gRPC error per the [wire contract](clarifai_status::grpc) | `true` |
 //! | `retry_after_ms` | pushback on a failure answered as a gRPC error (`RetryInfo`, `grpc-retry-pushback-ms`) or over REST (`Retry-After`) | 0 (none) |
 //! | `delay_ms` | wait before answering a call that gets `code`, at most [`MAX_DELAY_MS`] | 0 |
 //! | `percent` | 0-100: the share of matching calls that get `code`, drawn from the plan's seed, the scenario text, the method and the call's count, so a run repeats | 100 |
@@ -52,7 +52,7 @@
 //! # HTTP: Clarifai's REST API, every path under `/v2/`
 //!
 //! Any method and path under `/v2/` other than `/v2/raise/{code}` and `/v2/_tester/...` answers
-//! in Clarifai's REST shape ([`rest::response`](crate::rest::response): the mapped HTTP status,
+//! in Clarifai's REST shape ([`rest::response`](clarifai_status::rest::response): the mapped HTTP status,
 //! `clarifai-status-code`, the JSON `{"status": {...}}`), with the scenario read from
 //! `Authorization: Key raise;<pairs>` (the one header Clarifai's JSON client lets through; the
 //! `x-clarifai-status-raise` header works too) or the plan's first rule. `methods` does not apply
@@ -68,12 +68,12 @@
 //!
 //! # gRPC: `clarifai.status.testing.v1.StatusTester/Raise`
 //!
-//! A [`RaiseRequest`](crate::pb::testing::RaiseRequest) is answered as follows:
+//! A [`RaiseRequest`](crate::pb::RaiseRequest) is answered as follows:
 //! - `status` is what to answer with. Its private fields (`stack_trace`, `internal_details`,
 //!   `redirect_info`) are stripped before anything is sent. A request without `status` is
 //!   rejected (see below).
-//! - `in_body` false: a failure ([`Outcome::Failure`](crate::Outcome)) is a gRPC error per the
-//!   [wire contract](crate::grpc); a success or in-progress status is gRPC OK with the status in
+//! - `in_body` false: a failure ([`Outcome::Failure`](clarifai_status::Outcome)) is a gRPC error per the
+//!   [wire contract](clarifai_status::grpc); a success or in-progress status is gRPC OK with the status in
 //!   `RaiseResponse.status`. `in_body` true: always gRPC OK with the status in
 //!   `RaiseResponse.status`, as Clarifai's API answers.
 //! - `fail_times` 0: always answer with `status`. N: the first N calls with the same `key` answer
@@ -89,7 +89,7 @@
 //! # HTTP: `GET /v2/raise/{code}?fail_times=N&key=K&retry_after_ms=M`
 //!
 //! `{code}` is a number (any `i32`, known or not) or a known name in any case (`CONN_KEY_INVALID`,
-//! `conn_key_invalid`), as `clarifai-status explain` and the scenarios' `code` take it. The answer is [`rest::response`](crate::rest::response)
+//! `conn_key_invalid`), as `clarifai-status explain` and the scenarios' `code` take it. The answer is [`rest::response`](clarifai_status::rest::response)
 //! for a status with that code and the table's description: the mapped HTTP status,
 //! `clarifai-status-code`, and the JSON body `{"status": {...}}`. A failure answered while
 //! `retry_after_ms` is non-zero also carries `Retry-After`, in whole seconds rounded up. The
@@ -135,14 +135,14 @@
 //! is answered `CONN_BAD_REQUEST_FORMAT` (11100) on its stream first, and a client that does not
 //! speak HTTP/2 gets 11100 in HTTP/1.1.
 //! Errors the server sends keep their trailers within what default clients accept, whatever the
-//! size of a status's text (see the wire contract's [size rule](crate::grpc#size-the-code-always-arrives)).
+//! size of a status's text (see the wire contract's [size rule](clarifai_status::grpc#size-the-code-always-arrives)).
 //!
 //! # Examples
 //!
 //! ```
-//! use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
-//! use clarifai_status::pb::testing::RaiseRequest;
-//! use clarifai_status::testing::TestServer;
+//! use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
+//! use clarifai_status_testing::pb::RaiseRequest;
+//! use clarifai_status_testing::TestServer;
 //! use clarifai_status::{pb, StatusCode};
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -165,6 +165,9 @@
 //! # });
 //! ```
 
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 use std::future::{poll_fn, Future, IntoFuture};
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -174,29 +177,25 @@ use std::task::Poll;
 use tonic::transport::Server;
 use tower_layer::Layer as _;
 
+pub mod pb;
+
 mod counters;
-mod h2;
+mod guard;
 mod http;
 mod limits;
 mod scenario;
 mod service;
 mod v2;
 
-/// The HTTP/2 answer rewriting's fuzz entry point ([`crate::__fuzz`]).
-#[cfg(fuzzing)]
-pub(crate) fn fuzz_h2(data: &[u8]) {
-    h2::fuzz(data);
-}
-
 pub use counters::CallCount;
-pub use limits::{Limits, ACCEPT_BACKOFF};
+pub use limits::{header_list_read_size, Limits, ACCEPT_BACKOFF};
 pub use scenario::{InvalidScenarios, Scenarios, MAX_DELAY_MS};
 pub use service::Tester;
 pub use v2::V2StandIn;
 
 // `RaiseResponse` carries a status like every Clarifai response, so the retry helpers and
 // `into_result` take it as they take the real API's responses.
-crate::impl_has_status!(crate::pb::testing::RaiseResponse);
+clarifai_status::impl_has_status!(crate::pb::RaiseResponse);
 
 /// The most counters held, one per key and method; a new one past this evicts the oldest inserted.
 ///
@@ -206,7 +205,7 @@ crate::impl_has_status!(crate::pb::testing::RaiseResponse);
 /// # Examples
 ///
 /// ```
-/// assert_eq!(clarifai_status::testing::MAX_KEYS, 10_000);
+/// assert_eq!(clarifai_status_testing::MAX_KEYS, 10_000);
 /// ```
 pub const MAX_KEYS: usize = 10_000;
 
@@ -218,7 +217,7 @@ pub const MAX_KEYS: usize = 10_000;
 /// # Examples
 ///
 /// ```
-/// assert_eq!(clarifai_status::testing::MAX_KEY_LEN, 256);
+/// assert_eq!(clarifai_status_testing::MAX_KEY_LEN, 256);
 /// ```
 pub const MAX_KEY_LEN: usize = 256;
 
@@ -227,7 +226,7 @@ pub const MAX_KEY_LEN: usize = 256;
 /// # Examples
 ///
 /// ```no_run
-/// use clarifai_status::testing::TestServer;
+/// use clarifai_status_testing::TestServer;
 ///
 /// # async fn run() -> std::io::Result<()> {
 /// let bound = TestServer::new().bind(
@@ -250,7 +249,7 @@ impl TestServer {
     /// # Examples
     ///
     /// ```
-    /// let server = clarifai_status::testing::TestServer::new();
+    /// let server = clarifai_status_testing::TestServer::new();
     /// # drop(server);
     /// ```
     pub fn new() -> TestServer {
@@ -263,7 +262,7 @@ impl TestServer {
     /// # Examples
     ///
     /// ```
-    /// use clarifai_status::testing::{Scenarios, TestServer};
+    /// use clarifai_status_testing::{Scenarios, TestServer};
     ///
     /// let plan = Scenarios::from_json(r#"{"seed": 7, "rules": [{"methods": ["Post*"], "code": 21354, "percent": 30}]}"#).unwrap();
     /// let server = TestServer::new().scenarios(plan);
@@ -280,7 +279,7 @@ impl TestServer {
     /// # Examples
     ///
     /// ```
-    /// use clarifai_status::testing::{Limits, TestServer};
+    /// use clarifai_status_testing::{Limits, TestServer};
     ///
     /// let mut limits = Limits::default();
     /// limits.max_concurrent_streams = 10;
@@ -298,7 +297,7 @@ impl TestServer {
     /// # Examples
     ///
     /// ```
-    /// let server = clarifai_status::testing::TestServer::new();
+    /// let server = clarifai_status_testing::TestServer::new();
     /// let tester = server.tester().clone();
     /// assert!(tester.calls().is_empty());
     /// ```
@@ -318,7 +317,7 @@ impl TestServer {
     /// # Examples
     ///
     /// ```
-    /// use clarifai_status::testing::TestServer;
+    /// use clarifai_status_testing::TestServer;
     ///
     /// let bound = TestServer::new()
     ///     .bind("127.0.0.1:0".parse().unwrap(), Some("127.0.0.1:0".parse().unwrap()))
@@ -359,7 +358,7 @@ fn listen(addr: SocketAddr) -> io::Result<(TcpListener, SocketAddr)> {
 /// # Examples
 ///
 /// ```
-/// use clarifai_status::testing::TestServer;
+/// use clarifai_status_testing::TestServer;
 ///
 /// let bound = TestServer::new().bind("127.0.0.1:0".parse().unwrap(), None).unwrap();
 /// println!("grpc listening on {}", bound.grpc_addr());
@@ -381,7 +380,7 @@ impl Bound {
     /// # Examples
     ///
     /// ```
-    /// # let bound = clarifai_status::testing::TestServer::new().bind("127.0.0.1:0".parse().unwrap(), None).unwrap();
+    /// # let bound = clarifai_status_testing::TestServer::new().bind("127.0.0.1:0".parse().unwrap(), None).unwrap();
     /// assert!(bound.grpc_addr().ip().is_loopback());
     /// ```
     pub fn grpc_addr(&self) -> SocketAddr {
@@ -393,7 +392,7 @@ impl Bound {
     /// # Examples
     ///
     /// ```
-    /// # let bound = clarifai_status::testing::TestServer::new().bind("127.0.0.1:0".parse().unwrap(), Some("127.0.0.1:0".parse().unwrap())).unwrap();
+    /// # let bound = clarifai_status_testing::TestServer::new().bind("127.0.0.1:0".parse().unwrap(), Some("127.0.0.1:0".parse().unwrap())).unwrap();
     /// assert_ne!(bound.http_addr().unwrap().port(), 0);
     /// ```
     pub fn http_addr(&self) -> Option<SocketAddr> {
@@ -413,7 +412,7 @@ impl Bound {
     /// # Examples
     ///
     /// ```no_run
-    /// use clarifai_status::testing::TestServer;
+    /// use clarifai_status_testing::TestServer;
     ///
     /// # async fn run() -> std::io::Result<()> {
     /// let bound = TestServer::new().bind("127.0.0.1:50051".parse().unwrap(), None)?;
@@ -434,11 +433,18 @@ impl Bound {
             limits::Accepting::grpc(tokio::net::TcpListener::from_std(self.grpc)?, &limits);
         // Every error leaving the port carries a Clarifai code, tonic's own included (an
         // over-size message, an unknown service).
-        let service =
-            crate::server::StatusLayer::new().layer(v2::Dispatch::new(self.tester.clone()));
+        // The header list limit is the guard's: h2 reads longer lists, so that one over the limit
+        // is answered on its own stream and the connection goes on.
+        let service = clarifai_status::server::StatusLayer::new().layer(guard::Guard::new(
+            v2::Dispatch::new(self.tester.clone()),
+            limits.max_header_list_size,
+            guard::Port::Grpc,
+        ));
         let grpc = Server::builder()
             .max_concurrent_streams(limits.max_concurrent_streams)
-            .http2_max_header_list_size(limits.max_header_list_size)
+            .http2_max_header_list_size(header_list_read_size(limits.max_header_list_size))
+            // HTTP/1.1 requests reach the guard, which answers them 11100 in the REST shape.
+            .accept_http1(true)
             .serve_with_incoming_shutdown(service, incoming, stopped(stopping.clone()));
         let grpc = async { grpc.await.map_err(io::Error::other) };
 
@@ -446,7 +452,10 @@ impl Bound {
             Some(listener) => Some(
                 axum::serve(
                     limits::Accepting::http(tokio::net::TcpListener::from_std(listener)?, &limits),
-                    self::http::router(self.tester),
+                    self::http::router(self.tester).layer(guard::GuardLayer {
+                        limit: limits.max_header_list_size,
+                        port: guard::Port::Rest,
+                    }),
                 )
                 .with_graceful_shutdown(stopped(stopping))
                 .into_future(),

@@ -1,6 +1,5 @@
 //! The test server as a stand-in for Clarifai's V2 API: real tonic calls to `/clarifai.api.V2/*`
 //! of every kind, and raw HTTP/1.1 calls to its REST side, on 127.0.0.1.
-#![cfg(feature = "testing")]
 
 mod common;
 
@@ -8,8 +7,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use clarifai_status::grpc::ClarifaiStatusExt as _;
-use clarifai_status::testing::{CallCount, Scenarios, TestServer, Tester};
 use clarifai_status::{pb, Code, StatusCode};
+use clarifai_status_testing::{CallCount, Scenarios, TestServer, Tester};
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
 
@@ -490,9 +489,9 @@ async fn other_services_are_unimplemented_and_raise_still_works() {
         .await
         .unwrap();
     let mut tester =
-        clarifai_status::pb::testing::status_tester_client::StatusTesterClient::new(channel);
+        clarifai_status_testing::pb::status_tester_client::StatusTesterClient::new(channel);
     let raised = tester
-        .raise(clarifai_status::pb::testing::RaiseRequest {
+        .raise(clarifai_status_testing::pb::RaiseRequest {
             status: Some(pb::Status {
                 code: 21101,
                 ..Default::default()

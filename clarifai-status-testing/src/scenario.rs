@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::{Code, StatusCode};
+use clarifai_status::{Code, StatusCode};
 
 /// The longest `delay_ms` accepted: a minute. Longer asks are rejected, so no client can park a
 /// call (and the memory behind it) for longer than this.
@@ -286,7 +286,7 @@ pub(crate) fn clip(text: &str) -> &str {
 /// # Examples
 ///
 /// ```
-/// use clarifai_status::testing::{Scenarios, TestServer};
+/// use clarifai_status_testing::{Scenarios, TestServer};
 ///
 /// let plan = Scenarios::from_json(r#"{"rules": [{"methods": ["PostModelOutputs"], "code": "model_busy_please_retry", "fail_times": 2}]}"#).unwrap();
 /// let server = TestServer::new().scenarios(plan);
@@ -306,7 +306,7 @@ pub struct Scenarios {
 /// # Examples
 ///
 /// ```
-/// use clarifai_status::testing::Scenarios;
+/// use clarifai_status_testing::Scenarios;
 ///
 /// let err = Scenarios::from_json(r#"{"rules": [{}, {"percent": 130}]}"#).unwrap_err();
 /// assert_eq!(err.to_string(), "rules[1].percent: takes a JSON number in 0..=100");
@@ -330,7 +330,7 @@ impl Scenarios {
     /// # Examples
     ///
     /// ```
-    /// let plan = clarifai_status::testing::Scenarios::new();
+    /// let plan = clarifai_status_testing::Scenarios::new();
     /// assert_eq!(plan, Default::default());
     /// ```
     pub fn new() -> Scenarios {
@@ -348,7 +348,7 @@ impl Scenarios {
     /// # Examples
     ///
     /// ```
-    /// use clarifai_status::testing::Scenarios;
+    /// use clarifai_status_testing::Scenarios;
     ///
     /// assert!(Scenarios::from_json(r#"{"seed": 1, "rules": []}"#).is_ok());
     /// assert!(Scenarios::from_json("not json").is_err());

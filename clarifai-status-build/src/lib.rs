@@ -1,24 +1,27 @@
-//! Compiling Clarifai's protos (or your own) against the crate's types, from a `build.rs`.
+//! Compiling Clarifai's protos (or your own) against `clarifai-status`'s types, from a
+//! `build.rs`.
 //!
 //! Every Clarifai response has `clarifai.api.status.Status status = 1`. Compiled by plain
-//! prost-build, that field gets a `Status` type of your crate's own, which none of this crate's
-//! functions accept. [`Builder`] compiles the protos with prost-build and tonic-prost-build,
-//! configured so that the generated code uses this crate's types:
+//! prost-build, that field gets a `Status` type of your crate's own, which none of
+//! `clarifai-status`'s functions accept. [`Builder`] compiles the protos with prost-build and
+//! tonic-prost-build, configured so that the generated code uses `clarifai-status`'s types:
 //!
 //! - `extern_path(".clarifai.api.status", "::clarifai_status::pb")`: `Status`, `StatusCode`,
-//!   `RedirectInfo` and `BaseResponse` are [`pb`](crate::pb)'s;
-//! - an `impl` of [`HasStatus`](crate::response::HasStatus) for every generated message whose
+//!   `RedirectInfo` and `BaseResponse` are `clarifai_status::pb`'s;
+//! - an `impl` of `clarifai_status::response::HasStatus` for every generated message whose
 //!   field 1 is a `clarifai.api.status.Status` (nested messages included), so responses go
-//!   straight into [`response::into_result`](crate::response::into_result), `retry::call` and
+//!   straight into `clarifai_status::response::into_result`, `retry::call` and
 //!   `retry::poll`.
 //!
 //! It reads `.proto` files (compiled with protox: no `protoc` needed) or a ready
 //! `FileDescriptorSet` (what `protoc --include_imports --descriptor_set_out` writes, or a
-//! script reading clarifai-grpc's compiled descriptors, as this crate's CI does).
+//! script reading clarifai-grpc's compiled descriptors, as the repository's CI does).
 //!
-//! This module is the `build` feature. Enable it on the **build-dependency**; the generated code
-//! also needs the crate as a normal dependency (it names `::clarifai_status::pb`), and
-//! `prost-types` where the protos use Google's well-known types (Clarifai's do):
+//! List this crate under `[build-dependencies]`, as prost-build and tonic-prost-build are. The
+//! generated code needs `clarifai-status` as a normal dependency (it names
+//! `::clarifai_status::pb`; that dependency also hands your build script the crate's protos, see
+//! [`proto_dir`]), and `prost-types` where the protos use Google's well-known types (Clarifai's
+//! do):
 //!
 //! ```toml
 //! [dependencies]
@@ -29,7 +32,7 @@
 //! tonic-prost = "0.14"
 //!
 //! [build-dependencies]
-//! clarifai-status = { version = "0.1", features = ["build"] }
+//! clarifai-status-build = "0.1"
 //! ```
 //!
 //! # Examples
@@ -40,7 +43,7 @@
 //!
 //! ```no_run
 //! fn main() -> std::io::Result<()> {
-//!     clarifai_status::build::Builder::new()
+//!     clarifai_status_build::Builder::new()
 //!         .services(|services| services.build_server(false))
 //!         .prost(|config| {
 //!             config.include_file("clarifai.rs");
@@ -51,17 +54,19 @@
 //!
 //! and in the crate, `include!(concat!(env!("OUT_DIR"), "/clarifai.rs"));`: the client is then
 //! `clarifai::api::v2_client::V2Client`, and every response implements `HasStatus`. A whole
-//! working package is `tests/clarifai-v2/` in the crate's repository.
+//! working package is `tests/clarifai-v2/` in the repository.
 //!
 //! For prost-build or tonic-prost-build used directly, the extern path is
-//! [`STATUS_PROTO_PACKAGE`] → [`STATUS_RUST_PATH`], and `impl_has_status!` implements
+//! [`STATUS_PROTO_PACKAGE`] → [`STATUS_RUST_PATH`], and `clarifai_status::impl_has_status!` implements
 //! `HasStatus` by hand.
+
+#![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
 use std::env;
 use std::fmt::Write as _;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use heck::{ToSnakeCase, ToUpperCamelCase};
 use prost::Message as _;
@@ -78,22 +83,32 @@ pub const STATUS_RUST_PATH: &str = "::clarifai_status::pb";
 
 const STATUS_MESSAGE: &str = ".clarifai.api.status.Status";
 
-/// The directory of the crate's own `.proto` files (`clarifai/api/status/status.proto`,
-/// `status_code.proto`, `google/rpc/...`), to import from your own protos.
+/// The environment variable that holds the directory of `clarifai-status`'s own `.proto` files.
 ///
-/// [`Builder::compile_protos`] searches it after your include directories. A build script that
-/// does not use this module reads the same path from the env var
-/// `DEP_CLARIFAI_STATUS_PROTO_DIR` (the crate declares `links = "clarifai_status"`), which
-/// Cargo sets for the crate's direct dependents.
+/// `clarifai-status` declares `links = "clarifai_status"`, so Cargo sets it for the build
+/// script of every package that lists `clarifai-status` under `[dependencies]`, which a
+/// package compiling Clarifai's protos with this crate does anyway (the generated code names
+/// `::clarifai_status::pb`).
+pub const PROTO_DIR_VAR: &str = "DEP_CLARIFAI_STATUS_PROTO_DIR";
+
+/// The directory of `clarifai-status`'s own `.proto` files (`clarifai/api/status/status.proto`,
+/// `status_code.proto`, `google/rpc/...`), to import from your own protos: the value of
+/// [`PROTO_DIR_VAR`], which Cargo sets in the build script of a package depending on
+/// `clarifai-status`; `None` elsewhere.
+///
+/// [`Builder::compile_protos`] searches it after your include directories.
 ///
 /// # Examples
 ///
 /// ```
-/// let dir = clarifai_status::build::proto_dir();
-/// assert!(dir.join("clarifai/api/status/status.proto").is_file());
+/// // In a build script of a package depending on clarifai-status, this is its `proto/`.
+/// match clarifai_status_build::proto_dir() {
+///     Some(dir) => assert!(dir.join("clarifai/api/status/status.proto").is_file()),
+///     None => assert!(std::env::var_os(clarifai_status_build::PROTO_DIR_VAR).is_none()),
+/// }
 /// ```
-pub fn proto_dir() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/proto"))
+pub fn proto_dir() -> Option<PathBuf> {
+    env::var_os(PROTO_DIR_VAR).map(PathBuf::from)
 }
 
 /// Compiles `.proto` files with [`Builder::new`]'s settings: tonic clients and servers,
@@ -108,7 +123,7 @@ pub fn proto_dir() -> &'static Path {
 /// ```no_run
 /// // build.rs
 /// fn main() -> std::io::Result<()> {
-///     clarifai_status::build::compile_protos(&["proto/clarifai/api/service.proto"], &["."])
+///     clarifai_status_build::compile_protos(&["proto/clarifai/api/service.proto"], &["."])
 /// }
 /// ```
 pub fn compile_protos(
@@ -129,7 +144,7 @@ pub fn compile_protos(
 /// ```no_run
 /// // build.rs
 /// fn main() -> std::io::Result<()> {
-///     clarifai_status::build::compile_fds_file("clarifai-v2.fds")
+///     clarifai_status_build::compile_fds_file("clarifai-v2.fds")
 /// }
 /// ```
 pub fn compile_fds_file(path: impl AsRef<Path>) -> io::Result<()> {
@@ -150,7 +165,7 @@ pub fn compile_fds_file(path: impl AsRef<Path>) -> io::Result<()> {
 /// ```no_run
 /// // build.rs
 /// fn main() -> std::io::Result<()> {
-///     clarifai_status::build::Builder::new()
+///     clarifai_status_build::Builder::new()
 ///         .services(|services| services.build_server(false).build_transport(true))
 ///         .prost(|config| {
 ///             config.bytes(["."]);
@@ -179,7 +194,7 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// let builder = clarifai_status::build::Builder::new();
+    /// let builder = clarifai_status_build::Builder::new();
     /// # let _ = builder;
     /// ```
     pub fn new() -> Builder {
@@ -202,7 +217,7 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// let builder = clarifai_status::build::Builder::new().prost(|config| {
+    /// let builder = clarifai_status_build::Builder::new().prost(|config| {
     ///     config.btree_map(["."]);
     /// });
     /// # let _ = builder;
@@ -223,7 +238,7 @@ impl Builder {
     ///
     /// ```
     /// // Clients only: less code to compile.
-    /// let builder = clarifai_status::build::Builder::new().services(|s| s.build_server(false));
+    /// let builder = clarifai_status_build::Builder::new().services(|s| s.build_server(false));
     /// # let _ = builder;
     /// ```
     pub fn services(
@@ -243,7 +258,7 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// let builder = clarifai_status::build::Builder::new().no_services();
+    /// let builder = clarifai_status_build::Builder::new().no_services();
     /// # let _ = builder;
     /// ```
     pub fn no_services(mut self) -> Builder {
@@ -257,7 +272,7 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// let builder = clarifai_status::build::Builder::new()
+    /// let builder = clarifai_status_build::Builder::new()
     ///     .extern_path(".clarifai.api.utils", "::my_crate::utils");
     /// # let _ = builder;
     /// ```
@@ -275,7 +290,9 @@ impl Builder {
     /// Compiles `.proto` files, and everything they import, with protox.
     ///
     /// Imports are searched in `includes`, then in [`proto_dir`] (so
-    /// `import "clarifai/api/status/status.proto";` resolves without a copy). Prints
+    /// `import "clarifai/api/status/status.proto";` resolves without a copy; a protox error
+    /// naming a missing `clarifai/api/status/...` file outside a build script that has
+    /// [`PROTO_DIR_VAR`] says to list `clarifai-status` under `[dependencies]`). Prints
     /// `cargo:rerun-if-changed` for each file and include directory given.
     ///
     /// # Errors
@@ -288,7 +305,7 @@ impl Builder {
     /// ```no_run
     /// // build.rs
     /// fn main() -> std::io::Result<()> {
-    ///     clarifai_status::build::Builder::new().compile_protos(&["protos/my/api.proto"], &["protos"])
+    ///     clarifai_status_build::Builder::new().compile_protos(&["protos/my/api.proto"], &["protos"])
     /// }
     /// ```
     pub fn compile_protos(
@@ -306,12 +323,24 @@ impl Builder {
                 println!("cargo:rerun-if-changed={}", path.display());
             }
         }
+        let own = proto_dir();
         let includes = includes
             .iter()
             .map(AsRef::as_ref)
-            .chain([proto_dir()])
+            .chain(own.as_deref())
             .collect::<Vec<_>>();
-        let fds = protox::compile(protos, includes).map_err(io::Error::other)?;
+        let fds = protox::compile(protos, includes).map_err(|e| {
+            let hint = if own.is_none() && e.to_string().contains("clarifai/api/status/") {
+                format!(
+                    " ({PROTO_DIR_VAR} is not set: list clarifai-status under [dependencies] of \
+                     the package whose build script this is, so that Cargo points it at the \
+                     crate's protos)"
+                )
+            } else {
+                String::new()
+            };
+            io::Error::other(format!("{e}{hint}"))
+        })?;
         self.compile_fds(fds)
     }
 
@@ -328,7 +357,7 @@ impl Builder {
     /// ```no_run
     /// // build.rs
     /// fn main() -> std::io::Result<()> {
-    ///     clarifai_status::build::Builder::new().compile_fds_file("clarifai-v2.fds")
+    ///     clarifai_status_build::Builder::new().compile_fds_file("clarifai-v2.fds")
     /// }
     /// ```
     pub fn compile_fds_file(self, path: impl AsRef<Path>) -> io::Result<()> {
@@ -359,7 +388,7 @@ impl Builder {
     /// // build.rs
     /// fn main() -> std::io::Result<()> {
     ///     let bytes = std::fs::read("clarifai-v2.fds")?;
-    ///     clarifai_status::build::Builder::new().compile_fds_bytes(&bytes)
+    ///     clarifai_status_build::Builder::new().compile_fds_bytes(&bytes)
     /// }
     /// ```
     pub fn compile_fds_bytes(self, bytes: &[u8]) -> io::Result<()> {
@@ -384,7 +413,7 @@ impl Builder {
     /// // build.rs
     /// fn main() -> std::io::Result<()> {
     ///     let fds = protox::compile(["protos/my/api.proto"], ["protos"]).map_err(std::io::Error::other)?;
-    ///     clarifai_status::build::Builder::new().compile_fds(fds)
+    ///     clarifai_status_build::Builder::new().compile_fds(fds)
     /// }
     /// ```
     pub fn compile_fds(self, fds: FileDescriptorSet) -> io::Result<()> {

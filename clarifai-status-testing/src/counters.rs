@@ -50,7 +50,7 @@ impl fmt::Display for KeyTooLong {
 /// # Examples
 ///
 /// ```
-/// let tester = clarifai_status::testing::Tester::new();
+/// let tester = clarifai_status_testing::Tester::new();
 /// assert!(tester.calls().is_empty());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,7 +133,7 @@ impl Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{MAX_KEYS, MAX_KEY_LEN};
+    use crate::{MAX_KEYS, MAX_KEY_LEN};
 
     #[test]
     fn counts_calls_per_key() {

@@ -1,6 +1,5 @@
 //! The status test server, in-process on 127.0.0.1: the generated tonic client over a real
 //! channel, and a raw HTTP/1.1 client over a TCP stream.
-#![cfg(feature = "testing")]
 
 mod common;
 
@@ -8,10 +7,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clarifai_status::grpc::ClarifaiStatusExt as _;
-use clarifai_status::pb::testing::status_tester_client::StatusTesterClient;
-use clarifai_status::pb::testing::{RaiseRequest, RaiseResponse};
-use clarifai_status::testing::{TestServer, MAX_KEYS, MAX_KEY_LEN};
 use clarifai_status::{pb, Code, StatusCode};
+use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
+use clarifai_status_testing::pb::{RaiseRequest, RaiseResponse};
+use clarifai_status_testing::{TestServer, MAX_KEYS, MAX_KEY_LEN};
 use prost::Message as _;
 use tokio::sync::oneshot;
 use tonic::transport::Channel;

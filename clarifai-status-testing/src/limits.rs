@@ -13,6 +13,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
+use clarifai_status::pb;
+
 /// What the test server holds to, whatever its clients do: connection counts, timeouts, and
 /// HTTP/2 settings. Each field has a safe default ([`Limits::default`]); set fields on a default
 /// value (the struct is `#[non_exhaustive]`, so more may come) and give it to
@@ -34,19 +36,20 @@ use tokio::time::{Instant, Sleep};
 ///
 /// On the gRPC listener, HTTP/2 also advertises
 /// [`max_concurrent_streams`](Limits::max_concurrent_streams) (streams past it are refused with
-/// `REFUSED_STREAM`) and [`max_header_list_size`](Limits::max_header_list_size). A request whose
-/// header list is over that is answered `RPC_MAX_MESSAGE_SIZE_EXCEEDED` (40033: gRPC
-/// `RESOURCE_EXHAUSTED`, not retryable) on its stream; up to four times the limit the connection
-/// and its other streams go on, past that the connection closes after the answer (h2 reads no
-/// more of such a list). A request h2 resets as malformed is answered `CONN_BAD_REQUEST_FORMAT`
-/// (11100) on its stream first, and a client that does not speak HTTP/2 (HTTP/1.1, TLS,
-/// garbage) 11100 in HTTP/1.1.
+/// `REFUSED_STREAM`). Header lists (name + value + 32 bytes per field, pseudo-headers included,
+/// as RFC 9113 section 6.5.2 counts them) are held to
+/// [`max_header_list_size`](Limits::max_header_list_size) by the server itself: a request whose
+/// list is longer is answered `RPC_MAX_MESSAGE_SIZE_EXCEEDED` (40033: gRPC `RESOURCE_EXHAUSTED`,
+/// REST 413, not retryable) on its own stream, and the connection and its other streams go on.
+/// h2 reads lists up to [`header_list_read_size`] before that, and advertises that size as its
+/// `SETTINGS_MAX_HEADER_LIST_SIZE`; what h2 answers past it is in the crate's docs ("What the
+/// stack answers by itself").
 ///
 /// # Examples
 ///
 /// ```
 /// use std::time::Duration;
-/// use clarifai_status::testing::{Limits, TestServer};
+/// use clarifai_status_testing::{Limits, TestServer};
 ///
 /// let mut limits = Limits::default();
 /// limits.max_connections = 64;
@@ -69,8 +72,10 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS` of the gRPC listener. Default: 100.
     pub max_concurrent_streams: u32,
-    /// HTTP/2 `SETTINGS_MAX_HEADER_LIST_SIZE` of the gRPC listener, in bytes (name + value + 32
-    /// per header). Default: 16 KiB. A longer header list is answered 40033 on its stream.
+    /// The longest request header list served, in bytes (name + value + 32 per field), on both
+    /// listeners. Default: 16 KiB. A longer one is answered 40033 on its own stream, up to
+    /// [`header_list_read_size`] on the gRPC listener (and hyper's HTTP/1.1 head buffer, about
+    /// 400 KiB, on the HTTP one).
     pub max_header_list_size: u32,
 }
 
@@ -79,16 +84,47 @@ pub struct Limits {
 /// # Examples
 ///
 /// ```
-/// assert_eq!(clarifai_status::testing::ACCEPT_BACKOFF.as_millis(), 100);
+/// assert_eq!(clarifai_status_testing::ACCEPT_BACKOFF.as_millis(), 100);
 /// ```
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The least header list size h2 reads on the gRPC listener before the server answers it: a
+/// list up to 256 KiB of metadata, with room for the request's own headers, reaches the server
+/// and gets 40033 on its stream.
+const HEADER_LIST_READ_MIN: u32 = 258 * 1024;
+
+/// The header list size h2 reads on the gRPC listener, and advertises as
+/// `SETTINGS_MAX_HEADER_LIST_SIZE`, for a server serving lists up to `max_header_list_size`:
+/// the larger of that size plus 2 KiB and 258 KiB.
+///
+/// Every list above `max_header_list_size` and below this size is answered 40033 on its own
+/// stream. At this size and above, h2 answers by itself (it compares with `>=`, so a list of
+/// exactly the advertised size is h2's): an HTTP `431` on the stream up to four times the size,
+/// a `GOAWAY` past that.
+///
+/// What a hostile client can make the server hold for it: h2 decodes one header block at a time
+/// per connection, keeping at most this many bytes of the block and of its decoded fields, and
+/// the server answers an over-size request without waiting on anything, so each connection holds
+/// about twice this size (516 KiB by default) for header lists in flight.
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status_testing::header_list_read_size;
+///
+/// assert_eq!(header_list_read_size(16 * 1024), 258 * 1024);
+/// assert_eq!(header_list_read_size(1 << 20), (1 << 20) + 2048);
+/// ```
+pub fn header_list_read_size(max_header_list_size: u32) -> u32 {
+    max_header_list_size
+        .saturating_add(2 * 1024)
+        .max(HEADER_LIST_READ_MIN)
+}
 
 /// How many connections over the cap a listener answers at a time; more are closed at once.
 const MAX_REFUSING: usize = 16;
 /// How long answering a connection over the cap may take, lingering included.
 const REFUSAL_TIME: Duration = Duration::from_secs(1);
-/// How much of an HTTP/2 client's first bytes is read to find its first stream.
-const REFUSAL_READ: usize = 64 * 1024;
 
 impl Default for Limits {
     fn default() -> Limits {
@@ -129,8 +165,8 @@ pub(crate) struct Accepting {
     backoff: Option<Pin<Box<Sleep>>>,
     /// Whether the last accept failed for want of resources (logged once per episode).
     starved: bool,
-    /// Whether the connections speak HTTP/1.1 (the REST listener): hyper's own error answers
-    /// are then given a Clarifai code.
+    /// Whether this is the HTTP (REST) listener: connections over the cap are then answered in
+    /// the REST shape only.
     http1: bool,
 }
 
@@ -175,9 +211,7 @@ impl Accepting {
                         continue;
                     };
                     let _ = stream.set_nodelay(true);
-                    let mut conn = Guarded::new(stream, permit, &self.limits);
-                    conn.rewrite = self.http1.then(Rewrite::default);
-                    return Poll::Ready((conn, addr));
+                    return Poll::Ready((Guarded::new(stream, permit, &self.limits), addr));
                 }
                 Poll::Ready(Err(e)) if is_connection_error(&e) => continue,
                 Poll::Ready(Err(e)) => {
@@ -206,7 +240,7 @@ impl Accepting {
         let Ok(place) = self.refusing.clone().try_acquire_owned() else {
             return;
         };
-        let status = super::service::server_busy(format!(
+        let status = crate::service::server_busy(format!(
             "this server holds at most {} connections on this port; try again later",
             self.limits.max_connections
         ));
@@ -218,47 +252,54 @@ impl Accepting {
     }
 }
 
-/// Answers `status` on `stream` and closes it: in HTTP/1.1 on the HTTP listener; on the gRPC
-/// listener, as a gRPC answer on the client's first stream followed by `GOAWAY`, or in
-/// HTTP/1.1 if the client does not speak HTTP/2.
-async fn refuse(mut stream: TcpStream, status: &crate::pb::Status, http1: bool) -> io::Result<()> {
-    use super::h2;
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+/// Answers `status` on `stream` and closes it, with hyper: every request the client sends before
+/// the connection closes gets it, as a gRPC answer on an HTTP/2 connection of the gRPC listener
+/// and in the REST shape otherwise; after the first answer the connection shuts down gracefully
+/// (HTTP/2 `GOAWAY`, HTTP/1.1 `connection: close`).
+async fn refuse(stream: TcpStream, status: &pb::Status, http1: bool) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
 
-    let mut chunk = [0u8; 4096];
-    if http1 {
-        stream.write_all(&http1_answer(status)).await?;
-    } else {
-        let mut seen = Vec::new();
-        let mut preface_answered = false;
-        let answer = loop {
-            let n = stream.read(&mut chunk).await?;
-            if n == 0 || seen.len() + n > REFUSAL_READ {
-                return Ok(());
-            }
-            seen.extend_from_slice(&chunk[..n]);
-            match h2::first_stream(&seen) {
-                Err(h2::NotHttp2) => break http1_answer(status),
-                Ok(None) => {}
-                Ok(Some(stream_id)) => {
-                    if !preface_answered {
-                        // Some clients wait for the server's preface before they open a stream.
-                        stream.write_all(&h2::server_preface()).await?;
-                        preface_answered = true;
-                    }
-                    if let Some(stream_id) = stream_id {
-                        break h2::refusal(stream_id, status);
-                    }
-                }
-            }
-        };
-        stream.write_all(&answer).await?;
+    let answered = Arc::new(tokio::sync::Notify::new());
+    let service = {
+        let answered = answered.clone();
+        let status = status.clone();
+        hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+            answered.notify_one();
+            let grpc = !http1 && request.version() == http::Version::HTTP_2;
+            let answer = if grpc {
+                grpc_answer(&status)
+            } else {
+                rest_answer(&status)
+            };
+            std::future::ready(Ok::<_, std::convert::Infallible>(answer))
+        })
+    };
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        () = answered.notified() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
     }
-    // Read what the client still sends until it closes, so that closing does not reset the
-    // connection before the answer is read.
-    stream.shutdown().await?;
-    while stream.read(&mut chunk).await? > 0 {}
-    Ok(())
+}
+
+/// `status` as a gRPC trailers-only answer.
+pub(crate) fn grpc_answer(status: &pb::Status) -> http::Response<tonic::body::Body> {
+    tonic::Status::from(status).into_http()
+}
+
+/// `status` in the REST shape ([`rest::response`](clarifai_status::rest::response)), closing
+/// the connection.
+pub(crate) fn rest_answer(status: &pb::Status) -> http::Response<tonic::body::Body> {
+    let mut answer = clarifai_status::rest::response(status).map(tonic::body::Body::new);
+    answer.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    answer
 }
 
 /// Errors of one connection (gone before it was accepted), not of the listener.
@@ -273,16 +314,14 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
-/// The gRPC side: tonic takes a stream of connections, whose own answers to over-size header
-/// lists are given a Clarifai code.
+/// The gRPC side: tonic takes a stream of connections.
 impl tonic::codegen::tokio_stream::Stream for Accepting {
-    type Item = io::Result<super::h2::H2Answers<Guarded>>;
+    type Item = io::Result<Guarded>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        let limit = this.limits.max_header_list_size;
-        this.poll_next_conn(cx)
-            .map(|(conn, _)| Some(Ok(super::h2::H2Answers::new(conn, limit))))
+        self.get_mut()
+            .poll_next_conn(cx)
+            .map(|(conn, _)| Some(Ok(conn)))
     }
 }
 
@@ -312,78 +351,6 @@ pub(crate) struct Guarded {
     last: Option<Instant>,
     handshake: Duration,
     idle: Duration,
-    /// On HTTP/1.1 connections: hyper's own error answers, rewritten with a Clarifai code.
-    rewrite: Option<Rewrite>,
-}
-
-/// The state of rewriting hyper's own HTTP/1.1 error answers (400 for a malformed request, 414,
-/// 431 for an over-size head, 505), which hyper writes itself with an empty body: the server's
-/// handlers always set `clarifai-status-code`, so a response head without it is hyper's.
-#[derive(Debug, Default)]
-struct Rewrite {
-    /// The answer being written instead, and how much of it is out.
-    pending: Option<(Vec<u8>, usize)>,
-    /// The length of hyper's head it replaces, reported written once the answer is out.
-    replaced: usize,
-}
-
-/// The answer written instead of hyper's own error `head`, in the REST shape and naming hyper's
-/// status: `RPC_MAX_MESSAGE_SIZE_EXCEEDED` (40033) for an over-size head or URI (414, 431),
-/// `CONN_BAD_REQUEST_FORMAT` (11100) for the rest; `None` when `head` is not such an answer.
-fn clarifai_answer(head: &[u8]) -> Option<Vec<u8>> {
-    const CODE: &[u8] = crate::grpc::CODE_HEADER.as_bytes();
-    if !head.starts_with(b"HTTP/1.") || !head.ends_with(b"\r\n\r\n") {
-        return None;
-    }
-    if head
-        .windows(CODE.len())
-        .any(|w| w.eq_ignore_ascii_case(CODE))
-    {
-        return None;
-    }
-    let status = std::str::from_utf8(head.get(9..12)?).ok()?;
-    let status = http::StatusCode::from_bytes(status.as_bytes()).ok()?;
-    if !(status.is_client_error() || status.is_server_error()) {
-        return None;
-    }
-    let what = status.canonical_reason().unwrap_or("");
-    let details = format!(
-        "the server could not read the request: {} {what}",
-        status.as_u16()
-    );
-    Some(http1_answer(&match status {
-        // The same code as an over-size header list on the gRPC port.
-        http::StatusCode::URI_TOO_LONG | http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
-            super::service::request_too_large(details)
-        }
-        _ => super::service::bad_request(details),
-    }))
-}
-
-/// A whole HTTP/1.1 answer carrying `status` in the REST shape, that closes the connection.
-pub(crate) fn http1_answer(status: &crate::pb::Status) -> Vec<u8> {
-    let (parts, body) = crate::rest::response(status).into_parts();
-    let mut out = format!(
-        "HTTP/1.1 {} {}\r\n",
-        parts.status.as_u16(),
-        parts.status.canonical_reason().unwrap_or("")
-    )
-    .into_bytes();
-    for (name, value) in &parts.headers {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(
-        format!(
-            "content-length: {}\r\nconnection: close\r\n\r\n",
-            body.len()
-        )
-        .as_bytes(),
-    );
-    out.extend_from_slice(body.as_bytes());
-    out
 }
 
 impl Guarded {
@@ -398,48 +365,6 @@ impl Guarded {
             last: None,
             handshake: limits.handshake_timeout,
             idle: limits.idle_timeout,
-            rewrite: None,
-        }
-    }
-
-    /// Writes the pending rewritten answer, if any: `Ready(Some(n))` once it is all out (`n`:
-    /// the bytes of hyper's head it stands for), `Ready(None)` when there is none.
-    fn poll_rewrite(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<usize>>> {
-        let Some(rewrite) = self.rewrite.as_mut() else {
-            return Poll::Ready(Ok(None));
-        };
-        let Some((answer, written)) = rewrite.pending.as_mut() else {
-            return Poll::Ready(Ok(None));
-        };
-        while *written < answer.len() {
-            match Pin::new(&mut self.io).poll_write(cx, &answer[*written..]) {
-                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Poll::Ready(Ok(n)) => *written += n,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => {
-                    return match self.poll_deadline(cx) {
-                        Poll::Ready(e) => Poll::Ready(Err(e)),
-                        Poll::Pending => Poll::Pending,
-                    }
-                }
-            }
-        }
-        rewrite.pending = None;
-        Poll::Ready(Ok(Some(std::mem::take(&mut rewrite.replaced))))
-    }
-
-    /// Starts rewriting `head` if it is hyper's own error answer; `true` if so.
-    fn intercept(&mut self, head: &[u8]) -> bool {
-        let Some(rewrite) = self.rewrite.as_mut() else {
-            return false;
-        };
-        match clarifai_answer(head) {
-            Some(answer) => {
-                rewrite.pending = Some((answer, 0));
-                rewrite.replaced = head.len();
-                true
-            }
-            None => false,
         }
     }
 
@@ -517,14 +442,6 @@ impl AsyncWrite for Guarded {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.rewrite.is_some() {
-            if let Some(n) = std::task::ready!(this.poll_rewrite(cx))? {
-                return Poll::Ready(Ok(n));
-            }
-            if this.intercept(buf) {
-                return this.poll_rewrite(cx).map_ok(|n| n.unwrap_or(0));
-            }
-        }
         let written = Pin::new(&mut this.io).poll_write(cx, buf);
         this.after_write(cx, written)
     }
@@ -535,17 +452,6 @@ impl AsyncWrite for Guarded {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.rewrite.is_some() {
-            if let Some(n) = std::task::ready!(this.poll_rewrite(cx))? {
-                return Poll::Ready(Ok(n));
-            }
-            // hyper writes a head as one slice: an error answer's head is the first, alone.
-            if let Some(head) = bufs.iter().find(|b| !b.is_empty()) {
-                if this.intercept(head) {
-                    return this.poll_rewrite(cx).map_ok(|n| n.unwrap_or(0));
-                }
-            }
-        }
         let written = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
         this.after_write(cx, written)
     }
@@ -581,7 +487,7 @@ mod tests {
         assert!((1..=1_000).contains(&limits.max_connections));
         assert!(limits.handshake_timeout <= Duration::from_secs(30));
         assert!(limits.idle_timeout <= Duration::from_secs(300));
-        assert!(limits.idle_timeout > Duration::from_millis(u64::from(super::super::MAX_DELAY_MS)));
+        assert!(limits.idle_timeout > Duration::from_millis(u64::from(crate::MAX_DELAY_MS)));
         assert!(limits.max_concurrent_streams <= 1_000);
         assert!(limits.max_header_list_size <= 64 * 1024);
     }

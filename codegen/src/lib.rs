@@ -2,14 +2,16 @@
 //! Rust side of the status table from the options declared beside each code in
 //! `status_code.proto`.
 //!
-//! Run by maintainers, not by every build: `cargo build --features regenerate` has `build.rs`
-//! write its output into `src/generated/`, which ships with the crate, so dependents never build
-//! the generators (protox, prost-build, ...). `tests/codegen.rs` runs it into a temporary folder
-//! and fails on any difference from `src/generated/`, and on broken copies of the table.
+//! Run by maintainers, not by any build: `cargo run -p clarifai-status-codegen` writes its output
+//! into `src/generated/` and `clarifai-status-testing/src/generated/`, which ship with the crates,
+//! so dependents never build the generators (protox, prost-build, ...). Its tests
+//! (`codegen/tests/generate.rs`) run it into a temporary folder and fail on any difference from
+//! the shipped files, and on broken copies of the table; `--check` does the first from the
+//! command line.
 //!
 //! Generated:
-//! - the prost messages and enum (`clarifai.api.status.rs`, `google.rpc.rs`, and the tester
-//!   service with the `testing` feature);
+//! - the prost messages and enum (`clarifai.api.status.rs`, `google.rpc.rs`) for the core crate,
+//!   and the tester service (`clarifai.status.testing.v1.rs`) for `clarifai-status-testing`;
 //! - `status_table.rs`: one row per number, an exhaustive `StatusCode` to row match, a direct
 //!   index from every number up to the largest to its row, one table per fact indexed by row,
 //!   and a perfect hash over every name (a table sized for the names, at most 7/8 full);
@@ -27,7 +29,7 @@ use heck::ToUpperCamelCase;
 use protox::prost_reflect::{DescriptorPool, DynamicMessage, ReflectMessage as _, Value};
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../src/table/name_hash.rs"]
+#[path = "../../src/table/name_hash.rs"]
 mod name_hash;
 
 const STATUS_CODE_PROTO: &str = "clarifai/api/status/status_code.proto";
@@ -66,25 +68,33 @@ struct Row {
     http: u32,
 }
 
-pub(crate) type BuildResult<T> = Result<T, Box<dyn std::error::Error>>;
+/// What the generator returns: an error names what is wrong.
+pub type BuildResult<T> = Result<T, Box<dyn std::error::Error>>;
 
-/// The files [`generate`] writes, each into the folder it is given.
-pub(crate) const OUTPUTS: [&str; 5] = [
-    "clarifai.api.status.rs",
-    "google.rpc.rs",
-    "clarifai.status.testing.v1.rs",
-    "status_table.rs",
-    "status_table.md",
+/// The files [`generate`] writes, each with the folder it ships in, from the repository's root.
+pub const OUTPUTS: [(&str, &str); 5] = [
+    ("clarifai.api.status.rs", "src/generated"),
+    ("google.rpc.rs", "src/generated"),
+    (
+        "clarifai.status.testing.v1.rs",
+        "clarifai-status-testing/src/generated",
+    ),
+    ("status_table.rs", "src/generated"),
+    ("status_table.md", "src/generated"),
 ];
 
-/// Compiles the protos under `proto_dir` and writes every file of [`OUTPUTS`] into `out_dir`.
+/// The folders of `.proto` files under the repository's root: the core crate's (the table), and
+/// the test server's (its own service).
+pub const PROTO_DIRS: [&str; 2] = ["proto", "clarifai-status-testing/proto"];
+
+/// Compiles the protos under `proto_dirs` and writes every file of [`OUTPUTS`] into `out_dir`.
 ///
 /// Fails, naming the code, if the table breaks one of the crate's invariants.
-pub(crate) fn generate(proto_dir: &Path, out_dir: &Path) -> BuildResult<()> {
+pub fn generate(proto_dirs: &[&Path], out_dir: &Path) -> BuildResult<()> {
     let mut files = vec![STATUS_CODE_PROTO, STATUS_PROTO];
     files.extend(RPC_PROTOS);
     files.push(TESTER_PROTO);
-    let mut compiler = protox::Compiler::new([proto_dir])?;
+    let mut compiler = protox::Compiler::new(proto_dirs)?;
     compiler.include_imports(true);
     // Proto comments become the generated items' docs (`pb::Status::code` warns of `Zero`).
     compiler.include_source_info(true);
@@ -105,7 +115,7 @@ pub(crate) fn generate(proto_dir: &Path, out_dir: &Path) -> BuildResult<()> {
 
     // prost sees every file (it resolves types across them) but the crate includes only its own
     // packages; Google's well-known types map to prost-types. The tester's service is generated
-    // whole (server, client, transport); the crate includes it with the `testing` feature only.
+    // whole (server, client, transport), for clarifai-status-testing.
     let fds = compiler.file_descriptor_set();
     let mut config = prost_build::Config::new();
     config.enable_type_names();

@@ -10,7 +10,7 @@ use axum::Router;
 
 use super::scenario::clip;
 use super::service::{bad_request, scenario_text, Tester};
-use crate::{pb, rest, Code, StatusCode};
+use clarifai_status::{pb, rest, Code, StatusCode};
 
 /// The router: `GET /v2/raise/{code}` and `GET /v2/_tester/calls`, the REST stand-in for any
 /// other method and path under `/v2/` (but `/v2/_tester/`), counting calls in `tester`'s
@@ -59,7 +59,7 @@ async fn fallback(
     }
     let mut response = rest::response(&answer.status);
     if let Some(delay) = answer.retry_after {
-        if Code::new(answer.status.code).outcome() == crate::Outcome::Failure {
+        if Code::new(answer.status.code).outcome() == clarifai_status::Outcome::Failure {
             rest::set_retry_after(&mut response, delay);
         }
     }
