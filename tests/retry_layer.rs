@@ -615,6 +615,16 @@ impl tracing::Subscriber for Capture {
 fn capture_events() -> (Events, tracing::subscriber::DefaultGuard) {
     let events = Events::default();
     let guard = tracing::subscriber::set_default(Capture(events.clone()));
+    // `tracing` caches each callsite's interest process-wide, computed by the first thread to
+    // reach it: a sibling test with no subscriber reaching the "retrying" event first caches
+    // `never`, and this test would record no retry at all. Reach it here (one decision by hand),
+    // then recompute every cached interest from this thread, whose default is the capture.
+    let unavailable = clarifai_status::retry::AttemptFailure::grpc(tonic::Code::Unavailable);
+    let _ = Policy::new()
+        .no_budget()
+        .next_delay(&unavailable, 1, Duration::ZERO);
+    tracing::callsite::rebuild_interest_cache();
+    events.lock().unwrap().clear();
     (events, guard)
 }
 
