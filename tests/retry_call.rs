@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clarifai_status::grpc::ErrorBuilder;
 use clarifai_status::pb::{BaseResponse, Status};
@@ -146,7 +146,8 @@ async fn stops_at_max_attempts_with_the_last_reply() {
     assert_eq!(count.load(Ordering::SeqCst), 4);
 }
 
-#[tokio::test]
+// Paused clock: the pushback is the only wait, so virtual time is exactly it.
+#[tokio::test(start_paused = true)]
 async fn honours_pushback_from_the_error() {
     let (call, count) = scripted(vec![
         || {
@@ -156,17 +157,14 @@ async fn honours_pushback_from_the_error() {
         },
         || body(StatusCode::Success),
     ]);
-    let start = Instant::now();
+    let start = tokio::time::Instant::now();
     retry::call(&fast(), call).await.unwrap();
-    assert!(
-        start.elapsed() >= Duration::from_millis(60),
-        "{:?}",
-        start.elapsed()
-    );
+    assert_eq!(start.elapsed(), Duration::from_millis(60));
     assert_eq!(count.load(Ordering::SeqCst), 2);
 }
 
-#[tokio::test]
+// Paused clock: the pushback is the only wait, so virtual time is exactly it.
+#[tokio::test(start_paused = true)]
 async fn honours_pushback_in_response_metadata() {
     let (call, count) = scripted(vec![
         || {
@@ -178,17 +176,14 @@ async fn honours_pushback_in_response_metadata() {
         },
         || body(StatusCode::Success),
     ]);
-    let start = Instant::now();
+    let start = tokio::time::Instant::now();
     retry::call(&fast(), call).await.unwrap();
-    assert!(
-        start.elapsed() >= Duration::from_millis(50),
-        "{:?}",
-        start.elapsed()
-    );
+    assert_eq!(start.elapsed(), Duration::from_millis(50));
     assert_eq!(count.load(Ordering::SeqCst), 2);
 }
 
-#[tokio::test]
+// Paused clock: stopping at once takes no virtual time at all; a sleep would show.
+#[tokio::test(start_paused = true)]
 async fn stops_at_once_when_pushback_ends_past_the_deadline() {
     let (call, count) = scripted(vec![
         || {
@@ -198,11 +193,11 @@ async fn stops_at_once_when_pushback_ends_past_the_deadline() {
         },
         || body(StatusCode::Success),
     ]);
-    let start = Instant::now();
+    let start = tokio::time::Instant::now();
     let error = retry::call(&fast().deadline(Duration::from_millis(300)), call)
         .await
         .unwrap_err();
-    assert!(start.elapsed() < Duration::from_millis(100));
+    assert_eq!(start.elapsed(), Duration::ZERO);
     assert_eq!(
         clarifai_status::grpc::ClarifaiStatusExt::clarifai_code(&error),
         StatusCode::ConnThrottled
@@ -210,7 +205,9 @@ async fn stops_at_once_when_pushback_ends_past_the_deadline() {
     assert_eq!(count.load(Ordering::SeqCst), 1);
 }
 
-#[tokio::test]
+// Paused clock: the future is dropped exactly 30 ms into the 100 ms wait, however loaded the
+// machine.
+#[tokio::test(start_paused = true)]
 async fn dropping_the_future_mid_backoff_stops_all_attempts() {
     let (call, count) = scripted(vec![|| {
         Err(ErrorBuilder::new(StatusCode::ModelBusyPleaseRetry)
@@ -218,10 +215,12 @@ async fn dropping_the_future_mid_backoff_stops_all_attempts() {
             .build())
     }]);
     let policy = fast();
+    let start = tokio::time::Instant::now();
     let future = retry::call(&policy, call);
     assert!(tokio::time::timeout(Duration::from_millis(30), future)
         .await
         .is_err());
+    assert_eq!(start.elapsed(), Duration::from_millis(30));
     assert_eq!(count.load(Ordering::SeqCst), 1);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(count.load(Ordering::SeqCst), 1);
@@ -279,7 +278,10 @@ async fn poll_returns_a_terminal_failure_as_is() {
     assert_eq!(count.load(Ordering::SeqCst), 2);
 }
 
-#[tokio::test]
+// Paused clock: the polls take no time, so virtual time is the sum of the waits. No wait ends
+// past the deadline (150 ms, the timer's 1 ms rounding at most), and polling stops only when the
+// next wait (at most 20 ms) would: so it ends within the last 20 ms before the deadline.
+#[tokio::test(start_paused = true)]
 async fn poll_returns_the_last_in_progress_reply_at_the_deadline() {
     let polling = PollPolicy::new()
         .interval(Backoff::new(
@@ -288,13 +290,11 @@ async fn poll_returns_the_last_in_progress_reply_at_the_deadline() {
         ))
         .deadline(Duration::from_millis(150));
     let (call, count) = scripted(vec![|| body(StatusCode::ModelTraining)]);
-    let start = Instant::now();
+    let start = tokio::time::Instant::now();
     let reply = retry::poll(&polling, call).await.unwrap();
-    assert!(
-        start.elapsed() < Duration::from_millis(150 + 40),
-        "{:?}",
-        start.elapsed()
-    );
+    let elapsed = start.elapsed();
+    assert!(elapsed <= Duration::from_millis(150), "{elapsed:?}");
+    assert!(elapsed >= Duration::from_millis(150 - 20), "{elapsed:?}");
     assert_eq!(reply.status_code().unwrap().outcome(), Outcome::InProgress);
     assert!(count.load(Ordering::SeqCst) >= 2);
 }

@@ -163,6 +163,8 @@ async fn non_retryable_code_is_tried_once_through_the_helper() {
     assert_eq!(calls_seen(&channel, "helper-denied-error").await, 1);
 }
 
+/// Over the socket the clock is real: lower bounds only (the wait happened); the exact wait is
+/// checked in virtual time by `pushback_is_honoured_for_exactly_its_delay`.
 #[tokio::test]
 async fn pushback_is_honoured() {
     let channel = start().await;
@@ -195,6 +197,39 @@ async fn pushback_is_honoured() {
     assert_eq!(response.attempt, 2);
 }
 
+/// `pushback_is_honoured` against the same tester in process, under the paused clock: the
+/// tester answers at once, so virtual time is exactly the pushback. (Over a socket the clock
+/// cannot be paused: tokio would advance it while waiting on I/O.)
+#[tokio::test(start_paused = true)]
+async fn pushback_is_honoured_for_exactly_its_delay() {
+    let tester = TestServer::new().tester().clone();
+    let mut request = raise(StatusCode::ConnThrottled, false, 1, "layer-pushback");
+    request.retry_after_ms = 150;
+    let mut client = StatusTesterClient::new(Retry::new(tester.clone().into_server(), fast()));
+    let start = tokio::time::Instant::now();
+    let response = client.raise(request).await.unwrap().into_inner();
+    assert_eq!(start.elapsed(), Duration::from_millis(150));
+    assert_eq!(response.attempt, 2);
+
+    let mut request = raise(StatusCode::ConnThrottled, false, 1, "helper-pushback");
+    request.retry_after_ms = 150;
+    let plain = StatusTesterClient::new(tester.into_server());
+    let start = tokio::time::Instant::now();
+    let response = retry::call(&fast(), || {
+        let (mut client, request) = (plain.clone(), request.clone());
+        async move { Ok(client.raise(request).await?.map(Raised)) }
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .0;
+    assert_eq!(start.elapsed(), Duration::from_millis(150));
+    assert_eq!(response.attempt, 2);
+}
+
+/// Over the socket, counts and codes only: no retry is made (one call, the throttle returned).
+/// That it is returned without waiting is checked in virtual time, in process, by
+/// `pushback_beyond_the_deadline_takes_no_time`.
 #[tokio::test]
 async fn pushback_beyond_the_deadline_stops_at_once() {
     let channel = start().await;
@@ -202,13 +237,7 @@ async fn pushback_beyond_the_deadline_stops_at_once() {
     request.retry_after_ms = 3000;
     let policy = fast().deadline(Duration::from_millis(500));
     let mut client = layered(channel.clone(), policy.clone());
-    let start = Instant::now();
     let error = client.raise(request).await.unwrap_err();
-    assert!(
-        start.elapsed() < Duration::from_millis(300),
-        "{:?}",
-        start.elapsed()
-    );
     assert_eq!(error.clarifai_code(), StatusCode::ConnThrottled);
     assert_eq!(error.clarifai_retry_delay(), Some(Duration::from_secs(3)));
     assert_eq!(calls_seen(&channel, "layer-pushback-far").await, 1);
@@ -216,19 +245,54 @@ async fn pushback_beyond_the_deadline_stops_at_once() {
     let mut request = raise(StatusCode::ConnThrottled, false, 1, "helper-pushback-far");
     request.retry_after_ms = 3000;
     let plain = StatusTesterClient::new(channel.clone());
-    let start = Instant::now();
     let error = retry::call(&policy, || raise_with(&plain, &request))
         .await
         .unwrap_err();
-    assert!(
-        start.elapsed() < Duration::from_millis(300),
-        "{:?}",
-        start.elapsed()
-    );
     assert_eq!(error.clarifai_code(), StatusCode::ConnThrottled);
     assert_eq!(calls_seen(&channel, "helper-pushback-far").await, 1);
 }
 
+/// `pushback_beyond_the_deadline_stops_at_once` against the same tester in process, under the
+/// paused clock: stopping at once takes no virtual time at all; a sleep would show.
+#[tokio::test(start_paused = true)]
+async fn pushback_beyond_the_deadline_takes_no_time() {
+    let tester = TestServer::new().tester().clone();
+    let count = |key: &str| {
+        tester
+            .calls()
+            .into_iter()
+            .find(|c| c.key == key)
+            .map_or(0, |c| c.count)
+    };
+    let mut request = raise(StatusCode::ConnThrottled, false, 1, "layer-pushback-far");
+    request.retry_after_ms = 3000;
+    let policy = fast().deadline(Duration::from_millis(500));
+    let mut client =
+        StatusTesterClient::new(Retry::new(tester.clone().into_server(), policy.clone()));
+    let start = tokio::time::Instant::now();
+    let error = client.raise(request).await.unwrap_err();
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(error.clarifai_code(), StatusCode::ConnThrottled);
+    assert_eq!(error.clarifai_retry_delay(), Some(Duration::from_secs(3)));
+    assert_eq!(count("layer-pushback-far"), 1);
+
+    let mut request = raise(StatusCode::ConnThrottled, false, 1, "helper-pushback-far");
+    request.retry_after_ms = 3000;
+    let plain = StatusTesterClient::new(tester.clone().into_server());
+    let start = tokio::time::Instant::now();
+    let error = retry::call(&policy, || {
+        let (mut client, request) = (plain.clone(), request.clone());
+        async move { Ok(client.raise(request).await?.map(Raised)) }
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(error.clarifai_code(), StatusCode::ConnThrottled);
+    assert_eq!(count("helper-pushback-far"), 1);
+}
+
+/// Over the socket, counts and codes only (one call, the throttle returned); that it is returned
+/// without waiting is checked in process by `a_call_timeout_shorter_than_the_pushback_takes_no_time`.
 #[tokio::test]
 async fn a_call_timeout_shorter_than_the_pushback_stops_at_once() {
     // tonic sends `Request::set_timeout` as `grpc-timeout`; the layer makes it the deadline.
@@ -238,15 +302,29 @@ async fn a_call_timeout_shorter_than_the_pushback_stops_at_once() {
     request.get_mut().retry_after_ms = 1000;
     request.set_timeout(Duration::from_millis(200));
     let mut client = layered(channel.clone(), fast());
-    let start = Instant::now();
     let error = client.raise(request).await.unwrap_err();
-    assert!(
-        start.elapsed() < Duration::from_millis(150),
-        "{:?}",
-        start.elapsed()
-    );
     assert_eq!(error.clarifai_code(), StatusCode::ConnThrottled);
     assert_eq!(calls_seen(&channel, "timeout-short").await, 1);
+}
+
+/// `a_call_timeout_shorter_than_the_pushback_stops_at_once` against the same tester in process,
+/// under the paused clock: the layer reads the `grpc-timeout` tonic sends and stops at once, in
+/// no virtual time.
+#[tokio::test(start_paused = true)]
+async fn a_call_timeout_shorter_than_the_pushback_takes_no_time() {
+    let tester = TestServer::new().tester().clone();
+    let mut request =
+        tonic::Request::new(raise(StatusCode::ConnThrottled, false, 1, "timeout-short"));
+    request.get_mut().retry_after_ms = 1000;
+    request.set_timeout(Duration::from_millis(200));
+    let mut client = StatusTesterClient::new(Retry::new(tester.clone().into_server(), fast()));
+    let start = tokio::time::Instant::now();
+    let error = client.raise(request).await.unwrap_err();
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(error.clarifai_code(), StatusCode::ConnThrottled);
+    let calls = tester.calls();
+    let seen = calls.iter().find(|c| c.key == "timeout-short").unwrap();
+    assert_eq!(seen.count, 1);
 }
 
 #[tokio::test]

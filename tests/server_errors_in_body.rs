@@ -381,11 +381,59 @@ async fn retry_call_retries_the_in_body_answer_after_the_kept_pushback() {
     assert_eq!(answer.status.unwrap().code, StatusCode::Success as i32);
     assert_eq!(answer.attempt, 3);
     assert_eq!(in_body_failures.load(Ordering::Relaxed), 2);
+    // Over the socket the clock is real: a lower bound only (the waits happened); the exact
+    // waits are checked in virtual time by `retry_call_waits_exactly_the_kept_pushback`.
     assert!(
         started.elapsed() >= Duration::from_millis(400),
         "{:?}",
         started.elapsed()
     );
+}
+
+/// `retry_call_retries_the_in_body_answer_after_the_kept_pushback` against the same stack
+/// (`ErrorsInBodyLayer` outside `StatusLayer`) in process, under the paused clock: the handler
+/// answers at once, so virtual time is exactly the two kept 200 ms pushbacks. (Over a socket
+/// the clock cannot be paused: tokio would advance it while waiting on I/O.)
+#[cfg(feature = "retry")]
+#[tokio::test(start_paused = true)]
+async fn retry_call_waits_exactly_the_kept_pushback() {
+    use clarifai_status::retry::{self, Backoff, Policy};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    let stack = ErrorsInBodyLayer::new()
+        .layer(StatusLayer::new().layer(StatusTesterServer::new(Handler::default())));
+    let client = StatusTesterClient::new(stack);
+    // A backoff far below the pushback: the waits measure the pushback.
+    let policy = Policy::new().no_budget().backoff(Backoff::new(
+        Duration::from_millis(1),
+        Duration::from_millis(1),
+    ));
+    let request = RaiseRequest {
+        fail_times: 2,
+        retry_after_ms: 200,
+        ..raise(code_only(StatusCode::ModelBusyPleaseRetry), "retried")
+    };
+    let in_body_failures = Arc::new(AtomicU32::new(0));
+    let started = tokio::time::Instant::now();
+    let response = retry::call(&policy, || {
+        let (mut client, request) = (client.clone(), request.clone());
+        let in_body_failures = in_body_failures.clone();
+        async move {
+            let answer = client.raise(request).await?;
+            if answer.get_ref().status.as_ref().unwrap().code != StatusCode::Success as i32 {
+                in_body_failures.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(answer)
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(started.elapsed(), Duration::from_millis(400));
+    let answer = response.into_inner();
+    assert_eq!(answer.status.unwrap().code, StatusCode::Success as i32);
+    assert_eq!(answer.attempt, 3);
+    assert_eq!(in_body_failures.load(Ordering::Relaxed), 2);
 }
 
 /// Calls `/test.Streamer/Stream` and reads the whole stream: its messages, then its end.
