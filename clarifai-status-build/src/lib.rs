@@ -733,3 +733,8 @@ mod tests {
         assert_eq!(impl_targets(&f, &[]), ["Reply"]);
     }
 }
+
+// The README's examples run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -100,12 +100,10 @@
 //! `CONN_METHOD_NOT_ALLOWED` (11103) in the same JSON shape.
 //!
 //! Paths outside `/v2/`, and other paths under `/v2/_tester/`, answer `CONN_DOES_NOT_EXIST`
-//! (11101, HTTP 404) in the same JSON shape. A request the HTTP stack cannot read at all (not
-//! HTTP, an over-size head or URI, too many headers), which hyper answers itself with an empty
-//! 400, 414 or 431, is answered in the same shape instead, naming what hyper objected to:
-//! `RPC_MAX_MESSAGE_SIZE_EXCEEDED` (40033) for an over-size head or URI (414, 431, as for an
-//! over-size header list on the gRPC port), `CONN_BAD_REQUEST_FORMAT` (11100) for the rest.
-//! Every answer of the HTTP port carries a Clarifai code.
+//! (11101, HTTP 404) in the same JSON shape. A request whose header list (name + value + 32 per
+//! field) is over [`Limits::max_header_list_size`] is answered `RPC_MAX_MESSAGE_SIZE_EXCEEDED`
+//! (40033) in the same shape. Every answer of the server carries a Clarifai code; what hyper
+//! reads before the server sees a request is answered by hyper (see below).
 //!
 //! # Malformed requests
 //!
@@ -126,14 +124,35 @@
 //! # Limits
 //!
 //! Both listeners hold to [`Limits`] ([`TestServer::limits`], `clarifai-status serve`'s flags):
-//! a cap on open connections (one more is answered `RPC_REQUEST_QUEUE_FULL`, 40030, and
-//! closed), a handshake timeout (10 s) for connections that send nothing, an idle timeout
-//! (120 s), a pause instead of a spin when out of file descriptors, and on gRPC HTTP/2
-//! `SETTINGS_MAX_CONCURRENT_STREAMS` (100) and `SETTINGS_MAX_HEADER_LIST_SIZE` (16 KiB; a
-//! longer header list is answered `RPC_MAX_MESSAGE_SIZE_EXCEEDED`, 40033, on its stream, where
-//! h2 would answer a bare HTTP 431 or close the connection). A request h2 resets as malformed
-//! is answered `CONN_BAD_REQUEST_FORMAT` (11100) on its stream first, and a client that does not
-//! speak HTTP/2 gets 11100 in HTTP/1.1.
+//! a cap on open connections (one more is answered `RPC_REQUEST_QUEUE_FULL`, 40030, by a hyper
+//! connection of its own, then closed), a handshake timeout (10 s) for connections that send
+//! nothing, an idle timeout (120 s), a pause instead of a spin when out of file descriptors, a
+//! header list limit (16 KiB: a longer list is answered `RPC_MAX_MESSAGE_SIZE_EXCEEDED`, 40033,
+//! on its own stream, and the connection goes on), and on gRPC HTTP/2
+//! `SETTINGS_MAX_CONCURRENT_STREAMS` (100). An HTTP/1.1 request on the gRPC port is answered
+//! `CONN_BAD_REQUEST_FORMAT` (11100) in the REST shape. Every limit comes from the public
+//! configuration of tonic, hyper, h2 and tokio, or from a tower layer in front of the handlers
+//! (no byte of HTTP/2 or HTTP/1.1 is read or written beneath them).
+//!
+//! # What the stack answers by itself
+//!
+//! hyper and h2 read every request before the server does, and answer some themselves, without
+//! a Clarifai code (measured with h2 0.4.20 and hyper 1.12; `tests/abuse.rs` checks each):
+//!
+//! | port | what the client sends | the answer |
+//! |---|---|---|
+//! | gRPC | a header list of [`header_list_read_size`] bytes or more (258 KiB by default; h2 advertises it as `SETTINGS_MAX_HEADER_LIST_SIZE` and compares with `>=`, so a list of exactly that size is h2's), up to four times it | HTTP `431` on the stream, no `grpc-status` (clients read `UNKNOWN` or `INTERNAL`); the connection goes on |
+//! | gRPC | a header list over four times that, or in more `CONTINUATION` frames than it needs (more than 1.25 times the list size over the frame size, at least 5) | `GOAWAY` (`ENHANCE_YOUR_CALM` or `COMPRESSION_ERROR`): the connection closes, clients read `UNAVAILABLE` or `INTERNAL` |
+//! | gRPC | a malformed request: a connection-specific header, `te` other than `trailers`, a missing or misplaced pseudo-header | `RST_STREAM(PROTOCOL_ERROR)` on the stream (clients read `INTERNAL`) |
+//! | gRPC | a header block h2 cannot decode (an upper-case name) | `GOAWAY(PROTOCOL_ERROR)` |
+//! | gRPC | bytes that are neither the HTTP/2 preface nor HTTP/1.1 (TLS, garbage, a broken preface) | hyper's HTTP/1.1 `400` with an empty body, then close |
+//! | HTTP | bytes that are not HTTP/1.1 | hyper's `400`, empty body, then close |
+//! | HTTP | a head over hyper's buffer (about 400 KiB), or more than 100 headers | hyper's `431`, empty body |
+//! | HTTP | a URI over 64 KiB | hyper's `414`, empty body |
+//!
+//! grpc-go users: grpc-go sends header lists up to the size the server advertises and refuses
+//! a longer one itself, with a local `INTERNAL` and no Clarifai code; between
+//! [`Limits::max_header_list_size`] and the advertised size, the server answers 40033.
 //! Errors the server sends keep their trailers within what default clients accept, whatever the
 //! size of a status's text (see the wire contract's [size rule](clarifai_status::grpc#size-the-code-always-arrives)).
 //!
@@ -505,3 +524,8 @@ async fn all_ok(
     })
     .await
 }
+
+// The README's examples run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

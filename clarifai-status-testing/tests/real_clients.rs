@@ -40,7 +40,8 @@ async fn clarifai_sdk_and_clarifai_grpc_meet_the_v2_stand_in() {
         stopped.await.ok();
     }));
 
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The scripts sit with the other interop scripts, in the repository's tests/interop.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut command = tokio::process::Command::new(&python);
     command
         .arg(root.join("tests/interop/clarifai_clients.py"))

@@ -617,3 +617,49 @@ async fn shutdown_closes_both_listeners() {
     assert!(tokio::net::TcpStream::connect(grpc).await.is_err());
     assert!(tokio::net::TcpStream::connect(http).await.is_err());
 }
+
+/// The handshake and idle timeouts, timed on tokio's paused clock: the server runs in-process,
+/// so its timers are the test's, and the clock moves only when everything waits.
+#[tokio::test(start_paused = true)]
+async fn a_silent_connection_is_closed_at_the_handshake_timeout_and_an_idle_one_at_the_idle_timeout(
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let mut limits = clarifai_status_testing::Limits::default();
+    limits.handshake_timeout = Duration::from_secs(1);
+    limits.idle_timeout = Duration::from_secs(5);
+    let bound = TestServer::new()
+        .limits(limits)
+        .bind("127.0.0.1:0".parse().unwrap(), None)
+        .unwrap();
+    let addr = bound.grpc_addr();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(bound.serve_with_shutdown(async {
+        stopped.await.ok();
+    }));
+
+    // Silent: closed at the handshake timeout, not the idle one.
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let start = tokio::time::Instant::now();
+    let mut buf = [0u8; 256];
+    while silent.read(&mut buf).await.unwrap() > 0 {}
+    let closed = start.elapsed();
+    assert!(
+        (Duration::from_secs(1)..Duration::from_millis(1100)).contains(&closed),
+        "closed after {closed:?} of virtual time"
+    );
+
+    // One byte, then silence: idle from then on, closed at the idle timeout.
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"P").await.unwrap();
+    let start = tokio::time::Instant::now();
+    while idle.read(&mut buf).await.unwrap() > 0 {}
+    let closed = start.elapsed();
+    assert!(
+        (Duration::from_secs(5)..Duration::from_millis(5100)).contains(&closed),
+        "closed after {closed:?} of virtual time"
+    );
+
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}

@@ -11,12 +11,11 @@
 //! of `npm ci` on `tests/interop/node/package.json`, outside the packaged `tests/`), as `.ci/run`
 //! installs them for `tests/hostile_interop.rs`; run with `--ignored` without the variable, it
 //! fails rather than passing unrun.
-#![cfg(feature = "testing")]
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use clarifai_status::testing::TestServer;
+use clarifai_status_testing::TestServer;
 
 const MODULES_VAR: &str = "CLARIFAI_STATUS_NODE_MODULES";
 /// The script needs about a second (its longest wait is a 200 ms deadline); a client stuck on an
@@ -52,7 +51,7 @@ async fn clarifai_nodejs_grpc_meets_the_v2_stand_in() {
     }));
 
     let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/node/clarifai_client.js");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/node/clarifai_client.js");
     let mut command = tokio::process::Command::new("node");
     command
         .arg(&script)
