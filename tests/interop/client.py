@@ -43,6 +43,8 @@ def generate_stubs(proto_dir, out_dir):
         "-m",
         "grpc_tools.protoc",
         f"-I{proto_dir}",
+        # The test server's own service sits with its crate, beside the core's protos.
+        f"-I{os.path.join(os.path.dirname(os.path.abspath(proto_dir)), 'clarifai-status-testing', 'proto')}",
         f"-I{well_known}",
         f"--python_out={out_dir}",
         f"--grpc_python_out={out_dir}",
