@@ -12,8 +12,8 @@ use std::time::Duration;
 use clarifai_status::grpc::ClarifaiStatusExt as _;
 use clarifai_status::response::{into_result, HasStatus};
 use clarifai_status::retry::{self, Backoff, Policy, Retry, RetryLayer};
-use clarifai_status_testing::{TestServer, Tester};
 use clarifai_status::{Code, StatusCode};
+use clarifai_status_testing::{TestServer, Tester};
 use clarifai_v2::clarifai::api::v2_client::V2Client;
 use clarifai_v2::clarifai::api::{
     ListAppsRequest, MultiAppResponse, MultiOutputResponse, PostModelOutputsRequest,
