@@ -35,9 +35,9 @@ use crate::{Outcome, ParseCodeError, StatusCode, UnknownCode};
 ///
 /// Wherever this crate reads a code written as text, it follows one set of rules: `Code`'s and
 /// [`StatusCode`]'s `FromStr`, serde's strings (feature `serde`), the `clarifai-status-code`
-/// header ([`grpc::read_code`](crate::grpc::read_code), [`rest::read_code`](crate::rest::read_code),
+/// header ([`grpc::read_code`](crate::grpc::read_code), [`rest::read_code`],
 /// [`tonic::Status`] metadata) and a string `status.code` in REST JSON
-/// ([`rest::parse_json`](crate::rest::parse_json)).
+/// ([`rest::parse_json`]).
 ///
 /// - **Surrounding spaces**: ASCII whitespace (space, tab, CR, LF, form feed) before and after is
 ///   ignored; whitespace inside is not (`"11 008"` is rejected).
@@ -69,6 +69,14 @@ use crate::{Outcome, ParseCodeError, StatusCode, UnknownCode};
 /// }
 /// assert_eq!(StatusCode::from_name(" CONN_KEY_INVALID"), None); // the exact lookup
 /// ```
+// The REST readers exist with `json`; without it their links go to the features table.
+#[cfg_attr(feature = "json", doc = "[`rest::read_code`]: crate::rest::read_code")]
+#[cfg_attr(
+    feature = "json",
+    doc = "[`rest::parse_json`]: crate::rest::parse_json"
+)]
+#[cfg_attr(not(feature = "json"), doc = "[`rest::read_code`]: crate#features")]
+#[cfg_attr(not(feature = "json"), doc = "[`rest::parse_json`]: crate#features")]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Code(i32);
 

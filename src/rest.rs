@@ -1,18 +1,18 @@
 //! Clarifai codes over HTTP: responses in Clarifai's REST shape, and reading them back.
 //!
 //! A Clarifai status as an HTTP response ([`response`]):
-//! - the code's mapped HTTP status ([`Code::http_status`]);
+//! - the code's mapped HTTP status ([`Code::http_status`](crate::Code::http_status));
 //! - header `clarifai-status-code: <decimal>`;
 //! - `content-type: application/json` and the body `{"status": {"code": 11008, "description":
-//!   "...", ...}}`, with the public fields of [`pb::Status`] that are set, under their proto
-//!   names (`req_id`, `percent_completed`, ...), as Clarifai's REST API answers. The private
+//!   "...", ...}}`, with the public fields of [`Status`](crate::pb::Status) that are set, under
+//!   their proto names (`req_id`, `percent_completed`, ...), as Clarifai's REST API answers. The private
 //!   fields (`stack_trace`, `internal_details`, `redirect_info`) are never written; so a `MOVED`
 //!   response carries no `Location` taken from `redirect_info`.
 //!
 //! Reading a response back ([`read_code`], [`read_status`]): the `clarifai-status-code` header,
 //! then the JSON `status.code` (a number, a decimal string or a name), then
-//! [`fallback_from_http`] of the HTTP status. Malformed
-//! headers and bodies never panic: the next source is tried.
+//! [`mapping::fallback_from_http`](crate::mapping::fallback_from_http) of the HTTP status.
+//! Malformed headers and bodies never panic: the next source is tried.
 //!
 //! Everything here is plain `http` types, so it works with any `http`-based framework (axum,
 //! hyper, warp, actix via conversion) without making one a dependency. The JSON bodies
@@ -44,6 +44,13 @@
 //! assert_eq!(back.description, "Invalid API key or Invalid API key/application pair");
 //! # }
 //! ```
+// Without `json` the JSON items do not exist: their links go to the features table.
+#![cfg_attr(not(feature = "json"), doc = "[`response`]: crate#features")]
+#![cfg_attr(not(feature = "json"), doc = "[`code_response`]: crate#features")]
+#![cfg_attr(not(feature = "json"), doc = "[`to_json`]: crate#features")]
+#![cfg_attr(not(feature = "json"), doc = "[`parse_json`]: crate#features")]
+#![cfg_attr(not(feature = "json"), doc = "[`read_code`]: crate#features")]
+#![cfg_attr(not(feature = "json"), doc = "[`read_status`]: crate#features")]
 
 use std::time::Duration;
 

@@ -34,7 +34,7 @@
 //! [`MAX_ERROR_METADATA_BYTES`] (counted as HTTP/2 counts a header list: name, value and 32 per
 //! entry), leaving room in the 8 KiB for `grpc-status`, `content-type` and a few headers of the
 //! service's own. This holds for every path here that builds a coded `tonic::Status`
-//! ([`ErrorBuilder::build`] and the `From` impls) and for [`StatusLayer`](crate::server) when it
+//! ([`ErrorBuilder::build`] and the `From` impls) and for [`StatusLayer`] when it
 //! stamps a plain error.
 //!
 //! The private fields of a [`pb::Status`] (`stack_trace`, `internal_details`, `redirect_info`) are
@@ -73,6 +73,12 @@
 //! // A plain gRPC error falls back by its gRPC code.
 //! assert_eq!(tonic::Status::unavailable("down").clarifai_code(), StatusCode::RpcServerUnavailable);
 //! ```
+// `StatusLayer` exists with `server`; without it the link goes to the features table.
+#![cfg_attr(
+    feature = "server",
+    doc = "[`StatusLayer`]: crate::server::StatusLayer"
+)]
+#![cfg_attr(not(feature = "server"), doc = "[`StatusLayer`]: crate#features")]
 
 use std::time::Duration;
 
