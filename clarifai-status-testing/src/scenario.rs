@@ -3,7 +3,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde_json::Value;
+use std::marker::PhantomData;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
 
 use clarifai_status::{Code, StatusCode};
 
@@ -17,17 +20,26 @@ const MAX_METHODS: usize = 64;
 /// The longest method name or pattern, in bytes.
 const MAX_METHOD_LEN: usize = 128;
 
-/// What the calls a scenario matches are answered with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the calls a scenario matches are answered with. Also a rule of the rules file, read by
+/// serde with the same checks as the pairs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct Scenario {
+    #[serde(deserialize_with = "code_field")]
     pub(crate) code: Code,
     /// Method names or `*` patterns; `None` matches every method.
+    #[serde(deserialize_with = "methods_field")]
     pub(crate) methods: Option<Vec<Box<str>>>,
     pub(crate) fail_times: u32,
     pub(crate) in_body: bool,
     pub(crate) retry_after_ms: u32,
+    #[serde(deserialize_with = "at_most::<MAX_DELAY_MS, _>")]
     pub(crate) delay_ms: u32,
+    #[serde(deserialize_with = "percent_field")]
     pub(crate) percent: u8,
+    /// A name for the rule, for the reader of the file; it changes nothing.
+    #[serde(rename = "id")]
+    pub(crate) _id: Option<Box<str>>,
 }
 
 impl Default for Scenario {
@@ -40,6 +52,7 @@ impl Default for Scenario {
             retry_after_ms: 0,
             delay_ms: 0,
             percent: 100,
+            _id: None,
         }
     }
 }
@@ -127,52 +140,7 @@ impl Scenario {
             Field::RetryAfterMs => self.retry_after_ms = number(u32::MAX)?,
             Field::DelayMs => self.delay_ms = number(MAX_DELAY_MS)?,
             Field::Percent => self.percent = number(100)? as u8,
-            Field::Id => {}
-        }
-        Ok(())
-    }
-
-    fn set_json(&mut self, field: Field, value: &Value) -> Result<(), String> {
-        let number = |max: u32| {
-            value
-                .as_u64()
-                .filter(|n| *n <= u64::from(max))
-                .map(|n| n as u32)
-                .ok_or_else(|| format!("takes a JSON number in 0..={max}"))
-        };
-        match field {
-            Field::Code => {
-                self.code = match value {
-                    Value::Number(n) => n
-                        .as_i64()
-                        .and_then(|n| i32::try_from(n).ok())
-                        .map(Code::new)
-                        .ok_or_else(|| "takes an i32 or a code name".to_owned())?,
-                    Value::String(name) => parse_code(name)?,
-                    _ => return Err("takes a number or a code name".to_owned()),
-                }
-            }
-            Field::Methods => {
-                let names = value
-                    .as_array()
-                    .ok_or_else(|| "takes a list of method names or `*` patterns".to_owned())?
-                    .iter()
-                    .map(|v| v.as_str().ok_or_else(|| "takes strings".to_owned()))
-                    .collect::<Result<Vec<&str>, String>>()?;
-                self.methods = Some(parse_methods(names.into_iter())?);
-            }
-            Field::FailTimes => self.fail_times = number(u32::MAX)?,
-            Field::InBody => {
-                self.in_body = value
-                    .as_bool()
-                    .ok_or_else(|| "takes true or false".to_owned())?
-            }
-            Field::RetryAfterMs => self.retry_after_ms = number(u32::MAX)?,
-            Field::DelayMs => self.delay_ms = number(MAX_DELAY_MS)?,
-            Field::Percent => self.percent = number(100)? as u8,
-            Field::Id => {
-                value.as_str().ok_or_else(|| "takes a string".to_owned())?;
-            }
+            Field::Id => self._id = Some(value.into()),
         }
         Ok(())
     }
@@ -220,6 +188,73 @@ fn parse_methods<'a>(names: impl Iterator<Item = &'a str>) -> Result<Vec<Box<str
         methods.push(name.into());
     }
     Ok(methods)
+}
+
+/// `code` in the rules file: an `i32`, or a code name in any case (as in the pairs).
+fn code_field<'de, D: Deserializer<'de>>(d: D) -> Result<Code, D::Error> {
+    struct CodeVisitor;
+    impl Visitor<'_> for CodeVisitor {
+        type Value = Code;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an i32 or a code name")
+        }
+        fn visit_i64<E: de::Error>(self, n: i64) -> Result<Code, E> {
+            i32::try_from(n)
+                .map(Code::new)
+                .map_err(|_| E::custom("takes an i32 or a code name"))
+        }
+        fn visit_u64<E: de::Error>(self, n: u64) -> Result<Code, E> {
+            i32::try_from(n)
+                .map(Code::new)
+                .map_err(|_| E::custom("takes an i32 or a code name"))
+        }
+        fn visit_str<E: de::Error>(self, name: &str) -> Result<Code, E> {
+            parse_code(name).map_err(E::custom)
+        }
+    }
+    d.deserialize_any(CodeVisitor)
+}
+
+/// `methods` in the rules file: a list of names or `*` patterns, checked as in the pairs.
+fn methods_field<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Box<str>>>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    parse_methods(names.iter().map(String::as_str))
+        .map(Some)
+        .map_err(de::Error::custom)
+}
+
+/// A whole number in `0..=MAX`.
+fn at_most<'de, const MAX: u32, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    match u64::deserialize(d)? {
+        n if n <= u64::from(MAX) => Ok(n as u32),
+        _ => Err(de::Error::custom(format_args!(
+            "takes a number in 0..={MAX}"
+        ))),
+    }
+}
+
+fn percent_field<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    at_most::<100, D>(d).map(|n| n as u8)
+}
+
+/// `T` read from a JSON object only: serde's derive also takes an array of the fields in order,
+/// which would make `[]` an empty plan.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Object<T>, D::Error> {
+        struct ObjectVisitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(ObjectVisitor(PhantomData)).map(Object)
+    }
 }
 
 fn known_names() -> String {
@@ -293,7 +328,7 @@ pub(crate) fn clip(text: &str) -> &str {
 /// # drop(server);
 ///
 /// let err = Scenarios::from_json(r#"{"rules": [{"code": 21354, "percnt": 30}]}"#).unwrap_err();
-/// assert_eq!(err.to_string(), "rules[0]: unknown field `percnt`; known: code, methods, fail_times, in_body, retry_after_ms, delay_ms, percent, id");
+/// assert!(err.to_string().starts_with("rules[0].percnt: unknown field `percnt`, expected one of `code`"));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scenarios {
@@ -309,7 +344,7 @@ pub struct Scenarios {
 /// use clarifai_status_testing::Scenarios;
 ///
 /// let err = Scenarios::from_json(r#"{"rules": [{}, {"percent": 130}]}"#).unwrap_err();
-/// assert_eq!(err.to_string(), "rules[1].percent: takes a JSON number in 0..=100");
+/// assert_eq!(err.to_string(), "rules[1].percent: takes a number in 0..=100 at line 1 column 31");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidScenarios {
@@ -341,9 +376,9 @@ impl Scenarios {
     ///
     /// # Errors
     ///
-    /// [`InvalidScenarios`] naming the rule and field at fault: text that is not JSON, an
-    /// unknown top-level or rule field, a value of the wrong type or out of range, an unknown
-    /// code name.
+    /// [`InvalidScenarios`] naming the rule and field at fault (`rules[1].percent: ...`) and
+    /// where in the text: text that is not JSON, a rule that is not an object, an unknown
+    /// top-level or rule field, a value of the wrong type or out of range, an unknown code name.
     ///
     /// # Examples
     ///
@@ -354,53 +389,24 @@ impl Scenarios {
     /// assert!(Scenarios::from_json("not json").is_err());
     /// ```
     pub fn from_json(text: &str) -> Result<Scenarios, InvalidScenarios> {
-        let invalid = |message: String| InvalidScenarios { message };
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| invalid(format!("not JSON: {e}")))?;
-        let Value::Object(top) = value else {
-            return Err(invalid("expected a JSON object".to_owned()));
-        };
-        let mut plan = Scenarios::default();
-        for (name, value) in &top {
-            match name.as_str() {
-                "seed" => {
-                    plan.seed = value
-                        .as_u64()
-                        .ok_or_else(|| invalid("seed: takes a JSON number in u64".to_owned()))?
-                }
-                "rules" => {
-                    let rules = value
-                        .as_array()
-                        .ok_or_else(|| invalid("rules: takes a list of rules".to_owned()))?;
-                    for (i, rule) in rules.iter().enumerate() {
-                        let Value::Object(fields) = rule else {
-                            return Err(invalid(format!("rules[{i}]: expected a JSON object")));
-                        };
-                        let mut scenario = Scenario::default();
-                        for (name, value) in fields {
-                            let field = Field::from_name(name).ok_or_else(|| {
-                                invalid(format!(
-                                    "rules[{i}]: unknown field `{}`; known: {}",
-                                    clip(name),
-                                    known_names()
-                                ))
-                            })?;
-                            scenario
-                                .set_json(field, value)
-                                .map_err(|why| invalid(format!("rules[{i}].{name}: {why}")))?;
-                        }
-                        plan.rules.push(scenario);
-                    }
-                }
-                other => {
-                    return Err(invalid(format!(
-                        "unknown field `{}`; known: seed, rules",
-                        clip(other)
-                    )))
-                }
-            }
+        /// The file's shape; each rule is a [`Scenario`].
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            #[serde(default)]
+            seed: u64,
+            #[serde(default)]
+            rules: Vec<Object<Scenario>>,
         }
-        Ok(plan)
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let Object(file): Object<File> =
+            serde_path_to_error::deserialize(de).map_err(|e| InvalidScenarios {
+                message: e.to_string(),
+            })?;
+        Ok(Scenarios {
+            seed: file.seed,
+            rules: file.rules.into_iter().map(|Object(rule)| rule).collect(),
+        })
     }
 
     /// The first rule that applies, with its index: to the gRPC method `method`, or to any REST
@@ -600,26 +606,69 @@ mod tests {
         assert_eq!(plan.find(None).map(|(i, _)| i), Some(0));
         assert_eq!(plan.rules[1].code, Code::from(StatusCode::ConnThrottled));
         for (text, want) in [
-            ("[]", "expected a JSON object"),
-            (r#"{"sede": 1}"#, "unknown field `sede`; known: seed, rules"),
-            (r#"{"rules": [3]}"#, "rules[0]: expected a JSON object"),
+            ("[]", "invalid type: sequence, expected a JSON object at line 1 column 0"),
+            (r#"{"rules": [[]]}"#, "rules[0]: invalid type: sequence, expected a JSON object at line 1 column 11"),
+            (
+                r#"{"sede": 1}"#,
+                "sede: unknown field `sede`, expected `seed` or `rules` at line 1 column 7",
+            ),
+            (r#"{"rules": [3]}"#, "rules[0]: invalid type: integer `3`, expected a JSON object at line 1 column 12"),
             (
                 r#"{"rules": [{"code": "nope"}]}"#,
-                "rules[0].code: `code` takes an i32 or a code name (any case)",
+                "rules[0].code: `code` takes an i32 or a code name (any case) at line 1 column 26",
+            ),
+            (
+                r#"{"rules": [{"code": 99999999999}]}"#,
+                "rules[0].code: takes an i32 or a code name at line 1 column 31",
             ),
             (
                 r#"{"rules": [{"methods": "Post*"}]}"#,
-                "rules[0].methods: takes a list of method names or `*` patterns",
+                r#"rules[0].methods: invalid type: string "Post*", expected a sequence at line 1 column 30"#,
+            ),
+            (
+                r#"{"rules": [{"methods": ["Post Model"]}]}"#,
+                "rules[0].methods: method `Post Model` is not a name or `*` pattern (letters, digits, `_`, `*`; at most 128 bytes) at line 1 column 38",
+            ),
+            (
+                r#"{"rules": [{"delay_ms": 60001}]}"#,
+                "rules[0].delay_ms: takes a number in 0..=60000 at line 1 column 30",
             ),
             (
                 r#"{"rules": [{"delay_ms": 1e9}]}"#,
-                "rules[0].delay_ms: takes a JSON number in 0..=60000",
+                "rules[0].delay_ms: invalid type: floating point `1000000000.0`, expected u64 at line 1 column 27",
             ),
         ] {
             assert_eq!(
                 Scenarios::from_json(text).unwrap_err().to_string(),
                 want,
                 "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn pairs_and_rules_read_the_same_fields() {
+        // Every name the pairs know is a rule field with the same meaning, and no other is.
+        let values = [
+            ("code", "conn_throttled", r#""conn_throttled""#),
+            ("methods", "Get*", r#"["Get*"]"#),
+            ("fail_times", "2", "2"),
+            ("in_body", "false", "false"),
+            ("retry_after_ms", "150", "150"),
+            ("delay_ms", "20", "20"),
+            ("percent", "30", "30"),
+            ("id", "x", r#""x""#),
+        ];
+        let names: Vec<&str> = values.iter().map(|(n, _, _)| *n).collect();
+        assert_eq!(names, FIELDS.iter().map(|(n, _)| *n).collect::<Vec<_>>());
+        for (name, pair, json) in values {
+            let from_pair = Scenario::parse_pairs(&format!("{name}={pair}")).unwrap();
+            let plan = Scenarios::from_json(&format!(r#"{{"rules": [{{"{name}": {json}}}]}}"#));
+            assert_eq!(plan.unwrap().rules, std::slice::from_ref(&from_pair), "{name}");
+            assert_ne!(
+                from_pair,
+                Scenario::default(),
+                "{name} changes the scenario"
             );
         }
     }
