@@ -664,7 +664,11 @@ mod tests {
         for (name, pair, json) in values {
             let from_pair = Scenario::parse_pairs(&format!("{name}={pair}")).unwrap();
             let plan = Scenarios::from_json(&format!(r#"{{"rules": [{{"{name}": {json}}}]}}"#));
-            assert_eq!(plan.unwrap().rules, std::slice::from_ref(&from_pair), "{name}");
+            assert_eq!(
+                plan.unwrap().rules,
+                std::slice::from_ref(&from_pair),
+                "{name}"
+            );
             assert_ne!(
                 from_pair,
                 Scenario::default(),

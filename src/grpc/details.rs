@@ -51,26 +51,6 @@ fn put_entry(buf: &mut Vec<u8>, key: &str, value: &[u8]) {
     put_str(buf, 2, value);
 }
 
-/// Writes `n` in decimal into `out`, returning the used tail.
-pub(crate) fn decimal(n: i32, out: &mut [u8; 11]) -> &[u8] {
-    let mut i = out.len();
-    let neg = n < 0;
-    let mut v = n.unsigned_abs();
-    loop {
-        i -= 1;
-        out[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    if neg {
-        i -= 1;
-        out[i] = b'-';
-    }
-    &out[i..]
-}
-
 /// Encodes the details of a Clarifai error: `google.rpc.Status { code, message, details: [ErrorInfo,
 /// RetryInfo?] }`. `grpc_code` and `message` must be the `tonic::Status`'s own (peers such as
 /// Python's `grpc_status` reject details that disagree with the status). `metadata` follows the
@@ -83,8 +63,8 @@ pub(crate) fn encode(
     retry_after: Option<Duration>,
 ) -> Bytes {
     let reason = code.name().as_bytes();
-    let mut num_buf = [0u8; 11];
-    let number = decimal(code.number(), &mut num_buf);
+    let mut digits = itoa::Buffer::new();
+    let number = digits.format(code.number()).as_bytes();
 
     let mut info_len = delimited_len(1, reason.len()) + delimited_len(2, DOMAIN.len());
     info_len += delimited_len(3, entry_len(META_CODE, number));
@@ -250,14 +230,6 @@ mod tests {
             assert_eq!(d.code, Some(Code::new(n)));
             assert_eq!(d.retry_after, None);
             assert_eq!(d.metadata.len(), 1);
-        }
-    }
-
-    #[test]
-    fn decimal_writes_every_edge() {
-        let mut buf = [0u8; 11];
-        for n in [0, 7, -7, 10, 99009, i32::MIN, i32::MAX] {
-            assert_eq!(decimal(n, &mut buf), n.to_string().as_bytes());
         }
     }
 
