@@ -338,13 +338,13 @@ async fn api_key_auth_rejects_each_case_with_its_clarifai_code() {
 
 #[tokio::test]
 async fn api_key_auth_takes_a_closure_for_invalid_keys_and_scopes() {
-    let validator = |key: &str, _: &tonic::Request<()>| match key {
+    let auth = ApiKeyAuth::from_fn(|key, _| match key {
         "good" => KeyCheck::Valid,
         "revoked" => KeyCheck::Invalid,
         "read-only" => KeyCheck::InsufficientScopes,
         _ => KeyCheck::Unknown,
-    };
-    let mut client = StatusTesterClient::new(serve_with_auth(ApiKeyAuth::new(validator)).await);
+    });
+    let mut client = StatusTesterClient::new(serve_with_auth(auth).await);
     assert!(client.raise(with_auth("Key good")).await.is_ok());
     let revoked = client.raise(with_auth("Key revoked")).await.unwrap_err();
     assert_carries(&revoked, StatusCode::ConnKeyInvalid.into());

@@ -71,70 +71,61 @@ impl KeyCheck {
 
 /// Decides whether an API key may make a call.
 ///
-/// Implemented for closures `Fn(&str, &Request<()>) -> KeyCheck`, for [`ValidatorFn`] and for
-/// [`StaticKeys`]. A validator comparing secrets itself should compare in constant time (as
+/// Implemented by [`StaticKeys`], and by the closure [`ApiKeyAuth::from_fn`] wraps
+/// ([`ValidatorFn`]); implement it for a type of your own (a key store, a cache) and hand it to
+/// [`ApiKeyAuth::new`]. A validator comparing secrets itself should compare in constant time (as
 /// [`StaticKeys`] does).
-///
-/// A closure handed straight to [`ApiKeyAuth::new`] must annotate both parameters
-/// (`|key: &str, request: &tonic::Request<()>|`): nothing there tells the compiler the closure
-/// must accept references of any lifetime, so an un-annotated one is inferred for a single
-/// lifetime and does not implement this trait. [`ApiKeyAuth::from_fn`] states the signature, so
-/// its closures need no annotations.
 ///
 /// # Examples
 ///
 /// ```
-/// use clarifai_status::server::{KeyCheck, KeyValidator};
+/// use clarifai_status::server::{ApiKeyAuth, KeyCheck, KeyValidator};
 ///
-/// let validator = |key: &str, _request: &tonic::Request<()>| {
-///     if key == "k1" { KeyCheck::Valid } else { KeyCheck::Unknown }
-/// };
-/// assert_eq!(validator.check("k1", &tonic::Request::new(())), KeyCheck::Valid);
+/// /// Keys of one prefix are valid; one is revoked.
+/// struct Prefix(&'static str);
+///
+/// impl KeyValidator for Prefix {
+///     fn check(&self, key: &str, _request: &tonic::Request<()>) -> KeyCheck {
+///         match key {
+///             "k-revoked" => KeyCheck::Invalid,
+///             key if key.starts_with(self.0) => KeyCheck::Valid,
+///             _ => KeyCheck::Unknown,
+///         }
+///     }
+/// }
+///
+/// let request = tonic::Request::new(());
+/// assert_eq!(Prefix("k-").check("k-1", &request), KeyCheck::Valid);
+/// assert_eq!(Prefix("k-").check("k-revoked", &request), KeyCheck::Invalid);
+/// let auth = ApiKeyAuth::new(Prefix("k-"));
+/// # drop(auth);
 /// ```
 pub trait KeyValidator {
     /// Checks `key` (the token after `Key `) for this request.
     fn check(&self, key: &str, request: &Request<()>) -> KeyCheck;
 }
 
-impl<F> KeyValidator for F
-where
-    F: Fn(&str, &Request<()>) -> KeyCheck,
-{
-    fn check(&self, key: &str, request: &Request<()>) -> KeyCheck {
-        self(key, request)
-    }
-}
-
-/// A closure as a [`KeyValidator`]: what [`ApiKeyAuth::from_fn`] wraps.
+/// The validator of [`ApiKeyAuth::from_fn`]: a closure taking the key and the request and
+/// returning anything that converts into a [`KeyCheck`] (a `KeyCheck`, or a `bool`: `false` is
+/// [`KeyCheck::Unknown`]).
 ///
-/// The closure takes the key and the request and returns anything that converts into a
-/// [`KeyCheck`]: a `KeyCheck`, or a `bool` (`false` is [`KeyCheck::Unknown`]).
+/// Made only by [`ApiKeyAuth::from_fn`], whose bound gives the compiler the closure's
+/// signature, so the closure needs no type annotations. The type is public so that
+/// `ApiKeyAuth<ValidatorFn<F>>` can be named.
 ///
 /// # Examples
 ///
 /// ```
-/// use clarifai_status::server::{KeyCheck, KeyValidator, ValidatorFn};
+/// use clarifai_status::server::{ApiKeyAuth, ValidatorFn};
 ///
-/// let validator = ValidatorFn::new(|key, _| key == "k1");
-/// assert_eq!(validator.check("k1", &tonic::Request::new(())), KeyCheck::Valid);
-/// assert_eq!(validator.check("k2", &tonic::Request::new(())), KeyCheck::Unknown);
+/// fn auth() -> ApiKeyAuth<ValidatorFn<impl Fn(&str, &tonic::Request<()>) -> bool + Clone>> {
+///     ApiKeyAuth::from_fn(|key, _| key == "s3cret")
+/// }
+/// # drop(auth());
 /// ```
 #[derive(Clone, Copy)]
 pub struct ValidatorFn<F> {
     f: F,
-}
-
-impl<F> ValidatorFn<F> {
-    /// Wraps a closure `Fn(&str, &Request<()>) -> impl Into<KeyCheck>`.
-    ///
-    /// The bound is on this function, so the compiler infers the closure's parameter types.
-    pub fn new<R>(f: F) -> ValidatorFn<F>
-    where
-        F: Fn(&str, &Request<()>) -> R,
-        R: Into<KeyCheck>,
-    {
-        ValidatorFn { f }
-    }
 }
 
 impl<F> fmt::Debug for ValidatorFn<F> {
@@ -283,8 +274,8 @@ impl<F> ApiKeyAuth<ValidatorFn<F>> {
     /// Authenticates with a closure taking the key and the request and returning a [`KeyCheck`]
     /// or a `bool` (`false` answers `CONN_KEY_NOT_FOUND`, as an unknown key).
     ///
-    /// Unlike a closure given to [`ApiKeyAuth::new`], this one needs no type annotations: the
-    /// bound here gives the compiler its signature.
+    /// This is the one way to validate with a closure; the closure needs no type annotations,
+    /// as the bound here gives the compiler its signature.
     ///
     /// # Examples
     ///
@@ -318,15 +309,14 @@ impl<F> ApiKeyAuth<ValidatorFn<F>> {
         R: Into<KeyCheck>,
     {
         ApiKeyAuth {
-            validator: ValidatorFn::new(f),
+            validator: ValidatorFn { f },
         }
     }
 }
 
 impl<V: KeyValidator> ApiKeyAuth<V> {
-    /// Authenticates with this validator.
-    ///
-    /// For a closure, prefer [`ApiKeyAuth::from_fn`], which infers the closure's types.
+    /// Authenticates with this validator (a type implementing [`KeyValidator`]); for a closure,
+    /// use [`ApiKeyAuth::from_fn`].
     pub fn new(validator: V) -> ApiKeyAuth<V> {
         ApiKeyAuth { validator }
     }
