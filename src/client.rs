@@ -64,7 +64,7 @@ const AUTHORIZATION: &str = "authorization";
 /// let mut key = AddApiKey::new("s3cret")?;
 /// let request = key.call(tonic::Request::new(()))?;
 /// assert_eq!(request.metadata().get("authorization").unwrap(), "Key s3cret");
-/// assert_eq!(format!("{key:?}"), "AddApiKey { .. }");
+/// assert!(!format!("{key:?}").contains("s3cret"));
 ///
 /// // A key set on the request wins.
 /// let mut own = tonic::Request::new(());

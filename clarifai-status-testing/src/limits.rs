@@ -482,13 +482,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_are_safe() {
-        let limits = Limits::default();
-        assert!((1..=1_000).contains(&limits.max_connections));
-        assert!(limits.handshake_timeout <= Duration::from_secs(30));
-        assert!(limits.idle_timeout <= Duration::from_secs(300));
-        assert!(limits.idle_timeout > Duration::from_millis(u64::from(crate::MAX_DELAY_MS)));
-        assert!(limits.max_concurrent_streams <= 1_000);
-        assert!(limits.max_header_list_size <= 64 * 1024);
+    fn the_default_idle_timeout_outlasts_the_longest_scenario_delay() {
+        // A call delayed by `delay_ms` moves no byte meanwhile: a shorter idle timeout would cut
+        // it and report a transport failure instead of the scenario's code.
+        let longest = Duration::from_millis(u64::from(crate::MAX_DELAY_MS));
+        assert!(Limits::default().idle_timeout > longest);
     }
 }
