@@ -6,8 +6,9 @@
 //! uses (`Status`, `ErrorInfo`, `RetryInfo`).
 //!
 //! Build an in-body status with [`Status::new`] (the table's description filled in), and read
-//! its code with [`Status::clarifai_code`], which keeps any number. prost's generated
-//! [`Status::code`] getter turns a number the table does not know into [`StatusCode::Zero`].
+//! its code with [`Status::clarifai_code`], which keeps any number. The field `code` is an
+//! `int32` where Clarifai declares a `StatusCode`: the same bytes on the wire, and no prost
+//! getter that would turn a number the table does not know into [`StatusCode::Zero`].
 //!
 //! # Examples
 //!
@@ -22,7 +23,6 @@
 //!
 //! let newer = Status { code: 77777, ..Default::default() };
 //! assert_eq!(newer.clarifai_code(), Code::new(77777));
-//! assert_eq!(newer.code(), StatusCode::Zero);
 //! ```
 
 use crate::Code;
@@ -92,11 +92,8 @@ impl Status {
         }
     }
 
-    /// The status's code as a [`Code`]: any number, kept exactly, known to the table or not.
-    ///
-    /// Prefer it to prost's generated [`code()`](Status::code), which returns a [`StatusCode`]
-    /// and turns every number the table does not know (a newer Clarifai's code, say 77777) into
-    /// [`StatusCode::Zero`], losing it. The raw number is also the public field `code`.
+    /// The status's code as a [`Code`]: any number, kept exactly, known to the table or not (a
+    /// newer Clarifai's code, say 77777). The raw number is the public field `code`.
     ///
     /// # Examples
     ///
@@ -107,7 +104,6 @@ impl Status {
     /// let status = Status { code: 77777, ..Default::default() };
     /// assert_eq!(status.clarifai_code(), Code::new(77777));
     /// assert_eq!(status.clarifai_code().outcome(), Outcome::Failure);
-    /// assert_eq!(status.code(), StatusCode::Zero); // prost's getter loses the number
     ///
     /// assert_eq!(Status::new(StatusCode::ModelDoesNotExist).clarifai_code(), StatusCode::ModelDoesNotExist);
     /// ```

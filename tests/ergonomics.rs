@@ -62,26 +62,36 @@ fn status_new_keeps_an_unknown_number_with_the_unknown_description() {
     assert_eq!(status.clarifai_code().outcome(), Outcome::Failure);
 }
 
+/// Clarifai's own declaration of the field, `StatusCode code = 1`, which the crate's proto
+/// declares `int32` so that prost generates no lossy `code()` getter.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ClarifaiDeclaredStatus {
+    #[prost(enumeration = "StatusCode", tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    description: String,
+}
+
 #[test]
-fn clarifai_code_keeps_unknown_numbers_where_prost_code_says_zero() {
-    for number in UNKNOWN_NUMBERS {
-        let bytes = BaseResponse {
-            status: Some(Status {
-                code: number,
-                ..Default::default()
-            }),
-        }
-        .encode_to_vec();
-        let decoded = BaseResponse::decode(bytes.as_slice())
-            .unwrap()
-            .status
-            .unwrap();
+fn the_int32_code_is_wire_identical_to_clarifais_enum_and_keeps_every_number() {
+    let numbers = UNKNOWN_NUMBERS
+        .into_iter()
+        .chain([0, 10000, 21354, -1, i32::MIN, i32::MAX]);
+    for number in numbers {
+        let theirs = ClarifaiDeclaredStatus {
+            code: number,
+            description: "d".into(),
+        };
+        let ours = Status {
+            code: number,
+            description: "d".into(),
+            ..Default::default()
+        };
+        assert_eq!(ours.encode_to_vec(), theirs.encode_to_vec(), "{number}");
+        let decoded = Status::decode(theirs.encode_to_vec().as_slice()).unwrap();
         assert_eq!(decoded.clarifai_code(), Code::new(number));
-        assert_eq!(
-            decoded.code(),
-            StatusCode::Zero,
-            "prost's getter loses {number}"
-        );
+        let back = ClarifaiDeclaredStatus::decode(ours.encode_to_vec().as_slice()).unwrap();
+        assert_eq!(back.code, number);
     }
 }
 

@@ -1541,12 +1541,12 @@ impl StatusCode {
 /// The outcome of a request, carried in every Clarifai API response as `status`.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Status {
-    /// The status code, as the number sent: it may be one the table does not know.
-    ///
-    /// In Rust, read it with `Status::clarifai_code()`, which keeps any number. prost's
-    /// generated `code()` getter returns a `StatusCode` and turns every unknown number (a newer
-    /// Clarifai's code, say 77777) into `StatusCode::Zero`.
-    #[prost(enumeration = "StatusCode", tag = "1")]
+    /// The status code (a `StatusCode` number), as the number sent: it may be one the table does
+    /// not know. Clarifai declares the field as `StatusCode`; it is `int32` here, identical on the
+    /// wire (both are varints, negative numbers sign-extended alike), so that prost generates no
+    /// `code()` getter, which would turn every number the table does not know into `ZERO`. In
+    /// Rust, read it with `Status::clarifai_code()`, which keeps any number.
+    #[prost(int32, tag = "1")]
     pub code: i32,
     /// A short description of the code.
     #[prost(string, tag = "2")]
