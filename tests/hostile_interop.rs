@@ -46,9 +46,9 @@ async fn run(
             .env("GRPC_TRACE", trace)
             .env("GRPC_VERBOSITY", "DEBUG");
     }
-    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
+    let output = tokio::time::timeout(HANG_GUARD, command.output())
         .await
-        .expect("the client finishes within 120 s")
+        .expect("the client exits within the hang guard")
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", Path::new(program).display()));
     let stdout = String::from_utf8_lossy(&output.stdout);
     eprintln!("{}", String::from_utf8_lossy(&output.stderr));
@@ -80,6 +80,11 @@ fn clients() -> Vec<(std::ffi::OsString, std::path::PathBuf)> {
         ("node".into(), root.join("node/hostile_client.js")),
     ]
 }
+
+/// A hang guard, not a timing check: the child is killed if it has not exited by then. Its own
+/// work takes under a minute of CPU, several times that in wall time on a machine whose cores
+/// are busy with other work (a loaded `.ci/run` overran 120 s).
+const HANG_GUARD: Duration = Duration::from_secs(600);
 
 #[tokio::test]
 #[ignore = "needs CLARIFAI_STATUS_PYTHON and CLARIFAI_STATUS_NODE_MODULES; .ci/run runs it"]

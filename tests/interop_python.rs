@@ -13,6 +13,11 @@ use clarifai_status_testing::TestServer;
 
 const PYTHON_VAR: &str = "CLARIFAI_STATUS_PYTHON";
 
+/// A hang guard, not a timing check: the child is killed if it has not exited by then. Its own
+/// work takes under a minute of CPU, several times that in wall time on a machine whose cores
+/// are busy with other work (a loaded `.ci/run` overran 120 s).
+const HANG_GUARD: Duration = Duration::from_secs(600);
+
 #[tokio::test]
 #[ignore = "needs CLARIFAI_STATUS_PYTHON with tests/interop/requirements.txt; .ci/run runs it"]
 async fn python_grpcio_reads_the_wire_contract() {
@@ -59,9 +64,9 @@ async fn python_grpcio_reads_the_wire_contract() {
         .arg("--codes")
         .arg(&codes_file)
         .kill_on_drop(true);
-    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
+    let output = tokio::time::timeout(HANG_GUARD, command.output())
         .await
-        .expect("the Python client finishes within 120s")
+        .expect("the Python client exits within the hang guard")
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", Path::new(&python).display()));
     let _ = std::fs::remove_file(&codes_file);
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -15,7 +15,11 @@ use clarifai_status_testing::TestServer;
 const PYTHON_VAR: &str = "CLARIFAI_STATUS_PYTHON";
 /// The script needs about 10 s (the SDK's own sleeps: ~4.1 s for two busy answers, 5 s for one
 /// throttle); a client stuck retrying an unreachable server would take ~50 s per SDK check.
-const BUDGET: Duration = Duration::from_secs(150);
+///
+/// `BUDGET` is a hang guard, not a timing check: the child is killed if it has not exited by
+/// then. Its own work takes under a minute, several times that in wall time on a machine whose
+/// cores are busy with other work (a loaded `.ci/run` overran 120 s).
+const BUDGET: Duration = Duration::from_secs(600);
 
 #[tokio::test]
 #[ignore = "needs CLARIFAI_STATUS_PYTHON with tests/interop/requirements.txt; .ci/run runs it"]

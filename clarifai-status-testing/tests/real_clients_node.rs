@@ -20,7 +20,11 @@ use clarifai_status_testing::TestServer;
 const MODULES_VAR: &str = "CLARIFAI_STATUS_NODE_MODULES";
 /// The script needs about a second (its longest wait is a 200 ms deadline); a client stuck on an
 /// unanswered call would wait out its own 10 s deadlines, one per check.
-const BUDGET: Duration = Duration::from_secs(120);
+///
+/// `BUDGET` is a hang guard, not a timing check: the child is killed if it has not exited by
+/// then. Its own work takes under a minute, several times that in wall time on a machine whose
+/// cores are busy with other work (a loaded `.ci/run` overran 120 s).
+const BUDGET: Duration = Duration::from_secs(600);
 
 #[tokio::test]
 #[ignore = "needs CLARIFAI_STATUS_NODE_MODULES: npm ci on tests/interop/node/package.json, as .ci/run does"]
