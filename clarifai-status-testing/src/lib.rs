@@ -187,11 +187,9 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-use std::future::{poll_fn, Future, IntoFuture};
+use std::future::{Future, IntoFuture};
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::pin::{pin, Pin};
-use std::task::Poll;
 
 use tonic::transport::Server;
 use tower_layer::Layer as _;
@@ -493,36 +491,9 @@ impl Bound {
             let _ = stop.send(());
             Ok(())
         };
-        all_ok(signal, grpc, http).await
+        // All three to completion, or the first error.
+        tokio::try_join!(signal, grpc, http).map(|_| ())
     }
-}
-
-/// Runs the three to completion; returns early with the first error.
-async fn all_ok(
-    a: impl Future<Output = io::Result<()>>,
-    b: impl Future<Output = io::Result<()>>,
-    c: impl Future<Output = io::Result<()>>,
-) -> io::Result<()> {
-    let (mut a, mut b, mut c) = (pin!(a), pin!(b), pin!(c));
-    let mut done = [false; 3];
-    poll_fn(|cx| {
-        let tasks: [Pin<&mut dyn Future<Output = io::Result<()>>>; 3] =
-            [a.as_mut(), b.as_mut(), c.as_mut()];
-        for (i, task) in tasks.into_iter().enumerate() {
-            if !done[i] {
-                if let Poll::Ready(result) = task.poll(cx) {
-                    result?;
-                    done[i] = true;
-                }
-            }
-        }
-        if done.iter().all(|d| *d) {
-            Poll::Ready(Ok(()))
-        } else {
-            Poll::Pending
-        }
-    })
-    .await
 }
 
 // The README's examples run as doctests.
