@@ -262,6 +262,12 @@ impl pb::RowIndex {
     }
 
     #[inline(always)]
+    pub(crate) fn removed_in(self) -> Option<&'static str> {
+        let release = pb::ROW_REMOVED_IN[self as usize];
+        (!release.is_empty()).then_some(release)
+    }
+
+    #[inline(always)]
     pub(crate) fn row(self) -> &'static Row {
         &pb::ROWS[self as usize]
     }
@@ -358,7 +364,8 @@ impl StatusCode {
         name_entry(name).map(|entry| entry.code)
     }
 
-    /// Whether Clarifai's official enum marks this name deprecated; `None` for an unknown name.
+    /// Whether Clarifai's official enum marks this name deprecated, or no longer has it (a name
+    /// of a code Clarifai removed, or a former name of a renamed code); `None` for an unknown name.
     ///
     /// # Examples
     ///
@@ -368,6 +375,9 @@ impl StatusCode {
     /// assert_eq!(StatusCode::name_is_deprecated("INPUT_DOWNLOAD_SUCCESS"), Some(true));
     /// assert_eq!(StatusCode::name_is_deprecated("INPUT_SUCCESS"), Some(false));
     /// assert_eq!(StatusCode::name_is_deprecated("NO_SUCH_NAME"), None);
+    /// // Clarifai removed 52000 in clarifai-grpc 12.6.0, and renamed 71005.
+    /// assert_eq!(StatusCode::name_is_deprecated("COLLECTOR_MISSING"), Some(true));
+    /// assert_eq!(StatusCode::name_is_deprecated("TWILIO_RESOURCE_NOT_FOUND"), Some(true));
     /// ```
     pub fn name_is_deprecated(name: &str) -> Option<bool> {
         name_entry(name).map(|entry| entry.deprecated)
@@ -431,7 +441,8 @@ impl StatusCode {
         self.row().category
     }
 
-    /// Whether the code is deprecated: Clarifai's official enum marks every name of it deprecated.
+    /// Whether the code is deprecated: Clarifai's official enum marks every name of it deprecated,
+    /// or Clarifai removed it ([`StatusCode::removed_in`]).
     ///
     /// # Examples
     ///
@@ -447,6 +458,25 @@ impl StatusCode {
     #[inline]
     pub fn is_deprecated(self) -> bool {
         self.row().deprecated
+    }
+
+    /// The clarifai-grpc release whose enum first lacks this code, for a code Clarifai removed;
+    /// `None` while Clarifai has it. The table keeps removed codes with their facts, so a service
+    /// still reads them from older clients and deployments.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::StatusCode;
+    ///
+    /// let collector_missing = StatusCode::from_number(52000).unwrap();
+    /// assert_eq!(collector_missing.removed_in(), Some("12.6.0"));
+    /// assert!(collector_missing.is_deprecated());
+    /// assert_eq!(StatusCode::ConnKeyInvalid.removed_in(), None);
+    /// ```
+    #[inline]
+    pub fn removed_in(self) -> Option<&'static str> {
+        self.row_index().removed_in()
     }
 
     /// What the code says about the request: success, in progress or failure.
