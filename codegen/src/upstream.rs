@@ -173,6 +173,11 @@ pub struct Diff {
     pub missing_names: Vec<(i32, String)>,
     /// Codes the table marks removed that the release has again.
     pub back_again: Vec<TableCode>,
+    /// Names the release gives a number that the table gives another number (Clarifai moved the
+    /// name), with the table's number. A name has one number in the table (proto enum names are
+    /// unique), the one the table already gives it; `--add` names a new number whose name moved
+    /// `NAME_NUMBER`.
+    pub moved_names: Vec<(UpstreamValue, i32)>,
 }
 
 impl Diff {
@@ -181,8 +186,20 @@ impl Diff {
         let by_number: BTreeMap<i32, &TableCode> = table.iter().map(|c| (c.number, c)).collect();
         let released: BTreeSet<i32> = release.iter().map(|v| v.number).collect();
         let released_names: BTreeSet<&str> = release.iter().map(|v| v.name.as_str()).collect();
+        let table_names: BTreeMap<&str, i32> = table
+            .iter()
+            .flat_map(|c| c.names.iter().map(|n| (n.as_str(), c.number)))
+            .collect();
         let mut diff = Diff::default();
         for value in release {
+            if let Some(number) = table_names.get(value.name.as_str()) {
+                if *number != value.number {
+                    diff.moved_names.push((value.clone(), *number));
+                    if by_number.contains_key(&value.number) {
+                        continue;
+                    }
+                }
+            }
             match by_number.get(&value.number) {
                 None => diff
                     .new_numbers
@@ -257,6 +274,16 @@ impl Diff {
         for (number, name) in &self.missing_names {
             let _ = writeln!(s, "  {number} {name}");
         }
+        if !self.moved_names.is_empty() {
+            let _ = writeln!(
+                s,
+                "names the release gives another number than the table does (the table keeps its number): {}",
+                self.moved_names.len()
+            );
+            for (v, table) in &self.moved_names {
+                let _ = writeln!(s, "  {} {} (the table's {table})", v.number, v.name);
+            }
+        }
         if !self.back_again.is_empty() {
             let _ = writeln!(
                 s,
@@ -310,7 +337,28 @@ pub fn add_to_proto(proto: &str, diff: &Diff, release: &str) -> BuildResult<Stri
         let mut block = vec![format!(
             "  // Added from clarifai-grpc {release} by `clarifai-status-codegen diff --add`; facts copied from {from}: review them, then delete `unreviewed`."
         )];
+        // A name the table gives another number stays there; the new number is named
+        // NAME_NUMBER (proto enum names are unique), its comment says why.
+        let taken: BTreeSet<&str> = diff
+            .moved_names
+            .iter()
+            .map(|(v, _)| v.name.as_str())
+            .collect();
+        let named = |v: &UpstreamValue| {
+            if taken.contains(v.name.as_str()) {
+                format!("{}_{}", v.name, v.number)
+            } else {
+                v.name.clone()
+            }
+        };
+        for v in values.iter().filter(|v| taken.contains(v.name.as_str())) {
+            block.push(format!(
+                "  // clarifai-grpc {release} names it {}, a name the table gives another number.",
+                v.name
+            ));
+        }
         for (i, v) in values.iter().enumerate() {
+            let name = named(v);
             if i == 0 {
                 let dep = if v.deprecated {
                     "deprecated = true, "
@@ -318,8 +366,8 @@ pub fn add_to_proto(proto: &str, diff: &Diff, release: &str) -> BuildResult<Stri
                     ""
                 };
                 block.push(format!(
-                    "  {} = {} [{dep}(clarifai.status.meta.code) = {{",
-                    v.name, v.number
+                    "  {name} = {} [{dep}(clarifai.status.meta.code) = {{",
+                    v.number
                 ));
                 block.push(format!("    description: {:?}", describe(&v.name)));
                 block.extend(facts.iter().cloned());
@@ -331,7 +379,7 @@ pub fn add_to_proto(proto: &str, diff: &Diff, release: &str) -> BuildResult<Stri
                 } else {
                     ""
                 };
-                block.push(format!("  {} = {}{dep};", v.name, v.number));
+                block.push(format!("  {name} = {}{dep};", v.number));
             }
         }
         // Before the first value with a larger number (and the comment above it), or at the end
