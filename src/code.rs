@@ -326,7 +326,7 @@ impl Code {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(clarifai_status::Code::new(52000).removed_in(), Some("12.6.0"));
+    /// assert_eq!(clarifai_status::Code::new(52000).removed_in(), Some("12.3.0"));
     /// assert_eq!(clarifai_status::Code::new(11008).removed_in(), None);
     /// ```
     #[inline]

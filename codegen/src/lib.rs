@@ -649,13 +649,35 @@ fn render_name_hash(s: &mut String, rows: &[Row]) -> BuildResult<()> {
             names.push((a, i, *d || removed));
         }
     }
-    if let Some((long, ..)) = names.iter().find(|n| n.0.len() > name_hash::COVERED) {
-        return Err(format!(
-            "name {long} is longer than the {} bytes the name hash compares",
-            name_hash::COVERED
-        )
-        .into());
+    // A name longer than the hash compares (only former names are) is left out of the hash and
+    // found by comparing it whole, after the hash misses.
+    let (long, names): (Vec<_>, Vec<_>) = names
+        .into_iter()
+        .partition(|n| n.0.len() > name_hash::COVERED);
+    writeln!(
+        s,
+        "/// Names longer than the name hash compares (`name_hash::COVERED` bytes), out of the name"
+    )?;
+    writeln!(
+        s,
+        "/// table: a lookup that misses there compares a name this long with each of them."
+    )?;
+    writeln!(s, "#[allow(deprecated)]")?;
+    writeln!(
+        s,
+        "pub(crate) static LONG_NAMES: [(&str, NameEntry); {}] = [",
+        long.len()
+    )?;
+    for (n, row, dep) in &long {
+        writeln!(
+            s,
+            "    ({n:?}, NameEntry {{ words: {:?}, code: StatusCode::{}, len: {}, deprecated: {dep} }}),",
+            name_hash::words(n.as_bytes()),
+            code_of(*row),
+            n.len()
+        )?;
     }
+    writeln!(s, "];\n")?;
     // Names whose hash input is the same collide under every seed: say which.
     let mut inputs: Vec<(u64, &str)> = names
         .iter()
