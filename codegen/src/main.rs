@@ -61,14 +61,14 @@ fn generated(check: bool) -> BuildResult<ExitCode> {
     Ok(ExitCode::FAILURE)
 }
 
-/// The release's name from a wheel's file name (`clarifai_grpc-12.6.0-py3-none-any.whl`), or the
-/// file's name.
+/// The release's name from a wheel's file name (`clarifai_grpc-12.6.0-py3-none-any.whl` gives
+/// `clarifai-grpc 12.6.0`), or the file's name.
 fn release_name(file: &Path) -> String {
     let name = file
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     match name.strip_prefix("clarifai_grpc-") {
-        Some(rest) => rest.split('-').next().unwrap_or(rest).to_owned(),
+        Some(rest) => format!("clarifai-grpc {}", rest.split('-').next().unwrap_or(rest)),
         None => name,
     }
 }
@@ -80,10 +80,7 @@ fn diff(file: &Path, add: bool) -> BuildResult<ExitCode> {
     let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
     let diff = Diff::new(&release, &table(&dirs)?);
     let name = release_name(file);
-    println!(
-        "clarifai-grpc {name} ({} values) against the table",
-        release.len()
-    );
+    println!("{name} ({} values) against the table", release.len());
     print!("{}", diff.report());
     if add && diff.has_new() {
         let proto = root.join("proto").join(TABLE_PROTO);

@@ -302,7 +302,7 @@ impl Diff {
 /// as a code whose facts are copied from its nearest neighbour of the same family (the same
 /// hundred if it has one, else the same thousand), marked `unreviewed: true`, so the generator refuses the table until a maintainer
 /// has reviewed them; each new name of a known number as an alias after that number's values.
-/// `release` names the release in the comments. Returns the new text.
+/// `release` names the release in the comments (`clarifai-grpc 12.6.0`). Returns the new text.
 pub fn add_to_proto(proto: &str, diff: &Diff, release: &str) -> BuildResult<String> {
     let mut lines: Vec<String> = proto.lines().map(str::to_owned).collect();
     for (number, values) in &diff.new_numbers {
@@ -335,7 +335,7 @@ pub fn add_to_proto(proto: &str, diff: &Diff, release: &str) -> BuildResult<Stri
             ),
         };
         let mut block = vec![format!(
-            "  // Added from clarifai-grpc {release} by `clarifai-status-codegen diff --add`; facts copied from {from}: review them, then delete `unreviewed`."
+            "  // Added from {release} by `clarifai-status-codegen diff --add`; facts copied from {from}: review them, then delete `unreviewed`."
         )];
         // A name the table gives another number stays there; the new number is named
         // NAME_NUMBER (proto enum names are unique), its comment says why.
@@ -353,7 +353,7 @@ pub fn add_to_proto(proto: &str, diff: &Diff, release: &str) -> BuildResult<Stri
         };
         for v in values.iter().filter(|v| taken.contains(v.name.as_str())) {
             block.push(format!(
-                "  // clarifai-grpc {release} names it {}, a name the table gives another number.",
+                "  // {release} names it {}, a name the table gives another number.",
                 v.name
             ));
         }
@@ -412,7 +412,7 @@ pub fn add_to_proto(proto: &str, diff: &Diff, release: &str) -> BuildResult<Stri
         lines.insert(
             last + 1,
             format!(
-                "  // Added from clarifai-grpc {release} by `clarifai-status-codegen diff --add`: an alias; to print it instead, move the facts onto it."
+                "  // Added from {release} by `clarifai-status-codegen diff --add`: an alias; to print it instead, move the facts onto it."
             ),
         );
         lines.insert(

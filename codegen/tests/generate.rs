@@ -414,7 +414,7 @@ fn diff_add_writes_the_new_codes_and_the_generator_refuses_them_until_reviewed()
     let diff = codegen::upstream::Diff::new(&release, &table_codes());
     let mut added = String::new();
     let err = generate_edited("diff-add-refused", |t| {
-        added = codegen::upstream::add_to_proto(&t, &diff, "99.0.0").unwrap();
+        added = codegen::upstream::add_to_proto(&t, &diff, "clarifai-grpc 99.0.0").unwrap();
         added.clone()
     })
     .unwrap_err();
