@@ -327,6 +327,20 @@ impl Code {
     pub fn is_deprecated(self) -> bool {
         self.row().deprecated
     }
+
+    /// The clarifai-grpc release whose enum first lacks this code, for a code Clarifai removed;
+    /// `None` while Clarifai has it, and for an unknown number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(clarifai_status::Code::new(52000).removed_in(), Some("12.3.0"));
+    /// assert_eq!(clarifai_status::Code::new(11008).removed_in(), None);
+    /// ```
+    #[inline]
+    pub fn removed_in(self) -> Option<&'static str> {
+        self.row_index().removed_in()
+    }
 }
 
 impl fmt::Debug for Code {

@@ -53,10 +53,10 @@ pub(crate) use generated::clarifai::api::status::PublicValue;
 pub use generated::clarifai::api::status::{BaseResponse, RedirectInfo, Status, StatusCode};
 pub(crate) use generated::clarifai::api::status::{
     RowIndex, ALL, GRPC_HTTP, GRPC_NAME, NUMBER_ROW, ROWS, ROW_DESCRIPTION, ROW_GRPC, ROW_HTTP,
-    ROW_NAME, ROW_OUTCOME, ROW_RETRYABLE,
+    ROW_NAME, ROW_OUTCOME, ROW_REMOVED_IN, ROW_RETRYABLE,
 };
 pub(crate) use generated::clarifai::api::status::{
-    NAME_BUCKET_BITS, NAME_MAX_LEN, NAME_SEED, NAME_SLOT_BITS, NAME_TABLE,
+    LONG_NAMES, NAME_BUCKET_BITS, NAME_MAX_LEN, NAME_SEED, NAME_SLOT_BITS, NAME_TABLE,
 };
 
 impl Status {

@@ -156,7 +156,7 @@ fn table_json_is_every_code_with_the_library_facts() {
     assert!(output.status.success(), "{output:?}");
     let rows: Vec<serde_json::Map<String, Value>> =
         serde_json::from_str(stdout(&output)).expect("an array of objects");
-    assert_eq!(rows.len(), 441);
+    assert_eq!(rows.len(), 460);
     let mut numbers = Vec::new();
     for row in &rows {
         let keys: BTreeSet<&str> = row.keys().map(String::as_str).collect();
@@ -236,9 +236,9 @@ fn table_csv_is_a_header_and_every_code_with_the_library_facts() {
     let output = run(&["table", "--format", "csv"]);
     assert!(output.status.success(), "{output:?}");
     let text = stdout(&output);
-    assert_eq!(text.lines().count(), 442);
+    assert_eq!(text.lines().count(), 461);
     let records = parse_csv(text);
-    assert_eq!(records.len(), 442);
+    assert_eq!(records.len(), 461);
     assert_eq!(records[0], COLUMNS);
     let expected: Vec<Vec<String>> = StatusCode::all().map(expected_cells).collect();
     assert_eq!(records[1..], expected[..]);
@@ -256,7 +256,7 @@ fn table_markdown_is_a_header_and_every_code() {
         let output = run(args);
         assert!(output.status.success(), "{output:?}");
         let lines: Vec<&str> = stdout(&output).lines().collect();
-        assert_eq!(lines.len(), 2 + 441);
+        assert_eq!(lines.len(), 2 + 460);
         assert_eq!(lines[0], format!("| {} |", COLUMNS.join(" | ")));
         assert_eq!(lines[1], format!("|{}", " --- |".repeat(COLUMNS.len())));
         for (line, code) in lines[2..].iter().zip(StatusCode::all()) {

@@ -18,7 +18,15 @@
 //! - `status_table.md`: the mapping table the crate docs show.
 //!
 //! The build fails, naming the code, if the table breaks one of the crate's invariants (a failure
-//! that is gRPC OK or HTTP 2xx, a retryable success, an alias that carries facts, ...).
+//! that is gRPC OK or HTTP 2xx, a retryable success, an alias that carries facts, a code whose
+//! facts are marked `unreviewed`, ...).
+//!
+//! [`upstream`] reads Clarifai's published enum (a clarifai-grpc wheel or a `FileDescriptorSet`)
+//! and compares it with the table: the `diff` command, which can also add the new codes for
+//! review. The release routine (new clarifai-grpc, `diff`, review, regenerate, CHANGELOG) is in
+//! the crate's README:
+//!
+#![doc = include_str!("../README.md")]
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -31,6 +39,8 @@ use protox::prost_reflect::{DescriptorPool, DynamicMessage, ReflectMessage as _,
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../src/table/name_hash.rs"]
 mod name_hash;
+
+pub mod upstream;
 
 const STATUS_CODE_PROTO: &str = "clarifai/api/status/status_code.proto";
 const STATUS_PROTO: &str = "clarifai/api/status/status.proto";
@@ -66,6 +76,18 @@ struct Row {
     retryable: bool,
     grpc: i32,
     http: u32,
+    /// The clarifai-grpc release that removed the code; empty while Clarifai still has it.
+    removed_in: String,
+    /// `unreviewed` is set: the generator refuses the table.
+    unreviewed: bool,
+}
+
+impl Row {
+    /// Every name of the code is deprecated (each marked so in the proto), or Clarifai removed it.
+    fn deprecated(&self) -> bool {
+        !self.removed_in.is_empty()
+            || (self.name_deprecated && self.alias_deprecated.iter().all(|d| *d))
+    }
 }
 
 /// What the generator returns: an error names what is wrong.
@@ -136,6 +158,28 @@ pub fn generate(proto_dirs: &[&Path], out_dir: &Path) -> BuildResult<()> {
     }
     Ok(())
 }
+
+/// The table's numbers with their names and removal marks, for comparing it with a published
+/// enum ([`upstream::Diff`]). Reads the proto without checking the table's invariants, so that a
+/// table with unreviewed codes can still be compared.
+pub fn table(proto_dirs: &[&Path]) -> BuildResult<Vec<upstream::TableCode>> {
+    let mut compiler = protox::Compiler::new(proto_dirs)?;
+    compiler.include_imports(true);
+    compiler.open_files([STATUS_CODE_PROTO])?;
+    let pool = compiler.descriptor_pool();
+    let meta = read_meta(&pool)?;
+    Ok(read_table(&pool, &meta)?
+        .into_iter()
+        .map(|r| upstream::TableCode {
+            number: r.number,
+            names: std::iter::once(r.name).chain(r.aliases).collect(),
+            removed_in: (!r.removed_in.is_empty()).then_some(r.removed_in),
+        })
+        .collect())
+}
+
+/// The path of the table's proto under the core crate's proto folder.
+pub const TABLE_PROTO: &str = STATUS_CODE_PROTO;
 
 /// Writes `text` unless the file holds it already (as prost-build does), so an unchanged table
 /// does not make the crate rebuild.
@@ -238,6 +282,11 @@ fn read_table(pool: &DescriptorPool, meta_decl: &Meta) -> BuildResult<Vec<Row>> 
                 Some(Value::U32(v)) => *v,
                 _ => return Err("http is not a uint32".into()),
             },
+            removed_in: string_field(meta, "removed_in")?,
+            unreviewed: matches!(
+                meta.get_field_by_name("unreviewed").as_deref(),
+                Some(Value::Bool(true))
+            ),
         };
         if let Some(other) = rows.insert(number, row) {
             return Err(format!(
@@ -285,6 +334,18 @@ fn enum_field(meta: &DynamicMessage, field: &str) -> BuildResult<i32> {
 }
 
 fn check_invariants(rows: &[Row], meta: &Meta) -> BuildResult<()> {
+    let unreviewed: Vec<String> = rows
+        .iter()
+        .filter(|r| r.unreviewed)
+        .map(|r| format!("{} ({})", r.name, r.number))
+        .collect();
+    if !unreviewed.is_empty() {
+        return Err(format!(
+            "facts not reviewed: {}; check each one's facts in status_code.proto, then delete its `unreviewed: true`",
+            unreviewed.join(", ")
+        )
+        .into());
+    }
     for r in rows {
         let ok = r.grpc == 0;
         let two_xx = (200..300).contains(&r.http);
@@ -317,8 +378,23 @@ fn check_invariants(rows: &[Row], meta: &Meta) -> BuildResult<()> {
         if !(0..17).contains(&r.grpc) {
             return fail("grpc code out of range");
         }
+        if !r.removed_in.is_empty() && !is_release(&r.removed_in) {
+            return fail(&format!(
+                "removed_in {:?} is not a release number like \"12.0.3\"",
+                r.removed_in
+            ));
+        }
     }
     Ok(())
+}
+
+/// `major.minor.patch`, digits only.
+fn is_release(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn variant(name: &str) -> String {
@@ -337,7 +413,7 @@ fn render_rust(rows: &[Row], meta: &Meta, pool: &DescriptorPool) -> BuildResult<
     writeln!(s, "#[allow(deprecated)]")?;
     writeln!(s, "pub(crate) static ROWS: [Row; {}] = [", rows.len() + 1)?;
     for r in rows {
-        let deprecated = r.name_deprecated && r.alias_deprecated.iter().all(|d| *d);
+        let deprecated = r.deprecated();
         writeln!(
             s,
             "    Row {{ code: Some(StatusCode::{}), aliases: &{:?}, category: {:?}, deprecated: {} }},",
@@ -362,6 +438,15 @@ fn render_rust(rows: &[Row], meta: &Meta, pool: &DescriptorPool) -> BuildResult<
         r.map_or("crate::Code::UNKNOWN_DESCRIPTION".to_owned(), |r| {
             format!("{:?}", r.description)
         })
+    })?;
+    let removed_table = (
+        "ROW_REMOVED_IN",
+        "&str",
+        "",
+        "The clarifai-grpc release that removed each row's code (empty while Clarifai has it)",
+    );
+    render_row_table(&mut s, rows, removed_table, &|r| {
+        format!("{:?}", r.map_or("", |r| r.removed_in.as_str()))
     })?;
     writeln!(s, "/// Every code of the table, in number order.")?;
     writeln!(s, "#[allow(deprecated)]")?;
@@ -557,18 +642,42 @@ fn render_name_hash(s: &mut String, rows: &[Row]) -> BuildResult<()> {
     let mut names: Vec<(&str, usize, bool)> = Vec::new();
     let code_of = |row: usize| variant(&rows[row].name);
     for (i, r) in rows.iter().enumerate() {
-        names.push((&r.name, i, r.name_deprecated));
+        // Every name of a code Clarifai removed is deprecated.
+        let removed = !r.removed_in.is_empty();
+        names.push((&r.name, i, r.name_deprecated || removed));
         for (a, d) in r.aliases.iter().zip(&r.alias_deprecated) {
-            names.push((a, i, *d));
+            names.push((a, i, *d || removed));
         }
     }
-    if let Some((long, ..)) = names.iter().find(|n| n.0.len() > name_hash::COVERED) {
-        return Err(format!(
-            "name {long} is longer than the {} bytes the name hash compares",
-            name_hash::COVERED
-        )
-        .into());
+    // A name longer than the hash compares (only former names are) is left out of the hash and
+    // found by comparing it whole, after the hash misses.
+    let (long, names): (Vec<_>, Vec<_>) = names
+        .into_iter()
+        .partition(|n| n.0.len() > name_hash::COVERED);
+    writeln!(
+        s,
+        "/// Names longer than the name hash compares (`name_hash::COVERED` bytes), out of the name"
+    )?;
+    writeln!(
+        s,
+        "/// table: a lookup that misses there compares a name this long with each of them."
+    )?;
+    writeln!(s, "#[allow(deprecated)]")?;
+    writeln!(
+        s,
+        "pub(crate) static LONG_NAMES: [(&str, NameEntry); {}] = [",
+        long.len()
+    )?;
+    for (n, row, dep) in &long {
+        writeln!(
+            s,
+            "    ({n:?}, NameEntry {{ words: {:?}, code: StatusCode::{}, len: {}, deprecated: {dep} }}),",
+            name_hash::words(n.as_bytes()),
+            code_of(*row),
+            n.len()
+        )?;
     }
+    writeln!(s, "];\n")?;
     // Names whose hash input is the same collide under every seed: say which.
     let mut inputs: Vec<(u64, &str)> = names
         .iter()
@@ -994,6 +1103,9 @@ fn render_markdown(rows: &[Row], meta: &Meta) -> String {
         let mut name = format!("`{}`", r.name);
         for a in &r.aliases {
             let _ = write!(name, " (alias `{a}`)");
+        }
+        if !r.removed_in.is_empty() {
+            let _ = write!(name, " (removed in clarifai-grpc {})", r.removed_in);
         }
         let _ = writeln!(
             s,

@@ -242,17 +242,27 @@ fn a_hundred_plausible_new_names_still_generate() {
 }
 
 #[test]
-fn a_name_longer_than_the_hash_compares_is_refused_by_name() {
+fn a_name_longer_than_the_hash_compares_is_kept_out_of_the_name_table() {
     let long = "A_NAME_FAR_LONGER_THAN_ANY_CLARIFAI_HAS_EVER_USED_SO_FAR";
-    let err = generate_edited("long-name", |t| {
+    let table = generate_edited_table("long-name", |t| {
         t.replacen(
             "  SUCCESS = 10000 [",
             &format!("  {long} = 97000 [(clarifai.status.meta.code) = {{\n    description: \"x\"\n    category: \"Generic\"\n    outcome: FAILURE\n    grpc: INTERNAL\n  }}];\n  SUCCESS = 10000 ["),
             1,
         )
     })
-    .unwrap_err();
-    assert!(err.contains(long), "{err}");
+    .unwrap();
+    // Compared whole (LONG_NAMES), not hashed: the words cover 48 bytes.
+    let long_names = &table[table.find("static LONG_NAMES").unwrap()..];
+    let long_names = &long_names[..long_names.find("];").unwrap()];
+    assert!(
+        long_names.contains(&format!("({long:?}, NameEntry")),
+        "{long_names}"
+    );
+    assert!(
+        !table.contains(&format!("// {long}\n")),
+        "{long} is not in the name table"
+    );
 }
 
 const STATUS_PROTO: &str = "clarifai/api/status/status.proto";
@@ -300,4 +310,187 @@ fn a_public_field_of_a_type_the_contract_cannot_carry_is_refused_by_name() {
         with_status_field("repeated string tags = 12 [(clarifai.status.meta.private) = true];"),
     )
     .unwrap();
+}
+
+/// A release's `status_code.proto` descriptor: the table's values as `values` (number, name,
+/// deprecated) lists them.
+fn release_descriptor(values: &[(i32, &str, bool)]) -> prost_types::FileDescriptorProto {
+    use prost_types::{EnumDescriptorProto, EnumValueDescriptorProto, EnumValueOptions};
+    prost_types::FileDescriptorProto {
+        name: Some("proto/clarifai/api/status/status_code.proto".into()),
+        package: Some("clarifai.api.status".into()),
+        enum_type: vec![EnumDescriptorProto {
+            name: Some("StatusCode".into()),
+            value: values
+                .iter()
+                .map(|(number, name, deprecated)| EnumValueDescriptorProto {
+                    name: Some((*name).into()),
+                    number: Some(*number),
+                    options: deprecated.then(|| EnumValueOptions {
+                        deprecated: Some(true),
+                        ..Default::default()
+                    }),
+                })
+                .collect(),
+            ..Default::default()
+        }],
+        syntax: Some("proto3".into()),
+        ..Default::default()
+    }
+}
+
+/// The table's codes, from the repository's protos.
+fn table_codes() -> Vec<codegen::upstream::TableCode> {
+    let dirs: Vec<PathBuf> = codegen::PROTO_DIRS.iter().map(|d| root().join(d)).collect();
+    let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+    codegen::table(&dirs).unwrap()
+}
+
+/// A release like the table's codes, less 10001, plus a new number (with an alias) and a new
+/// name of 11008, as a `FileDescriptorSet` file.
+fn changed_release(dir: &Path) -> PathBuf {
+    use prost::Message as _;
+    let codes = table_codes();
+    let mut values: Vec<(i32, String, bool)> = codes
+        .iter()
+        .filter(|c| c.removed_in.is_none() && c.number != 10001)
+        .map(|c| (c.number, c.names[0].clone(), false))
+        .collect();
+    values.push((21399, "MODEL_SOMETHING_NEW".into(), false));
+    values.push((21399, "MODEL_SOMETHING_NEWER".into(), true));
+    values.push((11008, "CONN_KEY_RENAMED".into(), false));
+    let values: Vec<(i32, &str, bool)> = values
+        .iter()
+        .map(|(n, s, d)| (*n, s.as_str(), *d))
+        .collect();
+    let set = prost_types::FileDescriptorSet {
+        file: vec![release_descriptor(&values)],
+    };
+    let path = dir.join("release.fds");
+    fs::write(&path, set.encode_to_vec()).unwrap();
+    path
+}
+
+#[test]
+fn diff_reports_new_numbers_new_names_and_what_the_release_lacks() {
+    let dir = scratch("diff");
+    let release = codegen::upstream::read_enum(&changed_release(&dir)).unwrap();
+    let diff = codegen::upstream::Diff::new(&release, &table_codes());
+    assert_eq!(
+        diff.new_numbers.keys().copied().collect::<Vec<_>>(),
+        [21399]
+    );
+    let names: Vec<(i32, &str)> = diff
+        .new_names
+        .iter()
+        .map(|(v, _)| (v.number, v.name.as_str()))
+        .collect();
+    assert_eq!(names, [(11008, "CONN_KEY_RENAMED")]);
+    assert!(
+        diff.missing_numbers.iter().any(|c| c.number == 10001),
+        "10001 is reported missing"
+    );
+    assert!(
+        !diff.missing_numbers.iter().any(|c| c.removed_in.is_some()),
+        "codes marked removed are not reported again"
+    );
+    let report = diff.report();
+    assert!(report.contains("21399 MODEL_SOMETHING_NEW\n"), "{report}");
+    assert!(
+        report.contains("21399 MODEL_SOMETHING_NEWER (deprecated)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("11008 CONN_KEY_RENAMED (the table prints CONN_KEY_INVALID)"),
+        "{report}"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn diff_add_writes_the_new_codes_and_the_generator_refuses_them_until_reviewed() {
+    let dir = scratch("diff-add");
+    let release = codegen::upstream::read_enum(&changed_release(&dir)).unwrap();
+    let diff = codegen::upstream::Diff::new(&release, &table_codes());
+    let mut added = String::new();
+    let err = generate_edited("diff-add-refused", |t| {
+        added = codegen::upstream::add_to_proto(&t, &diff, "clarifai-grpc 99.0.0").unwrap();
+        added.clone()
+    })
+    .unwrap_err();
+    assert!(err.contains("facts not reviewed"), "{err}");
+    assert!(err.contains("MODEL_SOMETHING_NEW (21399)"), "{err}");
+    // In number order, facts from its family's nearest code, the alias after it.
+    let at = added.find("  MODEL_SOMETHING_NEW = 21399").unwrap();
+    assert!(added[..at].rfind("= 21354").is_some());
+    assert!(added[at..].contains("    category: \"Model Deployment\"\n"));
+    assert!(added[at..].contains("  MODEL_SOMETHING_NEWER = 21399 [deprecated = true];"));
+    let next = added[at..].find("= 21400").map_or(usize::MAX, |n| n + at);
+    assert!(added.find("  MODEL_SOMETHING_NEWER = 21399").unwrap() < next);
+    assert!(added.contains("  CONN_KEY_RENAMED = 11008;"));
+
+    // Reviewed (the mark deleted), the table generates, with both new names.
+    let reviewed = added.replace("    unreviewed: true\n", "");
+    let table = generate_edited_table("diff-add-reviewed", |_| reviewed).unwrap();
+    assert!(
+        table.contains("StatusCode::ModelSomethingNew"),
+        "the new code is generated"
+    );
+    assert!(
+        table.contains("// CONN_KEY_RENAMED"),
+        "the new alias is in the name table"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_wheel_is_read_from_the_descriptor_its_module_embeds() {
+    use prost::Message as _;
+    use std::io::Write as _;
+    let descriptor = release_descriptor(&[
+        (0, "ZERO", false),
+        (10000, "SUCCESS", false),
+        (11001, "CONN_TOKEN_INVALID", true),
+    ])
+    .encode_to_vec();
+    // As protoc's Python generator writes it: printable ASCII as is, `\'` and `\\` escaped,
+    // the rest as `\xHH` (and older protoc's octal `\NNN`, tried on the first bytes).
+    let mut literal = String::new();
+    for (i, b) in descriptor.iter().enumerate() {
+        match b {
+            b'\'' => literal.push_str("\\'"),
+            b'\\' => literal.push_str("\\\\"),
+            b'\n' => literal.push_str("\\n"),
+            0x20..=0x7e => literal.push(char::from(*b)),
+            _ if i < 8 => literal.push_str(&format!("\\{b:03o}")),
+            _ => literal.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    let module = format!(
+        "from google.protobuf import descriptor_pool as _descriptor_pool\nDESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'{literal}')\n"
+    );
+    let dir = scratch("wheel");
+    let wheel = dir.join("clarifai_grpc-99.0.0-py3-none-any.whl");
+    let mut zip = zip::ZipWriter::new(fs::File::create(&wheel).unwrap());
+    let stored = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file(codegen::upstream::WHEEL_MODULE, stored)
+        .unwrap();
+    zip.write_all(module.as_bytes()).unwrap();
+    zip.finish().unwrap();
+
+    let values = codegen::upstream::read_enum(&wheel).unwrap();
+    let read: Vec<(i32, &str, bool)> = values
+        .iter()
+        .map(|v| (v.number, v.name.as_str(), v.deprecated))
+        .collect();
+    assert_eq!(
+        read,
+        [
+            (0, "ZERO", false),
+            (10000, "SUCCESS", false),
+            (11001, "CONN_TOKEN_INVALID", true)
+        ]
+    );
+    let _ = fs::remove_dir_all(&dir);
 }

@@ -5,6 +5,13 @@
 pub enum StatusCode {
     /// Unset: the peer sent no code. Treated like an unknown number.
     Zero = 0,
+    /// Clarifai's enum had 6400-6403 from clarifai-grpc 7.2.0 to 7.8.0 as JOB_QUEUED, JOB_RUNNING,
+    /// JOB_COMPLETED and JOB_FAILED; 7.9.0 moved those names to 64000-64003. A name has one number
+    /// here, its newest: the old numbers are named NAME_NUMBER, with the facts of 64000-64003.
+    JobQueued6400 = 6400,
+    JobRunning6401 = 6401,
+    JobCompleted6402 = 6402,
+    JobFailed6403 = 6403,
     Success = 10000,
     SuccessWarningApiDeprecated = 10001,
     SuccessWarningClientDeprecated = 10002,
@@ -185,6 +192,14 @@ pub enum StatusCode {
     BulkOperationCancelled = 25405,
     BulkOperationUnexpectedError = 25406,
     BulkOperationDeleted = 25407,
+    /// The inputs extraction job codes of clarifai-grpc 8.10.0 to 8.11.0 (25501 was
+    /// INPUTS_ADD_JOBS_FAILED in 8.8.0); facts as for the bulk operation codes beside them.
+    InputsExtractionJobSuccess = 25500,
+    InputsExtractionJobFailed = 25501,
+    InputsExtractionJobPending = 25502,
+    InputsExtractionJobInProgress = 25503,
+    InputsExtractionJobCancelled = 25505,
+    InputsExtractionJobUnexpectedError = 25506,
     RunnerDoesNotExist = 25600,
     RunnerPermissionDenied = 25601,
     RunnerInvalidArgument = 25602,
@@ -306,6 +321,9 @@ pub enum StatusCode {
     DatabaseFailToGetConnections = 40015,
     DatabaseTooManyClients = 40016,
     DatabaseConstraintViolated = 40017,
+    /// FAILED_PRECONDITION: the pair of 40019 (an operation holds the app), for a request that
+    /// needs an ongoing operation when there is none.
+    DatabaseNoOngoingOperations = 40018,
     /// ABORTED, retryable: another operation holds the app; the request succeeds once it ends.
     DatabaseLockedByOngoingOperation = 40019,
     AsyncWorkerMultiErrors = 40020,
@@ -336,6 +354,14 @@ pub enum StatusCode {
     SqsOverlimit = 41100,
     SqsInvalidReceiptHandle = 41101,
     SqsUnknown = 41102,
+    /// Kafka codes of clarifai-grpc 6.x to 7.4.0 (KAFKA_UNKNOW is Clarifai's spelling); facts as
+    /// for the queue codes (41000-41011): the consumer and publisher errors are retryable like
+    /// QUEUE_SUBSCRIPTION_ERROR and QUEUE_PUBLISH_ERROR.
+    KafkaUnknow = 41200,
+    KafkaMissingTopic = 41201,
+    KafkaAdminErr = 41202,
+    KafkaConsumerErr = 41203,
+    KafkaPublisherErr = 41204,
     VisualizationSuccess = 42000,
     VisualizationPending = 42001,
     VisualizationFailed = 42002,
@@ -471,9 +497,13 @@ pub enum StatusCode {
     /// HTTP 402 Payment Required: the account must buy tokens first.
     BillingMissingTokens = 69001,
     LogEntriesInvalidRequest = 70000,
+    /// Twilio codes of clarifai-grpc 11.11.0 to 12.0.3 (clarifai-nodejs-grpc 11.11.0 still has them).
+    TwilioUncategorizedError = 71001,
+    TwilioInvalidArgument = 71002,
     TwilioMaxVerificationBeginExceeded = 71003,
     TwilioMaxVerificationCheckExceeded = 71004,
     TwilioPhoneNumberBlocked = 71005,
+    TwilioClientNotInitialized = 71006,
     BadRequest = 90400,
     ServerError = 90500,
     InternalServerIssue = 98004,
@@ -508,6 +538,10 @@ impl StatusCode {
     pub fn as_str_name(&self) -> &'static str {
         match self {
             Self::Zero => "ZERO",
+            Self::JobQueued6400 => "JOB_QUEUED_6400",
+            Self::JobRunning6401 => "JOB_RUNNING_6401",
+            Self::JobCompleted6402 => "JOB_COMPLETED_6402",
+            Self::JobFailed6403 => "JOB_FAILED_6403",
             Self::Success => "SUCCESS",
             Self::SuccessWarningApiDeprecated => "SUCCESS_WARNING_API_DEPRECATED",
             Self::SuccessWarningClientDeprecated => "SUCCESS_WARNING_CLIENT_DEPRECATED",
@@ -676,6 +710,14 @@ impl StatusCode {
             Self::BulkOperationCancelled => "BULK_OPERATION_CANCELLED",
             Self::BulkOperationUnexpectedError => "BULK_OPERATION_UNEXPECTED_ERROR",
             Self::BulkOperationDeleted => "BULK_OPERATION_DELETED",
+            Self::InputsExtractionJobSuccess => "INPUTS_EXTRACTION_JOB_SUCCESS",
+            Self::InputsExtractionJobFailed => "INPUTS_EXTRACTION_JOB_FAILED",
+            Self::InputsExtractionJobPending => "INPUTS_EXTRACTION_JOB_PENDING",
+            Self::InputsExtractionJobInProgress => "INPUTS_EXTRACTION_JOB_IN_PROGRESS",
+            Self::InputsExtractionJobCancelled => "INPUTS_EXTRACTION_JOB_CANCELLED",
+            Self::InputsExtractionJobUnexpectedError => {
+                "INPUTS_EXTRACTION_JOB_UNEXPECTED_ERROR"
+            }
             Self::RunnerDoesNotExist => "RUNNER_DOES_NOT_EXIST",
             Self::RunnerPermissionDenied => "RUNNER_PERMISSION_DENIED",
             Self::RunnerInvalidArgument => "RUNNER_INVALID_ARGUMENT",
@@ -795,6 +837,7 @@ impl StatusCode {
             Self::DatabaseFailToGetConnections => "DATABASE_FAIL_TO_GET_CONNECTIONS",
             Self::DatabaseTooManyClients => "DATABASE_TOO_MANY_CLIENTS",
             Self::DatabaseConstraintViolated => "DATABASE_CONSTRAINT_VIOLATED",
+            Self::DatabaseNoOngoingOperations => "DATABASE_NO_ONGOING_OPERATIONS",
             Self::DatabaseLockedByOngoingOperation => {
                 "DATABASE_LOCKED_BY_ONGOING_OPERATION"
             }
@@ -823,6 +866,11 @@ impl StatusCode {
             Self::SqsOverlimit => "SQS_OVERLIMIT",
             Self::SqsInvalidReceiptHandle => "SQS_INVALID_RECEIPT_HANDLE",
             Self::SqsUnknown => "SQS_UNKNOWN",
+            Self::KafkaUnknow => "KAFKA_UNKNOW",
+            Self::KafkaMissingTopic => "KAFKA_MISSING_TOPIC",
+            Self::KafkaAdminErr => "KAFKA_ADMIN_ERR",
+            Self::KafkaConsumerErr => "KAFKA_CONSUMER_ERR",
+            Self::KafkaPublisherErr => "KAFKA_PUBLISHER_ERR",
             Self::VisualizationSuccess => "VISUALIZATION_SUCCESS",
             Self::VisualizationPending => "VISUALIZATION_PENDING",
             Self::VisualizationFailed => "VISUALIZATION_FAILED",
@@ -958,6 +1006,8 @@ impl StatusCode {
             Self::BillingInvalidInfo => "BILLING_INVALID_INFO",
             Self::BillingMissingTokens => "BILLING_MISSING_TOKENS",
             Self::LogEntriesInvalidRequest => "LOG_ENTRIES_INVALID_REQUEST",
+            Self::TwilioUncategorizedError => "TWILIO_UNCATEGORIZED_ERROR",
+            Self::TwilioInvalidArgument => "TWILIO_INVALID_ARGUMENT",
             Self::TwilioMaxVerificationBeginExceeded => {
                 "TWILIO_MAX_VERIFICATION_BEGIN_EXCEEDED"
             }
@@ -965,6 +1015,7 @@ impl StatusCode {
                 "TWILIO_MAX_VERIFICATION_CHECK_EXCEEDED"
             }
             Self::TwilioPhoneNumberBlocked => "TWILIO_PHONE_NUMBER_BLOCKED",
+            Self::TwilioClientNotInitialized => "TWILIO_CLIENT_NOT_INITIALIZED",
             Self::BadRequest => "BAD_REQUEST",
             Self::ServerError => "SERVER_ERROR",
             Self::InternalServerIssue => "INTERNAL_SERVER_ISSUE",
@@ -996,6 +1047,10 @@ impl StatusCode {
     pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
         match value {
             "ZERO" => Some(Self::Zero),
+            "JOB_QUEUED_6400" => Some(Self::JobQueued6400),
+            "JOB_RUNNING_6401" => Some(Self::JobRunning6401),
+            "JOB_COMPLETED_6402" => Some(Self::JobCompleted6402),
+            "JOB_FAILED_6403" => Some(Self::JobFailed6403),
             "SUCCESS" => Some(Self::Success),
             "SUCCESS_WARNING_API_DEPRECATED" => Some(Self::SuccessWarningApiDeprecated),
             "SUCCESS_WARNING_CLIENT_DEPRECATED" => {
@@ -1179,6 +1234,16 @@ impl StatusCode {
             "BULK_OPERATION_CANCELLED" => Some(Self::BulkOperationCancelled),
             "BULK_OPERATION_UNEXPECTED_ERROR" => Some(Self::BulkOperationUnexpectedError),
             "BULK_OPERATION_DELETED" => Some(Self::BulkOperationDeleted),
+            "INPUTS_EXTRACTION_JOB_SUCCESS" => Some(Self::InputsExtractionJobSuccess),
+            "INPUTS_EXTRACTION_JOB_FAILED" => Some(Self::InputsExtractionJobFailed),
+            "INPUTS_EXTRACTION_JOB_PENDING" => Some(Self::InputsExtractionJobPending),
+            "INPUTS_EXTRACTION_JOB_IN_PROGRESS" => {
+                Some(Self::InputsExtractionJobInProgress)
+            }
+            "INPUTS_EXTRACTION_JOB_CANCELLED" => Some(Self::InputsExtractionJobCancelled),
+            "INPUTS_EXTRACTION_JOB_UNEXPECTED_ERROR" => {
+                Some(Self::InputsExtractionJobUnexpectedError)
+            }
             "RUNNER_DOES_NOT_EXIST" => Some(Self::RunnerDoesNotExist),
             "RUNNER_PERMISSION_DENIED" => Some(Self::RunnerPermissionDenied),
             "RUNNER_INVALID_ARGUMENT" => Some(Self::RunnerInvalidArgument),
@@ -1315,6 +1380,7 @@ impl StatusCode {
             }
             "DATABASE_TOO_MANY_CLIENTS" => Some(Self::DatabaseTooManyClients),
             "DATABASE_CONSTRAINT_VIOLATED" => Some(Self::DatabaseConstraintViolated),
+            "DATABASE_NO_ONGOING_OPERATIONS" => Some(Self::DatabaseNoOngoingOperations),
             "DATABASE_LOCKED_BY_ONGOING_OPERATION" => {
                 Some(Self::DatabaseLockedByOngoingOperation)
             }
@@ -1345,6 +1411,11 @@ impl StatusCode {
             "SQS_OVERLIMIT" => Some(Self::SqsOverlimit),
             "SQS_INVALID_RECEIPT_HANDLE" => Some(Self::SqsInvalidReceiptHandle),
             "SQS_UNKNOWN" => Some(Self::SqsUnknown),
+            "KAFKA_UNKNOW" => Some(Self::KafkaUnknow),
+            "KAFKA_MISSING_TOPIC" => Some(Self::KafkaMissingTopic),
+            "KAFKA_ADMIN_ERR" => Some(Self::KafkaAdminErr),
+            "KAFKA_CONSUMER_ERR" => Some(Self::KafkaConsumerErr),
+            "KAFKA_PUBLISHER_ERR" => Some(Self::KafkaPublisherErr),
             "VISUALIZATION_SUCCESS" => Some(Self::VisualizationSuccess),
             "VISUALIZATION_PENDING" => Some(Self::VisualizationPending),
             "VISUALIZATION_FAILED" => Some(Self::VisualizationFailed),
@@ -1500,6 +1571,8 @@ impl StatusCode {
             "BILLING_INVALID_INFO" => Some(Self::BillingInvalidInfo),
             "BILLING_MISSING_TOKENS" => Some(Self::BillingMissingTokens),
             "LOG_ENTRIES_INVALID_REQUEST" => Some(Self::LogEntriesInvalidRequest),
+            "TWILIO_UNCATEGORIZED_ERROR" => Some(Self::TwilioUncategorizedError),
+            "TWILIO_INVALID_ARGUMENT" => Some(Self::TwilioInvalidArgument),
             "TWILIO_MAX_VERIFICATION_BEGIN_EXCEEDED" => {
                 Some(Self::TwilioMaxVerificationBeginExceeded)
             }
@@ -1507,6 +1580,7 @@ impl StatusCode {
                 Some(Self::TwilioMaxVerificationCheckExceeded)
             }
             "TWILIO_PHONE_NUMBER_BLOCKED" => Some(Self::TwilioPhoneNumberBlocked),
+            "TWILIO_CLIENT_NOT_INITIALIZED" => Some(Self::TwilioClientNotInitialized),
             "BAD_REQUEST" => Some(Self::BadRequest),
             "SERVER_ERROR" => Some(Self::ServerError),
             "INTERNAL_SERVER_ISSUE" => Some(Self::InternalServerIssue),

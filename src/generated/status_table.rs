@@ -2,8 +2,12 @@
 
 /// Every code of the table, in number order, then the unknown-number row.
 #[allow(deprecated)]
-pub(crate) static ROWS: [Row; 442] = [
+pub(crate) static ROWS: [Row; 461] = [
     Row { code: Some(StatusCode::Zero), aliases: &[], category: "Generic", deprecated: false },
+    Row { code: Some(StatusCode::JobQueued6400), aliases: &[], category: "Generic Job", deprecated: true },
+    Row { code: Some(StatusCode::JobRunning6401), aliases: &[], category: "Generic Job", deprecated: true },
+    Row { code: Some(StatusCode::JobCompleted6402), aliases: &[], category: "Generic Job", deprecated: true },
+    Row { code: Some(StatusCode::JobFailed6403), aliases: &[], category: "Generic Job", deprecated: true },
     Row { code: Some(StatusCode::Success), aliases: &[], category: "Generic", deprecated: false },
     Row { code: Some(StatusCode::SuccessWarningApiDeprecated), aliases: &[], category: "Generic", deprecated: false },
     Row { code: Some(StatusCode::SuccessWarningClientDeprecated), aliases: &[], category: "Generic", deprecated: false },
@@ -154,7 +158,13 @@ pub(crate) static ROWS: [Row; 442] = [
     Row { code: Some(StatusCode::BulkOperationInvalidRequest), aliases: &[], category: "Bulk Operation", deprecated: false },
     Row { code: Some(StatusCode::BulkOperationCancelled), aliases: &[], category: "Bulk Operation", deprecated: false },
     Row { code: Some(StatusCode::BulkOperationUnexpectedError), aliases: &[], category: "Bulk Operation", deprecated: false },
-    Row { code: Some(StatusCode::BulkOperationDeleted), aliases: &[], category: "Bulk Operation", deprecated: false },
+    Row { code: Some(StatusCode::BulkOperationDeleted), aliases: &[], category: "Bulk Operation", deprecated: true },
+    Row { code: Some(StatusCode::InputsExtractionJobSuccess), aliases: &[], category: "Bulk Operation", deprecated: true },
+    Row { code: Some(StatusCode::InputsExtractionJobFailed), aliases: &["INPUTS_ADD_JOBS_FAILED"], category: "Bulk Operation", deprecated: true },
+    Row { code: Some(StatusCode::InputsExtractionJobPending), aliases: &[], category: "Bulk Operation", deprecated: true },
+    Row { code: Some(StatusCode::InputsExtractionJobInProgress), aliases: &[], category: "Bulk Operation", deprecated: true },
+    Row { code: Some(StatusCode::InputsExtractionJobCancelled), aliases: &[], category: "Bulk Operation", deprecated: true },
+    Row { code: Some(StatusCode::InputsExtractionJobUnexpectedError), aliases: &[], category: "Bulk Operation", deprecated: true },
     Row { code: Some(StatusCode::RunnerDoesNotExist), aliases: &[], category: "Runner", deprecated: false },
     Row { code: Some(StatusCode::RunnerPermissionDenied), aliases: &[], category: "Runner", deprecated: false },
     Row { code: Some(StatusCode::RunnerInvalidArgument), aliases: &[], category: "Runner", deprecated: false },
@@ -261,7 +271,8 @@ pub(crate) static ROWS: [Row; 442] = [
     Row { code: Some(StatusCode::DatabaseFailToGetConnections), aliases: &[], category: "Other", deprecated: false },
     Row { code: Some(StatusCode::DatabaseTooManyClients), aliases: &[], category: "Other", deprecated: false },
     Row { code: Some(StatusCode::DatabaseConstraintViolated), aliases: &[], category: "Other", deprecated: false },
-    Row { code: Some(StatusCode::DatabaseLockedByOngoingOperation), aliases: &[], category: "Other", deprecated: false },
+    Row { code: Some(StatusCode::DatabaseNoOngoingOperations), aliases: &[], category: "Other", deprecated: true },
+    Row { code: Some(StatusCode::DatabaseLockedByOngoingOperation), aliases: &[], category: "Other", deprecated: true },
     Row { code: Some(StatusCode::AsyncWorkerMultiErrors), aliases: &[], category: "Other", deprecated: false },
     Row { code: Some(StatusCode::DatabaseCanceled), aliases: &[], category: "Other", deprecated: false },
     Row { code: Some(StatusCode::RpcRequestQueueFull), aliases: &[], category: "Other", deprecated: false },
@@ -287,6 +298,11 @@ pub(crate) static ROWS: [Row; 442] = [
     Row { code: Some(StatusCode::SqsOverlimit), aliases: &[], category: "SQS", deprecated: false },
     Row { code: Some(StatusCode::SqsInvalidReceiptHandle), aliases: &[], category: "SQS", deprecated: false },
     Row { code: Some(StatusCode::SqsUnknown), aliases: &[], category: "SQS", deprecated: false },
+    Row { code: Some(StatusCode::KafkaUnknow), aliases: &[], category: "Queue", deprecated: true },
+    Row { code: Some(StatusCode::KafkaMissingTopic), aliases: &[], category: "Queue", deprecated: true },
+    Row { code: Some(StatusCode::KafkaAdminErr), aliases: &[], category: "Queue", deprecated: true },
+    Row { code: Some(StatusCode::KafkaConsumerErr), aliases: &[], category: "Queue", deprecated: true },
+    Row { code: Some(StatusCode::KafkaPublisherErr), aliases: &[], category: "Queue", deprecated: true },
     Row { code: Some(StatusCode::VisualizationSuccess), aliases: &[], category: "Visualization", deprecated: false },
     Row { code: Some(StatusCode::VisualizationPending), aliases: &[], category: "Visualization", deprecated: false },
     Row { code: Some(StatusCode::VisualizationFailed), aliases: &[], category: "Visualization", deprecated: false },
@@ -301,12 +317,12 @@ pub(crate) static ROWS: [Row; 442] = [
     Row { code: Some(StatusCode::SavedSearchModifyFailed), aliases: &[], category: "Search", deprecated: false },
     Row { code: Some(StatusCode::SearchCountsUnavailable), aliases: &[], category: "Search", deprecated: false },
     Row { code: Some(StatusCode::ClusterInternalFailure), aliases: &[], category: "Search", deprecated: false },
-    Row { code: Some(StatusCode::EvaluationQueued), aliases: &[], category: "Workflow Evaluation", deprecated: false },
-    Row { code: Some(StatusCode::EvaluationInProgress), aliases: &[], category: "Workflow Evaluation", deprecated: false },
-    Row { code: Some(StatusCode::EvaluationSuccess), aliases: &[], category: "Workflow Evaluation", deprecated: false },
-    Row { code: Some(StatusCode::EvaluationFailedToRetrieveData), aliases: &[], category: "Workflow Evaluation", deprecated: false },
-    Row { code: Some(StatusCode::EvaluationInvalidArgument), aliases: &[], category: "Workflow Evaluation", deprecated: false },
-    Row { code: Some(StatusCode::EvaluationFailed), aliases: &[], category: "Workflow Evaluation", deprecated: false },
+    Row { code: Some(StatusCode::EvaluationQueued), aliases: &["ANNOTATION_SEARCH_METRICS_QUEUED_FOR_EVALUATION"], category: "Workflow Evaluation", deprecated: false },
+    Row { code: Some(StatusCode::EvaluationInProgress), aliases: &["ANNOTATION_SEARCH_METRICS_EVALUATING"], category: "Workflow Evaluation", deprecated: false },
+    Row { code: Some(StatusCode::EvaluationSuccess), aliases: &["ANNOTATION_SEARCH_METRICS_EVALUATED"], category: "Workflow Evaluation", deprecated: false },
+    Row { code: Some(StatusCode::EvaluationFailedToRetrieveData), aliases: &["ANNOTATION_SEARCH_METRICS_FAILED_TO_RETRIEVE_DATA"], category: "Workflow Evaluation", deprecated: false },
+    Row { code: Some(StatusCode::EvaluationInvalidArgument), aliases: &["ANNOTATION_SEARCH_METRICS_INVALID_ARGUMENT"], category: "Workflow Evaluation", deprecated: false },
+    Row { code: Some(StatusCode::EvaluationFailed), aliases: &["ANNOTATION_SEARCH_METRICS_FAILED"], category: "Workflow Evaluation", deprecated: false },
     Row { code: Some(StatusCode::EvaluationPending), aliases: &[], category: "Workflow Evaluation", deprecated: false },
     Row { code: Some(StatusCode::EvaluationTimedOut), aliases: &[], category: "Workflow Evaluation", deprecated: false },
     Row { code: Some(StatusCode::EvaluationUnexpectedError), aliases: &[], category: "Workflow Evaluation", deprecated: false },
@@ -340,17 +356,17 @@ pub(crate) static ROWS: [Row; 442] = [
     Row { code: Some(StatusCode::WorkerMissing), aliases: &[], category: "Workers", deprecated: false },
     Row { code: Some(StatusCode::WorkerActive), aliases: &[], category: "Workers", deprecated: false },
     Row { code: Some(StatusCode::WorkerInactive), aliases: &[], category: "Workers", deprecated: false },
-    Row { code: Some(StatusCode::CollectorMissing), aliases: &[], category: "Collectors", deprecated: false },
-    Row { code: Some(StatusCode::CollectorActive), aliases: &[], category: "Collectors", deprecated: false },
-    Row { code: Some(StatusCode::CollectorInactive), aliases: &[], category: "Collectors", deprecated: false },
-    Row { code: Some(StatusCode::CollectorPostInputFailed), aliases: &[], category: "Collectors", deprecated: false },
+    Row { code: Some(StatusCode::CollectorMissing), aliases: &[], category: "Collectors", deprecated: true },
+    Row { code: Some(StatusCode::CollectorActive), aliases: &[], category: "Collectors", deprecated: true },
+    Row { code: Some(StatusCode::CollectorInactive), aliases: &[], category: "Collectors", deprecated: true },
+    Row { code: Some(StatusCode::CollectorPostInputFailed), aliases: &[], category: "Collectors", deprecated: true },
     Row { code: Some(StatusCode::SsoIdentityProviderDoesNotExist), aliases: &[], category: "SSO", deprecated: false },
     Row { code: Some(StatusCode::TaskInProgress), aliases: &[], category: "Tasks", deprecated: false },
     Row { code: Some(StatusCode::TaskDone), aliases: &[], category: "Tasks", deprecated: false },
     Row { code: Some(StatusCode::TaskWontDo), aliases: &[], category: "Tasks", deprecated: false },
     Row { code: Some(StatusCode::TaskAddAnnotationsFailure), aliases: &["TASK_FAILED"], category: "Tasks", deprecated: false },
     Row { code: Some(StatusCode::TaskIdle), aliases: &[], category: "Tasks", deprecated: false },
-    Row { code: Some(StatusCode::TaskConflict), aliases: &[], category: "Tasks", deprecated: false },
+    Row { code: Some(StatusCode::TaskConflict), aliases: &["TASK_NOT_VALID_TO_CLOSE"], category: "Tasks", deprecated: false },
     Row { code: Some(StatusCode::TaskNotImplemented), aliases: &[], category: "Tasks", deprecated: false },
     Row { code: Some(StatusCode::TaskMissing), aliases: &[], category: "Tasks", deprecated: false },
     Row { code: Some(StatusCode::TaskPermissionDenied), aliases: &[], category: "Tasks", deprecated: false },
@@ -358,7 +374,7 @@ pub(crate) static ROWS: [Row; 442] = [
     Row { code: Some(StatusCode::TaskAssignmentPending), aliases: &[], category: "Tasks", deprecated: false },
     Row { code: Some(StatusCode::TaskAssignmentAwaitingReview), aliases: &[], category: "Tasks", deprecated: false },
     Row { code: Some(StatusCode::TaskAssignmentAwaitingConsensusReview), aliases: &[], category: "Tasks", deprecated: false },
-    Row { code: Some(StatusCode::TaskAssignmentRejected), aliases: &[], category: "Tasks", deprecated: false },
+    Row { code: Some(StatusCode::TaskAssignmentRejected), aliases: &["TASK_ASSIGNMENT_REVIEW_DENIED"], category: "Tasks", deprecated: false },
     Row { code: Some(StatusCode::TaskAssignmentReviewSuccess), aliases: &[], category: "Tasks", deprecated: false },
     Row { code: Some(StatusCode::TaskAssignmentReviewPending), aliases: &[], category: "Tasks", deprecated: false },
     Row { code: Some(StatusCode::TaskAssignmentReviewDismissed), aliases: &[], category: "Tasks", deprecated: false },
@@ -416,9 +432,12 @@ pub(crate) static ROWS: [Row; 442] = [
     Row { code: Some(StatusCode::BillingInvalidInfo), aliases: &[], category: "Billing", deprecated: false },
     Row { code: Some(StatusCode::BillingMissingTokens), aliases: &[], category: "Billing", deprecated: false },
     Row { code: Some(StatusCode::LogEntriesInvalidRequest), aliases: &[], category: "Logs", deprecated: false },
+    Row { code: Some(StatusCode::TwilioUncategorizedError), aliases: &[], category: "Twilio", deprecated: true },
+    Row { code: Some(StatusCode::TwilioInvalidArgument), aliases: &[], category: "Twilio", deprecated: true },
     Row { code: Some(StatusCode::TwilioMaxVerificationBeginExceeded), aliases: &[], category: "Twilio", deprecated: false },
     Row { code: Some(StatusCode::TwilioMaxVerificationCheckExceeded), aliases: &[], category: "Twilio", deprecated: false },
-    Row { code: Some(StatusCode::TwilioPhoneNumberBlocked), aliases: &[], category: "Twilio", deprecated: false },
+    Row { code: Some(StatusCode::TwilioPhoneNumberBlocked), aliases: &["TWILIO_RESOURCE_NOT_FOUND"], category: "Twilio", deprecated: false },
+    Row { code: Some(StatusCode::TwilioClientNotInitialized), aliases: &[], category: "Twilio", deprecated: true },
     Row { code: Some(StatusCode::BadRequest), aliases: &[], category: "Generic", deprecated: false },
     Row { code: Some(StatusCode::ServerError), aliases: &[], category: "Generic", deprecated: false },
     Row { code: Some(StatusCode::InternalServerIssue), aliases: &[], category: "Internal", deprecated: false },
@@ -448,9 +467,13 @@ pub(crate) static ROWS: [Row; 442] = [
 ];
 
 /// Each row's printed name, in the order of [`ROWS`].
-pub(crate) static ROW_NAME: [&str; 442] = {
+pub(crate) static ROW_NAME: [&str; 461] = {
     [
         "ZERO",
+        "JOB_QUEUED_6400",
+        "JOB_RUNNING_6401",
+        "JOB_COMPLETED_6402",
+        "JOB_FAILED_6403",
         "SUCCESS",
         "SUCCESS_WARNING_API_DEPRECATED",
         "SUCCESS_WARNING_CLIENT_DEPRECATED",
@@ -602,6 +625,12 @@ pub(crate) static ROW_NAME: [&str; 442] = {
         "BULK_OPERATION_CANCELLED",
         "BULK_OPERATION_UNEXPECTED_ERROR",
         "BULK_OPERATION_DELETED",
+        "INPUTS_EXTRACTION_JOB_SUCCESS",
+        "INPUTS_EXTRACTION_JOB_FAILED",
+        "INPUTS_EXTRACTION_JOB_PENDING",
+        "INPUTS_EXTRACTION_JOB_IN_PROGRESS",
+        "INPUTS_EXTRACTION_JOB_CANCELLED",
+        "INPUTS_EXTRACTION_JOB_UNEXPECTED_ERROR",
         "RUNNER_DOES_NOT_EXIST",
         "RUNNER_PERMISSION_DENIED",
         "RUNNER_INVALID_ARGUMENT",
@@ -708,6 +737,7 @@ pub(crate) static ROW_NAME: [&str; 442] = {
         "DATABASE_FAIL_TO_GET_CONNECTIONS",
         "DATABASE_TOO_MANY_CLIENTS",
         "DATABASE_CONSTRAINT_VIOLATED",
+        "DATABASE_NO_ONGOING_OPERATIONS",
         "DATABASE_LOCKED_BY_ONGOING_OPERATION",
         "ASYNC_WORKER_MULTI_ERRORS",
         "DATABASE_CANCELED",
@@ -734,6 +764,11 @@ pub(crate) static ROW_NAME: [&str; 442] = {
         "SQS_OVERLIMIT",
         "SQS_INVALID_RECEIPT_HANDLE",
         "SQS_UNKNOWN",
+        "KAFKA_UNKNOW",
+        "KAFKA_MISSING_TOPIC",
+        "KAFKA_ADMIN_ERR",
+        "KAFKA_CONSUMER_ERR",
+        "KAFKA_PUBLISHER_ERR",
         "VISUALIZATION_SUCCESS",
         "VISUALIZATION_PENDING",
         "VISUALIZATION_FAILED",
@@ -863,9 +898,12 @@ pub(crate) static ROW_NAME: [&str; 442] = {
         "BILLING_INVALID_INFO",
         "BILLING_MISSING_TOKENS",
         "LOG_ENTRIES_INVALID_REQUEST",
+        "TWILIO_UNCATEGORIZED_ERROR",
+        "TWILIO_INVALID_ARGUMENT",
         "TWILIO_MAX_VERIFICATION_BEGIN_EXCEEDED",
         "TWILIO_MAX_VERIFICATION_CHECK_EXCEEDED",
         "TWILIO_PHONE_NUMBER_BLOCKED",
+        "TWILIO_CLIENT_NOT_INITIALIZED",
         "BAD_REQUEST",
         "SERVER_ERROR",
         "INTERNAL_SERVER_ISSUE",
@@ -896,9 +934,13 @@ pub(crate) static ROW_NAME: [&str; 442] = {
 };
 
 /// Each row's description, in the order of [`ROWS`].
-pub(crate) static ROW_DESCRIPTION: [&str; 442] = {
+pub(crate) static ROW_DESCRIPTION: [&str; 461] = {
     [
         "Unset status code",
+        "Job queued",
+        "Job running",
+        "Job completed",
+        "Job failed",
         "Ok",
         "",
         "",
@@ -1050,6 +1092,12 @@ pub(crate) static ROW_DESCRIPTION: [&str; 442] = {
         "",
         "",
         "",
+        "Inputs extraction job succeeded",
+        "Inputs extraction job failed",
+        "Inputs extraction job pending",
+        "Inputs extraction job in progress",
+        "Inputs extraction job cancelled",
+        "Inputs extraction job failed with an unexpected error",
         "",
         "",
         "",
@@ -1156,6 +1204,7 @@ pub(crate) static ROW_DESCRIPTION: [&str; 442] = {
         "",
         "",
         "Object violates a constraint. Try again with different values for the fields",
+        "The app has no ongoing operation",
         "The requested operation is currently processing for this app",
         "",
         "",
@@ -1182,6 +1231,11 @@ pub(crate) static ROW_DESCRIPTION: [&str; 442] = {
         "",
         "",
         "",
+        "Unknown Kafka error",
+        "Kafka topic missing",
+        "Kafka admin client error",
+        "Kafka consumer error",
+        "Kafka publisher error",
         "Visualization succeeded",
         "Visualization is pending",
         "Visualization failed",
@@ -1311,9 +1365,12 @@ pub(crate) static ROW_DESCRIPTION: [&str; 442] = {
         "",
         "",
         "",
+        "Uncategorized Twilio error",
+        "Invalid argument to Twilio",
         "",
         "",
         "",
+        "Twilio client not initialized",
         "",
         "",
         "",
@@ -1343,10 +1400,481 @@ pub(crate) static ROW_DESCRIPTION: [&str; 442] = {
     ]
 };
 
+/// The clarifai-grpc release that removed each row's code (empty while Clarifai has it), in the order of [`ROWS`].
+pub(crate) static ROW_REMOVED_IN: [&str; 461] = {
+    [
+        "",
+        "7.9.0",
+        "7.9.0",
+        "7.9.0",
+        "7.9.0",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "9.2.0",
+        "9.0.0",
+        "9.0.0",
+        "9.0.0",
+        "9.0.0",
+        "9.0.0",
+        "9.0.0",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "6.11.0",
+        "6.11.0",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "7.5.0",
+        "7.5.0",
+        "7.5.0",
+        "7.5.0",
+        "7.5.0",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "12.3.0",
+        "12.3.0",
+        "12.3.0",
+        "12.3.0",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "12.0.4",
+        "12.0.4",
+        "",
+        "",
+        "",
+        "12.0.4",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+    ]
+};
+
 /// Every code of the table, in number order.
 #[allow(deprecated)]
-pub(crate) static ALL: [StatusCode; 441] = [
+pub(crate) static ALL: [StatusCode; 460] = [
     StatusCode::Zero,
+    StatusCode::JobQueued6400,
+    StatusCode::JobRunning6401,
+    StatusCode::JobCompleted6402,
+    StatusCode::JobFailed6403,
     StatusCode::Success,
     StatusCode::SuccessWarningApiDeprecated,
     StatusCode::SuccessWarningClientDeprecated,
@@ -1498,6 +2026,12 @@ pub(crate) static ALL: [StatusCode; 441] = [
     StatusCode::BulkOperationCancelled,
     StatusCode::BulkOperationUnexpectedError,
     StatusCode::BulkOperationDeleted,
+    StatusCode::InputsExtractionJobSuccess,
+    StatusCode::InputsExtractionJobFailed,
+    StatusCode::InputsExtractionJobPending,
+    StatusCode::InputsExtractionJobInProgress,
+    StatusCode::InputsExtractionJobCancelled,
+    StatusCode::InputsExtractionJobUnexpectedError,
     StatusCode::RunnerDoesNotExist,
     StatusCode::RunnerPermissionDenied,
     StatusCode::RunnerInvalidArgument,
@@ -1604,6 +2138,7 @@ pub(crate) static ALL: [StatusCode; 441] = [
     StatusCode::DatabaseFailToGetConnections,
     StatusCode::DatabaseTooManyClients,
     StatusCode::DatabaseConstraintViolated,
+    StatusCode::DatabaseNoOngoingOperations,
     StatusCode::DatabaseLockedByOngoingOperation,
     StatusCode::AsyncWorkerMultiErrors,
     StatusCode::DatabaseCanceled,
@@ -1630,6 +2165,11 @@ pub(crate) static ALL: [StatusCode; 441] = [
     StatusCode::SqsOverlimit,
     StatusCode::SqsInvalidReceiptHandle,
     StatusCode::SqsUnknown,
+    StatusCode::KafkaUnknow,
+    StatusCode::KafkaMissingTopic,
+    StatusCode::KafkaAdminErr,
+    StatusCode::KafkaConsumerErr,
+    StatusCode::KafkaPublisherErr,
     StatusCode::VisualizationSuccess,
     StatusCode::VisualizationPending,
     StatusCode::VisualizationFailed,
@@ -1759,9 +2299,12 @@ pub(crate) static ALL: [StatusCode; 441] = [
     StatusCode::BillingInvalidInfo,
     StatusCode::BillingMissingTokens,
     StatusCode::LogEntriesInvalidRequest,
+    StatusCode::TwilioUncategorizedError,
+    StatusCode::TwilioInvalidArgument,
     StatusCode::TwilioMaxVerificationBeginExceeded,
     StatusCode::TwilioMaxVerificationCheckExceeded,
     StatusCode::TwilioPhoneNumberBlocked,
+    StatusCode::TwilioClientNotInitialized,
     StatusCode::BadRequest,
     StatusCode::ServerError,
     StatusCode::InternalServerIssue,
@@ -1795,446 +2338,465 @@ impl StatusCode {
     pub(crate) const fn table_position(self) -> usize {
         match self {
             StatusCode::Zero => 0,
-            StatusCode::Success => 1,
-            StatusCode::SuccessWarningApiDeprecated => 2,
-            StatusCode::SuccessWarningClientDeprecated => 3,
-            StatusCode::MixedStatus => 4,
-            StatusCode::Failure => 5,
-            StatusCode::TryAgain => 6,
-            StatusCode::NotImplemented => 7,
-            StatusCode::Moved => 8,
-            StatusCode::Teapot => 9,
-            StatusCode::Accepted => 10,
-            StatusCode::ConnAccountIssues => 11,
-            StatusCode::ConnTokenInvalid => 12,
-            StatusCode::ConnCredentialsInvalid => 13,
-            StatusCode::ConnExceedHourlyLimit => 14,
-            StatusCode::ConnExceedMonthlyLimit => 15,
-            StatusCode::ConnThrottled => 16,
-            StatusCode::ConnExceedsLimits => 17,
-            StatusCode::ConnInsufficientScopes => 18,
-            StatusCode::ConnKeyInvalid => 19,
-            StatusCode::ConnKeyNotFound => 20,
-            StatusCode::ConnBadRequestFormat => 21,
-            StatusCode::ConnDoesNotExist => 22,
-            StatusCode::ConnInvalidRequest => 23,
-            StatusCode::ConnMethodNotAllowed => 24,
-            StatusCode::ConnNoGdprConsent => 25,
-            StatusCode::ConnInvalidRange => 26,
-            StatusCode::ConnAuthMethodDisabled => 27,
-            StatusCode::ModelTrained => 28,
-            StatusCode::ModelTraining => 29,
-            StatusCode::ModelUntrained => 30,
-            StatusCode::ModelQueuedForTraining => 31,
-            StatusCode::ModelUploading => 32,
-            StatusCode::ModelUploadingFailed => 33,
-            StatusCode::ModelTrainingFailed => 34,
-            StatusCode::ModelBuilding => 35,
-            StatusCode::ModelBuildingFailed => 36,
-            StatusCode::ModelBuildUnexpectedError => 37,
-            StatusCode::ModelTrainingNoData => 38,
-            StatusCode::ModelTrainingNoPositives => 39,
-            StatusCode::ModelTrainingOneVsNSingleClass => 40,
-            StatusCode::ModelTrainingTimedOut => 41,
-            StatusCode::ModelTrainingWaitingError => 42,
-            StatusCode::ModelTrainingUnknownError => 43,
-            StatusCode::ModelTrainingMsgRedeliver => 44,
-            StatusCode::ModelTrainingInsufficientData => 45,
-            StatusCode::ModelTrainingInvalidParams => 46,
-            StatusCode::ModelTrainingInvalidDataToleranceExceeded => 47,
-            StatusCode::ModelModifySuccess => 48,
-            StatusCode::ModelModifyPending => 49,
-            StatusCode::ModelModifyFailed => 50,
-            StatusCode::ModelDoesNotExist => 51,
-            StatusCode::ModelPermissionDenied => 52,
-            StatusCode::ModelInvalidArgument => 53,
-            StatusCode::ModelInvalidRequest => 54,
-            StatusCode::ModelEvaluated => 55,
-            StatusCode::ModelEvaluating => 56,
-            StatusCode::ModelNotEvaluated => 57,
-            StatusCode::ModelQueuedForEvaluation => 58,
-            StatusCode::ModelEvaluationTimedOut => 59,
-            StatusCode::ModelEvaluationWaitingError => 60,
-            StatusCode::ModelEvaluationUnknownError => 61,
-            StatusCode::ModelPredictionFailed => 62,
-            StatusCode::ModelEvaluationMsgRedeliver => 63,
-            StatusCode::ModelEvaluationNeedLabels => 64,
-            StatusCode::ModelEvaluationNeedInputs => 65,
-            StatusCode::ModelEvaluationFailed => 66,
-            StatusCode::ModelDeploymentFailed => 67,
-            StatusCode::ModelDeploying => 68,
-            StatusCode::ModelQueuedForDeployment => 69,
-            StatusCode::ModelNotDeployed => 70,
-            StatusCode::ModelBusyPleaseRetry => 71,
-            StatusCode::ModelLoading => 72,
-            StatusCode::ModelReferenceInvalidArgument => 73,
-            StatusCode::ModelExampleInputInvalidArgument => 74,
-            StatusCode::ModelExported => 75,
-            StatusCode::ModelExporting => 76,
-            StatusCode::ModelExportingFailed => 77,
-            StatusCode::ModelExportPending => 78,
-            StatusCode::WorkflowNoMatchingInput => 79,
-            StatusCode::WorkflowRequireTrainedModel => 80,
-            StatusCode::WorkflowDuplicate => 81,
-            StatusCode::WorkflowUnsupportedFormat => 82,
-            StatusCode::WorkflowDoesNotExist => 83,
-            StatusCode::WorkflowPermissionDenied => 84,
-            StatusCode::WorkflowInvalidArgument => 85,
-            StatusCode::WorkflowInvalidRecipe => 86,
-            StatusCode::WorkflowInvalidTemplate => 87,
-            StatusCode::WorkflowInvalidGraph => 88,
-            StatusCode::WorkflowInternalFailure => 89,
-            StatusCode::WorkflowModifySuccess => 90,
-            StatusCode::WorkflowModifyPending => 91,
-            StatusCode::WorkflowModifyFailed => 92,
-            StatusCode::WorkflowReindexFailed => 93,
-            StatusCode::WorkflowInvalidRequest => 94,
-            StatusCode::ConceptModifySuccess => 95,
-            StatusCode::ConceptModifyPending => 96,
-            StatusCode::ConceptModifyFailed => 97,
-            StatusCode::AnnotationSuccess => 98,
-            StatusCode::AnnotationPending => 99,
-            StatusCode::AnnotationFailed => 100,
-            StatusCode::AnnotationInProgress => 101,
-            StatusCode::AnnotationUnknownStatus => 102,
-            StatusCode::AnnotationInvalidArgument => 103,
-            StatusCode::AnnotationPermissionDenied => 104,
-            StatusCode::AnnotationAwaitingReview => 105,
-            StatusCode::AnnotationReviewDenied => 106,
-            StatusCode::AnnotationAwaitingConsensusReview => 107,
-            StatusCode::AnnotationModifySuccess => 108,
-            StatusCode::AnnotationModifyPending => 109,
-            StatusCode::AnnotationModifyFailed => 110,
-            StatusCode::AnnotationTrackIdle => 111,
-            StatusCode::AnnotationTrackInProgress => 112,
-            StatusCode::AnnotationTrackPending => 113,
-            StatusCode::AnnotationTrackApproved => 114,
-            StatusCode::AnnotationTrackFailed => 115,
-            StatusCode::MetadataInvalidPatchArguments => 116,
-            StatusCode::MetadataParsingIssue => 117,
-            StatusCode::MetadataManipulationIssue => 118,
-            StatusCode::TrainerJobStateNone => 119,
-            StatusCode::TrainerJobStateQueued => 120,
-            StatusCode::TrainerJobStateRunning => 121,
-            StatusCode::TrainerJobStateComplete => 122,
-            StatusCode::TrainerJobStateError => 123,
-            StatusCode::DataDumpSuccess => 124,
-            StatusCode::DataDumpPending => 125,
-            StatusCode::DataDumpFailed => 126,
-            StatusCode::DataDumpInProgress => 127,
-            StatusCode::DataDumpNoData => 128,
-            StatusCode::DataDumpUnexpectedError => 129,
-            StatusCode::DataDumpExportSuccess => 130,
-            StatusCode::DataDumpExportPending => 131,
-            StatusCode::DataDumpExportFailed => 132,
-            StatusCode::DataDumpExportInProgress => 133,
-            StatusCode::DataDumpExportUnexpectedError => 134,
-            StatusCode::AppDuplicationSuccess => 135,
-            StatusCode::AppDuplicationFailed => 136,
-            StatusCode::AppDuplicationPending => 137,
-            StatusCode::AppDuplicationInProgress => 138,
-            StatusCode::AppDuplicationInvalidRequest => 139,
-            StatusCode::ModuleDoesNotExist => 140,
-            StatusCode::ModulePermissionDenied => 141,
-            StatusCode::ModuleInvalidArgument => 142,
-            StatusCode::ModuleInvalidRequest => 143,
-            StatusCode::BulkOperationSuccess => 144,
-            StatusCode::BulkOperationFailed => 145,
-            StatusCode::BulkOperationPending => 146,
-            StatusCode::BulkOperationInProgress => 147,
-            StatusCode::BulkOperationInvalidRequest => 148,
-            StatusCode::BulkOperationCancelled => 149,
-            StatusCode::BulkOperationUnexpectedError => 150,
-            StatusCode::BulkOperationDeleted => 151,
-            StatusCode::RunnerDoesNotExist => 152,
-            StatusCode::RunnerPermissionDenied => 153,
-            StatusCode::RunnerInvalidArgument => 154,
-            StatusCode::RunnerInvalidRequest => 155,
-            StatusCode::RunnerNeedsRetry => 156,
-            StatusCode::RunnerStreamStart => 157,
-            StatusCode::RunnerStreamEnd => 158,
-            StatusCode::RunnerItemCancelled => 159,
-            StatusCode::RunnerProcessingFailed => 160,
-            StatusCode::RunnerSpecialHandlingNotComplete => 161,
-            StatusCode::NodepoolDoesNotExist => 162,
-            StatusCode::NodepoolInvalidArgument => 163,
-            StatusCode::NodepoolInvalidRequest => 164,
-            StatusCode::ComputeClusterDoesNotExist => 165,
-            StatusCode::ComputeClusterInvalidArgument => 166,
-            StatusCode::ComputeClusterInvalidRequest => 167,
-            StatusCode::DeploymentDoesNotExist => 168,
-            StatusCode::DeploymentInvalidArgument => 169,
-            StatusCode::DeploymentInvalidRequest => 170,
-            StatusCode::DeploymentDisabled => 171,
-            StatusCode::InstanceTypeDoesNotExist => 172,
-            StatusCode::InstanceTypeInvalidArgument => 173,
-            StatusCode::InstanceTypeInvalidRequest => 174,
-            StatusCode::ComputePlaneMetricsInvalidRequest => 175,
-            StatusCode::PipelineStepDoesNotExist => 176,
-            StatusCode::PipelineStepInvalidArgument => 177,
-            StatusCode::PipelineStepInvalidRequest => 178,
-            StatusCode::PipelineStepUploading => 179,
-            StatusCode::PipelineStepUploadingFailed => 180,
-            StatusCode::PipelineStepBuilding => 181,
-            StatusCode::PipelineStepBuildingFailed => 182,
-            StatusCode::PipelineStepBuildUnexpectedError => 183,
-            StatusCode::PipelineStepReady => 184,
-            StatusCode::PipelineStepNotReady => 185,
-            StatusCode::PipelineDoesNotExist => 186,
-            StatusCode::PipelineInvalidArgument => 187,
-            StatusCode::PipelineInvalidRequest => 188,
-            StatusCode::ArtifactDoesNotExist => 189,
-            StatusCode::ArtifactInvalidArgument => 190,
-            StatusCode::ArtifactInvalidRequest => 191,
-            StatusCode::ArtifactVersionDoesNotExist => 192,
-            StatusCode::ArtifactVersionInvalidArgument => 193,
-            StatusCode::ArtifactVersionInvalidRequest => 194,
-            StatusCode::InputDownloadSuccess => 195,
-            StatusCode::InputDownloadPending => 196,
-            StatusCode::InputDownloadFailed => 197,
-            StatusCode::InputDownloadInProgress => 198,
-            StatusCode::InputStatusUpdateFailed => 199,
-            StatusCode::InputDeleteFailed => 200,
-            StatusCode::InputDuplicate => 201,
-            StatusCode::InputUnsupportedFormat => 202,
-            StatusCode::InputDoesNotExist => 203,
-            StatusCode::InputPermissionDenied => 204,
-            StatusCode::InputInvalidArgument => 205,
-            StatusCode::InputOverLimit => 206,
-            StatusCode::InputInvalidUrl => 207,
-            StatusCode::InputModifySuccess => 208,
-            StatusCode::InputModifyPending => 209,
-            StatusCode::InputModifyFailed => 210,
-            StatusCode::InputStorageHostFailed => 211,
-            StatusCode::AllInputInvalidBytes => 212,
-            StatusCode::InputClusterSuccess => 213,
-            StatusCode::InputClusterPending => 214,
-            StatusCode::InputClusterFailed => 215,
-            StatusCode::InputClusterInProgress => 216,
-            StatusCode::InputReindexSuccess => 217,
-            StatusCode::InputReindexPending => 218,
-            StatusCode::InputReindexFailed => 219,
-            StatusCode::InputReindexInProgress => 220,
-            StatusCode::InputVideoDownloadSuccess => 221,
-            StatusCode::InputVideoDownloadPending => 222,
-            StatusCode::InputVideoDownloadFailed => 223,
-            StatusCode::InputVideoDuplicate => 224,
-            StatusCode::InputVideoUnsupportedFormat => 225,
-            StatusCode::InputVideoDoesNotExist => 226,
-            StatusCode::InputVideoPermissionDenied => 227,
-            StatusCode::InputVideoInvalidArgument => 228,
-            StatusCode::InputVideoOverLimit => 229,
-            StatusCode::InputVideoInvalidUrl => 230,
-            StatusCode::InputVideoModifySuccess => 231,
-            StatusCode::InputVideoModifyPending => 232,
-            StatusCode::InputVideoModifyFailed => 233,
-            StatusCode::InputVideoStorageHostFailed => 234,
-            StatusCode::AllInputVideosInvalidBytes => 235,
-            StatusCode::InputVideoProcessingSuccess => 236,
-            StatusCode::InputVideoProcessingPending => 237,
-            StatusCode::InputVideoProcessingFailed => 238,
-            StatusCode::InputVideoStorageInconsistency => 239,
-            StatusCode::InputVideoStorageFailure => 240,
-            StatusCode::InputVideoUrlGenerationFailure => 241,
-            StatusCode::InputConnectionFailed => 242,
-            StatusCode::RequestDisabledForMaintenance => 243,
-            StatusCode::InputWritesDisabledForMaintenance => 244,
-            StatusCode::InputInvalidRequest => 245,
-            StatusCode::PredictInvalidRequest => 246,
-            StatusCode::SearchInvalidRequest => 247,
-            StatusCode::ConceptsInvalidRequest => 248,
-            StatusCode::StatsInvalidRequest => 249,
-            StatusCode::DatabaseDuplicateKey => 250,
-            StatusCode::DatabaseStatementTimeout => 251,
-            StatusCode::DatabaseInvalidRowsAffected => 252,
-            StatusCode::DatabaseDeadlockDetected => 253,
-            StatusCode::DatabaseFailTask => 254,
-            StatusCode::DatabaseFailToGetConnections => 255,
-            StatusCode::DatabaseTooManyClients => 256,
-            StatusCode::DatabaseConstraintViolated => 257,
-            StatusCode::DatabaseLockedByOngoingOperation => 258,
-            StatusCode::AsyncWorkerMultiErrors => 259,
-            StatusCode::DatabaseCanceled => 260,
-            StatusCode::RpcRequestQueueFull => 261,
-            StatusCode::RpcServerUnavailable => 262,
-            StatusCode::RpcRequestTimeout => 263,
-            StatusCode::RpcMaxMessageSizeExceeded => 264,
-            StatusCode::ExternalConnectionError => 265,
-            StatusCode::RpcCanceled => 266,
-            StatusCode::RpcUnknownMethod => 267,
-            StatusCode::RequestCanceledByUser => 268,
-            StatusCode::QueryInvalidSyntax => 269,
-            StatusCode::QueueConnError => 270,
-            StatusCode::QueueCloseRequestTimeout => 271,
-            StatusCode::QueueConnClosed => 272,
-            StatusCode::QueuePublishAckTimeout => 273,
-            StatusCode::QueuePublishError => 274,
-            StatusCode::QueueSubscriptionTimeout => 275,
-            StatusCode::QueueSubscriptionError => 276,
-            StatusCode::QueueMarshallingFailed => 277,
-            StatusCode::QueueUnmarshallingFailed => 278,
-            StatusCode::QueueMaxMsgRedeliveryExceeded => 279,
-            StatusCode::QueueAckFailure => 280,
-            StatusCode::SqsOverlimit => 281,
-            StatusCode::SqsInvalidReceiptHandle => 282,
-            StatusCode::SqsUnknown => 283,
-            StatusCode::VisualizationSuccess => 284,
-            StatusCode::VisualizationPending => 285,
-            StatusCode::VisualizationFailed => 286,
-            StatusCode::VisualizationInvalidRequest => 287,
-            StatusCode::VisualizationMissingApplication => 288,
-            StatusCode::VisualizationTooManyUrls => 289,
-            StatusCode::VisualizationNoInputs => 290,
-            StatusCode::SearchInternalFailure => 291,
-            StatusCode::SearchProjectionFailure => 292,
-            StatusCode::SearchPredictionFailure => 293,
-            StatusCode::SearchByNotFullyIndexedInput => 294,
-            StatusCode::SavedSearchModifyFailed => 295,
-            StatusCode::SearchCountsUnavailable => 296,
-            StatusCode::ClusterInternalFailure => 297,
-            StatusCode::EvaluationQueued => 298,
-            StatusCode::EvaluationInProgress => 299,
-            StatusCode::EvaluationSuccess => 300,
-            StatusCode::EvaluationFailedToRetrieveData => 301,
-            StatusCode::EvaluationInvalidArgument => 302,
-            StatusCode::EvaluationFailed => 303,
-            StatusCode::EvaluationPending => 304,
-            StatusCode::EvaluationTimedOut => 305,
-            StatusCode::EvaluationUnexpectedError => 306,
-            StatusCode::EvaluationMixed => 307,
-            StatusCode::StripeEventError => 308,
-            StatusCode::StripeUnexpectedError => 309,
-            StatusCode::CacheMiss => 310,
-            StatusCode::RedisScriptExitedWithFailure => 311,
-            StatusCode::RedisStreamErr => 312,
-            StatusCode::RedisNoConsumers => 313,
-            StatusCode::RedisStreamBackoff => 314,
-            StatusCode::RedisChannelErr => 315,
-            StatusCode::SignupEventError => 316,
-            StatusCode::SignupFlagged => 317,
-            StatusCode::FiletypeUnsupported => 318,
-            StatusCode::LoginEventError => 319,
-            StatusCode::SiftUncategorizedError => 320,
-            StatusCode::UserFlagged => 321,
-            StatusCode::AppCountInvalidMessage => 322,
-            StatusCode::AppCountUpdateIncrementFailed => 323,
-            StatusCode::AppCountRebuildFailed => 324,
-            StatusCode::AppCountInternalFailure => 325,
-            StatusCode::MpDownloadError => 326,
-            StatusCode::MpResolveDnsError => 327,
-            StatusCode::MpDownloadMaxSizeExceededError => 328,
-            StatusCode::MpImageDecodeError => 329,
-            StatusCode::MpInvalidArgument => 330,
-            StatusCode::MpImageProcessingError => 331,
-            StatusCode::DatatierConnError => 332,
-            StatusCode::UserConsentFace => 333,
-            StatusCode::WorkerMissing => 334,
-            StatusCode::WorkerActive => 335,
-            StatusCode::WorkerInactive => 336,
-            StatusCode::CollectorMissing => 337,
-            StatusCode::CollectorActive => 338,
-            StatusCode::CollectorInactive => 339,
-            StatusCode::CollectorPostInputFailed => 340,
-            StatusCode::SsoIdentityProviderDoesNotExist => 341,
-            StatusCode::TaskInProgress => 342,
-            StatusCode::TaskDone => 343,
-            StatusCode::TaskWontDo => 344,
-            StatusCode::TaskAddAnnotationsFailure => 345,
-            StatusCode::TaskIdle => 346,
-            StatusCode::TaskConflict => 347,
-            StatusCode::TaskNotImplemented => 348,
-            StatusCode::TaskMissing => 349,
-            StatusCode::TaskPermissionDenied => 350,
-            StatusCode::TaskAssignmentSuccess => 351,
-            StatusCode::TaskAssignmentPending => 352,
-            StatusCode::TaskAssignmentAwaitingReview => 353,
-            StatusCode::TaskAssignmentAwaitingConsensusReview => 354,
-            StatusCode::TaskAssignmentRejected => 355,
-            StatusCode::TaskAssignmentReviewSuccess => 356,
-            StatusCode::TaskAssignmentReviewPending => 357,
-            StatusCode::TaskAssignmentReviewDismissed => 358,
-            StatusCode::LabelOrderPending => 359,
-            StatusCode::LabelOrderInProgress => 360,
-            StatusCode::LabelOrderSuccess => 361,
-            StatusCode::LabelOrderCanceled => 362,
-            StatusCode::LicenseActive => 363,
-            StatusCode::LicenseDoesNotExist => 364,
-            StatusCode::LicenseNeedUpdate => 365,
-            StatusCode::LicenseExpired => 366,
-            StatusCode::LicenseRevoked => 367,
-            StatusCode::LicenseDeleted => 368,
-            StatusCode::LicenseVolumeExceeded => 369,
-            StatusCode::PasswordValidationSuccess => 370,
-            StatusCode::PasswordValidationFailed => 371,
-            StatusCode::PasswordpolicyInvalidArgument => 372,
-            StatusCode::FeatureflagConfigNotFound => 373,
-            StatusCode::FeatureflagInvalidArgument => 374,
-            StatusCode::FeatureflagBlocked => 375,
-            StatusCode::FeatureflagNotFound => 376,
-            StatusCode::MaintenanceSuccess => 377,
-            StatusCode::MaintenanceFailed => 378,
-            StatusCode::JobQueued => 379,
-            StatusCode::JobRunning => 380,
-            StatusCode::JobCompleted => 381,
-            StatusCode::JobFailed => 382,
-            StatusCode::JobCancelled => 383,
-            StatusCode::DatasetVersionPending => 384,
-            StatusCode::JobUnexpectedError => 385,
-            StatusCode::JobConflict => 386,
-            StatusCode::JobPaused => 387,
-            StatusCode::DatasetVersionInProgress => 388,
-            StatusCode::DatasetVersionReady => 389,
-            StatusCode::DatasetVersionFailure => 390,
-            StatusCode::DatasetVersionUnexpectedError => 391,
-            StatusCode::DatasetVersionConflict => 392,
-            StatusCode::DatasetInputSuccess => 393,
-            StatusCode::DatasetInputDuplicate => 394,
-            StatusCode::DatasetVersionExportSuccess => 395,
-            StatusCode::DatasetVersionExportPending => 396,
-            StatusCode::DatasetVersionExportFailed => 397,
-            StatusCode::DatasetVersionExportInProgress => 398,
-            StatusCode::DatasetVersionExportUnexpectedError => 399,
-            StatusCode::AuthMissingIdpAssoc => 400,
-            StatusCode::ListObjectsFailed => 401,
-            StatusCode::ArchiveExtractFailed => 402,
-            StatusCode::UploadInProgress => 403,
-            StatusCode::UploadDone => 404,
-            StatusCode::UploadFailed => 405,
-            StatusCode::UploadUnexpectedError => 406,
-            StatusCode::UploadExpired => 407,
-            StatusCode::UploadCanceled => 408,
-            StatusCode::UploadConflict => 409,
-            StatusCode::BillingInvalidInfo => 410,
-            StatusCode::BillingMissingTokens => 411,
-            StatusCode::LogEntriesInvalidRequest => 412,
-            StatusCode::TwilioMaxVerificationBeginExceeded => 413,
-            StatusCode::TwilioMaxVerificationCheckExceeded => 414,
-            StatusCode::TwilioPhoneNumberBlocked => 415,
-            StatusCode::BadRequest => 416,
-            StatusCode::ServerError => 417,
-            StatusCode::InternalServerIssue => 418,
-            StatusCode::InternalFetchingIssue => 419,
-            StatusCode::InternalDatabaseIssue => 420,
-            StatusCode::InternalContextCanceled => 421,
-            StatusCode::InternalUnexpectedTimeout => 422,
-            StatusCode::InternalUnexpectedV1 => 423,
-            StatusCode::InternalUnexpectedPanic => 424,
-            StatusCode::InternalUnexpectedSpire => 425,
-            StatusCode::InternalRedisUnavailable => 426,
-            StatusCode::InternalResourceExhausted => 427,
-            StatusCode::InternalRedisUncategorized => 428,
-            StatusCode::InternalAwsUncategorized => 429,
-            StatusCode::InternalAzureUncategorized => 430,
-            StatusCode::InternalVectordbUncategorized => 431,
-            StatusCode::InternalOracleUncategorized => 432,
-            StatusCode::InternalVultrUncategorized => 433,
-            StatusCode::InternalGcpUncategorized => 434,
-            StatusCode::ConnUncategorized => 435,
-            StatusCode::ModelUncategorized => 436,
-            StatusCode::InputUncategorized => 437,
-            StatusCode::AnnotationUncategorized => 438,
-            StatusCode::BillingUncategorized => 439,
-            StatusCode::InternalUncategorized => 440,
+            StatusCode::JobQueued6400 => 1,
+            StatusCode::JobRunning6401 => 2,
+            StatusCode::JobCompleted6402 => 3,
+            StatusCode::JobFailed6403 => 4,
+            StatusCode::Success => 5,
+            StatusCode::SuccessWarningApiDeprecated => 6,
+            StatusCode::SuccessWarningClientDeprecated => 7,
+            StatusCode::MixedStatus => 8,
+            StatusCode::Failure => 9,
+            StatusCode::TryAgain => 10,
+            StatusCode::NotImplemented => 11,
+            StatusCode::Moved => 12,
+            StatusCode::Teapot => 13,
+            StatusCode::Accepted => 14,
+            StatusCode::ConnAccountIssues => 15,
+            StatusCode::ConnTokenInvalid => 16,
+            StatusCode::ConnCredentialsInvalid => 17,
+            StatusCode::ConnExceedHourlyLimit => 18,
+            StatusCode::ConnExceedMonthlyLimit => 19,
+            StatusCode::ConnThrottled => 20,
+            StatusCode::ConnExceedsLimits => 21,
+            StatusCode::ConnInsufficientScopes => 22,
+            StatusCode::ConnKeyInvalid => 23,
+            StatusCode::ConnKeyNotFound => 24,
+            StatusCode::ConnBadRequestFormat => 25,
+            StatusCode::ConnDoesNotExist => 26,
+            StatusCode::ConnInvalidRequest => 27,
+            StatusCode::ConnMethodNotAllowed => 28,
+            StatusCode::ConnNoGdprConsent => 29,
+            StatusCode::ConnInvalidRange => 30,
+            StatusCode::ConnAuthMethodDisabled => 31,
+            StatusCode::ModelTrained => 32,
+            StatusCode::ModelTraining => 33,
+            StatusCode::ModelUntrained => 34,
+            StatusCode::ModelQueuedForTraining => 35,
+            StatusCode::ModelUploading => 36,
+            StatusCode::ModelUploadingFailed => 37,
+            StatusCode::ModelTrainingFailed => 38,
+            StatusCode::ModelBuilding => 39,
+            StatusCode::ModelBuildingFailed => 40,
+            StatusCode::ModelBuildUnexpectedError => 41,
+            StatusCode::ModelTrainingNoData => 42,
+            StatusCode::ModelTrainingNoPositives => 43,
+            StatusCode::ModelTrainingOneVsNSingleClass => 44,
+            StatusCode::ModelTrainingTimedOut => 45,
+            StatusCode::ModelTrainingWaitingError => 46,
+            StatusCode::ModelTrainingUnknownError => 47,
+            StatusCode::ModelTrainingMsgRedeliver => 48,
+            StatusCode::ModelTrainingInsufficientData => 49,
+            StatusCode::ModelTrainingInvalidParams => 50,
+            StatusCode::ModelTrainingInvalidDataToleranceExceeded => 51,
+            StatusCode::ModelModifySuccess => 52,
+            StatusCode::ModelModifyPending => 53,
+            StatusCode::ModelModifyFailed => 54,
+            StatusCode::ModelDoesNotExist => 55,
+            StatusCode::ModelPermissionDenied => 56,
+            StatusCode::ModelInvalidArgument => 57,
+            StatusCode::ModelInvalidRequest => 58,
+            StatusCode::ModelEvaluated => 59,
+            StatusCode::ModelEvaluating => 60,
+            StatusCode::ModelNotEvaluated => 61,
+            StatusCode::ModelQueuedForEvaluation => 62,
+            StatusCode::ModelEvaluationTimedOut => 63,
+            StatusCode::ModelEvaluationWaitingError => 64,
+            StatusCode::ModelEvaluationUnknownError => 65,
+            StatusCode::ModelPredictionFailed => 66,
+            StatusCode::ModelEvaluationMsgRedeliver => 67,
+            StatusCode::ModelEvaluationNeedLabels => 68,
+            StatusCode::ModelEvaluationNeedInputs => 69,
+            StatusCode::ModelEvaluationFailed => 70,
+            StatusCode::ModelDeploymentFailed => 71,
+            StatusCode::ModelDeploying => 72,
+            StatusCode::ModelQueuedForDeployment => 73,
+            StatusCode::ModelNotDeployed => 74,
+            StatusCode::ModelBusyPleaseRetry => 75,
+            StatusCode::ModelLoading => 76,
+            StatusCode::ModelReferenceInvalidArgument => 77,
+            StatusCode::ModelExampleInputInvalidArgument => 78,
+            StatusCode::ModelExported => 79,
+            StatusCode::ModelExporting => 80,
+            StatusCode::ModelExportingFailed => 81,
+            StatusCode::ModelExportPending => 82,
+            StatusCode::WorkflowNoMatchingInput => 83,
+            StatusCode::WorkflowRequireTrainedModel => 84,
+            StatusCode::WorkflowDuplicate => 85,
+            StatusCode::WorkflowUnsupportedFormat => 86,
+            StatusCode::WorkflowDoesNotExist => 87,
+            StatusCode::WorkflowPermissionDenied => 88,
+            StatusCode::WorkflowInvalidArgument => 89,
+            StatusCode::WorkflowInvalidRecipe => 90,
+            StatusCode::WorkflowInvalidTemplate => 91,
+            StatusCode::WorkflowInvalidGraph => 92,
+            StatusCode::WorkflowInternalFailure => 93,
+            StatusCode::WorkflowModifySuccess => 94,
+            StatusCode::WorkflowModifyPending => 95,
+            StatusCode::WorkflowModifyFailed => 96,
+            StatusCode::WorkflowReindexFailed => 97,
+            StatusCode::WorkflowInvalidRequest => 98,
+            StatusCode::ConceptModifySuccess => 99,
+            StatusCode::ConceptModifyPending => 100,
+            StatusCode::ConceptModifyFailed => 101,
+            StatusCode::AnnotationSuccess => 102,
+            StatusCode::AnnotationPending => 103,
+            StatusCode::AnnotationFailed => 104,
+            StatusCode::AnnotationInProgress => 105,
+            StatusCode::AnnotationUnknownStatus => 106,
+            StatusCode::AnnotationInvalidArgument => 107,
+            StatusCode::AnnotationPermissionDenied => 108,
+            StatusCode::AnnotationAwaitingReview => 109,
+            StatusCode::AnnotationReviewDenied => 110,
+            StatusCode::AnnotationAwaitingConsensusReview => 111,
+            StatusCode::AnnotationModifySuccess => 112,
+            StatusCode::AnnotationModifyPending => 113,
+            StatusCode::AnnotationModifyFailed => 114,
+            StatusCode::AnnotationTrackIdle => 115,
+            StatusCode::AnnotationTrackInProgress => 116,
+            StatusCode::AnnotationTrackPending => 117,
+            StatusCode::AnnotationTrackApproved => 118,
+            StatusCode::AnnotationTrackFailed => 119,
+            StatusCode::MetadataInvalidPatchArguments => 120,
+            StatusCode::MetadataParsingIssue => 121,
+            StatusCode::MetadataManipulationIssue => 122,
+            StatusCode::TrainerJobStateNone => 123,
+            StatusCode::TrainerJobStateQueued => 124,
+            StatusCode::TrainerJobStateRunning => 125,
+            StatusCode::TrainerJobStateComplete => 126,
+            StatusCode::TrainerJobStateError => 127,
+            StatusCode::DataDumpSuccess => 128,
+            StatusCode::DataDumpPending => 129,
+            StatusCode::DataDumpFailed => 130,
+            StatusCode::DataDumpInProgress => 131,
+            StatusCode::DataDumpNoData => 132,
+            StatusCode::DataDumpUnexpectedError => 133,
+            StatusCode::DataDumpExportSuccess => 134,
+            StatusCode::DataDumpExportPending => 135,
+            StatusCode::DataDumpExportFailed => 136,
+            StatusCode::DataDumpExportInProgress => 137,
+            StatusCode::DataDumpExportUnexpectedError => 138,
+            StatusCode::AppDuplicationSuccess => 139,
+            StatusCode::AppDuplicationFailed => 140,
+            StatusCode::AppDuplicationPending => 141,
+            StatusCode::AppDuplicationInProgress => 142,
+            StatusCode::AppDuplicationInvalidRequest => 143,
+            StatusCode::ModuleDoesNotExist => 144,
+            StatusCode::ModulePermissionDenied => 145,
+            StatusCode::ModuleInvalidArgument => 146,
+            StatusCode::ModuleInvalidRequest => 147,
+            StatusCode::BulkOperationSuccess => 148,
+            StatusCode::BulkOperationFailed => 149,
+            StatusCode::BulkOperationPending => 150,
+            StatusCode::BulkOperationInProgress => 151,
+            StatusCode::BulkOperationInvalidRequest => 152,
+            StatusCode::BulkOperationCancelled => 153,
+            StatusCode::BulkOperationUnexpectedError => 154,
+            StatusCode::BulkOperationDeleted => 155,
+            StatusCode::InputsExtractionJobSuccess => 156,
+            StatusCode::InputsExtractionJobFailed => 157,
+            StatusCode::InputsExtractionJobPending => 158,
+            StatusCode::InputsExtractionJobInProgress => 159,
+            StatusCode::InputsExtractionJobCancelled => 160,
+            StatusCode::InputsExtractionJobUnexpectedError => 161,
+            StatusCode::RunnerDoesNotExist => 162,
+            StatusCode::RunnerPermissionDenied => 163,
+            StatusCode::RunnerInvalidArgument => 164,
+            StatusCode::RunnerInvalidRequest => 165,
+            StatusCode::RunnerNeedsRetry => 166,
+            StatusCode::RunnerStreamStart => 167,
+            StatusCode::RunnerStreamEnd => 168,
+            StatusCode::RunnerItemCancelled => 169,
+            StatusCode::RunnerProcessingFailed => 170,
+            StatusCode::RunnerSpecialHandlingNotComplete => 171,
+            StatusCode::NodepoolDoesNotExist => 172,
+            StatusCode::NodepoolInvalidArgument => 173,
+            StatusCode::NodepoolInvalidRequest => 174,
+            StatusCode::ComputeClusterDoesNotExist => 175,
+            StatusCode::ComputeClusterInvalidArgument => 176,
+            StatusCode::ComputeClusterInvalidRequest => 177,
+            StatusCode::DeploymentDoesNotExist => 178,
+            StatusCode::DeploymentInvalidArgument => 179,
+            StatusCode::DeploymentInvalidRequest => 180,
+            StatusCode::DeploymentDisabled => 181,
+            StatusCode::InstanceTypeDoesNotExist => 182,
+            StatusCode::InstanceTypeInvalidArgument => 183,
+            StatusCode::InstanceTypeInvalidRequest => 184,
+            StatusCode::ComputePlaneMetricsInvalidRequest => 185,
+            StatusCode::PipelineStepDoesNotExist => 186,
+            StatusCode::PipelineStepInvalidArgument => 187,
+            StatusCode::PipelineStepInvalidRequest => 188,
+            StatusCode::PipelineStepUploading => 189,
+            StatusCode::PipelineStepUploadingFailed => 190,
+            StatusCode::PipelineStepBuilding => 191,
+            StatusCode::PipelineStepBuildingFailed => 192,
+            StatusCode::PipelineStepBuildUnexpectedError => 193,
+            StatusCode::PipelineStepReady => 194,
+            StatusCode::PipelineStepNotReady => 195,
+            StatusCode::PipelineDoesNotExist => 196,
+            StatusCode::PipelineInvalidArgument => 197,
+            StatusCode::PipelineInvalidRequest => 198,
+            StatusCode::ArtifactDoesNotExist => 199,
+            StatusCode::ArtifactInvalidArgument => 200,
+            StatusCode::ArtifactInvalidRequest => 201,
+            StatusCode::ArtifactVersionDoesNotExist => 202,
+            StatusCode::ArtifactVersionInvalidArgument => 203,
+            StatusCode::ArtifactVersionInvalidRequest => 204,
+            StatusCode::InputDownloadSuccess => 205,
+            StatusCode::InputDownloadPending => 206,
+            StatusCode::InputDownloadFailed => 207,
+            StatusCode::InputDownloadInProgress => 208,
+            StatusCode::InputStatusUpdateFailed => 209,
+            StatusCode::InputDeleteFailed => 210,
+            StatusCode::InputDuplicate => 211,
+            StatusCode::InputUnsupportedFormat => 212,
+            StatusCode::InputDoesNotExist => 213,
+            StatusCode::InputPermissionDenied => 214,
+            StatusCode::InputInvalidArgument => 215,
+            StatusCode::InputOverLimit => 216,
+            StatusCode::InputInvalidUrl => 217,
+            StatusCode::InputModifySuccess => 218,
+            StatusCode::InputModifyPending => 219,
+            StatusCode::InputModifyFailed => 220,
+            StatusCode::InputStorageHostFailed => 221,
+            StatusCode::AllInputInvalidBytes => 222,
+            StatusCode::InputClusterSuccess => 223,
+            StatusCode::InputClusterPending => 224,
+            StatusCode::InputClusterFailed => 225,
+            StatusCode::InputClusterInProgress => 226,
+            StatusCode::InputReindexSuccess => 227,
+            StatusCode::InputReindexPending => 228,
+            StatusCode::InputReindexFailed => 229,
+            StatusCode::InputReindexInProgress => 230,
+            StatusCode::InputVideoDownloadSuccess => 231,
+            StatusCode::InputVideoDownloadPending => 232,
+            StatusCode::InputVideoDownloadFailed => 233,
+            StatusCode::InputVideoDuplicate => 234,
+            StatusCode::InputVideoUnsupportedFormat => 235,
+            StatusCode::InputVideoDoesNotExist => 236,
+            StatusCode::InputVideoPermissionDenied => 237,
+            StatusCode::InputVideoInvalidArgument => 238,
+            StatusCode::InputVideoOverLimit => 239,
+            StatusCode::InputVideoInvalidUrl => 240,
+            StatusCode::InputVideoModifySuccess => 241,
+            StatusCode::InputVideoModifyPending => 242,
+            StatusCode::InputVideoModifyFailed => 243,
+            StatusCode::InputVideoStorageHostFailed => 244,
+            StatusCode::AllInputVideosInvalidBytes => 245,
+            StatusCode::InputVideoProcessingSuccess => 246,
+            StatusCode::InputVideoProcessingPending => 247,
+            StatusCode::InputVideoProcessingFailed => 248,
+            StatusCode::InputVideoStorageInconsistency => 249,
+            StatusCode::InputVideoStorageFailure => 250,
+            StatusCode::InputVideoUrlGenerationFailure => 251,
+            StatusCode::InputConnectionFailed => 252,
+            StatusCode::RequestDisabledForMaintenance => 253,
+            StatusCode::InputWritesDisabledForMaintenance => 254,
+            StatusCode::InputInvalidRequest => 255,
+            StatusCode::PredictInvalidRequest => 256,
+            StatusCode::SearchInvalidRequest => 257,
+            StatusCode::ConceptsInvalidRequest => 258,
+            StatusCode::StatsInvalidRequest => 259,
+            StatusCode::DatabaseDuplicateKey => 260,
+            StatusCode::DatabaseStatementTimeout => 261,
+            StatusCode::DatabaseInvalidRowsAffected => 262,
+            StatusCode::DatabaseDeadlockDetected => 263,
+            StatusCode::DatabaseFailTask => 264,
+            StatusCode::DatabaseFailToGetConnections => 265,
+            StatusCode::DatabaseTooManyClients => 266,
+            StatusCode::DatabaseConstraintViolated => 267,
+            StatusCode::DatabaseNoOngoingOperations => 268,
+            StatusCode::DatabaseLockedByOngoingOperation => 269,
+            StatusCode::AsyncWorkerMultiErrors => 270,
+            StatusCode::DatabaseCanceled => 271,
+            StatusCode::RpcRequestQueueFull => 272,
+            StatusCode::RpcServerUnavailable => 273,
+            StatusCode::RpcRequestTimeout => 274,
+            StatusCode::RpcMaxMessageSizeExceeded => 275,
+            StatusCode::ExternalConnectionError => 276,
+            StatusCode::RpcCanceled => 277,
+            StatusCode::RpcUnknownMethod => 278,
+            StatusCode::RequestCanceledByUser => 279,
+            StatusCode::QueryInvalidSyntax => 280,
+            StatusCode::QueueConnError => 281,
+            StatusCode::QueueCloseRequestTimeout => 282,
+            StatusCode::QueueConnClosed => 283,
+            StatusCode::QueuePublishAckTimeout => 284,
+            StatusCode::QueuePublishError => 285,
+            StatusCode::QueueSubscriptionTimeout => 286,
+            StatusCode::QueueSubscriptionError => 287,
+            StatusCode::QueueMarshallingFailed => 288,
+            StatusCode::QueueUnmarshallingFailed => 289,
+            StatusCode::QueueMaxMsgRedeliveryExceeded => 290,
+            StatusCode::QueueAckFailure => 291,
+            StatusCode::SqsOverlimit => 292,
+            StatusCode::SqsInvalidReceiptHandle => 293,
+            StatusCode::SqsUnknown => 294,
+            StatusCode::KafkaUnknow => 295,
+            StatusCode::KafkaMissingTopic => 296,
+            StatusCode::KafkaAdminErr => 297,
+            StatusCode::KafkaConsumerErr => 298,
+            StatusCode::KafkaPublisherErr => 299,
+            StatusCode::VisualizationSuccess => 300,
+            StatusCode::VisualizationPending => 301,
+            StatusCode::VisualizationFailed => 302,
+            StatusCode::VisualizationInvalidRequest => 303,
+            StatusCode::VisualizationMissingApplication => 304,
+            StatusCode::VisualizationTooManyUrls => 305,
+            StatusCode::VisualizationNoInputs => 306,
+            StatusCode::SearchInternalFailure => 307,
+            StatusCode::SearchProjectionFailure => 308,
+            StatusCode::SearchPredictionFailure => 309,
+            StatusCode::SearchByNotFullyIndexedInput => 310,
+            StatusCode::SavedSearchModifyFailed => 311,
+            StatusCode::SearchCountsUnavailable => 312,
+            StatusCode::ClusterInternalFailure => 313,
+            StatusCode::EvaluationQueued => 314,
+            StatusCode::EvaluationInProgress => 315,
+            StatusCode::EvaluationSuccess => 316,
+            StatusCode::EvaluationFailedToRetrieveData => 317,
+            StatusCode::EvaluationInvalidArgument => 318,
+            StatusCode::EvaluationFailed => 319,
+            StatusCode::EvaluationPending => 320,
+            StatusCode::EvaluationTimedOut => 321,
+            StatusCode::EvaluationUnexpectedError => 322,
+            StatusCode::EvaluationMixed => 323,
+            StatusCode::StripeEventError => 324,
+            StatusCode::StripeUnexpectedError => 325,
+            StatusCode::CacheMiss => 326,
+            StatusCode::RedisScriptExitedWithFailure => 327,
+            StatusCode::RedisStreamErr => 328,
+            StatusCode::RedisNoConsumers => 329,
+            StatusCode::RedisStreamBackoff => 330,
+            StatusCode::RedisChannelErr => 331,
+            StatusCode::SignupEventError => 332,
+            StatusCode::SignupFlagged => 333,
+            StatusCode::FiletypeUnsupported => 334,
+            StatusCode::LoginEventError => 335,
+            StatusCode::SiftUncategorizedError => 336,
+            StatusCode::UserFlagged => 337,
+            StatusCode::AppCountInvalidMessage => 338,
+            StatusCode::AppCountUpdateIncrementFailed => 339,
+            StatusCode::AppCountRebuildFailed => 340,
+            StatusCode::AppCountInternalFailure => 341,
+            StatusCode::MpDownloadError => 342,
+            StatusCode::MpResolveDnsError => 343,
+            StatusCode::MpDownloadMaxSizeExceededError => 344,
+            StatusCode::MpImageDecodeError => 345,
+            StatusCode::MpInvalidArgument => 346,
+            StatusCode::MpImageProcessingError => 347,
+            StatusCode::DatatierConnError => 348,
+            StatusCode::UserConsentFace => 349,
+            StatusCode::WorkerMissing => 350,
+            StatusCode::WorkerActive => 351,
+            StatusCode::WorkerInactive => 352,
+            StatusCode::CollectorMissing => 353,
+            StatusCode::CollectorActive => 354,
+            StatusCode::CollectorInactive => 355,
+            StatusCode::CollectorPostInputFailed => 356,
+            StatusCode::SsoIdentityProviderDoesNotExist => 357,
+            StatusCode::TaskInProgress => 358,
+            StatusCode::TaskDone => 359,
+            StatusCode::TaskWontDo => 360,
+            StatusCode::TaskAddAnnotationsFailure => 361,
+            StatusCode::TaskIdle => 362,
+            StatusCode::TaskConflict => 363,
+            StatusCode::TaskNotImplemented => 364,
+            StatusCode::TaskMissing => 365,
+            StatusCode::TaskPermissionDenied => 366,
+            StatusCode::TaskAssignmentSuccess => 367,
+            StatusCode::TaskAssignmentPending => 368,
+            StatusCode::TaskAssignmentAwaitingReview => 369,
+            StatusCode::TaskAssignmentAwaitingConsensusReview => 370,
+            StatusCode::TaskAssignmentRejected => 371,
+            StatusCode::TaskAssignmentReviewSuccess => 372,
+            StatusCode::TaskAssignmentReviewPending => 373,
+            StatusCode::TaskAssignmentReviewDismissed => 374,
+            StatusCode::LabelOrderPending => 375,
+            StatusCode::LabelOrderInProgress => 376,
+            StatusCode::LabelOrderSuccess => 377,
+            StatusCode::LabelOrderCanceled => 378,
+            StatusCode::LicenseActive => 379,
+            StatusCode::LicenseDoesNotExist => 380,
+            StatusCode::LicenseNeedUpdate => 381,
+            StatusCode::LicenseExpired => 382,
+            StatusCode::LicenseRevoked => 383,
+            StatusCode::LicenseDeleted => 384,
+            StatusCode::LicenseVolumeExceeded => 385,
+            StatusCode::PasswordValidationSuccess => 386,
+            StatusCode::PasswordValidationFailed => 387,
+            StatusCode::PasswordpolicyInvalidArgument => 388,
+            StatusCode::FeatureflagConfigNotFound => 389,
+            StatusCode::FeatureflagInvalidArgument => 390,
+            StatusCode::FeatureflagBlocked => 391,
+            StatusCode::FeatureflagNotFound => 392,
+            StatusCode::MaintenanceSuccess => 393,
+            StatusCode::MaintenanceFailed => 394,
+            StatusCode::JobQueued => 395,
+            StatusCode::JobRunning => 396,
+            StatusCode::JobCompleted => 397,
+            StatusCode::JobFailed => 398,
+            StatusCode::JobCancelled => 399,
+            StatusCode::DatasetVersionPending => 400,
+            StatusCode::JobUnexpectedError => 401,
+            StatusCode::JobConflict => 402,
+            StatusCode::JobPaused => 403,
+            StatusCode::DatasetVersionInProgress => 404,
+            StatusCode::DatasetVersionReady => 405,
+            StatusCode::DatasetVersionFailure => 406,
+            StatusCode::DatasetVersionUnexpectedError => 407,
+            StatusCode::DatasetVersionConflict => 408,
+            StatusCode::DatasetInputSuccess => 409,
+            StatusCode::DatasetInputDuplicate => 410,
+            StatusCode::DatasetVersionExportSuccess => 411,
+            StatusCode::DatasetVersionExportPending => 412,
+            StatusCode::DatasetVersionExportFailed => 413,
+            StatusCode::DatasetVersionExportInProgress => 414,
+            StatusCode::DatasetVersionExportUnexpectedError => 415,
+            StatusCode::AuthMissingIdpAssoc => 416,
+            StatusCode::ListObjectsFailed => 417,
+            StatusCode::ArchiveExtractFailed => 418,
+            StatusCode::UploadInProgress => 419,
+            StatusCode::UploadDone => 420,
+            StatusCode::UploadFailed => 421,
+            StatusCode::UploadUnexpectedError => 422,
+            StatusCode::UploadExpired => 423,
+            StatusCode::UploadCanceled => 424,
+            StatusCode::UploadConflict => 425,
+            StatusCode::BillingInvalidInfo => 426,
+            StatusCode::BillingMissingTokens => 427,
+            StatusCode::LogEntriesInvalidRequest => 428,
+            StatusCode::TwilioUncategorizedError => 429,
+            StatusCode::TwilioInvalidArgument => 430,
+            StatusCode::TwilioMaxVerificationBeginExceeded => 431,
+            StatusCode::TwilioMaxVerificationCheckExceeded => 432,
+            StatusCode::TwilioPhoneNumberBlocked => 433,
+            StatusCode::TwilioClientNotInitialized => 434,
+            StatusCode::BadRequest => 435,
+            StatusCode::ServerError => 436,
+            StatusCode::InternalServerIssue => 437,
+            StatusCode::InternalFetchingIssue => 438,
+            StatusCode::InternalDatabaseIssue => 439,
+            StatusCode::InternalContextCanceled => 440,
+            StatusCode::InternalUnexpectedTimeout => 441,
+            StatusCode::InternalUnexpectedV1 => 442,
+            StatusCode::InternalUnexpectedPanic => 443,
+            StatusCode::InternalUnexpectedSpire => 444,
+            StatusCode::InternalRedisUnavailable => 445,
+            StatusCode::InternalResourceExhausted => 446,
+            StatusCode::InternalRedisUncategorized => 447,
+            StatusCode::InternalAwsUncategorized => 448,
+            StatusCode::InternalAzureUncategorized => 449,
+            StatusCode::InternalVectordbUncategorized => 450,
+            StatusCode::InternalOracleUncategorized => 451,
+            StatusCode::InternalVultrUncategorized => 452,
+            StatusCode::InternalGcpUncategorized => 453,
+            StatusCode::ConnUncategorized => 454,
+            StatusCode::ModelUncategorized => 455,
+            StatusCode::InputUncategorized => 456,
+            StatusCode::AnnotationUncategorized => 457,
+            StatusCode::BillingUncategorized => 458,
+            StatusCode::InternalUncategorized => 459,
         }
     }
 }
@@ -2247,6 +2809,10 @@ impl StatusCode {
 ///     use clarifai_status::StatusCode::*;
 ///     match code {
 ///         Zero => 0,
+///         JobQueued6400 => 6400,
+///         JobRunning6401 => 6401,
+///         JobCompleted6402 => 6402,
+///         JobFailed6403 => 6403,
 ///         Success => 10000,
 ///         SuccessWarningApiDeprecated => 10001,
 ///         SuccessWarningClientDeprecated => 10002,
@@ -2398,6 +2964,12 @@ impl StatusCode {
 ///         BulkOperationCancelled => 25405,
 ///         BulkOperationUnexpectedError => 25406,
 ///         BulkOperationDeleted => 25407,
+///         InputsExtractionJobSuccess => 25500,
+///         InputsExtractionJobFailed => 25501,
+///         InputsExtractionJobPending => 25502,
+///         InputsExtractionJobInProgress => 25503,
+///         InputsExtractionJobCancelled => 25505,
+///         InputsExtractionJobUnexpectedError => 25506,
 ///         RunnerDoesNotExist => 25600,
 ///         RunnerPermissionDenied => 25601,
 ///         RunnerInvalidArgument => 25602,
@@ -2504,6 +3076,7 @@ impl StatusCode {
 ///         DatabaseFailToGetConnections => 40015,
 ///         DatabaseTooManyClients => 40016,
 ///         DatabaseConstraintViolated => 40017,
+///         DatabaseNoOngoingOperations => 40018,
 ///         DatabaseLockedByOngoingOperation => 40019,
 ///         AsyncWorkerMultiErrors => 40020,
 ///         DatabaseCanceled => 40021,
@@ -2530,6 +3103,11 @@ impl StatusCode {
 ///         SqsOverlimit => 41100,
 ///         SqsInvalidReceiptHandle => 41101,
 ///         SqsUnknown => 41102,
+///         KafkaUnknow => 41200,
+///         KafkaMissingTopic => 41201,
+///         KafkaAdminErr => 41202,
+///         KafkaConsumerErr => 41203,
+///         KafkaPublisherErr => 41204,
 ///         VisualizationSuccess => 42000,
 ///         VisualizationPending => 42001,
 ///         VisualizationFailed => 42002,
@@ -2659,9 +3237,12 @@ impl StatusCode {
 ///         BillingInvalidInfo => 69000,
 ///         BillingMissingTokens => 69001,
 ///         LogEntriesInvalidRequest => 70000,
+///         TwilioUncategorizedError => 71001,
+///         TwilioInvalidArgument => 71002,
 ///         TwilioMaxVerificationBeginExceeded => 71003,
 ///         TwilioMaxVerificationCheckExceeded => 71004,
 ///         TwilioPhoneNumberBlocked => 71005,
+///         TwilioClientNotInitialized => 71006,
 ///         BadRequest => 90400,
 ///         ServerError => 90500,
 ///         InternalServerIssue => 98004,
@@ -3141,461 +3722,503 @@ pub(crate) enum RowIndex {
     R439,
     R440,
     R441,
+    R442,
+    R443,
+    R444,
+    R445,
+    R446,
+    R447,
+    R448,
+    R449,
+    R450,
+    R451,
+    R452,
+    R453,
+    R454,
+    R455,
+    R456,
+    R457,
+    R458,
+    R459,
+    R460,
 }
 
 /// The row of each number from 0 to one past the largest code: the unknown row for a
 /// number the table does not have, and in the last entry, which numbers out of range read.
 pub(crate) static NUMBER_ROW: [RowIndex; 99011] = {
-    let mut index = [RowIndex::R441; 99011];
+    let mut index = [RowIndex::R460; 99011];
     index[0] = RowIndex::R0;
-    index[10000] = RowIndex::R1;
-    index[10001] = RowIndex::R2;
-    index[10002] = RowIndex::R3;
-    index[10010] = RowIndex::R4;
-    index[10020] = RowIndex::R5;
-    index[10030] = RowIndex::R6;
-    index[10040] = RowIndex::R7;
-    index[10050] = RowIndex::R8;
-    index[10060] = RowIndex::R9;
-    index[10070] = RowIndex::R10;
-    index[11000] = RowIndex::R11;
-    index[11001] = RowIndex::R12;
-    index[11002] = RowIndex::R13;
-    index[11003] = RowIndex::R14;
-    index[11004] = RowIndex::R15;
-    index[11005] = RowIndex::R16;
-    index[11006] = RowIndex::R17;
-    index[11007] = RowIndex::R18;
-    index[11008] = RowIndex::R19;
-    index[11009] = RowIndex::R20;
-    index[11100] = RowIndex::R21;
-    index[11101] = RowIndex::R22;
-    index[11102] = RowIndex::R23;
-    index[11103] = RowIndex::R24;
-    index[11104] = RowIndex::R25;
-    index[11105] = RowIndex::R26;
-    index[11200] = RowIndex::R27;
-    index[21100] = RowIndex::R28;
-    index[21101] = RowIndex::R29;
-    index[21102] = RowIndex::R30;
-    index[21103] = RowIndex::R31;
-    index[21104] = RowIndex::R32;
-    index[21105] = RowIndex::R33;
-    index[21106] = RowIndex::R34;
-    index[21107] = RowIndex::R35;
-    index[21108] = RowIndex::R36;
-    index[21109] = RowIndex::R37;
-    index[21110] = RowIndex::R38;
-    index[21111] = RowIndex::R39;
-    index[21112] = RowIndex::R40;
-    index[21113] = RowIndex::R41;
-    index[21114] = RowIndex::R42;
-    index[21115] = RowIndex::R43;
-    index[21116] = RowIndex::R44;
-    index[21117] = RowIndex::R45;
-    index[21118] = RowIndex::R46;
-    index[21119] = RowIndex::R47;
-    index[21150] = RowIndex::R48;
-    index[21151] = RowIndex::R49;
-    index[21152] = RowIndex::R50;
-    index[21200] = RowIndex::R51;
-    index[21201] = RowIndex::R52;
-    index[21202] = RowIndex::R53;
-    index[21203] = RowIndex::R54;
-    index[21300] = RowIndex::R55;
-    index[21301] = RowIndex::R56;
-    index[21302] = RowIndex::R57;
-    index[21303] = RowIndex::R58;
-    index[21310] = RowIndex::R59;
-    index[21311] = RowIndex::R60;
-    index[21312] = RowIndex::R61;
-    index[21313] = RowIndex::R62;
-    index[21314] = RowIndex::R63;
-    index[21315] = RowIndex::R64;
-    index[21316] = RowIndex::R65;
-    index[21317] = RowIndex::R66;
-    index[21350] = RowIndex::R67;
-    index[21351] = RowIndex::R68;
-    index[21352] = RowIndex::R69;
-    index[21353] = RowIndex::R70;
-    index[21354] = RowIndex::R71;
-    index[21355] = RowIndex::R72;
-    index[21400] = RowIndex::R73;
-    index[21420] = RowIndex::R74;
-    index[21500] = RowIndex::R75;
-    index[21501] = RowIndex::R76;
-    index[21502] = RowIndex::R77;
-    index[21503] = RowIndex::R78;
-    index[22001] = RowIndex::R79;
-    index[22002] = RowIndex::R80;
-    index[22100] = RowIndex::R81;
-    index[22101] = RowIndex::R82;
-    index[22102] = RowIndex::R83;
-    index[22103] = RowIndex::R84;
-    index[22104] = RowIndex::R85;
-    index[22105] = RowIndex::R86;
-    index[22106] = RowIndex::R87;
-    index[22107] = RowIndex::R88;
-    index[22108] = RowIndex::R89;
-    index[22150] = RowIndex::R90;
-    index[22151] = RowIndex::R91;
-    index[22152] = RowIndex::R92;
-    index[22153] = RowIndex::R93;
-    index[22999] = RowIndex::R94;
-    index[23150] = RowIndex::R95;
-    index[23151] = RowIndex::R96;
-    index[23152] = RowIndex::R97;
-    index[24150] = RowIndex::R98;
-    index[24151] = RowIndex::R99;
-    index[24152] = RowIndex::R100;
-    index[24153] = RowIndex::R101;
-    index[24154] = RowIndex::R102;
-    index[24155] = RowIndex::R103;
-    index[24156] = RowIndex::R104;
-    index[24157] = RowIndex::R105;
-    index[24158] = RowIndex::R106;
-    index[24159] = RowIndex::R107;
-    index[24250] = RowIndex::R108;
-    index[24251] = RowIndex::R109;
-    index[24252] = RowIndex::R110;
-    index[24300] = RowIndex::R111;
-    index[24301] = RowIndex::R112;
-    index[24302] = RowIndex::R113;
-    index[24303] = RowIndex::R114;
-    index[24304] = RowIndex::R115;
-    index[24900] = RowIndex::R116;
-    index[24901] = RowIndex::R117;
-    index[24902] = RowIndex::R118;
-    index[25000] = RowIndex::R119;
-    index[25001] = RowIndex::R120;
-    index[25002] = RowIndex::R121;
-    index[25003] = RowIndex::R122;
-    index[25004] = RowIndex::R123;
-    index[25150] = RowIndex::R124;
-    index[25151] = RowIndex::R125;
-    index[25152] = RowIndex::R126;
-    index[25153] = RowIndex::R127;
-    index[25154] = RowIndex::R128;
-    index[25155] = RowIndex::R129;
-    index[25170] = RowIndex::R130;
-    index[25171] = RowIndex::R131;
-    index[25172] = RowIndex::R132;
-    index[25173] = RowIndex::R133;
-    index[25174] = RowIndex::R134;
-    index[25200] = RowIndex::R135;
-    index[25201] = RowIndex::R136;
-    index[25202] = RowIndex::R137;
-    index[25203] = RowIndex::R138;
-    index[25204] = RowIndex::R139;
-    index[25300] = RowIndex::R140;
-    index[25301] = RowIndex::R141;
-    index[25302] = RowIndex::R142;
-    index[25303] = RowIndex::R143;
-    index[25400] = RowIndex::R144;
-    index[25401] = RowIndex::R145;
-    index[25402] = RowIndex::R146;
-    index[25403] = RowIndex::R147;
-    index[25404] = RowIndex::R148;
-    index[25405] = RowIndex::R149;
-    index[25406] = RowIndex::R150;
-    index[25407] = RowIndex::R151;
-    index[25600] = RowIndex::R152;
-    index[25601] = RowIndex::R153;
-    index[25602] = RowIndex::R154;
-    index[25603] = RowIndex::R155;
-    index[25604] = RowIndex::R156;
-    index[25605] = RowIndex::R157;
-    index[25606] = RowIndex::R158;
-    index[25607] = RowIndex::R159;
-    index[25608] = RowIndex::R160;
-    index[25609] = RowIndex::R161;
-    index[25700] = RowIndex::R162;
-    index[25701] = RowIndex::R163;
-    index[25702] = RowIndex::R164;
-    index[25800] = RowIndex::R165;
-    index[25801] = RowIndex::R166;
-    index[25802] = RowIndex::R167;
-    index[25900] = RowIndex::R168;
-    index[25901] = RowIndex::R169;
-    index[25902] = RowIndex::R170;
-    index[25903] = RowIndex::R171;
-    index[26000] = RowIndex::R172;
-    index[26001] = RowIndex::R173;
-    index[26002] = RowIndex::R174;
-    index[26100] = RowIndex::R175;
-    index[26200] = RowIndex::R176;
-    index[26201] = RowIndex::R177;
-    index[26202] = RowIndex::R178;
-    index[26203] = RowIndex::R179;
-    index[26204] = RowIndex::R180;
-    index[26205] = RowIndex::R181;
-    index[26206] = RowIndex::R182;
-    index[26207] = RowIndex::R183;
-    index[26208] = RowIndex::R184;
-    index[26209] = RowIndex::R185;
-    index[26300] = RowIndex::R186;
-    index[26301] = RowIndex::R187;
-    index[26302] = RowIndex::R188;
-    index[26400] = RowIndex::R189;
-    index[26401] = RowIndex::R190;
-    index[26402] = RowIndex::R191;
-    index[26403] = RowIndex::R192;
-    index[26404] = RowIndex::R193;
-    index[26405] = RowIndex::R194;
-    index[30000] = RowIndex::R195;
-    index[30001] = RowIndex::R196;
-    index[30002] = RowIndex::R197;
-    index[30003] = RowIndex::R198;
-    index[30004] = RowIndex::R199;
-    index[30005] = RowIndex::R200;
-    index[30100] = RowIndex::R201;
-    index[30101] = RowIndex::R202;
-    index[30102] = RowIndex::R203;
-    index[30103] = RowIndex::R204;
-    index[30104] = RowIndex::R205;
-    index[30105] = RowIndex::R206;
-    index[30106] = RowIndex::R207;
-    index[30200] = RowIndex::R208;
-    index[30201] = RowIndex::R209;
-    index[30203] = RowIndex::R210;
-    index[30210] = RowIndex::R211;
-    index[30300] = RowIndex::R212;
-    index[30400] = RowIndex::R213;
-    index[30401] = RowIndex::R214;
-    index[30402] = RowIndex::R215;
-    index[30403] = RowIndex::R216;
-    index[30500] = RowIndex::R217;
-    index[30501] = RowIndex::R218;
-    index[30502] = RowIndex::R219;
-    index[30503] = RowIndex::R220;
-    index[31000] = RowIndex::R221;
-    index[31001] = RowIndex::R222;
-    index[31002] = RowIndex::R223;
-    index[31100] = RowIndex::R224;
-    index[31101] = RowIndex::R225;
-    index[31102] = RowIndex::R226;
-    index[31103] = RowIndex::R227;
-    index[31104] = RowIndex::R228;
-    index[31105] = RowIndex::R229;
-    index[31106] = RowIndex::R230;
-    index[31200] = RowIndex::R231;
-    index[31201] = RowIndex::R232;
-    index[31203] = RowIndex::R233;
-    index[31210] = RowIndex::R234;
-    index[31300] = RowIndex::R235;
-    index[31400] = RowIndex::R236;
-    index[31410] = RowIndex::R237;
-    index[31420] = RowIndex::R238;
-    index[31430] = RowIndex::R239;
-    index[31440] = RowIndex::R240;
-    index[31450] = RowIndex::R241;
-    index[39996] = RowIndex::R242;
-    index[39997] = RowIndex::R243;
-    index[39998] = RowIndex::R244;
-    index[39999] = RowIndex::R245;
-    index[40001] = RowIndex::R246;
-    index[40002] = RowIndex::R247;
-    index[40003] = RowIndex::R248;
-    index[40004] = RowIndex::R249;
-    index[40010] = RowIndex::R250;
-    index[40011] = RowIndex::R251;
-    index[40012] = RowIndex::R252;
-    index[40013] = RowIndex::R253;
-    index[40014] = RowIndex::R254;
-    index[40015] = RowIndex::R255;
-    index[40016] = RowIndex::R256;
-    index[40017] = RowIndex::R257;
-    index[40019] = RowIndex::R258;
-    index[40020] = RowIndex::R259;
-    index[40021] = RowIndex::R260;
-    index[40030] = RowIndex::R261;
-    index[40031] = RowIndex::R262;
-    index[40032] = RowIndex::R263;
-    index[40033] = RowIndex::R264;
-    index[40034] = RowIndex::R265;
-    index[40035] = RowIndex::R266;
-    index[40036] = RowIndex::R267;
-    index[40037] = RowIndex::R268;
-    index[40050] = RowIndex::R269;
-    index[41000] = RowIndex::R270;
-    index[41002] = RowIndex::R271;
-    index[41003] = RowIndex::R272;
-    index[41004] = RowIndex::R273;
-    index[41005] = RowIndex::R274;
-    index[41006] = RowIndex::R275;
-    index[41007] = RowIndex::R276;
-    index[41008] = RowIndex::R277;
-    index[41009] = RowIndex::R278;
-    index[41010] = RowIndex::R279;
-    index[41011] = RowIndex::R280;
-    index[41100] = RowIndex::R281;
-    index[41101] = RowIndex::R282;
-    index[41102] = RowIndex::R283;
-    index[42000] = RowIndex::R284;
-    index[42001] = RowIndex::R285;
-    index[42002] = RowIndex::R286;
-    index[42003] = RowIndex::R287;
-    index[42004] = RowIndex::R288;
-    index[42005] = RowIndex::R289;
-    index[42006] = RowIndex::R290;
-    index[43001] = RowIndex::R291;
-    index[43002] = RowIndex::R292;
-    index[43003] = RowIndex::R293;
-    index[43004] = RowIndex::R294;
-    index[43005] = RowIndex::R295;
-    index[43006] = RowIndex::R296;
-    index[43040] = RowIndex::R297;
-    index[43100] = RowIndex::R298;
-    index[43101] = RowIndex::R299;
-    index[43102] = RowIndex::R300;
-    index[43103] = RowIndex::R301;
-    index[43104] = RowIndex::R302;
-    index[43105] = RowIndex::R303;
-    index[43106] = RowIndex::R304;
-    index[43107] = RowIndex::R305;
-    index[43108] = RowIndex::R306;
-    index[43109] = RowIndex::R307;
-    index[44001] = RowIndex::R308;
-    index[44002] = RowIndex::R309;
-    index[45001] = RowIndex::R310;
-    index[45002] = RowIndex::R311;
-    index[45003] = RowIndex::R312;
-    index[45004] = RowIndex::R313;
-    index[45005] = RowIndex::R314;
-    index[45006] = RowIndex::R315;
-    index[46001] = RowIndex::R316;
-    index[46002] = RowIndex::R317;
-    index[46003] = RowIndex::R318;
-    index[46004] = RowIndex::R319;
-    index[46005] = RowIndex::R320;
-    index[46006] = RowIndex::R321;
-    index[47001] = RowIndex::R322;
-    index[47002] = RowIndex::R323;
-    index[47003] = RowIndex::R324;
-    index[47004] = RowIndex::R325;
-    index[47101] = RowIndex::R326;
-    index[47102] = RowIndex::R327;
-    index[47103] = RowIndex::R328;
-    index[47104] = RowIndex::R329;
-    index[47105] = RowIndex::R330;
-    index[47106] = RowIndex::R331;
-    index[47201] = RowIndex::R332;
-    index[50001] = RowIndex::R333;
-    index[51000] = RowIndex::R334;
-    index[51001] = RowIndex::R335;
-    index[51002] = RowIndex::R336;
-    index[52000] = RowIndex::R337;
-    index[52001] = RowIndex::R338;
-    index[52002] = RowIndex::R339;
-    index[52003] = RowIndex::R340;
-    index[53001] = RowIndex::R341;
-    index[54001] = RowIndex::R342;
-    index[54002] = RowIndex::R343;
-    index[54003] = RowIndex::R344;
-    index[54005] = RowIndex::R345;
-    index[54006] = RowIndex::R346;
-    index[54100] = RowIndex::R347;
-    index[54101] = RowIndex::R348;
-    index[54102] = RowIndex::R349;
-    index[54103] = RowIndex::R350;
-    index[54200] = RowIndex::R351;
-    index[54201] = RowIndex::R352;
-    index[54202] = RowIndex::R353;
-    index[54203] = RowIndex::R354;
-    index[54204] = RowIndex::R355;
-    index[54300] = RowIndex::R356;
-    index[54301] = RowIndex::R357;
-    index[54302] = RowIndex::R358;
-    index[55001] = RowIndex::R359;
-    index[55002] = RowIndex::R360;
-    index[55003] = RowIndex::R361;
-    index[55004] = RowIndex::R362;
-    index[60000] = RowIndex::R363;
-    index[60001] = RowIndex::R364;
-    index[60002] = RowIndex::R365;
-    index[60003] = RowIndex::R366;
-    index[60004] = RowIndex::R367;
-    index[60005] = RowIndex::R368;
-    index[60006] = RowIndex::R369;
-    index[61000] = RowIndex::R370;
-    index[61001] = RowIndex::R371;
-    index[61002] = RowIndex::R372;
-    index[62000] = RowIndex::R373;
-    index[62001] = RowIndex::R374;
-    index[62002] = RowIndex::R375;
-    index[62003] = RowIndex::R376;
-    index[63000] = RowIndex::R377;
-    index[63001] = RowIndex::R378;
-    index[64000] = RowIndex::R379;
-    index[64001] = RowIndex::R380;
-    index[64002] = RowIndex::R381;
-    index[64003] = RowIndex::R382;
-    index[64004] = RowIndex::R383;
-    index[64005] = RowIndex::R384;
-    index[64006] = RowIndex::R385;
-    index[64007] = RowIndex::R386;
-    index[64008] = RowIndex::R387;
-    index[64010] = RowIndex::R388;
-    index[64015] = RowIndex::R389;
-    index[64020] = RowIndex::R390;
-    index[64025] = RowIndex::R391;
-    index[64030] = RowIndex::R392;
-    index[64100] = RowIndex::R393;
-    index[64101] = RowIndex::R394;
-    index[64200] = RowIndex::R395;
-    index[64201] = RowIndex::R396;
-    index[64202] = RowIndex::R397;
-    index[64203] = RowIndex::R398;
-    index[64204] = RowIndex::R399;
-    index[65000] = RowIndex::R400;
-    index[66000] = RowIndex::R401;
-    index[67000] = RowIndex::R402;
-    index[68000] = RowIndex::R403;
-    index[68001] = RowIndex::R404;
-    index[68002] = RowIndex::R405;
-    index[68003] = RowIndex::R406;
-    index[68004] = RowIndex::R407;
-    index[68005] = RowIndex::R408;
-    index[68006] = RowIndex::R409;
-    index[69000] = RowIndex::R410;
-    index[69001] = RowIndex::R411;
-    index[70000] = RowIndex::R412;
-    index[71003] = RowIndex::R413;
-    index[71004] = RowIndex::R414;
-    index[71005] = RowIndex::R415;
-    index[90400] = RowIndex::R416;
-    index[90500] = RowIndex::R417;
-    index[98004] = RowIndex::R418;
-    index[98005] = RowIndex::R419;
-    index[98006] = RowIndex::R420;
-    index[98008] = RowIndex::R421;
-    index[98009] = RowIndex::R422;
-    index[98010] = RowIndex::R423;
-    index[98011] = RowIndex::R424;
-    index[98012] = RowIndex::R425;
-    index[98013] = RowIndex::R426;
-    index[98014] = RowIndex::R427;
-    index[98015] = RowIndex::R428;
-    index[98016] = RowIndex::R429;
-    index[98017] = RowIndex::R430;
-    index[98018] = RowIndex::R431;
-    index[98019] = RowIndex::R432;
-    index[98020] = RowIndex::R433;
-    index[98021] = RowIndex::R434;
-    index[99001] = RowIndex::R435;
-    index[99002] = RowIndex::R436;
-    index[99003] = RowIndex::R437;
-    index[99004] = RowIndex::R438;
-    index[99005] = RowIndex::R439;
-    index[99009] = RowIndex::R440;
+    index[6400] = RowIndex::R1;
+    index[6401] = RowIndex::R2;
+    index[6402] = RowIndex::R3;
+    index[6403] = RowIndex::R4;
+    index[10000] = RowIndex::R5;
+    index[10001] = RowIndex::R6;
+    index[10002] = RowIndex::R7;
+    index[10010] = RowIndex::R8;
+    index[10020] = RowIndex::R9;
+    index[10030] = RowIndex::R10;
+    index[10040] = RowIndex::R11;
+    index[10050] = RowIndex::R12;
+    index[10060] = RowIndex::R13;
+    index[10070] = RowIndex::R14;
+    index[11000] = RowIndex::R15;
+    index[11001] = RowIndex::R16;
+    index[11002] = RowIndex::R17;
+    index[11003] = RowIndex::R18;
+    index[11004] = RowIndex::R19;
+    index[11005] = RowIndex::R20;
+    index[11006] = RowIndex::R21;
+    index[11007] = RowIndex::R22;
+    index[11008] = RowIndex::R23;
+    index[11009] = RowIndex::R24;
+    index[11100] = RowIndex::R25;
+    index[11101] = RowIndex::R26;
+    index[11102] = RowIndex::R27;
+    index[11103] = RowIndex::R28;
+    index[11104] = RowIndex::R29;
+    index[11105] = RowIndex::R30;
+    index[11200] = RowIndex::R31;
+    index[21100] = RowIndex::R32;
+    index[21101] = RowIndex::R33;
+    index[21102] = RowIndex::R34;
+    index[21103] = RowIndex::R35;
+    index[21104] = RowIndex::R36;
+    index[21105] = RowIndex::R37;
+    index[21106] = RowIndex::R38;
+    index[21107] = RowIndex::R39;
+    index[21108] = RowIndex::R40;
+    index[21109] = RowIndex::R41;
+    index[21110] = RowIndex::R42;
+    index[21111] = RowIndex::R43;
+    index[21112] = RowIndex::R44;
+    index[21113] = RowIndex::R45;
+    index[21114] = RowIndex::R46;
+    index[21115] = RowIndex::R47;
+    index[21116] = RowIndex::R48;
+    index[21117] = RowIndex::R49;
+    index[21118] = RowIndex::R50;
+    index[21119] = RowIndex::R51;
+    index[21150] = RowIndex::R52;
+    index[21151] = RowIndex::R53;
+    index[21152] = RowIndex::R54;
+    index[21200] = RowIndex::R55;
+    index[21201] = RowIndex::R56;
+    index[21202] = RowIndex::R57;
+    index[21203] = RowIndex::R58;
+    index[21300] = RowIndex::R59;
+    index[21301] = RowIndex::R60;
+    index[21302] = RowIndex::R61;
+    index[21303] = RowIndex::R62;
+    index[21310] = RowIndex::R63;
+    index[21311] = RowIndex::R64;
+    index[21312] = RowIndex::R65;
+    index[21313] = RowIndex::R66;
+    index[21314] = RowIndex::R67;
+    index[21315] = RowIndex::R68;
+    index[21316] = RowIndex::R69;
+    index[21317] = RowIndex::R70;
+    index[21350] = RowIndex::R71;
+    index[21351] = RowIndex::R72;
+    index[21352] = RowIndex::R73;
+    index[21353] = RowIndex::R74;
+    index[21354] = RowIndex::R75;
+    index[21355] = RowIndex::R76;
+    index[21400] = RowIndex::R77;
+    index[21420] = RowIndex::R78;
+    index[21500] = RowIndex::R79;
+    index[21501] = RowIndex::R80;
+    index[21502] = RowIndex::R81;
+    index[21503] = RowIndex::R82;
+    index[22001] = RowIndex::R83;
+    index[22002] = RowIndex::R84;
+    index[22100] = RowIndex::R85;
+    index[22101] = RowIndex::R86;
+    index[22102] = RowIndex::R87;
+    index[22103] = RowIndex::R88;
+    index[22104] = RowIndex::R89;
+    index[22105] = RowIndex::R90;
+    index[22106] = RowIndex::R91;
+    index[22107] = RowIndex::R92;
+    index[22108] = RowIndex::R93;
+    index[22150] = RowIndex::R94;
+    index[22151] = RowIndex::R95;
+    index[22152] = RowIndex::R96;
+    index[22153] = RowIndex::R97;
+    index[22999] = RowIndex::R98;
+    index[23150] = RowIndex::R99;
+    index[23151] = RowIndex::R100;
+    index[23152] = RowIndex::R101;
+    index[24150] = RowIndex::R102;
+    index[24151] = RowIndex::R103;
+    index[24152] = RowIndex::R104;
+    index[24153] = RowIndex::R105;
+    index[24154] = RowIndex::R106;
+    index[24155] = RowIndex::R107;
+    index[24156] = RowIndex::R108;
+    index[24157] = RowIndex::R109;
+    index[24158] = RowIndex::R110;
+    index[24159] = RowIndex::R111;
+    index[24250] = RowIndex::R112;
+    index[24251] = RowIndex::R113;
+    index[24252] = RowIndex::R114;
+    index[24300] = RowIndex::R115;
+    index[24301] = RowIndex::R116;
+    index[24302] = RowIndex::R117;
+    index[24303] = RowIndex::R118;
+    index[24304] = RowIndex::R119;
+    index[24900] = RowIndex::R120;
+    index[24901] = RowIndex::R121;
+    index[24902] = RowIndex::R122;
+    index[25000] = RowIndex::R123;
+    index[25001] = RowIndex::R124;
+    index[25002] = RowIndex::R125;
+    index[25003] = RowIndex::R126;
+    index[25004] = RowIndex::R127;
+    index[25150] = RowIndex::R128;
+    index[25151] = RowIndex::R129;
+    index[25152] = RowIndex::R130;
+    index[25153] = RowIndex::R131;
+    index[25154] = RowIndex::R132;
+    index[25155] = RowIndex::R133;
+    index[25170] = RowIndex::R134;
+    index[25171] = RowIndex::R135;
+    index[25172] = RowIndex::R136;
+    index[25173] = RowIndex::R137;
+    index[25174] = RowIndex::R138;
+    index[25200] = RowIndex::R139;
+    index[25201] = RowIndex::R140;
+    index[25202] = RowIndex::R141;
+    index[25203] = RowIndex::R142;
+    index[25204] = RowIndex::R143;
+    index[25300] = RowIndex::R144;
+    index[25301] = RowIndex::R145;
+    index[25302] = RowIndex::R146;
+    index[25303] = RowIndex::R147;
+    index[25400] = RowIndex::R148;
+    index[25401] = RowIndex::R149;
+    index[25402] = RowIndex::R150;
+    index[25403] = RowIndex::R151;
+    index[25404] = RowIndex::R152;
+    index[25405] = RowIndex::R153;
+    index[25406] = RowIndex::R154;
+    index[25407] = RowIndex::R155;
+    index[25500] = RowIndex::R156;
+    index[25501] = RowIndex::R157;
+    index[25502] = RowIndex::R158;
+    index[25503] = RowIndex::R159;
+    index[25505] = RowIndex::R160;
+    index[25506] = RowIndex::R161;
+    index[25600] = RowIndex::R162;
+    index[25601] = RowIndex::R163;
+    index[25602] = RowIndex::R164;
+    index[25603] = RowIndex::R165;
+    index[25604] = RowIndex::R166;
+    index[25605] = RowIndex::R167;
+    index[25606] = RowIndex::R168;
+    index[25607] = RowIndex::R169;
+    index[25608] = RowIndex::R170;
+    index[25609] = RowIndex::R171;
+    index[25700] = RowIndex::R172;
+    index[25701] = RowIndex::R173;
+    index[25702] = RowIndex::R174;
+    index[25800] = RowIndex::R175;
+    index[25801] = RowIndex::R176;
+    index[25802] = RowIndex::R177;
+    index[25900] = RowIndex::R178;
+    index[25901] = RowIndex::R179;
+    index[25902] = RowIndex::R180;
+    index[25903] = RowIndex::R181;
+    index[26000] = RowIndex::R182;
+    index[26001] = RowIndex::R183;
+    index[26002] = RowIndex::R184;
+    index[26100] = RowIndex::R185;
+    index[26200] = RowIndex::R186;
+    index[26201] = RowIndex::R187;
+    index[26202] = RowIndex::R188;
+    index[26203] = RowIndex::R189;
+    index[26204] = RowIndex::R190;
+    index[26205] = RowIndex::R191;
+    index[26206] = RowIndex::R192;
+    index[26207] = RowIndex::R193;
+    index[26208] = RowIndex::R194;
+    index[26209] = RowIndex::R195;
+    index[26300] = RowIndex::R196;
+    index[26301] = RowIndex::R197;
+    index[26302] = RowIndex::R198;
+    index[26400] = RowIndex::R199;
+    index[26401] = RowIndex::R200;
+    index[26402] = RowIndex::R201;
+    index[26403] = RowIndex::R202;
+    index[26404] = RowIndex::R203;
+    index[26405] = RowIndex::R204;
+    index[30000] = RowIndex::R205;
+    index[30001] = RowIndex::R206;
+    index[30002] = RowIndex::R207;
+    index[30003] = RowIndex::R208;
+    index[30004] = RowIndex::R209;
+    index[30005] = RowIndex::R210;
+    index[30100] = RowIndex::R211;
+    index[30101] = RowIndex::R212;
+    index[30102] = RowIndex::R213;
+    index[30103] = RowIndex::R214;
+    index[30104] = RowIndex::R215;
+    index[30105] = RowIndex::R216;
+    index[30106] = RowIndex::R217;
+    index[30200] = RowIndex::R218;
+    index[30201] = RowIndex::R219;
+    index[30203] = RowIndex::R220;
+    index[30210] = RowIndex::R221;
+    index[30300] = RowIndex::R222;
+    index[30400] = RowIndex::R223;
+    index[30401] = RowIndex::R224;
+    index[30402] = RowIndex::R225;
+    index[30403] = RowIndex::R226;
+    index[30500] = RowIndex::R227;
+    index[30501] = RowIndex::R228;
+    index[30502] = RowIndex::R229;
+    index[30503] = RowIndex::R230;
+    index[31000] = RowIndex::R231;
+    index[31001] = RowIndex::R232;
+    index[31002] = RowIndex::R233;
+    index[31100] = RowIndex::R234;
+    index[31101] = RowIndex::R235;
+    index[31102] = RowIndex::R236;
+    index[31103] = RowIndex::R237;
+    index[31104] = RowIndex::R238;
+    index[31105] = RowIndex::R239;
+    index[31106] = RowIndex::R240;
+    index[31200] = RowIndex::R241;
+    index[31201] = RowIndex::R242;
+    index[31203] = RowIndex::R243;
+    index[31210] = RowIndex::R244;
+    index[31300] = RowIndex::R245;
+    index[31400] = RowIndex::R246;
+    index[31410] = RowIndex::R247;
+    index[31420] = RowIndex::R248;
+    index[31430] = RowIndex::R249;
+    index[31440] = RowIndex::R250;
+    index[31450] = RowIndex::R251;
+    index[39996] = RowIndex::R252;
+    index[39997] = RowIndex::R253;
+    index[39998] = RowIndex::R254;
+    index[39999] = RowIndex::R255;
+    index[40001] = RowIndex::R256;
+    index[40002] = RowIndex::R257;
+    index[40003] = RowIndex::R258;
+    index[40004] = RowIndex::R259;
+    index[40010] = RowIndex::R260;
+    index[40011] = RowIndex::R261;
+    index[40012] = RowIndex::R262;
+    index[40013] = RowIndex::R263;
+    index[40014] = RowIndex::R264;
+    index[40015] = RowIndex::R265;
+    index[40016] = RowIndex::R266;
+    index[40017] = RowIndex::R267;
+    index[40018] = RowIndex::R268;
+    index[40019] = RowIndex::R269;
+    index[40020] = RowIndex::R270;
+    index[40021] = RowIndex::R271;
+    index[40030] = RowIndex::R272;
+    index[40031] = RowIndex::R273;
+    index[40032] = RowIndex::R274;
+    index[40033] = RowIndex::R275;
+    index[40034] = RowIndex::R276;
+    index[40035] = RowIndex::R277;
+    index[40036] = RowIndex::R278;
+    index[40037] = RowIndex::R279;
+    index[40050] = RowIndex::R280;
+    index[41000] = RowIndex::R281;
+    index[41002] = RowIndex::R282;
+    index[41003] = RowIndex::R283;
+    index[41004] = RowIndex::R284;
+    index[41005] = RowIndex::R285;
+    index[41006] = RowIndex::R286;
+    index[41007] = RowIndex::R287;
+    index[41008] = RowIndex::R288;
+    index[41009] = RowIndex::R289;
+    index[41010] = RowIndex::R290;
+    index[41011] = RowIndex::R291;
+    index[41100] = RowIndex::R292;
+    index[41101] = RowIndex::R293;
+    index[41102] = RowIndex::R294;
+    index[41200] = RowIndex::R295;
+    index[41201] = RowIndex::R296;
+    index[41202] = RowIndex::R297;
+    index[41203] = RowIndex::R298;
+    index[41204] = RowIndex::R299;
+    index[42000] = RowIndex::R300;
+    index[42001] = RowIndex::R301;
+    index[42002] = RowIndex::R302;
+    index[42003] = RowIndex::R303;
+    index[42004] = RowIndex::R304;
+    index[42005] = RowIndex::R305;
+    index[42006] = RowIndex::R306;
+    index[43001] = RowIndex::R307;
+    index[43002] = RowIndex::R308;
+    index[43003] = RowIndex::R309;
+    index[43004] = RowIndex::R310;
+    index[43005] = RowIndex::R311;
+    index[43006] = RowIndex::R312;
+    index[43040] = RowIndex::R313;
+    index[43100] = RowIndex::R314;
+    index[43101] = RowIndex::R315;
+    index[43102] = RowIndex::R316;
+    index[43103] = RowIndex::R317;
+    index[43104] = RowIndex::R318;
+    index[43105] = RowIndex::R319;
+    index[43106] = RowIndex::R320;
+    index[43107] = RowIndex::R321;
+    index[43108] = RowIndex::R322;
+    index[43109] = RowIndex::R323;
+    index[44001] = RowIndex::R324;
+    index[44002] = RowIndex::R325;
+    index[45001] = RowIndex::R326;
+    index[45002] = RowIndex::R327;
+    index[45003] = RowIndex::R328;
+    index[45004] = RowIndex::R329;
+    index[45005] = RowIndex::R330;
+    index[45006] = RowIndex::R331;
+    index[46001] = RowIndex::R332;
+    index[46002] = RowIndex::R333;
+    index[46003] = RowIndex::R334;
+    index[46004] = RowIndex::R335;
+    index[46005] = RowIndex::R336;
+    index[46006] = RowIndex::R337;
+    index[47001] = RowIndex::R338;
+    index[47002] = RowIndex::R339;
+    index[47003] = RowIndex::R340;
+    index[47004] = RowIndex::R341;
+    index[47101] = RowIndex::R342;
+    index[47102] = RowIndex::R343;
+    index[47103] = RowIndex::R344;
+    index[47104] = RowIndex::R345;
+    index[47105] = RowIndex::R346;
+    index[47106] = RowIndex::R347;
+    index[47201] = RowIndex::R348;
+    index[50001] = RowIndex::R349;
+    index[51000] = RowIndex::R350;
+    index[51001] = RowIndex::R351;
+    index[51002] = RowIndex::R352;
+    index[52000] = RowIndex::R353;
+    index[52001] = RowIndex::R354;
+    index[52002] = RowIndex::R355;
+    index[52003] = RowIndex::R356;
+    index[53001] = RowIndex::R357;
+    index[54001] = RowIndex::R358;
+    index[54002] = RowIndex::R359;
+    index[54003] = RowIndex::R360;
+    index[54005] = RowIndex::R361;
+    index[54006] = RowIndex::R362;
+    index[54100] = RowIndex::R363;
+    index[54101] = RowIndex::R364;
+    index[54102] = RowIndex::R365;
+    index[54103] = RowIndex::R366;
+    index[54200] = RowIndex::R367;
+    index[54201] = RowIndex::R368;
+    index[54202] = RowIndex::R369;
+    index[54203] = RowIndex::R370;
+    index[54204] = RowIndex::R371;
+    index[54300] = RowIndex::R372;
+    index[54301] = RowIndex::R373;
+    index[54302] = RowIndex::R374;
+    index[55001] = RowIndex::R375;
+    index[55002] = RowIndex::R376;
+    index[55003] = RowIndex::R377;
+    index[55004] = RowIndex::R378;
+    index[60000] = RowIndex::R379;
+    index[60001] = RowIndex::R380;
+    index[60002] = RowIndex::R381;
+    index[60003] = RowIndex::R382;
+    index[60004] = RowIndex::R383;
+    index[60005] = RowIndex::R384;
+    index[60006] = RowIndex::R385;
+    index[61000] = RowIndex::R386;
+    index[61001] = RowIndex::R387;
+    index[61002] = RowIndex::R388;
+    index[62000] = RowIndex::R389;
+    index[62001] = RowIndex::R390;
+    index[62002] = RowIndex::R391;
+    index[62003] = RowIndex::R392;
+    index[63000] = RowIndex::R393;
+    index[63001] = RowIndex::R394;
+    index[64000] = RowIndex::R395;
+    index[64001] = RowIndex::R396;
+    index[64002] = RowIndex::R397;
+    index[64003] = RowIndex::R398;
+    index[64004] = RowIndex::R399;
+    index[64005] = RowIndex::R400;
+    index[64006] = RowIndex::R401;
+    index[64007] = RowIndex::R402;
+    index[64008] = RowIndex::R403;
+    index[64010] = RowIndex::R404;
+    index[64015] = RowIndex::R405;
+    index[64020] = RowIndex::R406;
+    index[64025] = RowIndex::R407;
+    index[64030] = RowIndex::R408;
+    index[64100] = RowIndex::R409;
+    index[64101] = RowIndex::R410;
+    index[64200] = RowIndex::R411;
+    index[64201] = RowIndex::R412;
+    index[64202] = RowIndex::R413;
+    index[64203] = RowIndex::R414;
+    index[64204] = RowIndex::R415;
+    index[65000] = RowIndex::R416;
+    index[66000] = RowIndex::R417;
+    index[67000] = RowIndex::R418;
+    index[68000] = RowIndex::R419;
+    index[68001] = RowIndex::R420;
+    index[68002] = RowIndex::R421;
+    index[68003] = RowIndex::R422;
+    index[68004] = RowIndex::R423;
+    index[68005] = RowIndex::R424;
+    index[68006] = RowIndex::R425;
+    index[69000] = RowIndex::R426;
+    index[69001] = RowIndex::R427;
+    index[70000] = RowIndex::R428;
+    index[71001] = RowIndex::R429;
+    index[71002] = RowIndex::R430;
+    index[71003] = RowIndex::R431;
+    index[71004] = RowIndex::R432;
+    index[71005] = RowIndex::R433;
+    index[71006] = RowIndex::R434;
+    index[90400] = RowIndex::R435;
+    index[90500] = RowIndex::R436;
+    index[98004] = RowIndex::R437;
+    index[98005] = RowIndex::R438;
+    index[98006] = RowIndex::R439;
+    index[98008] = RowIndex::R440;
+    index[98009] = RowIndex::R441;
+    index[98010] = RowIndex::R442;
+    index[98011] = RowIndex::R443;
+    index[98012] = RowIndex::R444;
+    index[98013] = RowIndex::R445;
+    index[98014] = RowIndex::R446;
+    index[98015] = RowIndex::R447;
+    index[98016] = RowIndex::R448;
+    index[98017] = RowIndex::R449;
+    index[98018] = RowIndex::R450;
+    index[98019] = RowIndex::R451;
+    index[98020] = RowIndex::R452;
+    index[98021] = RowIndex::R453;
+    index[99001] = RowIndex::R454;
+    index[99002] = RowIndex::R455;
+    index[99003] = RowIndex::R456;
+    index[99004] = RowIndex::R457;
+    index[99005] = RowIndex::R458;
+    index[99009] = RowIndex::R459;
     index
 };
 
 /// Each row's gRPC code, in the order of [`ROWS`].
-pub(crate) static ROW_GRPC: [tonic::Code; 442] = {
+pub(crate) static ROW_GRPC: [tonic::Code; 461] = {
     use tonic::Code::*;
     [
         Unknown,
+        Ok,
+        Ok,
+        Ok,
+        Internal,
         Ok,
         Ok,
         Ok,
@@ -3747,6 +4370,12 @@ pub(crate) static ROW_GRPC: [tonic::Code; 442] = {
         Cancelled,
         Internal,
         NotFound,
+        Ok,
+        Internal,
+        Ok,
+        Ok,
+        Cancelled,
+        Internal,
         NotFound,
         PermissionDenied,
         InvalidArgument,
@@ -3853,6 +4482,7 @@ pub(crate) static ROW_GRPC: [tonic::Code; 442] = {
         Unavailable,
         Unavailable,
         InvalidArgument,
+        FailedPrecondition,
         Aborted,
         Internal,
         Cancelled,
@@ -3879,6 +4509,11 @@ pub(crate) static ROW_GRPC: [tonic::Code; 442] = {
         ResourceExhausted,
         Internal,
         Internal,
+        Internal,
+        Internal,
+        Internal,
+        Unavailable,
+        Unavailable,
         Ok,
         Ok,
         Internal,
@@ -4008,9 +4643,12 @@ pub(crate) static ROW_GRPC: [tonic::Code; 442] = {
         InvalidArgument,
         FailedPrecondition,
         InvalidArgument,
+        Internal,
+        InvalidArgument,
         ResourceExhausted,
         ResourceExhausted,
         PermissionDenied,
+        Internal,
         InvalidArgument,
         Internal,
         Internal,
@@ -4041,8 +4679,12 @@ pub(crate) static ROW_GRPC: [tonic::Code; 442] = {
 };
 
 /// Each row's HTTP status, in the order of [`ROWS`].
-pub(crate) static ROW_HTTP: [http::StatusCode; 442] = {
+pub(crate) static ROW_HTTP: [http::StatusCode; 461] = {
     [
+        http_status(500),
+        http_status(200),
+        http_status(200),
+        http_status(200),
         http_status(500),
         http_status(200),
         http_status(200),
@@ -4195,6 +4837,12 @@ pub(crate) static ROW_HTTP: [http::StatusCode; 442] = {
         http_status(499),
         http_status(500),
         http_status(404),
+        http_status(200),
+        http_status(500),
+        http_status(200),
+        http_status(200),
+        http_status(499),
+        http_status(500),
         http_status(404),
         http_status(403),
         http_status(400),
@@ -4300,6 +4948,7 @@ pub(crate) static ROW_HTTP: [http::StatusCode; 442] = {
         http_status(500),
         http_status(503),
         http_status(503),
+        http_status(400),
         http_status(400),
         http_status(409),
         http_status(500),
@@ -4327,6 +4976,11 @@ pub(crate) static ROW_HTTP: [http::StatusCode; 442] = {
         http_status(429),
         http_status(500),
         http_status(500),
+        http_status(500),
+        http_status(500),
+        http_status(500),
+        http_status(503),
+        http_status(503),
         http_status(200),
         http_status(200),
         http_status(500),
@@ -4456,9 +5110,12 @@ pub(crate) static ROW_HTTP: [http::StatusCode; 442] = {
         http_status(400),
         http_status(402),
         http_status(400),
+        http_status(500),
+        http_status(400),
         http_status(429),
         http_status(429),
         http_status(403),
+        http_status(500),
         http_status(400),
         http_status(500),
         http_status(500),
@@ -4489,10 +5146,14 @@ pub(crate) static ROW_HTTP: [http::StatusCode; 442] = {
 };
 
 /// Each row's outcome, in the order of [`ROWS`].
-pub(crate) static ROW_OUTCOME: [crate::Outcome; 442] = {
+pub(crate) static ROW_OUTCOME: [crate::Outcome; 461] = {
     use crate::Outcome::*;
     [
         Failure,
+        InProgress,
+        InProgress,
+        Success,
+        Failure,
         Success,
         Success,
         Success,
@@ -4504,53 +5165,6 @@ pub(crate) static ROW_OUTCOME: [crate::Outcome; 442] = {
         Failure,
         Success,
         Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Success,
-        InProgress,
-        Failure,
-        InProgress,
-        InProgress,
-        Failure,
-        Failure,
-        InProgress,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Success,
-        InProgress,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Success,
-        InProgress,
-        InProgress,
-        InProgress,
         Failure,
         Failure,
         Failure,
@@ -4571,6 +5185,11 @@ pub(crate) static ROW_OUTCOME: [crate::Outcome; 442] = {
         InProgress,
         Failure,
         InProgress,
+        InProgress,
+        Failure,
+        Failure,
+        InProgress,
+        Failure,
         Failure,
         Failure,
         Failure,
@@ -4587,57 +5206,10 @@ pub(crate) static ROW_OUTCOME: [crate::Outcome; 442] = {
         Failure,
         Failure,
         Failure,
-        Success,
-        InProgress,
-        Failure,
-        Success,
-        InProgress,
-        Failure,
-        InProgress,
-        Failure,
-        Failure,
-        Failure,
-        InProgress,
-        Failure,
-        InProgress,
-        Success,
-        InProgress,
-        Failure,
-        InProgress,
-        InProgress,
-        InProgress,
-        Success,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        InProgress,
-        InProgress,
-        Success,
-        Failure,
-        Success,
-        InProgress,
-        Failure,
-        InProgress,
         Failure,
         Failure,
         Success,
         InProgress,
-        Failure,
-        InProgress,
-        Failure,
-        Success,
-        Failure,
-        InProgress,
-        InProgress,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Success,
-        Failure,
         InProgress,
         InProgress,
         Failure,
@@ -4646,37 +5218,6 @@ pub(crate) static ROW_OUTCOME: [crate::Outcome; 442] = {
         Failure,
         Failure,
         Failure,
-        Failure,
-        Failure,
-        Failure,
-        Success,
-        Success,
-        Failure,
-        Failure,
-        InProgress,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        InProgress,
-        Failure,
-        InProgress,
-        Failure,
-        Failure,
-        Success,
         Failure,
         Failure,
         Failure,
@@ -4700,6 +5241,132 @@ pub(crate) static ROW_OUTCOME: [crate::Outcome; 442] = {
         Failure,
         Failure,
         Failure,
+        Failure,
+        Failure,
+        Success,
+        InProgress,
+        Failure,
+        Failure,
+        Failure,
+        Success,
+        InProgress,
+        Failure,
+        Success,
+        InProgress,
+        Failure,
+        InProgress,
+        Failure,
+        Failure,
+        Failure,
+        InProgress,
+        Failure,
+        InProgress,
+        Success,
+        InProgress,
+        Failure,
+        InProgress,
+        InProgress,
+        InProgress,
+        Success,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        InProgress,
+        InProgress,
+        Success,
+        Failure,
+        Success,
+        InProgress,
+        Failure,
+        InProgress,
+        Failure,
+        Failure,
+        Success,
+        InProgress,
+        Failure,
+        InProgress,
+        Failure,
+        Success,
+        Failure,
+        InProgress,
+        InProgress,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Success,
+        Failure,
+        InProgress,
+        InProgress,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Success,
+        Failure,
+        InProgress,
+        InProgress,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Success,
+        Success,
+        Failure,
+        Failure,
+        InProgress,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        InProgress,
+        Failure,
+        InProgress,
+        Failure,
+        Failure,
+        Success,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Success,
+        InProgress,
+        Failure,
+        InProgress,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
         Success,
         InProgress,
         Failure,
@@ -4755,51 +5422,6 @@ pub(crate) static ROW_OUTCOME: [crate::Outcome; 442] = {
         Failure,
         Failure,
         Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Success,
-        InProgress,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        Failure,
-        InProgress,
-        InProgress,
-        Success,
-        Failure,
-        Failure,
-        Failure,
-        InProgress,
-        Failure,
-        Failure,
-        Success,
         Failure,
         Failure,
         Failure,
@@ -4828,6 +5450,57 @@ pub(crate) static ROW_OUTCOME: [crate::Outcome; 442] = {
         Failure,
         Failure,
         Success,
+        InProgress,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        InProgress,
+        InProgress,
+        Success,
+        Failure,
+        Failure,
+        Failure,
+        InProgress,
+        Failure,
+        Failure,
+        Success,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Failure,
+        Success,
         Failure,
         Failure,
         Success,
@@ -4897,6 +5570,9 @@ pub(crate) static ROW_OUTCOME: [crate::Outcome; 442] = {
         Failure,
         InProgress,
         Success,
+        Failure,
+        Failure,
+        Failure,
         Failure,
         Failure,
         Failure,
@@ -4938,7 +5614,7 @@ pub(crate) static ROW_OUTCOME: [crate::Outcome; 442] = {
 };
 
 /// Whether each row's code is retryable, in the order of [`ROWS`].
-pub(crate) static ROW_RETRYABLE: [bool; 442] = {
+pub(crate) static ROW_RETRYABLE: [bool; 461] = {
     [
         false,
         false,
@@ -4946,61 +5622,11 @@ pub(crate) static ROW_RETRYABLE: [bool; 442] = {
         false,
         false,
         false,
-        true,
-        false,
-        false,
-        false,
         false,
         false,
         false,
         false,
         true,
-        false,
-        true,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
         false,
         false,
         false,
@@ -5009,42 +5635,8 @@ pub(crate) static ROW_RETRYABLE: [bool; 442] = {
         false,
         false,
         true,
-        true,
         false,
         true,
-        true,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
         false,
         false,
         false,
@@ -5097,35 +5689,43 @@ pub(crate) static ROW_RETRYABLE: [bool; 442] = {
         false,
         false,
         true,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
-        false,
+        true,
         false,
         true,
+        true,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
         false,
         false,
         false,
@@ -5191,37 +5791,12 @@ pub(crate) static ROW_RETRYABLE: [bool; 442] = {
         false,
         false,
         false,
-        true,
-        false,
-        true,
-        false,
-        true,
-        true,
-        false,
-        true,
-        false,
-        false,
-        true,
-        true,
-        true,
-        false,
-        true,
         false,
         false,
         false,
         false,
-        true,
-        true,
-        true,
-        true,
-        true,
-        true,
-        true,
         false,
         false,
-        false,
-        true,
-        true,
         false,
         false,
         false,
@@ -5253,6 +5828,123 @@ pub(crate) static ROW_RETRYABLE: [bool; 442] = {
         false,
         false,
         false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        true,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        true,
+        false,
+        true,
+        false,
+        true,
+        true,
+        false,
+        false,
+        true,
+        false,
+        false,
+        true,
+        true,
+        true,
+        false,
+        true,
+        false,
+        false,
+        false,
+        false,
+        true,
+        true,
+        true,
+        true,
+        true,
+        true,
+        true,
+        false,
+        false,
+        false,
+        true,
+        true,
+        false,
+        false,
+        false,
+        false,
+        false,
+        true,
+        true,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        true,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
         true,
         true,
         false,
@@ -5273,6 +5965,9 @@ pub(crate) static ROW_RETRYABLE: [bool; 442] = {
         false,
         false,
         true,
+        false,
+        false,
+        false,
         false,
         false,
         false,
@@ -5435,530 +6130,1049 @@ pub(crate) static GRPC_HTTP: [http::StatusCode; 17] = [
     http_status(401),
 ];
 
-pub(crate) const NAME_SEED: u64 = 0xb54cda58fbbeb693;
-pub(crate) const NAME_MAX_LEN: usize = 46;
-/// The name table has 2^this slots (512, for 446 names).
-pub(crate) const NAME_SLOT_BITS: u32 = 9;
+/// Names longer than the name hash compares (`name_hash::COVERED` bytes), out of the name
+/// table: a lookup that misses there compares a name this long with each of them.
+#[allow(deprecated)]
+pub(crate) static LONG_NAMES: [(&str, NameEntry); 1] = [
+    ("ANNOTATION_SEARCH_METRICS_FAILED_TO_RETRIEVE_DATA", NameEntry { words: [5283920093176024641, 4851011514638749263, 4848496995734478664, 4919422045483589459, 5932442829242455135, 4707459272420972101], code: StatusCode::EvaluationFailedToRetrieveData, len: 49, deprecated: true }),
+];
+
+pub(crate) const NAME_SEED: u64 = 0x9e3779b97f4a22f9;
+pub(crate) const NAME_MAX_LEN: usize = 47;
+/// The name table has 2^this slots (1024, for 474 names).
+pub(crate) const NAME_SLOT_BITS: u32 = 10;
 /// The name table has 2^this buckets.
-pub(crate) const NAME_BUCKET_BITS: u32 = 7;
+pub(crate) const NAME_BUCKET_BITS: u32 = 8;
 /// Every name of every code, at its slot: lookups read one displacement and one entry.
 #[allow(deprecated)]
-pub(crate) static NAME_TABLE: NameTable<512, 128> = NameTable {
+pub(crate) static NAME_TABLE: NameTable<1024, 256> = NameTable {
     slots: [
-        NameEntry { words: [5283920097419810373, 4919435239826083407, 4919435239826083407, 4919435239826083407, 4919435239826083407, 4919435239826083407], code: StatusCode::EvaluationMixed, len: 16, deprecated: false }, // EVALUATION_MIXED
-        NameEntry { words: [6144140607453417033, 4995689643909075029, 4995689643909075029, 4995689643909075029, 4995689643909075029, 4995689643909075029], code: StatusCode::InputDuplicate, len: 15, deprecated: false }, // INPUT_DUPLICATE
+        NameEntry { words: [4991219068217610061, 5138124872807632965, 5138124872807632965, 5138124872807632965, 5138124872807632965, 5138124872807632965], code: StatusCode::ModelDeploying, len: 15, deprecated: false }, // MODEL_DEPLOYING
+        NameEntry { words: [5283920093176024641, 4851011514638749263, 4848496995734478664, 4919431924244635475, 4708026736167568991, 5642809484340710465], code: StatusCode::EvaluationQueued, len: 47, deprecated: true }, // ANNOTATION_SEARCH_METRICS_QUEUED_FOR_EVALUATION
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [4994009628729690448, 5714609788429485151, 6076280965722756175, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::PipelineDoesNotExist, len: 23, deprecated: false }, // PIPELINE_DOES_NOT_EXIST
+        NameEntry { words: [19512299698602310, 0, 0, 0, 0, 0], code: StatusCode::Failure, len: 7, deprecated: false }, // FAILURE
+        NameEntry::EMPTY,
+        NameEntry { words: [5494759135626153545, 6077683925529871199, 4993442242225062751, 4919422028337791299, 4919422028337791299, 4919422028337791299], code: StatusCode::InternalContextCanceled, len: 25, deprecated: false }, // INTERNAL_CONTEXT_CANCELED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [4995408164503699780, 5712620755151179359, 5928232786334273097, 6002822529696223813, 6002822529696223813, 6002822529696223813], code: StatusCode::DatabaseNoOngoingOperations, len: 30, deprecated: true }, // DATABASE_NO_ONGOING_OPERATIONS
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5932471390338043725, 5719368453346707777, 6867531293322593614, 4854675117244827987, 6004214524018640204, 6004214524018640204], code: StatusCode::ModelTrainingOneVsNSingleClass, len: 36, deprecated: false }, // MODEL_TRAINING_ONE_VS_N_SINGLE_CLASS
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6291331069254979415, 6870599987023007071, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::WorkflowModifySuccess, len: 23, deprecated: false }, // WORKFLOW_MODIFY_SUCCESS
+        NameEntry { words: [5284516028579073609, 5279431856915170628, 4993446631549393222, 4919422045483589465, 4919422045483589465, 4919422045483589465], code: StatusCode::InputVideoModifyFailed, len: 25, deprecated: false }, // INPUT_VIDEO_MODIFY_FAILED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5494759135626153545, 5999149026988082271, 4995990978815804755, 4995990978815804755, 4995990978815804755, 4995990978815804755], code: StatusCode::InternalDatabaseIssue, len: 23, deprecated: false }, // INTERNAL_DATABASE_ISSUE
+        NameEntry { words: [5933315849897135689, 6001403154657530953, 5712357924191093313, 4995703963195891538, 4990918854449648718, 4990918854449648718], code: StatusCode::InputWritesDisabledForMaintenance, len: 37, deprecated: true }, // INPUT_WRITES_DISABLED_FOR_MAINTENANCE
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
         NameEntry { words: [6071768492759339585, 4920547911383533919, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::ArtifactInvalidRequest, len: 24, deprecated: false }, // ARTIFACT_INVALID_REQUEST
-        NameEntry::EMPTY,
-        NameEntry { words: [5641689086789111890, 5211866867388274511, 4922232444516392782, 4922232444516392782, 4922232444516392782, 4922232444516392782], code: StatusCode::RpcUnknownMethod, len: 18, deprecated: false }, // RPC_UNKNOWN_METHOD
-        NameEntry { words: [4919430871708287809, 4919430871708287809, 4919430871708287809, 4919430871708287809, 4919430871708287809, 4919430871708287809], code: StatusCode::Accepted, len: 8, deprecated: false }, // ACCEPTED
-        NameEntry { words: [5572435289849479492, 6076006053773139792, 5138416205002852703, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::DataDumpExportInProgress, len: 28, deprecated: false }, // DATA_DUMP_EXPORT_IN_PROGRESS
-        NameEntry { words: [6004512461603884867, 4920547911383533919, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::ConceptsInvalidRequest, len: 24, deprecated: false }, // CONCEPTS_INVALID_REQUEST
-        NameEntry { words: [5572435289849479492, 6071208948815257424, 4707459272421625439, 4707459272421625439, 4707459272421625439, 4707459272421625439], code: StatusCode::DataDumpNoData, len: 17, deprecated: true }, // DATA_DUMP_NO_DATA
-        NameEntry::EMPTY,
-        NameEntry { words: [6004214605756449108, 6869201391203534665, 6007616383030281554, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::TaskAssignmentReviewSuccess, len: 30, deprecated: false }, // TASK_ASSIGNMENT_REVIEW_SUCCESS
-        NameEntry { words: [4994009628729690448, 6143577640051954527, 5138124782562792770, 5138124782562792770, 5138124782562792770, 5138124782562792770], code: StatusCode::PipelineStepBuilding, len: 22, deprecated: false }, // PIPELINE_STEP_BUILDING
-        NameEntry { words: [5716267791951875907, 5283922210577801042, 4996261462868577865, 4996261462868577865, 4996261462868577865, 4996261462868577865], code: StatusCode::CollectorInactive, len: 18, deprecated: false }, // COLLECTOR_INACTIVE
-        NameEntry { words: [5644504858759286849, 5497018563301629780, 4919422045483589444, 4919422045483589444, 4919422045483589444, 4919422045483589444], code: StatusCode::AppCountRebuildFailed, len: 24, deprecated: false }, // APP_COUNT_REBUILD_FAILED
-        NameEntry { words: [5283920093176024641, 5064654363346030159, 5641115111219289945, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::AnnotationModifyPending, len: 25, deprecated: false }, // ANNOTATION_MODIFY_PENDING
-        NameEntry::EMPTY,
-        NameEntry { words: [5284516028579073609, 5928239383404561732, 6073470549695091269, 6073470549695091269, 6073470549695091269, 6073470549695091269], code: StatusCode::InputVideoOverLimit, len: 22, deprecated: false }, // INPUT_VIDEO_OVER_LIMIT
-        NameEntry { words: [5287019534850216021, 4995133342716288846, 6004218947901018704, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::UploadInProgress, len: 18, deprecated: false }, // UPLOAD_IN_PROGRESS
-        NameEntry { words: [6218988809129709379, 5856177459586223169, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::ConnInvalidRequest, len: 20, deprecated: false }, // CONN_INVALID_REQUEST
-        NameEntry { words: [5642802934799749973, 4846232049277617491, 4990904582559518277, 4990904582559518277, 4990904582559518277, 4990904582559518277], code: StatusCode::UserConsentFace, len: 17, deprecated: false }, // USER_CONSENT_FACE
-        NameEntry { words: [6143577622871035725, 5138124782562792770, 5138124782562792770, 5138124782562792770, 5138124782562792770, 5138124782562792770], code: StatusCode::ModelBuilding, len: 14, deprecated: false }, // MODEL_BUILDING
-        NameEntry::EMPTY,
-        NameEntry { words: [5284516028579073609, 5279431856915170628, 5279430722793199942, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::InputVideoModifyPending, len: 26, deprecated: false }, // INPUT_VIDEO_MODIFY_PENDING
-        NameEntry { words: [4994009628729690448, 5788637694419817311, 5138124782378634320, 5138124782378634320, 5138124782378634320, 5138124782378634320], code: StatusCode::PipelineStepUploading, len: 23, deprecated: false }, // PIPELINE_STEP_UPLOADING
-        NameEntry { words: [5639989190273749843, 5715719247537391956, 5711795034366691670, 4998806810998559557, 6076280965722756175, 6076280965722756175], code: StatusCode::SsoIdentityProviderDoesNotExist, len: 36, deprecated: false }, // SSO_IDENTITY_PROVIDER_DOES_NOT_EXIST
-        NameEntry { words: [6864984802630781260, 4922528260371596622, 4995689648322076484, 4995689648322076484, 4995689648322076484, 4995689648322076484], code: StatusCode::LicenseNeedUpdate, len: 19, deprecated: false }, // LICENSE_NEED_UPDATE
-        NameEntry::EMPTY,
-        NameEntry { words: [6869191555527491908, 6867513658135692630, 5287037200050968645, 4995133342716288846, 6004218947901018704, 6004218947901018704], code: StatusCode::DatasetVersionExportInProgress, len: 34, deprecated: false }, // DATASET_VERSION_EXPORT_IN_PROGRESS
-        NameEntry { words: [5572435289849479492, 6076006053773139792, 4919422045483589460, 4919422045483589460, 4919422045483589460, 4919422045483589460], code: StatusCode::DataDumpExportFailed, len: 23, deprecated: false }, // DATA_DUMP_EXPORT_FAILED
-        NameEntry { words: [6216479650496335692, 5715721334992162373, 5931049747574903886, 5931049747574903886, 5931049747574903886, 5931049747574903886], code: StatusCode::LoginEventError, len: 17, deprecated: false }, // LOGIN_EVENT_ERROR
-        NameEntry { words: [4923084579148087632, 5287042633083670352, 4710558816855479886, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::PasswordpolicyInvalidArgument, len: 31, deprecated: false }, // PASSWORDPOLICY_INVALID_ARGUMENT
-        NameEntry { words: [6868628584232211028, 6071226489729339210, 4994016234824881217, 4994016234824881217, 4994016234824881217, 4994016234824881217], code: StatusCode::TrainerJobStateNone, len: 22, deprecated: false }, // TRAINER_JOB_STATE_NONE
-        NameEntry { words: [4994009628729690448, 6143577640051954527, 6360576177308191817, 4998789175961666896, 5931049747574899781, 5931049747574899781], code: StatusCode::PipelineStepBuildUnexpectedError, len: 36, deprecated: false }, // PIPELINE_STEP_BUILD_UNEXPECTED_ERROR
-        NameEntry::EMPTY,
-        NameEntry::EMPTY,
-        NameEntry { words: [5494759135626153545, 4847368913984312671, 4993728188548138324, 6076850431274341471, 6076850431274341471, 6076850431274341471], code: StatusCode::InternalUnexpectedTimeout, len: 27, deprecated: false }, // INTERNAL_UNEXPECTED_TIMEOUT
-        NameEntry { words: [5498705227242491981, 4998805707024188758, 5931049747574903630, 5931049747574903630, 5931049747574903630, 5931049747574903630], code: StatusCode::MpResolveDnsError, len: 20, deprecated: false }, // MP_RESOLVE_DNS_ERROR
-        NameEntry { words: [6291331069254979415, 4920547911383533919, 4994572540028542788, 4994572540028542788, 4994572540028542788, 4994572540028542788], code: StatusCode::WorkflowInvalidRecipe, len: 23, deprecated: false }, // WORKFLOW_INVALID_RECIPE
-        NameEntry { words: [6147799747521695565, 5931036609251464517, 6071227558674187615, 5642809484340710465, 5642809484340710465, 5642809484340710465], code: StatusCode::ModelQueuedForEvaluation, len: 27, deprecated: false }, // MODEL_QUEUED_FOR_EVALUATION
-        NameEntry::EMPTY,
-        NameEntry { words: [5791438103441724754, 5713189219473379909, 4919418768490520398, 4919418768490520398, 4919418768490520398, 4919418768490520398], code: StatusCode::RunnerPermissionDenied, len: 24, deprecated: false }, // RUNNER_PERMISSION_DENIED
-        NameEntry { words: [5494759135626156101, 6071772925249143647, 5715721334991769417, 5931049747574902351, 5931049747574902351, 5931049747574902351], code: StatusCode::ExternalConnectionError, len: 25, deprecated: false }, // EXTERNAL_CONNECTION_ERROR
-        NameEntry { words: [23453980013319507, 0, 0, 0, 0, 0], code: StatusCode::Success, len: 7, deprecated: false }, // SUCCESS
-        NameEntry { words: [6868925413616473427, 6865542233703203159, 5931316869205676097, 4919430807250358864, 4919430807250358864, 4919430807250358864], code: StatusCode::SuccessWarningApiDeprecated, len: 30, deprecated: false }, // SUCCESS_WARNING_API_DEPRECATED
-        NameEntry { words: [6869191555527491908, 6867513658135692630, 6432337933782437455, 6432337933782437455, 6432337933782437455, 6432337933782437455], code: StatusCode::DatasetVersionReady, len: 21, deprecated: false }, // DATASET_VERSION_READY
-        NameEntry { words: [5284516028579073609, 5645067813007607108, 5640002478448660300, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::InputVideoDownloadPending, len: 28, deprecated: false }, // INPUT_VIDEO_DOWNLOAD_PENDING
-        NameEntry { words: [5283920093176024641, 6073457415500549711, 6002822504111361609, 4995159748225748549, 6288513089571807059, 6288513089571807059], code: StatusCode::AnnotationAwaitingConsensusReview, len: 36, deprecated: false }, // ANNOTATION_AWAITING_CONSENSUS_REVIEW
-        NameEntry { words: [5791427099801765203, 5713190250264937810, 5932731961641951054, 4995148722842191455, 4995148722842191455, 4995148722842191455], code: StatusCode::SearchPredictionFailure, len: 25, deprecated: false }, // SEARCH_PREDICTION_FAILURE
-        NameEntry { words: [4703551676648279625, 4919422045483589460, 4919422045483589460, 4919422045483589460, 4919422045483589460, 4919422045483589460], code: StatusCode::InputDownloadFailed, len: 12, deprecated: false }, // INPUT_FAILED
-        NameEntry::EMPTY,
-        NameEntry { words: [6869191555527491908, 6867513658135692630, 6071772934006197845, 5931049747574899781, 5931049747574899781, 5931049747574899781], code: StatusCode::DatasetVersionUnexpectedError, len: 32, deprecated: false }, // DATASET_VERSION_UNEXPECTED_ERROR
-        NameEntry { words: [4992030512162754637, 6864968314217907295, 5931049747574900036, 5931049747574900036, 5931049747574900036, 5931049747574900036], code: StatusCode::MpImageDecodeError, len: 21, deprecated: false }, // MP_IMAGE_DECODE_ERROR
-        NameEntry { words: [6143577622871035725, 5070850107004701769, 4919422045483589447, 4919422045483589447, 4919422045483589447, 4919422045483589447], code: StatusCode::ModelBuildingFailed, len: 21, deprecated: false }, // MODEL_BUILDING_FAILED
-        NameEntry { words: [5932471390338043725, 4919424244507628639, 4919424244507628639, 4919424244507628639, 4919424244507628639, 4919424244507628639], code: StatusCode::ModelTrained, len: 13, deprecated: false }, // MODEL_TRAINED
-        NameEntry { words: [5932471390338043725, 5647310859308779841, 4707459272421625439, 4707459272421625439, 4707459272421625439, 4707459272421625439], code: StatusCode::ModelTrainingNoData, len: 22, deprecated: false }, // MODEL_TRAINING_NO_DATA
-        NameEntry { words: [5711795043225849417, 6007595475229494871, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::InputDownloadSuccess, len: 22, deprecated: true }, // INPUT_DOWNLOAD_SUCCESS
-        NameEntry::EMPTY,
-        NameEntry { words: [5932471390338043725, 6295829205650131265, 4998792512967821633, 5931049747574900558, 5931049747574900558, 5931049747574900558], code: StatusCode::ModelTrainingWaitingError, len: 28, deprecated: false }, // MODEL_TRAINING_WAITING_ERROR
-        NameEntry { words: [5498988897164611649, 6867513658151355209, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::AppDuplicationPending, len: 23, deprecated: true }, // APP_DUPLICATION_PENDING
-        NameEntry { words: [5932471390338043725, 5287022889119140161, 4926731598969263694, 4993453310641001537, 6360594799817277778, 4919413232277608517], code: StatusCode::ModelTrainingInvalidDataToleranceExceeded, len: 46, deprecated: false }, // MODEL_TRAINING_INVALID_DATA_TOLERANCE_EXCEEDED
-        NameEntry::EMPTY,
-        NameEntry { words: [5283920093176024641, 5423250198142864975, 5138416205002852703, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::AnnotationTrackInProgress, len: 28, deprecated: false }, // ANNOTATION_TRACK_IN_PROGRESS
-        NameEntry::EMPTY,
-        NameEntry::EMPTY,
-        NameEntry { words: [6291331069254979415, 4920547911383533919, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::WorkflowInvalidRequest, len: 24, deprecated: false }, // WORKFLOW_INVALID_REQUEST
-        NameEntry { words: [5498988897164611649, 6867513658151355209, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::AppDuplicationSuccess, len: 23, deprecated: true }, // APP_DUPLICATION_SUCCESS
-        NameEntry { words: [5932471390338043725, 6151714017574275393, 4998800248304192334, 5931049747574902359, 5931049747574902359, 5931049747574902359], code: StatusCode::ModelTrainingUnknownError, len: 28, deprecated: false }, // MODEL_TRAINING_UNKNOWN_ERROR
-        NameEntry { words: [4994009628729690448, 5641144806623433567, 4995159683599450454, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::PipelineStepInvalidRequest, len: 29, deprecated: false }, // PIPELINE_STEP_INVALID_REQUEST
-        NameEntry::EMPTY,
-        NameEntry { words: [5281982689145209155, 6004223324874688579, 6004223324874688579, 6004223324874688579, 6004223324874688579, 6004223324874688579], code: StatusCode::CacheMiss, len: 10, deprecated: false }, // CACHE_MISS
-        NameEntry::EMPTY,
-        NameEntry { words: [5283920097419810373, 4919423145315618383, 6076850542792232265, 6076850542792232265, 6076850542792232265, 6076850542792232265], code: StatusCode::EvaluationTimedOut, len: 20, deprecated: false }, // EVALUATION_TIMED_OUT
+        NameEntry { words: [6216479641839095629, 5642809484340710465, 4919422045483589454, 4919422045483589454, 4919422045483589454, 4919422045483589454], code: StatusCode::ModelEvaluationFailed, len: 23, deprecated: false }, // MODEL_EVALUATION_FAILED
         NameEntry { words: [6004214605756449108, 6869201391203534665, 5138124851231414081, 6002811577429869407, 4992616517651616597, 6288513089571807059], code: StatusCode::TaskAssignmentAwaitingConsensusReview, len: 41, deprecated: false }, // TASK_ASSIGNMENT_AWAITING_CONSENSUS_REVIEW
         NameEntry::EMPTY,
-        NameEntry { words: [4707459271918634317, 5138124847087439967, 4995990978815805262, 4995990978815805262, 4995990978815805262, 4995990978815805262], code: StatusCode::MetadataParsingIssue, len: 22, deprecated: false }, // METADATA_PARSING_ISSUE
-        NameEntry { words: [4994596767938137933, 5642809480346946898, 4919418768490520398, 4919418768490520398, 4919418768490520398, 4919418768490520398], code: StatusCode::ModelPermissionDenied, len: 23, deprecated: false }, // MODEL_PERMISSION_DENIED
-        NameEntry { words: [6869206888896087378, 4919422015419664708, 5278585310053090911, 4990918854449648718, 4990918854449648718, 4990918854449648718], code: StatusCode::RequestDisabledForMaintenance, len: 32, deprecated: false }, // REQUEST_DISABLED_FOR_MAINTENANCE
-        NameEntry { words: [4990918854551227977, 5641144759563670623, 5927123331488432470, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::InstanceTypeInvalidArgument, len: 30, deprecated: false }, // INSTANCE_TYPE_INVALID_ARGUMENT
         NameEntry::EMPTY,
-        NameEntry { words: [6360594829914951501, 5138124851383324760, 5138124851383324760, 5138124851383324760, 5138124851383324760, 5138124851383324760], code: StatusCode::ModelExporting, len: 15, deprecated: false }, // MODEL_EXPORTING
-        NameEntry { words: [6291331069254979415, 4702683028019037279, 4995689643909075029, 4995689643909075029, 4995689643909075029, 4995689643909075029], code: StatusCode::WorkflowDuplicate, len: 18, deprecated: false }, // WORKFLOW_DUPLICATE
-        NameEntry { words: [5932452669012004684, 4708036537501304137, 6147771186425383244, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::LogEntriesInvalidRequest, len: 27, deprecated: false }, // LOG_ENTRIES_INVALID_REQUEST
-        NameEntry { words: [4854673970622648405, 6071777314571439939, 6071777314571439939, 6071777314571439939, 6071777314571439939, 6071777314571439939], code: StatusCode::UploadConflict, len: 15, deprecated: false }, // UPLOAD_CONFLICT
-        NameEntry { words: [6216479641839095629, 5642809484340710465, 5719365116223902815, 6076850542792232265, 6076850542792232265, 6076850542792232265], code: StatusCode::ModelEvaluationTimedOut, len: 26, deprecated: false }, // MODEL_EVALUATION_TIMED_OUT
+        NameEntry { words: [6864985932392386371, 6868628610171096131, 6075160593671999300, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::ComputeClusterDoesNotExist, len: 30, deprecated: false }, // COMPUTE_CLUSTER_DOES_NOT_EXIST
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6071768492759339585, 5642809480329909855, 5714609788429485151, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::ArtifactVersionDoesNotExist, len: 31, deprecated: false }, // ARTIFACT_VERSION_DOES_NOT_EXIST
+        NameEntry { words: [4852704874129674051, 6074880141098763589, 5281958530341489736, 6073470549695093068, 6073470549695093068, 6073470549695093068], code: StatusCode::ConnExceedMonthlyLimit, len: 25, deprecated: false }, // CONN_EXCEED_MONTHLY_LIMIT
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5426648844317118275, 5494767914607136325, 4920547911383533919, 4920547911383533919, 4920547911383533919, 4920547911383533919], code: StatusCode::ConnTokenInvalid, len: 18, deprecated: true }, // CONN_TOKEN_INVALID
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6151722792242468692, 5931037597362111310, 5931879934669969993, 5931049747574899781, 5931049747574899781, 5931049747574899781], code: StatusCode::TwilioUncategorizedError, len: 26, deprecated: true }, // TWILIO_UNCATEGORIZED_ERROR
+        NameEntry::EMPTY,
+        NameEntry { words: [5284516028579073609, 5931051951328281924, 5711494829473875777, 4849890077201486670, 6432070752489654611, 6432070752489654611], code: StatusCode::InputVideoStorageInconsistency, len: 33, deprecated: false }, // INPUT_VIDEO_STORAGE_INCONSISTENCY
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6076305138066148937, 5712920878472319567, 4993446631549391955, 4919422045483589460, 4919422045483589460, 4919422045483589460], code: StatusCode::InputStorageHostFailed, len: 25, deprecated: false }, // INPUT_STORAGE_HOST_FAILED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5494759135626153545, 4847368913984312671, 3555133702681150277, 3555133702681150277, 3555133702681150277, 3555133702681150277], code: StatusCode::InternalUnexpectedV1, len: 22, deprecated: false }, // INTERNAL_UNEXPECTED_V1
+        NameEntry { words: [6076305133569066322, 5931879934820697426, 5931879934820697426, 5931879934820697426, 5931879934820697426, 5931879934820697426], code: StatusCode::RedisStreamErr, len: 16, deprecated: false }, // REDIS_STREAM_ERR
+        NameEntry { words: [5786368247020539722, 4919430824581942607, 4919430824581942607, 4919430824581942607, 4919430824581942607, 4919430824581942607], code: StatusCode::JobCompleted, len: 13, deprecated: false }, // JOB_COMPLETED
+        NameEntry { words: [4995408164503699780, 4850179179737859167, 6071772950867238731, 4919430815874827588, 4919430815874827588, 4919430815874827588], code: StatusCode::DatabaseDeadlockDetected, len: 26, deprecated: false }, // DATABASE_DEADLOCK_DETECTED
+        NameEntry { words: [5714328283387285325, 5640002478801307972, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::ModelModifyPending, len: 20, deprecated: false }, // MODEL_MODIFY_PENDING
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6360594829914951501, 5641144759495970113, 4708036537501373776, 6144970657294993740, 6074869145814913601, 6074869145814913601], code: StatusCode::ModelExampleInputInvalidArgument, len: 36, deprecated: false }, // MODEL_EXAMPLE_INPUT_INVALID_ARGUMENT
+        NameEntry { words: [4705774889041740109, 5496996590684291918, 4919422045483589445, 4919422045483589445, 4919422045483589445, 4919422045483589445], code: StatusCode::MaintenanceFailed, len: 18, deprecated: false }, // MAINTENANCE_FAILED
+        NameEntry::EMPTY,
+        NameEntry { words: [5641144845495260497, 6436593039334719830, 6359456844306669380, 6359456844306669380, 6359456844306669380, 6359456844306669380], code: StatusCode::QueryInvalidSyntax, len: 20, deprecated: false }, // QUERY_INVALID_SYNTAX
+        NameEntry { words: [6869191555527491908, 6867513658135692630, 5070864417937184837, 4919422045483589460, 4919422045483589460, 4919422045483589460], code: StatusCode::DatasetVersionExportFailed, len: 29, deprecated: false }, // DATASET_VERSION_EXPORT_FAILED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6076305138066148937, 4922528260624307265, 5496996590684296257, 4919422045483589445, 4919422045483589445, 4919422045483589445], code: StatusCode::InputStatusUpdateFailed, len: 26, deprecated: false }, // INPUT_STATUS_UPDATE_FAILED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [4994596802567097929, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::InputDownloadPending, len: 13, deprecated: false }, // INPUT_PENDING
+        NameEntry::EMPTY,
+        NameEntry { words: [6869191555527491908, 6867513658135692630, 6007613140430248005, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::DatasetVersionExportSuccess, len: 30, deprecated: false }, // DATASET_VERSION_EXPORT_SUCCESS
+        NameEntry::EMPTY,
+        NameEntry { words: [6869191555527491908, 6867513658135692630, 5791440358316464197, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::DatasetVersionExportPending, len: 30, deprecated: false }, // DATASET_VERSION_EXPORT_PENDING
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5788637677238898509, 6865542233534320460, 4919422045483589447, 4919422045483589447, 4919422045483589447, 4919422045483589447], code: StatusCode::ModelUploadingFailed, len: 22, deprecated: false }, // MODEL_UPLOADING_FAILED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5283920097419810373, 5789453523726847567, 5928249231328691013, 5931049747574899781, 5931049747574899781, 5931049747574899781], code: StatusCode::EvaluationUnexpectedError, len: 27, deprecated: false }, // EVALUATION_UNEXPECTED_ERROR
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5711795043225849417, 5791422693115711063, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::InputDownloadPending, len: 22, deprecated: true }, // INPUT_DOWNLOAD_PENDING
+        NameEntry { words: [5283920097419810373, 5279430722793197135, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::EvaluationPending, len: 18, deprecated: false }, // EVALUATION_PENDING
+        NameEntry::EMPTY,
+        NameEntry { words: [5498700876220747598, 5714609788429485151, 6076280965722756175, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::NodepoolDoesNotExist, len: 23, deprecated: false }, // NODEPOOL_DOES_NOT_EXIST
+        NameEntry { words: [6869191555527491908, 6867513658135692630, 6071777314571439939, 6071777314571439939, 6071777314571439939, 6071777314571439939], code: StatusCode::DatasetVersionConflict, len: 24, deprecated: false }, // DATASET_VERSION_CONFLICT
+        NameEntry::EMPTY,
+        NameEntry { words: [5283920097419810373, 5931345499090013775, 6004218947901018704, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::EvaluationInProgress, len: 22, deprecated: false }, // EVALUATION_IN_PROGRESS
+        NameEntry { words: [5572435289849479492, 6071208948815257424, 4707459272421625439, 4707459272421625439, 4707459272421625439, 4707459272421625439], code: StatusCode::DataDumpNoData, len: 17, deprecated: true }, // DATA_DUMP_NO_DATA
+        NameEntry { words: [4998790322534372435, 5931879934938989910, 5931049747574903886, 5931049747574903886, 5931049747574903886, 5931049747574903886], code: StatusCode::StripeEventError, len: 18, deprecated: false }, // STRIPE_EVENT_ERROR
+        NameEntry { words: [5494759135626153545, 4847368913984312671, 5282231226403669332, 4848492516269311045, 4848492516269311045, 4848492516269311045], code: StatusCode::InternalUnexpectedPanic, len: 25, deprecated: false }, // INTERNAL_UNEXPECTED_PANIC
+        NameEntry { words: [5716267791951875907, 5641131625435455314, 5138124847104740703, 5138124847104740703, 5138124847104740703, 5138124847104740703], code: StatusCode::CollectorMissing, len: 17, deprecated: true }, // COLLECTOR_MISSING
+        NameEntry { words: [4994579257457661250, 5287030589995893074, 5935537915500254798, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::BulkOperationInvalidRequest, len: 30, deprecated: false }, // BULK_OPERATION_INVALID_REQUEST
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5283920097419810373, 4995975594377170511, 4919431924244635470, 4919431924244635470, 4919431924244635470, 4919431924244635470], code: StatusCode::EvaluationQueued, len: 17, deprecated: false }, // EVALUATION_QUEUED
+        NameEntry { words: [4854673970622648405, 4919422028337791299, 4919422028337791299, 4919422028337791299, 4919422028337791299, 4919422028337791299], code: StatusCode::UploadCanceled, len: 15, deprecated: false }, // UPLOAD_CANCELED
+        NameEntry { words: [6868925413616473427, 6865542233703203159, 5931316869205676097, 4919430807250358864, 4919430807250358864, 4919430807250358864], code: StatusCode::SuccessWarningApiDeprecated, len: 30, deprecated: false }, // SUCCESS_WARNING_API_DEPRECATED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5283920097419810373, 4993446631549390415, 4919422045483589454, 4919422045483589454, 4919422045483589454, 4919422045483589454], code: StatusCode::EvaluationFailed, len: 17, deprecated: false }, // EVALUATION_FAILED
+        NameEntry { words: [6007610885555508562, 5640018893763596884, 4921947718382863698, 4921947718382863698, 4921947718382863698, 4921947718382863698], code: StatusCode::RunnerStreamEnd, len: 17, deprecated: false }, // RUNNER_STREAM_END
+        NameEntry::EMPTY,
+        NameEntry { words: [4993745758941365572, 5494767914607137870, 4995988719814001737, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::DeploymentInvalidRequest, len: 26, deprecated: false }, // DEPLOYMENT_INVALID_REQUEST
+        NameEntry { words: [6004214605756449108, 6869201391203534665, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::TaskAssignmentPending, len: 23, deprecated: false }, // TASK_ASSIGNMENT_PENDING
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5283920093176024641, 5423250198142864975, 4919422045483589451, 4919422045483589451, 4919422045483589451, 4919422045483589451], code: StatusCode::AnnotationTrackFailed, len: 23, deprecated: false }, // ANNOTATION_TRACK_FAILED
+        NameEntry::EMPTY,
+        NameEntry { words: [6144140607453417033, 4995689643909075029, 4995689643909075029, 4995689643909075029, 4995689643909075029, 4995689643909075029], code: StatusCode::InputDuplicate, len: 15, deprecated: false }, // INPUT_DUPLICATE
+        NameEntry::EMPTY,
+        NameEntry { words: [5498988897164611649, 6867513658151355209, 5928794649410883145, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::AppDuplicationInProgress, len: 27, deprecated: true }, // APP_DUPLICATION_IN_PROGRESS
+        NameEntry { words: [5572435289849479492, 6076006053773139792, 4919422045483589460, 4919422045483589460, 4919422045483589460, 4919422045483589460], code: StatusCode::DataDumpExportFailed, len: 23, deprecated: false }, // DATA_DUMP_EXPORT_FAILED
+        NameEntry { words: [4994596802567097929, 5642809480346946898, 4919418768490520398, 4919418768490520398, 4919418768490520398, 4919418768490520398], code: StatusCode::InputPermissionDenied, len: 23, deprecated: false }, // INPUT_PERMISSION_DENIED
+        NameEntry::EMPTY,
+        NameEntry { words: [4923084579148087632, 5287042633083670352, 4710558816855479886, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::PasswordpolicyInvalidArgument, len: 31, deprecated: false }, // PASSWORDPOLICY_INVALID_ARGUMENT
+        NameEntry { words: [6869206888896087378, 4919422028337791299, 5928236110640136799, 5928236110640136799, 5928236110640136799, 5928236110640136799], code: StatusCode::RequestCanceledByUser, len: 24, deprecated: false }, // REQUEST_CANCELED_BY_USER
+        NameEntry::EMPTY,
+        NameEntry { words: [5714609758363995981, 4707752828989693780, 4919430807552803158, 4919430807552803158, 4919430807552803158, 4919430807552803158], code: StatusCode::ModelNotEvaluated, len: 19, deprecated: false }, // MODEL_NOT_EVALUATED
         NameEntry::EMPTY,
         NameEntry { words: [5283920093176024641, 5064654363346030159, 4919422045483589465, 4919422045483589465, 4919422045483589465, 4919422045483589465], code: StatusCode::AnnotationModifyFailed, len: 24, deprecated: false }, // ANNOTATION_MODIFY_FAILED
-        NameEntry { words: [6216479641839095629, 4919430807552803158, 4919430807552803158, 4919430807552803158, 4919430807552803158, 4919430807552803158], code: StatusCode::ModelEvaluated, len: 15, deprecated: false }, // MODEL_EVALUATED
         NameEntry::EMPTY,
-        NameEntry { words: [5284516028579073609, 4708036537501041988, 6144970657294993740, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::InputVideoInvalidArgument, len: 28, deprecated: false }, // INPUT_VIDEO_INVALID_ARGUMENT
-        NameEntry { words: [5283920097419810373, 5279430722793197135, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::EvaluationPending, len: 18, deprecated: false }, // EVALUATION_PENDING
-        NameEntry { words: [5641144824071474761, 6000292544768004191, 6004218947901018704, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::InputDownloadInProgress, len: 17, deprecated: false }, // INPUT_IN_PROGRESS
-        NameEntry { words: [5572435289849479492, 5641115111219289936, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::DataDumpPending, len: 17, deprecated: false }, // DATA_DUMP_PENDING
-        NameEntry { words: [4926732711516983117, 6869202529672185167, 6076280965722756175, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::ModuleDoesNotExist, len: 21, deprecated: false }, // MODULE_DOES_NOT_EXIST
-        NameEntry { words: [5641144824071474761, 5932752831022645590, 5499551962628705345, 5499551962628705345, 5499551962628705345, 5499551962628705345], code: StatusCode::InputInvalidUrl, len: 17, deprecated: false }, // INPUT_INVALID_URL
         NameEntry::EMPTY,
-        NameEntry { words: [4994596802567097929, 5642809480346946898, 4919418768490520398, 4919418768490520398, 4919418768490520398, 4919418768490520398], code: StatusCode::InputPermissionDenied, len: 23, deprecated: false }, // INPUT_PERMISSION_DENIED
-        NameEntry { words: [4998789158698504277, 4919428642806187359, 4919428642806187359, 4919428642806187359, 4919428642806187359, 4919428642806187359], code: StatusCode::UploadExpired, len: 14, deprecated: false }, // UPLOAD_EXPIRED
-        NameEntry { words: [6360594829914951501, 5640002478718209872, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::ModelExportPending, len: 20, deprecated: false }, // MODEL_EXPORT_PENDING
-        NameEntry { words: [92699625604436, 0, 0, 0, 0, 0], code: StatusCode::Teapot, len: 6, deprecated: false }, // TEAPOT
-        NameEntry { words: [4707459271918634317, 4920547911383533919, 4710563189266403423, 6004510262748858194, 6004510262748858194, 6004510262748858194], code: StatusCode::MetadataInvalidPatchArguments, len: 32, deprecated: false }, // METADATA_INVALID_PATCH_ARGUMENTS
-        NameEntry { words: [6865542233669257538, 6865542233787156813, 6002811543087243079, 6002811543087243079, 6002811543087243079, 6002811543087243079], code: StatusCode::BillingMissingTokens, len: 22, deprecated: false }, // BILLING_MISSING_TOKENS
-        NameEntry { words: [4995159752520519241, 4703551693558926921, 4919422045483589464, 4919422045483589464, 4919422045483589464, 4919422045483589464], code: StatusCode::InputReindexFailed, len: 20, deprecated: false }, // INPUT_REINDEX_FAILED
         NameEntry::EMPTY,
-        NameEntry { words: [5711513503823910225, 5931049747574902350, 5931049747574902350, 5931049747574902350, 5931049747574902350, 5931049747574902350], code: StatusCode::QueueConnError, len: 16, deprecated: false }, // QUEUE_CONN_ERROR
         NameEntry::EMPTY,
-        NameEntry { words: [5788637677238898509, 5138124782378634320, 5138124782378634320, 5138124782378634320, 5138124782378634320, 5138124782378634320], code: StatusCode::ModelUploading, len: 15, deprecated: false }, // MODEL_UPLOADING
-        NameEntry { words: [4705521937060025681, 5641123898654741330, 4919422045483589447, 4919422045483589447, 4919422045483589447, 4919422045483589447], code: StatusCode::QueueMarshallingFailed, len: 24, deprecated: false }, // QUEUE_MARSHALLING_FAILED
-        NameEntry { words: [6072344744309968707, 6869202529671204680, 4919434166066233695, 4919434166066233695, 4919434166066233695, 4919434166066233695], code: StatusCode::ConnMethodNotAllowed, len: 23, deprecated: false }, // CONN_METHOD_NOT_ALLOWED
-        NameEntry { words: [5426648844317118275, 5494767914607136325, 4920547911383533919, 4920547911383533919, 4920547911383533919, 4920547911383533919], code: StatusCode::ConnTokenInvalid, len: 18, deprecated: true }, // CONN_TOKEN_INVALID
-        NameEntry { words: [5495340786135354953, 6148362723245970261, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::InputClusterSuccess, len: 21, deprecated: false }, // INPUT_CLUSTER_SUCCESS
-        NameEntry { words: [6505814980201498966, 5714609767122031681, 6004518006590889807, 6004518006590889807, 6004518006590889807, 6004518006590889807], code: StatusCode::VisualizationNoInputs, len: 23, deprecated: false }, // VISUALIZATION_NO_INPUTS
-        NameEntry { words: [5932471390338043725, 5070850107005356353, 4919422045483589447, 4919422045483589447, 4919422045483589447, 4919422045483589447], code: StatusCode::ModelTrainingFailed, len: 21, deprecated: false }, // MODEL_TRAINING_FAILED
-        NameEntry { words: [5494767914607136845, 5572438532550509641, 6074869145814913601, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::MpInvalidArgument, len: 19, deprecated: false }, // MP_INVALID_ARGUMENT
-        NameEntry { words: [4846789501572239171, 6004223402000143695, 6000295894909017940, 6000295894909017940, 6000295894909017940, 6000295894909017940], code: StatusCode::ConnAccountIssues, len: 19, deprecated: false }, // CONN_ACCOUNT_ISSUES
-        NameEntry { words: [6216479641839095629, 5642809484340710465, 4705240457519910495, 6002248554243710788, 6002248554243710788, 6002248554243710788], code: StatusCode::ModelEvaluationNeedLabels, len: 28, deprecated: false }, // MODEL_EVALUATION_NEED_LABELS
-        NameEntry { words: [5931064015454355788, 4921947654261458244, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::LabelOrderPending, len: 19, deprecated: false }, // LABEL_ORDER_PENDING
-        NameEntry { words: [5644504858759286849, 5643649511441653588, 6146368136156236865, 4995148722842191455, 4995148722842191455, 4995148722842191455], code: StatusCode::AppCountInternalFailure, len: 26, deprecated: false }, // APP_COUNT_INTERNAL_FAILURE
-        NameEntry { words: [4852704874129674051, 6074880141098763589, 5281958530341489736, 6073470549695093068, 6073470549695093068, 6073470549695093068], code: StatusCode::ConnExceedMonthlyLimit, len: 25, deprecated: false }, // CONN_EXCEED_MONTHLY_LIMIT
-        NameEntry { words: [5929081677745639235, 4919422093047583304, 4919422093047583304, 4919422093047583304, 4919422093047583304, 4919422093047583304], code: StatusCode::ConnThrottled, len: 14, deprecated: false }, // CONN_THROTTLED
-        NameEntry { words: [5283920097419810373, 4993446631549390415, 4919422045483589454, 4919422045483589454, 4919422045483589454, 4919422045483589454], code: StatusCode::EvaluationFailed, len: 17, deprecated: false }, // EVALUATION_FAILED
-        NameEntry { words: [293221060429, 0, 0, 0, 0, 0], code: StatusCode::Moved, len: 5, deprecated: false }, // MOVED
-        NameEntry { words: [6147771186425319506, 6144411074596983621, 5497863005846984005, 5497863005846984005, 5497863005846984005, 5497863005846984005], code: StatusCode::RpcRequestQueueFull, len: 22, deprecated: false }, // RPC_REQUEST_QUEUE_FULL
-        NameEntry { words: [4918285245168373571, 6076276554990965343, 6071218788584808276, 6071218788584808276, 6071218788584808276, 6071218788584808276], code: StatusCode::ConnBadRequestFormat, len: 23, deprecated: false }, // CONN_BAD_REQUEST_FORMAT
-        NameEntry { words: [5932471390338043725, 5287022889119140161, 5279143754384888654, 4707459272421953093, 4707459272421953093, 4707459272421953093], code: StatusCode::ModelTrainingInsufficientData, len: 32, deprecated: false }, // MODEL_TRAINING_INSUFFICIENT_DATA
-        NameEntry { words: [5278577613354516820, 4919422045483589451, 4919422045483589451, 4919422045483589451, 4919422045483589451, 4919422045483589451], code: StatusCode::TaskAddAnnotationsFailure, len: 11, deprecated: false }, // TASK_FAILED
-        NameEntry { words: [5495340786135354953, 4994596793708991317, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::InputClusterPending, len: 21, deprecated: false }, // INPUT_CLUSTER_PENDING
-        NameEntry { words: [5641144789442514765, 5927123331488432470, 6074869145814913601, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::ModelInvalidArgument, len: 22, deprecated: false }, // MODEL_INVALID_ARGUMENT
-        NameEntry { words: [5283920093176024641, 6073457415500549711, 5284487432853999177, 6288513089571807047, 6288513089571807047, 6288513089571807047], code: StatusCode::AnnotationAwaitingReview, len: 26, deprecated: false }, // ANNOTATION_AWAITING_REVIEW
-        NameEntry { words: [4994590205228632390, 5715156254533244255, 4919430880466849877, 4919430880466849877, 4919430880466849877, 4919430880466849877], code: StatusCode::FiletypeUnsupported, len: 20, deprecated: false }, // FILETYPE_UNSUPPORTED
-        NameEntry { words: [5572435289849479492, 5715719247352127312, 6004218947901018704, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::DataDumpInProgress, len: 21, deprecated: false }, // DATA_DUMP_IN_PROGRESS
-        NameEntry { words: [5494759135626153545, 6151727190154498655, 5931037597362111310, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::InternalRedisUncategorized, len: 28, deprecated: false }, // INTERNAL_REDIS_UNCATEGORIZED
-        NameEntry { words: [4993745758941365572, 4774188654134252622, 4919422015419664708, 4919422015419664708, 4919422015419664708, 4919422015419664708], code: StatusCode::DeploymentDisabled, len: 19, deprecated: false }, // DEPLOYMENT_DISABLED
-        NameEntry { words: [6147771186425319506, 4993728188549190469, 6076850431274341471, 6076850431274341471, 6076850431274341471, 6076850431274341471], code: StatusCode::RpcRequestTimeout, len: 19, deprecated: false }, // RPC_REQUEST_TIMEOUT
-        NameEntry { words: [5716267791951875907, 4996261462868582226, 4996261462868582226, 4996261462868582226, 4996261462868582226, 4996261462868582226], code: StatusCode::CollectorActive, len: 16, deprecated: false }, // COLLECTOR_ACTIVE
-        NameEntry { words: [5287020681706622797, 4710558816855479886, 6074869145814913601, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::ModuleInvalidArgument, len: 23, deprecated: false }, // MODULE_INVALID_ARGUMENT
+        NameEntry { words: [5711513503823910225, 4995423600650440270, 4919429768019140430, 4919429768019140430, 4919429768019140430, 4919429768019140430], code: StatusCode::QueueConnClosed, len: 17, deprecated: false }, // QUEUE_CONN_CLOSED
+        NameEntry { words: [5931064015454355788, 4846811440550659396, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::LabelOrderSuccess, len: 19, deprecated: false }, // LABEL_ORDER_SUCCESS
+        NameEntry { words: [6867507155421053268, 6004218947901018704, 6004218947901018704, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::TaskInProgress, len: 16, deprecated: false }, // TASK_IN_PROGRESS
+        NameEntry::EMPTY,
+        NameEntry { words: [5786368247020539722, 3762299285540193612, 3616447908909696340, 3616447908909696340, 3616447908909696340, 3616447908909696340], code: StatusCode::JobCompleted6402, len: 18, deprecated: true }, // JOB_COMPLETED_6402
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
         NameEntry { words: [4993745758941365572, 6868910063421969486, 6001425033423245134, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::DeploymentDoesNotExist, len: 25, deprecated: false }, // DEPLOYMENT_DOES_NOT_EXIST
+        NameEntry { words: [4995159752520519241, 4994596819477745225, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::InputReindexPending, len: 21, deprecated: false }, // INPUT_REINDEX_PENDING
         NameEntry::EMPTY,
-        NameEntry { words: [5495598118933315924, 4993441168769110849, 4993441168769110849, 4993441168769110849, 4993441168769110849, 4993441168769110849], code: StatusCode::TaskIdle, len: 9, deprecated: false }, // TASK_IDLE
-        NameEntry { words: [6004777491619794762, 4919429793605246786, 4919429793605246786, 4919429793605246786, 4919429793605246786, 4919429793605246786], code: StatusCode::JobPaused, len: 10, deprecated: false }, // JOB_PAUSED
-        NameEntry { words: [4708036537501307219, 4990909032144587084, 4921943221855342665, 4993441189740437332, 4993441189740437332, 4993441189740437332], code: StatusCode::SqsInvalidReceiptHandle, len: 26, deprecated: false }, // SQS_INVALID_RECEIPT_HANDLE
-        NameEntry { words: [4849907716648749395, 6505821637165012033, 5931049747574899781, 5931049747574899781, 5931049747574899781, 5931049747574899781], code: StatusCode::SiftUncategorizedError, len: 24, deprecated: false }, // SIFT_UNCATEGORIZED_ERROR
-        NameEntry { words: [4994579257457661250, 5287030589995893074, 4995133342716288846, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::BulkOperationInProgress, len: 26, deprecated: false }, // BULK_OPERATION_IN_PROGRESS
-        NameEntry { words: [5283920093176024641, 5279430722793197135, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::AnnotationPending, len: 18, deprecated: false }, // ANNOTATION_PENDING
-        NameEntry { words: [4994579257457661250, 5287030589995893074, 5935537915500254798, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::BulkOperationInvalidRequest, len: 30, deprecated: false }, // BULK_OPERATION_INVALID_REQUEST
-        NameEntry { words: [5641144789442514765, 4995159683599450454, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::ModelInvalidRequest, len: 21, deprecated: false }, // MODEL_INVALID_REQUEST
-        NameEntry { words: [5642541195415670602, 5138124825546805855, 5138124825546805855, 5138124825546805855, 5138124825546805855, 5138124825546805855], code: StatusCode::JobRunning, len: 11, deprecated: false }, // JOB_RUNNING
-        NameEntry { words: [5283920097419810373, 5494767914607136335, 5572438532550509641, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::EvaluationInvalidArgument, len: 27, deprecated: false }, // EVALUATION_INVALID_ARGUMENT
-        NameEntry { words: [4998802438720276819, 5931879934938989910, 5931049747574903886, 5931049747574903886, 5931049747574903886, 5931049747574903886], code: StatusCode::SignupEventError, len: 18, deprecated: false }, // SIGNUP_EVENT_ERROR
+        NameEntry { words: [4994579257457661250, 4854685025768325458, 4919422058435399233, 4919422058435399233, 4919422058435399233, 4919422058435399233], code: StatusCode::BulkOperationCancelled, len: 24, deprecated: false }, // BULK_OPERATION_CANCELLED
         NameEntry::EMPTY,
-        NameEntry { words: [5283920093176024641, 4992616517651615311, 4919418768490520407, 4919418768490520407, 4919418768490520407, 4919418768490520407], code: StatusCode::AnnotationReviewDenied, len: 24, deprecated: false }, // ANNOTATION_REVIEW_DENIED
-        NameEntry { words: [6148362667678848337, 5283936538655413058, 5931049747574902351, 5931049747574902351, 5931049747574902351, 5931049747574902351], code: StatusCode::QueueSubscriptionError, len: 24, deprecated: false }, // QUEUE_SUBSCRIPTION_ERROR
+        NameEntry { words: [5932471390338043725, 5647310859308779841, 4707459272421625439, 4707459272421625439, 4707459272421625439, 4707459272421625439], code: StatusCode::ModelTrainingNoData, len: 22, deprecated: false }, // MODEL_TRAINING_NO_DATA
+        NameEntry { words: [6869191555527491908, 6867513658135692630, 6432337933782437455, 6432337933782437455, 6432337933782437455, 6432337933782437455], code: StatusCode::DatasetVersionReady, len: 21, deprecated: false }, // DATASET_VERSION_READY
         NameEntry::EMPTY,
-        NameEntry { words: [5641144824071474761, 5927123331488432470, 6074869145814913601, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::InputInvalidArgument, len: 22, deprecated: false }, // INPUT_INVALID_ARGUMENT
-        NameEntry { words: [5932471390338043725, 5719368453346707777, 6867531293322593614, 4854675117244827987, 6004214524018640204, 6004214524018640204], code: StatusCode::ModelTrainingOneVsNSingleClass, len: 36, deprecated: false }, // MODEL_TRAINING_ONE_VS_N_SINGLE_CLASS
-        NameEntry { words: [5932471390338043725, 5138124825461609044, 5138124825461609044, 5138124825461609044, 5138124825461609044, 5138124825461609044], code: StatusCode::ModelTraining, len: 14, deprecated: false }, // MODEL_TRAINING
-        NameEntry { words: [4995441158509707603, 4922237989368844865, 5496996590685603401, 4919422045483589465, 4919422045483589465, 4919422045483589465], code: StatusCode::SavedSearchModifyFailed, len: 26, deprecated: false }, // SAVED_SEARCH_MODIFY_FAILED
-        NameEntry { words: [5278578584353067604, 5641111782553508178, 5641111782553508178, 5641111782553508178, 5641111782553508178, 5641111782553508178], code: StatusCode::TryAgain, len: 9, deprecated: false }, // TRY_AGAIN
-        NameEntry { words: [6869191555527491908, 6867513658135692630, 6151728328506103877, 4995691851640489294, 5931049747574899781, 5931049747574899781], code: StatusCode::DatasetVersionExportUnexpectedError, len: 39, deprecated: false }, // DATASET_VERSION_EXPORT_UNEXPECTED_ERROR
-        NameEntry { words: [4923084579148087632, 6071208854274791007, 5496996590684884809, 4919422045483589454, 4919422045483589454, 4919422045483589454], code: StatusCode::PasswordValidationFailed, len: 26, deprecated: false }, // PASSWORD_VALIDATION_FAILED
-        NameEntry { words: [6869206888896087378, 4919422028337791299, 5928236110640136799, 5928236110640136799, 5928236110640136799, 5928236110640136799], code: StatusCode::RequestCanceledByUser, len: 24, deprecated: false }, // REQUEST_CANCELED_BY_USER
+        NameEntry::EMPTY,
         NameEntry { words: [6147799747521695565, 5931036609251464517, 5641126084793750623, 5138124825461609044, 5138124825461609044, 5138124825461609044], code: StatusCode::ModelQueuedForTraining, len: 25, deprecated: false }, // MODEL_QUEUED_FOR_TRAINING
-        NameEntry { words: [5494759135626153545, 4847368913984312671, 3555133702681150277, 3555133702681150277, 3555133702681150277, 3555133702681150277], code: StatusCode::InternalUnexpectedV1, len: 22, deprecated: false }, // INTERNAL_UNEXPECTED_V1
-        NameEntry { words: [4994009628729690448, 6143577640051954527, 5070850107004701769, 4919422045483589447, 4919422045483589447, 4919422045483589447], code: StatusCode::PipelineStepBuildingFailed, len: 29, deprecated: false }, // PIPELINE_STEP_BUILDING_FAILED
-        NameEntry { words: [6868628584232211028, 6071226489729339210, 4919431924244635461, 4919431924244635461, 4919431924244635461, 4919431924244635461], code: StatusCode::TrainerJobStateQueued, len: 24, deprecated: false }, // TRAINER_JOB_STATE_QUEUED
-        NameEntry { words: [5714046808410574669, 5138124782378634335, 5138124782378634335, 5138124782378634335, 5138124782378634335, 5138124782378634335], code: StatusCode::ModelLoading, len: 13, deprecated: false }, // MODEL_LOADING
-        NameEntry { words: [6076835149797805891, 4922232444516392776, 4993438935184655455, 4919422015419664708, 4919422015419664708, 4919422015419664708], code: StatusCode::ConnAuthMethodDisabled, len: 25, deprecated: false }, // CONN_AUTH_METHOD_DISABLED
-        NameEntry { words: [6864985932392386371, 6868628610171096131, 6864692323881995849, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::ComputeClusterInvalidArgument, len: 32, deprecated: false }, // COMPUTE_CLUSTER_INVALID_ARGUMENT
-        NameEntry { words: [6071768492759339585, 5642809480329909855, 4920547911383533919, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::ArtifactVersionInvalidRequest, len: 32, deprecated: false }, // ARTIFACT_VERSION_INVALID_REQUEST
-        NameEntry { words: [6864985932392386371, 4993752313094032464, 5641144819474059860, 4995159683599450454, 6076276554990965343, 6076276554990965343], code: StatusCode::ComputePlaneMetricsInvalidRequest, len: 37, deprecated: false }, // COMPUTE_PLANE_METRICS_INVALID_REQUEST
+        NameEntry::EMPTY,
+        NameEntry { words: [6004214605756449108, 6869201391203534665, 4919430815874172242, 4919430815874172242, 4919430815874172242, 4919430815874172242], code: StatusCode::TaskAssignmentRejected, len: 24, deprecated: false }, // TASK_ASSIGNMENT_REJECTED
+        NameEntry { words: [5641144824071474761, 6000292544768004191, 6004218947901018704, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::InputDownloadInProgress, len: 17, deprecated: false }, // INPUT_IN_PROGRESS
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6216479641839095629, 5642809484340710465, 4919428737144147295, 5928239357315335237, 5928239357315335237, 5928239357315335237], code: StatusCode::ModelEvaluationMsgRedeliver, len: 30, deprecated: true }, // MODEL_EVALUATION_MSG_REDELIVER
+        NameEntry { words: [6291331069254979415, 4920547911383533919, 6071217680449623135, 4995689682681283924, 4995689682681283924, 4995689682681283924], code: StatusCode::WorkflowInvalidTemplate, len: 25, deprecated: false }, // WORKFLOW_INVALID_TEMPLATE
+        NameEntry { words: [5931345490431201101, 5642809484373476421, 4919422045483589454, 4919422045483589454, 4919422045483589454, 4919422045483589454], code: StatusCode::ModelPredictionFailed, len: 23, deprecated: false }, // MODEL_PREDICTION_FAILED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6071768492759339585, 5642809480329909855, 4920547911383533919, 5639999137015546207, 6074869145814913601, 6074869145814913601], code: StatusCode::ArtifactVersionInvalidArgument, len: 33, deprecated: false }, // ARTIFACT_VERSION_INVALID_ARGUMENT
+        NameEntry::EMPTY,
+        NameEntry { words: [5494759135626153545, 4847368913984312671, 4993728188548138324, 6076850431274341471, 6076850431274341471, 6076850431274341471], code: StatusCode::InternalUnexpectedTimeout, len: 27, deprecated: false }, // INTERNAL_UNEXPECTED_TIMEOUT
+        NameEntry::EMPTY,
+        NameEntry { words: [4705774889041740109, 4846811440549806926, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::MaintenanceSuccess, len: 19, deprecated: false }, // MAINTENANCE_SUCCESS
+        NameEntry { words: [5498988897164611649, 6867513658151355209, 6864692323881995849, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::AppDuplicationInvalidRequest, len: 31, deprecated: true }, // APP_DUPLICATION_INVALID_REQUEST
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6869191555527491908, 6148362732104076873, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::DatasetInputSuccess, len: 21, deprecated: false }, // DATASET_INPUT_SUCCESS
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5714328318016245321, 5278577613588547908, 4919422045483589465, 4919422045483589465, 4919422045483589465, 4919422045483589465], code: StatusCode::InputModifyFailed, len: 19, deprecated: false }, // INPUT_MODIFY_FAILED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5711795043225849417, 6007595475229494871, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::InputDownloadSuccess, len: 22, deprecated: true }, // INPUT_DOWNLOAD_SUCCESS
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5642802934683222356, 6071777314571439939, 6071777314571439939, 6071777314571439939, 6071777314571439939, 6071777314571439939], code: StatusCode::TaskConflict, len: 13, deprecated: false }, // TASK_CONFLICT
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5283920093176024641, 5423250198142864975, 4996268051567493471, 4919433066655535169, 4919433066655535169, 4919433066655535169], code: StatusCode::AnnotationTrackApproved, len: 25, deprecated: false }, // ANNOTATION_TRACK_APPROVED
+        NameEntry::EMPTY,
+        NameEntry { words: [6869191555527491908, 6867513658135692630, 4995148722842191455, 4995148722842191455, 4995148722842191455, 4995148722842191455], code: StatusCode::DatasetVersionFailure, len: 23, deprecated: false }, // DATASET_VERSION_FAILURE
+        NameEntry::EMPTY,
+        NameEntry { words: [5494759135626153545, 5135603589364733279, 4919437438932174661, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::InternalUncategorized, len: 22, deprecated: false }, // INTERNAL_UNCATEGORIZED
+        NameEntry::EMPTY,
+        NameEntry { words: [5063543882487252294, 6869202529671397708, 4921965241733960783, 4921965241733960783, 4921965241733960783, 4921965241733960783], code: StatusCode::FeatureflagNotFound, len: 21, deprecated: false }, // FEATUREFLAG_NOT_FOUND
+        NameEntry { words: [4994596767938137933, 5642809480346946898, 4919418768490520398, 4919418768490520398, 4919418768490520398, 4919418768490520398], code: StatusCode::ModelPermissionDenied, len: 23, deprecated: false }, // MODEL_PERMISSION_DENIED
+        NameEntry { words: [6869189313603916368, 6864692323881995849, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::PredictInvalidRequest, len: 23, deprecated: false }, // PREDICT_INVALID_REQUEST
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5283920093176024641, 5494767914607136335, 5572438532550509641, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::AnnotationInvalidArgument, len: 27, deprecated: false }, // ANNOTATION_INVALID_ARGUMENT
+        NameEntry { words: [5281982689145209155, 6004223324874688579, 6004223324874688579, 6004223324874688579, 6004223324874688579, 6004223324874688579], code: StatusCode::CacheMiss, len: 10, deprecated: false }, // CACHE_MISS
+        NameEntry { words: [4994579257457661250, 4926742619806253394, 4919430824581219423, 4919430824581219423, 4919430824581219423, 4919430824581219423], code: StatusCode::BulkOperationDeleted, len: 22, deprecated: true }, // BULK_OPERATION_DELETED
+        NameEntry::EMPTY,
+        NameEntry { words: [4703551676648279625, 4919422045483589460, 4919422045483589460, 4919422045483589460, 4919422045483589460, 4919422045483589460], code: StatusCode::InputDownloadFailed, len: 12, deprecated: false }, // INPUT_FAILED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
         NameEntry { words: [5714609758363995981, 6435446300178931540, 4919436365089752388, 4919436365089752388, 4919436365089752388, 4919436365089752388], code: StatusCode::ModelNotDeployed, len: 18, deprecated: false }, // MODEL_NOT_DEPLOYED
-        NameEntry { words: [5283920093176024641, 4993446631549390415, 4919422045483589454, 4919422045483589454, 4919422045483589454, 4919422045483589454], code: StatusCode::AnnotationFailed, len: 17, deprecated: false }, // ANNOTATION_FAILED
-        NameEntry { words: [5714328283387285325, 5640002478801307972, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::ModelModifyPending, len: 20, deprecated: false }, // MODEL_MODIFY_PENDING
-        NameEntry { words: [5283920097419810373, 5931345499090013775, 6004218947901018704, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::EvaluationInProgress, len: 22, deprecated: false }, // EVALUATION_IN_PROGRESS
-        NameEntry { words: [5498700876220747598, 5714609788429485151, 6076280965722756175, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::NodepoolDoesNotExist, len: 23, deprecated: false }, // NODEPOOL_DOES_NOT_EXIST
-        NameEntry { words: [5063543882487252294, 4708036537500516684, 6144970657294993740, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::FeatureflagInvalidArgument, len: 28, deprecated: false }, // FEATUREFLAG_INVALID_ARGUMENT
+        NameEntry::EMPTY,
+        NameEntry { words: [6004777491619794762, 4919429793605246786, 4919429793605246786, 4919429793605246786, 4919429793605246786, 4919429793605246786], code: StatusCode::JobPaused, len: 10, deprecated: false }, // JOB_PAUSED
+        NameEntry { words: [6869191555527491908, 6867513658135692630, 5928794649410883145, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::DatasetVersionInProgress, len: 27, deprecated: false }, // DATASET_VERSION_IN_PROGRESS
+        NameEntry { words: [6864985932392386371, 6868628610171096131, 6864692323881995849, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::ComputeClusterInvalidArgument, len: 32, deprecated: false }, // COMPUTE_CLUSTER_INVALID_ARGUMENT
+        NameEntry { words: [6147499568399141953, 6003092987898650452, 4920547911383533919, 6000294820883416137, 6000294820883416137, 6000294820883416137], code: StatusCode::AllInputVideosInvalidBytes, len: 30, deprecated: false }, // ALL_INPUT_VIDEOS_INVALID_BYTES
+        NameEntry { words: [4995159717891559245, 6864967210445718854, 6864692323881995849, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::ModelReferenceInvalidArgument, len: 32, deprecated: false }, // MODEL_REFERENCE_INVALID_ARGUMENT
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [4990918854551227977, 5641144759563670623, 5927123331488432470, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::InstanceTypeInvalidArgument, len: 30, deprecated: false }, // INSTANCE_TYPE_INVALID_ARGUMENT
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [4994009628729690448, 4920547911383533919, 5639999137015546207, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::PipelineInvalidArgument, len: 25, deprecated: false }, // PIPELINE_INVALID_ARGUMENT
+        NameEntry { words: [6076305133569066322, 4846227651112813906, 5063822015694193247, 5063822015694193247, 5063822015694193247, 5063822015694193247], code: StatusCode::RedisStreamBackoff, len: 20, deprecated: false }, // REDIS_STREAM_BACKOFF
+        NameEntry { words: [5284516028579073609, 5645067813007607108, 4851875842193706828, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::InputVideoDownloadSuccess, len: 28, deprecated: false }, // INPUT_VIDEO_DOWNLOAD_SUCCESS
+        NameEntry { words: [5284516028579073609, 4708036537501041988, 5499551962628705345, 5499551962628705345, 5499551962628705345, 5499551962628705345], code: StatusCode::InputVideoInvalidUrl, len: 23, deprecated: false }, // INPUT_VIDEO_INVALID_URL
+        NameEntry { words: [5572435289849479492, 6076006053773139792, 4847368913984312671, 5715721334991111508, 5931049747574899781, 5931049747574899781], code: StatusCode::DataDumpExportUnexpectedError, len: 33, deprecated: false }, // DATA_DUMP_EXPORT_UNEXPECTED_ERROR
+        NameEntry { words: [5932471390338043725, 5070850107005356353, 4919422045483589447, 4919422045483589447, 4919422045483589447, 4919422045483589447], code: StatusCode::ModelTrainingFailed, len: 21, deprecated: false }, // MODEL_TRAINING_FAILED
+        NameEntry::EMPTY,
+        NameEntry { words: [6143577622871035725, 5070850107004701769, 4919422045483589447, 4919422045483589447, 4919422045483589447, 4919422045483589447], code: StatusCode::ModelBuildingFailed, len: 21, deprecated: false }, // MODEL_BUILDING_FAILED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5791438103441724754, 5641131625367686994, 4919422045483589447, 4919422045483589447, 4919422045483589447, 4919422045483589447], code: StatusCode::RunnerProcessingFailed, len: 24, deprecated: false }, // RUNNER_PROCESSING_FAILED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6143577622871035725, 5138124782562792770, 5138124782562792770, 5138124782562792770, 5138124782562792770, 5138124782562792770], code: StatusCode::ModelBuilding, len: 14, deprecated: false }, // MODEL_BUILDING
+        NameEntry { words: [4998789158698504277, 4919428642806187359, 4919428642806187359, 4919428642806187359, 4919428642806187359, 4919428642806187359], code: StatusCode::UploadExpired, len: 14, deprecated: false }, // UPLOAD_EXPIRED
+        NameEntry::EMPTY,
+        NameEntry { words: [5714328283387285325, 5278577613588547908, 4919422045483589465, 4919422045483589465, 4919422045483589465, 4919422045483589465], code: StatusCode::ModelModifyFailed, len: 19, deprecated: false }, // MODEL_MODIFY_FAILED
+        NameEntry::EMPTY,
+        NameEntry { words: [4998802438720276819, 5931879934938989910, 5931049747574903886, 5931049747574903886, 5931049747574903886, 5931049747574903886], code: StatusCode::SignupEventError, len: 18, deprecated: false }, // SIGNUP_EVENT_ERROR
+        NameEntry { words: [6147518242748716369, 4846259438266960962, 6147208214629080907, 6076850431274341471, 6076850431274341471, 6076850431274341471], code: StatusCode::QueuePublishAckTimeout, len: 25, deprecated: false }, // QUEUE_PUBLISH_ACK_TIMEOUT
+        NameEntry { words: [6864984802630781260, 6075160593671999300, 6076280965722756175, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::LicenseDoesNotExist, len: 22, deprecated: false }, // LICENSE_DOES_NOT_EXIST
+        NameEntry { words: [5932471390338043725, 6295829205650131265, 4998792512967821633, 5931049747574900558, 5931049747574900558, 5931049747574900558], code: StatusCode::ModelTrainingWaitingError, len: 28, deprecated: false }, // MODEL_TRAINING_WAITING_ERROR
+        NameEntry { words: [6216479641839095629, 5642809484340710465, 4705240457519910495, 6002248554243710788, 6002248554243710788, 6002248554243710788], code: StatusCode::ModelEvaluationNeedLabels, len: 28, deprecated: false }, // MODEL_EVALUATION_NEED_LABELS
+        NameEntry { words: [4994009628729690448, 5641144806623433567, 5927123331488432470, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::PipelineStepInvalidArgument, len: 30, deprecated: false }, // PIPELINE_STEP_INVALID_ARGUMENT
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [4995408164503699780, 4707492291760178783, 5427753806543472961, 5427753806543472961, 5427753806543472961, 5427753806543472961], code: StatusCode::DatabaseFailTask, len: 18, deprecated: false }, // DATABASE_FAIL_TASK
+        NameEntry::EMPTY,
+        NameEntry { words: [4998805733078224457, 5713190250131641432, 5644522446381539150, 4919430815874570309, 5931049747574899781, 5931049747574899781], code: StatusCode::InputsExtractionJobUnexpectedError, len: 38, deprecated: true }, // INPUTS_EXTRACTION_JOB_UNEXPECTED_ERROR
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5283920093176024641, 4851011514638749263, 4848496995734478664, 4707752828989693779, 4919430807552803158, 4919430807552803158], code: StatusCode::EvaluationSuccess, len: 35, deprecated: true }, // ANNOTATION_SEARCH_METRICS_EVALUATED
+        NameEntry::EMPTY,
+        NameEntry { words: [6869203590059020099, 5791445804233543501, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::ConceptModifyPending, len: 22, deprecated: false }, // CONCEPT_MODIFY_PENDING
+        NameEntry { words: [5641144824071474761, 4995159683599450454, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::InputInvalidRequest, len: 21, deprecated: false }, // INPUT_INVALID_REQUEST
+        NameEntry { words: [6004214605756449108, 6869201391203534665, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::TaskAssignmentSuccess, len: 23, deprecated: false }, // TASK_ASSIGNMENT_SUCCESS
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
         NameEntry { words: [6505814980201498966, 5281982727917753409, 5783008156381172563, 5713190241574669392, 5642809484339530060, 5642809484339530060], code: StatusCode::VisualizationMissingApplication, len: 33, deprecated: false }, // VISUALIZATION_MISSING_APPLICATION
         NameEntry::EMPTY,
-        NameEntry { words: [5931064015454355788, 4846811440550659396, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::LabelOrderSuccess, len: 19, deprecated: false }, // LABEL_ORDER_SUCCESS
         NameEntry::EMPTY,
-        NameEntry { words: [5284516028579073609, 5931051951328281924, 6076287494507546433, 4919422045483589460, 4919422045483589460, 4919422045483589460], code: StatusCode::InputVideoStorageHostFailed, len: 31, deprecated: false }, // INPUT_VIDEO_STORAGE_HOST_FAILED
-        NameEntry { words: [6291331069254979415, 6870599987023007071, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::WorkflowModifyPending, len: 23, deprecated: false }, // WORKFLOW_MODIFY_PENDING
-        NameEntry { words: [6216479641839095629, 5642809484340710465, 5645067855621674335, 5931049747574902359, 5931049747574902359, 5931049747574902359], code: StatusCode::ModelEvaluationUnknownError, len: 30, deprecated: false }, // MODEL_EVALUATION_UNKNOWN_ERROR
-        NameEntry { words: [5287020681706622797, 5935537915500254798, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::ModuleInvalidRequest, len: 22, deprecated: false }, // MODULE_INVALID_REQUEST
-        NameEntry { words: [6291331069254979415, 5715156254533244255, 5931036609251464274, 6071218788584808260, 6071218788584808260, 6071218788584808260], code: StatusCode::WorkflowUnsupportedFormat, len: 27, deprecated: false }, // WORKFLOW_UNSUPPORTED_FORMAT
-        NameEntry { words: [6869191555527491908, 6867513658135692630, 5928794649410883145, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::DatasetVersionInProgress, len: 27, deprecated: false }, // DATASET_VERSION_IN_PROGRESS
-        NameEntry { words: [5932471390338043725, 5647310859308779841, 5283928884974214991, 6000296951487746895, 6000296951487746895, 6000296951487746895], code: StatusCode::ModelTrainingNoPositives, len: 27, deprecated: false }, // MODEL_TRAINING_NO_POSITIVES
-        NameEntry { words: [6219294426235162185, 6073470549695091269, 6073470549695091269, 6073470549695091269, 6073470549695091269, 6073470549695091269], code: StatusCode::InputOverLimit, len: 16, deprecated: false }, // INPUT_OVER_LIMIT
+        NameEntry { words: [5932471390338043725, 5287022889119140161, 4926731598969263694, 4993453310641001537, 6360594799817277778, 4919413232277608517], code: StatusCode::ModelTrainingInvalidDataToleranceExceeded, len: 46, deprecated: false }, // MODEL_TRAINING_INVALID_DATA_TOLERANCE_EXCEEDED
+        NameEntry { words: [4998805733078224457, 5713190250131641432, 4703551599237816142, 4919422045483589442, 4919422045483589442, 4919422045483589442], code: StatusCode::InputsExtractionJobFailed, len: 28, deprecated: true }, // INPUTS_EXTRACTION_JOB_FAILED
         NameEntry::EMPTY,
+        NameEntry { words: [4994009628729690448, 5788637694419817311, 5138124782378634320, 5138124782378634320, 5138124782378634320, 5138124782378634320], code: StatusCode::PipelineStepUploading, len: 23, deprecated: false }, // PIPELINE_STEP_UPLOADING
         NameEntry::EMPTY,
+        NameEntry { words: [6216479641839095629, 5138124851098504257, 5138124851098504257, 5138124851098504257, 5138124851098504257, 5138124851098504257], code: StatusCode::ModelEvaluating, len: 16, deprecated: false }, // MODEL_EVALUATING
+        NameEntry { words: [5498705227242491981, 4998805707024188758, 5931049747574903630, 5931049747574903630, 5931049747574903630, 5931049747574903630], code: StatusCode::MpResolveDnsError, len: 20, deprecated: false }, // MP_RESOLVE_DNS_ERROR
+        NameEntry { words: [5494759135626153545, 6151711835933000031, 5931037597362111310, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::InternalAzureUncategorized, len: 28, deprecated: false }, // INTERNAL_AZURE_UNCATEGORIZED
+        NameEntry { words: [6864984802630781260, 4919428642806187359, 4919428642806187359, 4919428642806187359, 4919428642806187359, 4919428642806187359], code: StatusCode::LicenseExpired, len: 15, deprecated: false }, // LICENSE_EXPIRED
         NameEntry::EMPTY,
-        NameEntry::EMPTY,
-        NameEntry::EMPTY,
-        NameEntry { words: [5711513568249138761, 5642809484373216846, 4919422045483589454, 4919422045483589454, 4919422045483589454, 4919422045483589454], code: StatusCode::InputConnectionFailed, len: 23, deprecated: false }, // INPUT_CONNECTION_FAILED
-        NameEntry::EMPTY,
-        NameEntry { words: [6864984802630781260, 4919430824581219423, 4919430824581219423, 4919430824581219423, 4919430824581219423, 4919430824581219423], code: StatusCode::LicenseDeleted, len: 15, deprecated: false }, // LICENSE_DELETED
-        NameEntry { words: [5283920093176024641, 5714587776991579727, 6148611221699382871, 6004798317732781902, 6004798317732781902, 6004798317732781902], code: StatusCode::AnnotationUnknownStatus, len: 25, deprecated: false }, // ANNOTATION_UNKNOWN_STATUS
-        NameEntry { words: [6505814980201498966, 4994596776696173633, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::VisualizationPending, len: 21, deprecated: false }, // VISUALIZATION_PENDING
-        NameEntry { words: [5714328318016245321, 5640002478801307972, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::InputModifyPending, len: 20, deprecated: false }, // INPUT_MODIFY_PENDING
-        NameEntry { words: [5572435289849479492, 4919422045483589456, 4919422045483589456, 4919422045483589456, 4919422045483589456, 4919422045483589456], code: StatusCode::DataDumpFailed, len: 16, deprecated: false }, // DATA_DUMP_FAILED
-        NameEntry { words: [4851326034924291410, 5285050438458034514, 5211871308383798612, 4995148722842191455, 4995148722842191455, 4995148722842191455], code: StatusCode::RedisScriptExitedWithFailure, len: 32, deprecated: false }, // REDIS_SCRIPT_EXITED_WITH_FAILURE
-        NameEntry { words: [6864984802630781260, 4996261462868582213, 4996261462868582213, 4996261462868582213, 4996261462868582213, 4996261462868582213], code: StatusCode::LicenseActive, len: 14, deprecated: false }, // LICENSE_ACTIVE
-        NameEntry::EMPTY,
-        NameEntry { words: [5494759135626153545, 4847368913984312671, 5282231226403669332, 4848492516269311045, 4848492516269311045, 4848492516269311045], code: StatusCode::InternalUnexpectedPanic, len: 25, deprecated: false }, // INTERNAL_UNEXPECTED_PANIC
-        NameEntry { words: [5572435289849479492, 6000276035014451024, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::DataDumpSuccess, len: 17, deprecated: false }, // DATA_DUMP_SUCCESS
-        NameEntry { words: [6220110259734925394, 4708022265157997125, 4993438935067214166, 4993438935067214166, 4993438935067214166, 4993438935067214166], code: StatusCode::RpcServerUnavailable, len: 22, deprecated: false }, // RPC_SERVER_UNAVAILABLE
-        NameEntry { words: [6071768492759339585, 5642809480329909855, 5714609788429485151, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::ArtifactVersionDoesNotExist, len: 31, deprecated: false }, // ARTIFACT_VERSION_DOES_NOT_EXIST
-        NameEntry::EMPTY,
-        NameEntry { words: [5641144819758748755, 4995159683599450454, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::StatsInvalidRequest, len: 21, deprecated: false }, // STATS_INVALID_REQUEST
-        NameEntry { words: [5641144824071474761, 4995159683599450454, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::InputInvalidRequest, len: 21, deprecated: false }, // INPUT_INVALID_REQUEST
-        NameEntry { words: [5070846752736432213, 4919422045483589444, 4919422045483589444, 4919422045483589444, 4919422045483589444, 4919422045483589444], code: StatusCode::UploadFailed, len: 13, deprecated: false }, // UPLOAD_FAILED
-        NameEntry { words: [4705774889041740109, 5496996590684291918, 4919422045483589445, 4919422045483589445, 4919422045483589445, 4919422045483589445], code: StatusCode::MaintenanceFailed, len: 18, deprecated: false }, // MAINTENANCE_FAILED
-        NameEntry { words: [5711795043225849417, 5791422693115711063, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::InputDownloadPending, len: 22, deprecated: true }, // INPUT_DOWNLOAD_PENDING
-        NameEntry { words: [6505814980201498966, 5716298616982295617, 6151733808649297743, 6002262930003414593, 6002262930003414593, 6002262930003414593], code: StatusCode::VisualizationTooManyUrls, len: 27, deprecated: false }, // VISUALIZATION_TOO_MANY_URLS
-        NameEntry { words: [4994579257457661250, 4854685025768325458, 4919422058435399233, 4919422058435399233, 4919422058435399233, 4919422058435399233], code: StatusCode::BulkOperationCancelled, len: 24, deprecated: false }, // BULK_OPERATION_CANCELLED
-        NameEntry { words: [5495340786135354953, 5641144815213368149, 6000292544768004191, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::InputClusterInProgress, len: 25, deprecated: false }, // INPUT_CLUSTER_IN_PROGRESS
-        NameEntry::EMPTY,
-        NameEntry::EMPTY,
-        NameEntry::EMPTY,
-        NameEntry { words: [6869191555527491908, 6867513658135692630, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::DatasetVersionPending, len: 23, deprecated: false }, // DATASET_VERSION_PENDING
-        NameEntry::EMPTY,
-        NameEntry::EMPTY,
-        NameEntry { words: [4849907716548611907, 6505821637165012033, 4919437438932174661, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::ConnUncategorized, len: 18, deprecated: false }, // CONN_UNCATEGORIZED
-        NameEntry::EMPTY,
-        NameEntry { words: [6432630515476352835, 6147209391634337375, 4921965241733960783, 4921965241733960783, 4921965241733960783, 4921965241733960783], code: StatusCode::ConnKeyNotFound, len: 18, deprecated: false }, // CONN_KEY_NOT_FOUND
-        NameEntry::EMPTY,
-        NameEntry { words: [6360594829914951501, 4919430880466851909, 4919430880466851909, 4919430880466851909, 4919430880466851909, 4919430880466851909], code: StatusCode::ModelExported, len: 14, deprecated: false }, // MODEL_EXPORTED
         NameEntry { words: [4926731564660576341, 4994016191875137871, 4994016191875137871, 4994016191875137871, 4994016191875137871, 4994016191875137871], code: StatusCode::UploadDone, len: 11, deprecated: false }, // UPLOAD_DONE
-        NameEntry { words: [5494759135626153545, 4847368913984312671, 5929358703420786004, 4995135546052265029, 4995135546052265029, 4995135546052265029], code: StatusCode::InternalUnexpectedSpire, len: 25, deprecated: false }, // INTERNAL_UNEXPECTED_SPIRE
-        NameEntry { words: [6864984802630781260, 6075160593671999300, 6076280965722756175, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::LicenseDoesNotExist, len: 22, deprecated: false }, // LICENSE_DOES_NOT_EXIST
-        NameEntry { words: [4994009628729690448, 5714609788429485151, 6076280965722756175, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::PipelineDoesNotExist, len: 23, deprecated: false }, // PIPELINE_DOES_NOT_EXIST
+        NameEntry { words: [5644522489163042637, 4919424244507628622, 4919424244507628622, 4919424244507628622, 4919424244507628622, 4919424244507628622], code: StatusCode::ModelUntrained, len: 15, deprecated: false }, // MODEL_UNTRAINED
+        NameEntry::EMPTY,
+        NameEntry { words: [5642541195415670602, 5138124825546805855, 5138124825546805855, 5138124825546805855, 5138124825546805855, 5138124825546805855], code: StatusCode::JobRunning, len: 11, deprecated: false }, // JOB_RUNNING
+        NameEntry { words: [6147771186425319506, 6144411074596983621, 5497863005846984005, 5497863005846984005, 5497863005846984005, 5497863005846984005], code: StatusCode::RpcRequestQueueFull, len: 22, deprecated: false }, // RPC_REQUEST_QUEUE_FULL
+        NameEntry::EMPTY,
+        NameEntry { words: [5283920093176024641, 5423250198142864975, 5138416205002852703, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::AnnotationTrackInProgress, len: 28, deprecated: false }, // ANNOTATION_TRACK_IN_PROGRESS
+        NameEntry { words: [4707459271918634317, 4920547911383533919, 4710563189266403423, 6004510262748858194, 6004510262748858194, 6004510262748858194], code: StatusCode::MetadataInvalidPatchArguments, len: 32, deprecated: false }, // METADATA_INVALID_PATCH_ARGUMENTS
+        NameEntry::EMPTY,
+        NameEntry { words: [6864984802630781260, 4922528260371596622, 4995689648322076484, 4995689648322076484, 4995689648322076484, 4995689648322076484], code: StatusCode::LicenseNeedUpdate, len: 19, deprecated: false }, // LICENSE_NEED_UPDATE
+        NameEntry { words: [5644504858759286849, 5281668301935173460, 5134476667289165636, 4992030538098625887, 4992030538098625887, 4992030538098625887], code: StatusCode::AppCountInvalidMessage, len: 25, deprecated: false }, // APP_COUNT_INVALID_MESSAGE
+        NameEntry::EMPTY,
+        NameEntry { words: [6291331069254979415, 5714609788429485151, 6076280965722756175, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::WorkflowDoesNotExist, len: 23, deprecated: false }, // WORKFLOW_DOES_NOT_EXIST
+        NameEntry { words: [5283920093176024641, 6073457415500549711, 5284487432853999177, 6288513089571807047, 6288513089571807047, 6288513089571807047], code: StatusCode::AnnotationAwaitingReview, len: 26, deprecated: false }, // ANNOTATION_AWAITING_REVIEW
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6505814980201498966, 6148362706233152577, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::VisualizationSuccess, len: 21, deprecated: false }, // VISUALIZATION_SUCCESS
+        NameEntry::EMPTY,
+        NameEntry { words: [5642804034194850132, 4994016191875601217, 4994016191875601217, 4994016191875601217, 4994016191875601217, 4994016191875601217], code: StatusCode::TaskDone, len: 9, deprecated: false }, // TASK_DONE
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5932471390338043725, 4919424244507628639, 4919424244507628639, 4919424244507628639, 4919424244507628639, 4919424244507628639], code: StatusCode::ModelTrained, len: 13, deprecated: false }, // MODEL_TRAINED
+        NameEntry { words: [5642824924915777876, 5711795043108345695, 5711795043108345695, 5711795043108345695, 5711795043108345695, 5711795043108345695], code: StatusCode::TaskWontDo, len: 12, deprecated: false }, // TASK_WONT_DO
+        NameEntry { words: [4998805733078224457, 5713190250131641432, 4994596725156634446, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::InputsExtractionJobPending, len: 29, deprecated: true }, // INPUTS_EXTRACTION_JOB_PENDING
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6151710663305351253, 4995691851640489294, 5931049747574899781, 5931049747574899781, 5931049747574899781, 5931049747574899781], code: StatusCode::UploadUnexpectedError, len: 23, deprecated: false }, // UPLOAD_UNEXPECTED_ERROR
+        NameEntry { words: [6144411074595802954, 4919431924244635458, 4919431924244635458, 4919431924244635458, 4919431924244635458, 4919431924244635458], code: StatusCode::JobQueued, len: 10, deprecated: false }, // JOB_QUEUED
+        NameEntry::EMPTY,
+        NameEntry { words: [5639989190273749843, 5715719247537391956, 5711795034366691670, 4998806810998559557, 6076280965722756175, 6076280965722756175], code: StatusCode::SsoIdentityProviderDoesNotExist, len: 36, deprecated: false }, // SSO_IDENTITY_PROVIDER_DOES_NOT_EXIST
+        NameEntry { words: [4705213085911438165, 4919416539335902815, 4919416539335902815, 4919416539335902815, 4919416539335902815, 4919416539335902815], code: StatusCode::UserFlagged, len: 12, deprecated: false }, // USER_FLAGGED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5283920093176024641, 6073457415500549711, 6002822504111361609, 4995159748225748549, 6288513089571807059, 6288513089571807059], code: StatusCode::AnnotationAwaitingConsensusReview, len: 36, deprecated: false }, // ANNOTATION_AWAITING_CONSENSUS_REVIEW
+        NameEntry { words: [5287034945176229202, 4849885606342116692, 4919422058435399233, 4919422058435399233, 4919422058435399233, 4919422058435399233], code: StatusCode::RunnerItemCancelled, len: 21, deprecated: false }, // RUNNER_ITEM_CANCELLED
+        NameEntry { words: [6007610885555508562, 5214970736804054352, 6865542233668734529, 5786368247021719374, 4995694080727797571, 4995694080727797571], code: StatusCode::RunnerSpecialHandlingNotComplete, len: 36, deprecated: false }, // RUNNER_SPECIAL_HANDLING_NOT_COMPLETE
+        NameEntry::EMPTY,
+        NameEntry { words: [5494759135626153545, 6151726138022778463, 5931037597362111310, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::InternalVultrUncategorized, len: 28, deprecated: false }, // INTERNAL_VULTR_UNCATEGORIZED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5283920097419810373, 4990906845806677583, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::EvaluationSuccess, len: 18, deprecated: false }, // EVALUATION_SUCCESS
+        NameEntry { words: [5498700876220747598, 4920547911383533919, 5639999137015546207, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::NodepoolInvalidArgument, len: 25, deprecated: false }, // NODEPOOL_INVALID_ARGUMENT
+        NameEntry { words: [4995408164503699780, 5638873280192402527, 6074869128483790681, 6004510262681158495, 6004510262681158495, 6004510262681158495], code: StatusCode::DatabaseTooManyClients, len: 25, deprecated: false }, // DATABASE_TOO_MANY_CLIENTS
+        NameEntry::EMPTY,
+        NameEntry { words: [6291331069254979415, 4920547911383533919, 4994572540028542788, 4994572540028542788, 4994572540028542788, 4994572540028542788], code: StatusCode::WorkflowInvalidRecipe, len: 23, deprecated: false }, // WORKFLOW_INVALID_RECIPE
+        NameEntry::EMPTY,
+        NameEntry { words: [6004214605756449108, 6869201391203534665, 5138124851231414081, 6288513089571807047, 6288513089571807047, 6288513089571807047], code: StatusCode::TaskAssignmentAwaitingReview, len: 31, deprecated: false }, // TASK_ASSIGNMENT_AWAITING_REVIEW
+        NameEntry { words: [5495340721710126417, 6147771186425451343, 4993728188549190469, 6076850431274341471, 6076850431274341471, 6076850431274341471], code: StatusCode::QueueCloseRequestTimeout, len: 27, deprecated: false }, // QUEUE_CLOSE_REQUEST_TIMEOUT
+        NameEntry { words: [4992030512162754637, 6004218883610923103, 5715721334991310409, 5931049747574900558, 5931049747574900558, 5931049747574900558], code: StatusCode::MpImageProcessingError, len: 25, deprecated: false }, // MP_IMAGE_PROCESSING_ERROR
+        NameEntry { words: [5278578584353067604, 5641111782553508178, 5641111782553508178, 5641111782553508178, 5641111782553508178, 5641111782553508178], code: StatusCode::TryAgain, len: 9, deprecated: false }, // TRY_AGAIN
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5641144789442514765, 4995159683599450454, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::ModelInvalidRequest, len: 21, deprecated: false }, // MODEL_INVALID_REQUEST
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6216479650496335692, 5715721334992162373, 5931049747574903886, 5931049747574903886, 5931049747574903886, 5931049747574903886], code: StatusCode::LoginEventError, len: 17, deprecated: false }, // LOGIN_EVENT_ERROR
+        NameEntry { words: [4995408164503699780, 4706917277328425823, 5498694305358040649, 4919430807402006870, 4919430807402006870, 4919430807402006870], code: StatusCode::DatabaseConstraintViolated, len: 28, deprecated: false }, // DATABASE_CONSTRAINT_VIOLATED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5572435289849479492, 6000276035014451024, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::DataDumpSuccess, len: 17, deprecated: false }, // DATA_DUMP_SUCCESS
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5714328318016245321, 4851875842546354500, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::InputModifySuccess, len: 20, deprecated: false }, // INPUT_MODIFY_SUCCESS
+        NameEntry { words: [5641144824071474761, 5927123331488432470, 6074869145814913601, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::InputInvalidArgument, len: 22, deprecated: false }, // INPUT_INVALID_ARGUMENT
+        NameEntry::EMPTY,
+        NameEntry { words: [5283920093176024641, 4851011514638749263, 4848496995734478664, 4707752828989693779, 5138124851098504257, 5138124851098504257], code: StatusCode::EvaluationInProgress, len: 36, deprecated: true }, // ANNOTATION_SEARCH_METRICS_EVALUATING
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [4854686099559765844, 5714609792874793292, 4704383959587970900, 4919437438830594388, 4919437438830594388, 4919437438830594388], code: StatusCode::TwilioClientNotInitialized, len: 29, deprecated: true }, // TWILIO_CLIENT_NOT_INITIALIZED
+        NameEntry { words: [5498428193027084365, 6870313032120287567, 4852704873979464019, 5928249231327642949, 5931049747574899781, 5931049747574899781], code: StatusCode::MpDownloadMaxSizeExceededError, len: 35, deprecated: false }, // MP_DOWNLOAD_MAX_SIZE_EXCEEDED_ERROR
+        NameEntry { words: [6869203590059020099, 6007618586347327309, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::ConceptModifySuccess, len: 22, deprecated: false }, // CONCEPT_MODIFY_SUCCESS
+        NameEntry { words: [6216479641839095629, 4919430807552803158, 4919430807552803158, 4919430807552803158, 4919430807552803158, 4919430807552803158], code: StatusCode::ModelEvaluated, len: 15, deprecated: false }, // MODEL_EVALUATED
+        NameEntry { words: [5498428193027084365, 5715721334991110479, 5931049747574899777, 5931049747574899777, 5931049747574899777, 5931049747574899777], code: StatusCode::MpDownloadError, len: 17, deprecated: false }, // MP_DOWNLOAD_ERROR
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
         NameEntry { words: [5284516028579073609, 5931051951328281924, 5496996590684292929, 4995148722842191455, 4995148722842191455, 4995148722842191455], code: StatusCode::InputVideoStorageFailure, len: 27, deprecated: false }, // INPUT_VIDEO_STORAGE_FAILURE
-        NameEntry { words: [4994579257457661250, 6151721718451028306, 4995691851640489294, 5931049747574899781, 5931049747574899781, 5931049747574899781], code: StatusCode::BulkOperationUnexpectedError, len: 31, deprecated: false }, // BULK_OPERATION_UNEXPECTED_ERROR
-        NameEntry { words: [4849885606341464146, 4919422028337791299, 4919422028337791299, 4919422028337791299, 4919422028337791299, 4919422028337791299], code: StatusCode::RpcCanceled, len: 12, deprecated: false }, // RPC_CANCELED
-        NameEntry { words: [6869191555527491908, 6867513658135692630, 5070864417937184837, 4919422045483589460, 4919422045483589460, 4919422045483589460], code: StatusCode::DatasetVersionExportFailed, len: 29, deprecated: false }, // DATASET_VERSION_EXPORT_FAILED
-        NameEntry { words: [4998790322534372435, 5931879934938989910, 5931049747574903886, 5931049747574903886, 5931049747574903886, 5931049747574903886], code: StatusCode::StripeEventError, len: 18, deprecated: false }, // STRIPE_EVENT_ERROR
-        NameEntry { words: [5283920093176024641, 5931345499090013775, 6004218947901018704, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::AnnotationInProgress, len: 22, deprecated: false }, // ANNOTATION_IN_PROGRESS
+        NameEntry { words: [5494759135626153545, 6864977058738622303, 5712610880517262933, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::InternalOracleUncategorized, len: 29, deprecated: false }, // INTERNAL_ORACLE_UNCATEGORIZED
+        NameEntry::EMPTY,
+        NameEntry { words: [4846789501572239171, 6004223402000143695, 6000295894909017940, 6000295894909017940, 6000295894909017940, 6000295894909017940], code: StatusCode::ConnAccountIssues, len: 19, deprecated: false }, // CONN_ACCOUNT_ISSUES
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6072344744309968707, 6869202529671204680, 4919434166066233695, 4919434166066233695, 4919434166066233695, 4919434166066233695], code: StatusCode::ConnMethodNotAllowed, len: 23, deprecated: false }, // CONN_METHOD_NOT_ALLOWED
+        NameEntry { words: [6864984802630781260, 4998790309850402646, 4919413232277608517, 4919413232277608517, 4919413232277608517, 4919413232277608517], code: StatusCode::LicenseVolumeExceeded, len: 23, deprecated: false }, // LICENSE_VOLUME_EXCEEDED
+        NameEntry { words: [4990918854551227977, 5711794978718045279, 4998806810998559557, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::InstanceTypeDoesNotExist, len: 28, deprecated: false }, // INSTANCE_TYPE_DOES_NOT_EXIST
+        NameEntry { words: [6076305069078759757, 6004798317732781892, 6004798317732781892, 6004798317732781892, 6004798317732781892, 6004798317732781892], code: StatusCode::MixedStatus, len: 12, deprecated: false }, // MIXED_STATUS
+        NameEntry { words: [92699625604436, 0, 0, 0, 0, 0], code: StatusCode::Teapot, len: 6, deprecated: false }, // TEAPOT
+        NameEntry { words: [4991219068217610061, 6074869145882545232, 4919422045483589460, 4919422045483589460, 4919422045483589460, 4919422045483589460], code: StatusCode::ModelDeploymentFailed, len: 23, deprecated: false }, // MODEL_DEPLOYMENT_FAILED
+        NameEntry { words: [6076835149797805891, 4922232444516392776, 4993438935184655455, 4919422015419664708, 4919422015419664708, 4919422015419664708], code: StatusCode::ConnAuthMethodDisabled, len: 25, deprecated: false }, // CONN_AUTH_METHOD_DISABLED
+        NameEntry { words: [4849907716548611907, 6505821637165012033, 4919437438932174661, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::ConnUncategorized, len: 18, deprecated: false }, // CONN_UNCATEGORIZED
+        NameEntry { words: [5283920093176024641, 6071207776390958671, 4919437438932174661, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::AnnotationUncategorized, len: 24, deprecated: false }, // ANNOTATION_UNCATEGORIZED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6216479641839095629, 5642809484340710465, 5719365116223902815, 6076850542792232265, 6076850542792232265, 6076850542792232265], code: StatusCode::ModelEvaluationTimedOut, len: 26, deprecated: false }, // MODEL_EVALUATION_TIMED_OUT
+        NameEntry::EMPTY,
+        NameEntry { words: [5283920093176024641, 5423250198142864975, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::AnnotationTrackPending, len: 24, deprecated: false }, // ANNOTATION_TRACK_PENDING
         NameEntry::EMPTY,
         NameEntry { words: [5714609788495873362, 4993741378108212063, 6003937451684613711, 6003937451684613711, 6003937451684613711, 6003937451684613711], code: StatusCode::RedisNoConsumers, len: 18, deprecated: false }, // REDIS_NO_CONSUMERS
         NameEntry::EMPTY,
         NameEntry::EMPTY,
-        NameEntry { words: [5575265321277869911, 5138124847104740703, 5138124847104740703, 5138124847104740703, 5138124847104740703, 5138124847104740703], code: StatusCode::WorkerMissing, len: 14, deprecated: false }, // WORKER_MISSING
-        NameEntry { words: [5717142994652058433, 5500387591700433746, 5931049747574901076, 6003948468224483145, 6003948468224483145, 6003948468224483145], code: StatusCode::AsyncWorkerMultiErrors, len: 25, deprecated: false }, // ASYNC_WORKER_MULTI_ERRORS
-        NameEntry { words: [6147499568399141953, 6003092987898650452, 4920547911383533919, 6000294820883416137, 6000294820883416137, 6000294820883416137], code: StatusCode::AllInputVideosInvalidBytes, len: 30, deprecated: false }, // ALL_INPUT_VIDEOS_INVALID_BYTES
-        NameEntry::EMPTY,
-        NameEntry { words: [5498428193027084365, 6870313032120287567, 4852704873979464019, 5928249231327642949, 5931049747574899781, 5931049747574899781], code: StatusCode::MpDownloadMaxSizeExceededError, len: 35, deprecated: false }, // MP_DOWNLOAD_MAX_SIZE_EXCEEDED_ERROR
-        NameEntry { words: [5063543882487252294, 5066073781618295116, 5070864405036484425, 4921965241733960783, 4921965241733960783, 4921965241733960783], code: StatusCode::FeatureflagConfigNotFound, len: 28, deprecated: false }, // FEATUREFLAG_CONFIG_NOT_FOUND
-        NameEntry { words: [6505814980201498966, 6148362706233152577, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::VisualizationSuccess, len: 21, deprecated: false }, // VISUALIZATION_SUCCESS
-        NameEntry { words: [6007610885555508562, 6076305107665113684, 6075990677708033345, 6075990677708033345, 6075990677708033345, 6075990677708033345], code: StatusCode::RunnerStreamStart, len: 19, deprecated: false }, // RUNNER_STREAM_START
-        NameEntry { words: [5283920093176024641, 5494767914607136335, 5572438532550509641, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::AnnotationInvalidArgument, len: 27, deprecated: false }, // ANNOTATION_INVALID_ARGUMENT
-        NameEntry { words: [6291331069254979415, 4705789118369384799, 5932731961641951052, 4995148722842191455, 4995148722842191455, 4995148722842191455], code: StatusCode::WorkflowInternalFailure, len: 25, deprecated: false }, // WORKFLOW_INTERNAL_FAILURE
-        NameEntry { words: [6291331069254979415, 6870599987023007071, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::WorkflowModifySuccess, len: 23, deprecated: false }, // WORKFLOW_MODIFY_SUCCESS
-        NameEntry { words: [6143577622871035725, 6360576177308191817, 4998789175961666896, 5931049747574899781, 5931049747574899781, 5931049747574899781], code: StatusCode::ModelBuildUnexpectedError, len: 28, deprecated: false }, // MODEL_BUILD_UNEXPECTED_ERROR
-        NameEntry { words: [6071768492759339585, 5714609788429485151, 6076280965722756175, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::ArtifactDoesNotExist, len: 23, deprecated: false }, // ARTIFACT_DOES_NOT_EXIST
-        NameEntry { words: [5494759135626153545, 4923084565993838175, 4995689643993554754, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::InternalVectordbUncategorized, len: 31, deprecated: false }, // INTERNAL_VECTORDB_UNCATEGORIZED
-        NameEntry { words: [6147799747521695565, 5931036609251464517, 5573573203030525023, 6074869145882545232, 6074869145882545232, 6074869145882545232], code: StatusCode::ModelQueuedForDeployment, len: 27, deprecated: false }, // MODEL_QUEUED_FOR_DEPLOYMENT
-        NameEntry { words: [6505814980201498966, 4703551650777355329, 4919422045483589454, 4919422045483589454, 4919422045483589454, 4919422045483589454], code: StatusCode::VisualizationFailed, len: 20, deprecated: false }, // VISUALIZATION_FAILED
-        NameEntry { words: [6076305138066148937, 4922528260624307265, 5496996590684296257, 4919422045483589445, 4919422045483589445, 4919422045483589445], code: StatusCode::InputStatusUpdateFailed, len: 26, deprecated: false }, // INPUT_STATUS_UPDATE_FAILED
-        NameEntry { words: [5644522489163042637, 5283372480383435075, 4919437438932174661, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::ModelUncategorized, len: 19, deprecated: false }, // MODEL_UNCATEGORIZED
-        NameEntry { words: [5284516028579073609, 5279431856915170628, 4990906845806680390, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::InputVideoModifySuccess, len: 26, deprecated: false }, // INPUT_VIDEO_MODIFY_SUCCESS
-        NameEntry { words: [6870313032120225874, 6864971552892601677, 4852704873979464019, 4919413232277608517, 4919413232277608517, 4919413232277608517], code: StatusCode::RpcMaxMessageSizeExceeded, len: 29, deprecated: false }, // RPC_MAX_MESSAGE_SIZE_EXCEEDED
-        NameEntry { words: [5644522489163042637, 4919424244507628622, 4919424244507628622, 4919424244507628622, 4919424244507628622, 4919424244507628622], code: StatusCode::ModelUntrained, len: 15, deprecated: false }, // MODEL_UNTRAINED
-        NameEntry { words: [6865542233669257538, 5712610880517262933, 4919437438932174661, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::BillingUncategorized, len: 21, deprecated: false }, // BILLING_UNCATEGORIZED
-        NameEntry { words: [5642802934683222356, 6071777314571439939, 6071777314571439939, 6071777314571439939, 6071777314571439939, 6071777314571439939], code: StatusCode::TaskConflict, len: 13, deprecated: false }, // TASK_CONFLICT
-        NameEntry { words: [6144411074595802954, 4919431924244635458, 4919431924244635458, 4919431924244635458, 4919431924244635458, 4919431924244635458], code: StatusCode::JobQueued, len: 10, deprecated: false }, // JOB_QUEUED
-        NameEntry { words: [5791423839972118349, 5713189219473379909, 4919418768490520398, 4919418768490520398, 4919418768490520398, 4919418768490520398], code: StatusCode::ModulePermissionDenied, len: 24, deprecated: false }, // MODULE_PERMISSION_DENIED
-        NameEntry { words: [5498700876220747598, 4920547911383533919, 5639999137015546207, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::NodepoolInvalidArgument, len: 25, deprecated: false }, // NODEPOOL_INVALID_ARGUMENT
-        NameEntry { words: [5283920097419810373, 4995975594377170511, 4919431924244635470, 4919431924244635470, 4919431924244635470, 4919431924244635470], code: StatusCode::EvaluationQueued, len: 17, deprecated: false }, // EVALUATION_QUEUED
-        NameEntry { words: [4852704874129674051, 5932735256385045829, 6073470549695093068, 6073470549695093068, 6073470549695093068, 6073470549695093068], code: StatusCode::ConnExceedHourlyLimit, len: 24, deprecated: false }, // CONN_EXCEED_HOURLY_LIMIT
-        NameEntry { words: [5284516028579073609, 6866954058457892164, 5283920084418315591, 6146368136156237391, 4995148722842191455, 4995148722842191455], code: StatusCode::InputVideoUrlGenerationFailure, len: 34, deprecated: false }, // INPUT_VIDEO_URL_GENERATION_FAILURE
-        NameEntry { words: [4994009628729690448, 4995159735072478047, 6432337933782437957, 6432337933782437957, 6432337933782437957, 6432337933782437957], code: StatusCode::PipelineStepReady, len: 19, deprecated: false }, // PIPELINE_STEP_READY
-        NameEntry { words: [5494759135626153545, 4849907716633084255, 6505821637165012033, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::InternalAwsUncategorized, len: 26, deprecated: false }, // INTERNAL_AWS_UNCATEGORIZED
-        NameEntry { words: [5283920097419810373, 4993446631549390415, 6072350241885282116, 4702988662286403922, 4707459272420972101, 4707459272420972101], code: StatusCode::EvaluationFailedToRetrieveData, len: 34, deprecated: false }, // EVALUATION_FAILED_TO_RETRIEVE_DATA
-        NameEntry { words: [5716267791951875907, 5641131625435455314, 5138124847104740703, 5138124847104740703, 5138124847104740703, 5138124847104740703], code: StatusCode::CollectorMissing, len: 17, deprecated: false }, // COLLECTOR_MISSING
-        NameEntry { words: [4994579257457661250, 4926742619806253394, 4919430824581219423, 4919430824581219423, 4919430824581219423, 4919430824581219423], code: StatusCode::BulkOperationDeleted, len: 22, deprecated: false }, // BULK_OPERATION_DELETED
-        NameEntry { words: [6869203590059020099, 6007618586347327309, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::ConceptModifySuccess, len: 22, deprecated: false }, // CONCEPT_MODIFY_SUCCESS
-        NameEntry { words: [5494759135626153545, 6151727190154498655, 4774180957501931854, 4993438935067214166, 4993438935067214166, 4993438935067214166], code: StatusCode::InternalRedisUnavailable, len: 26, deprecated: false }, // INTERNAL_REDIS_UNAVAILABLE
-        NameEntry { words: [5063543882487252294, 6869202529671397708, 4921965241733960783, 4921965241733960783, 4921965241733960783, 4921965241733960783], code: StatusCode::FeatureflagNotFound, len: 21, deprecated: false }, // FEATUREFLAG_NOT_FOUND
-        NameEntry { words: [6076305133569066322, 5931879934820697426, 5931879934820697426, 5931879934820697426, 5931879934820697426, 5931879934820697426], code: StatusCode::RedisStreamErr, len: 16, deprecated: false }, // REDIS_STREAM_ERR
-        NameEntry { words: [6869191555527491908, 6148362732104076873, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::DatasetInputSuccess, len: 21, deprecated: false }, // DATASET_INPUT_SUCCESS
-        NameEntry { words: [6869191555527491908, 6867513658135692630, 5791440358316464197, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::DatasetVersionExportPending, len: 30, deprecated: false }, // DATASET_VERSION_EXPORT_PENDING
-        NameEntry { words: [4992030512162754637, 6004218883610923103, 5715721334991310409, 5931049747574900558, 5931049747574900558, 5931049747574900558], code: StatusCode::MpImageProcessingError, len: 25, deprecated: false }, // MP_IMAGE_PROCESSING_ERROR
-        NameEntry { words: [6007610885555508562, 5214970736804054352, 6865542233668734529, 5786368247021719374, 4995694080727797571, 4995694080727797571], code: StatusCode::RunnerSpecialHandlingNotComplete, len: 36, deprecated: false }, // RUNNER_SPECIAL_HANDLING_NOT_COMPLETE
-        NameEntry { words: [4998804569158993235, 5931049747574903365, 5931049747574903365, 5931049747574903365, 5931049747574903365, 5931049747574903365], code: StatusCode::ServerError, len: 12, deprecated: false }, // SERVER_ERROR
-        NameEntry { words: [6867507155421053268, 6004218947901018704, 6004218947901018704, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::TaskInProgress, len: 16, deprecated: false }, // TASK_IN_PROGRESS
-        NameEntry { words: [4994009628729690448, 5714609775544914783, 6432337933782438991, 6432337933782438991, 6432337933782438991, 6432337933782438991], code: StatusCode::PipelineStepNotReady, len: 23, deprecated: false }, // PIPELINE_STEP_NOT_READY
-        NameEntry { words: [5711513503823910225, 4995423600650440270, 4919429768019140430, 4919429768019140430, 4919429768019140430, 4919429768019140430], code: StatusCode::QueueConnClosed, len: 17, deprecated: false }, // QUEUE_CONN_CLOSED
-        NameEntry { words: [6868628584232211028, 6071226489729339210, 5641126106604134213, 5138124825546805855, 5138124825546805855, 5138124825546805855], code: StatusCode::TrainerJobStateRunning, len: 25, deprecated: false }, // TRAINER_JOB_STATE_RUNNING
-        NameEntry { words: [4995408164503699780, 4707492291760178783, 5427753806543472961, 5427753806543472961, 5427753806543472961, 5427753806543472961], code: StatusCode::DatabaseFailTask, len: 18, deprecated: false }, // DATABASE_FAIL_TASK
-        NameEntry { words: [4995408164503699780, 5716298608291169887, 5642802934833301343, 6002822529696351566, 6002822529696351566, 6002822529696351566], code: StatusCode::DatabaseFailToGetConnections, len: 32, deprecated: false }, // DATABASE_FAIL_TO_GET_CONNECTIONS
-        NameEntry { words: [6869191555527491908, 6867513658135692630, 6007613140430248005, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::DatasetVersionExportSuccess, len: 30, deprecated: false }, // DATASET_VERSION_EXPORT_SUCCESS
-        NameEntry { words: [5641144845495260497, 6436593039334719830, 6359456844306669380, 6359456844306669380, 6359456844306669380, 6359456844306669380], code: StatusCode::QueryInvalidSyntax, len: 20, deprecated: false }, // QUERY_INVALID_SYNTAX
-        NameEntry { words: [6004214605756449108, 6869201391203534665, 4919430815874172242, 4919430815874172242, 4919430815874172242, 4919430815874172242], code: StatusCode::TaskAssignmentRejected, len: 24, deprecated: false }, // TASK_ASSIGNMENT_REJECTED
-        NameEntry { words: [6868628610171096131, 5494759135626153545, 4995148722842191455, 4995148722842191455, 4995148722842191455, 4995148722842191455], code: StatusCode::ClusterInternalFailure, len: 24, deprecated: false }, // CLUSTER_INTERNAL_FAILURE
-        NameEntry { words: [5284516028579073609, 5645067813007607108, 4851875842193706828, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::InputVideoDownloadSuccess, len: 28, deprecated: false }, // INPUT_VIDEO_DOWNLOAD_SUCCESS
-        NameEntry { words: [5494759135626153545, 5999149026988082271, 4995990978815804755, 4995990978815804755, 4995990978815804755, 4995990978815804755], code: StatusCode::InternalDatabaseIssue, len: 23, deprecated: false }, // INTERNAL_DATABASE_ISSUE
-        NameEntry { words: [4993745758941365572, 5494767914607137870, 4995988719814001737, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::DeploymentInvalidRequest, len: 26, deprecated: false }, // DEPLOYMENT_INVALID_REQUEST
-        NameEntry { words: [5063543882487252294, 4850179171651371340, 4919420920437424735, 4919420920437424735, 4919420920437424735, 4919420920437424735], code: StatusCode::FeatureflagBlocked, len: 19, deprecated: false }, // FEATUREFLAG_BLOCKED
-        NameEntry { words: [6291331069254979415, 5714609788429485151, 6076280965722756175, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::WorkflowDoesNotExist, len: 23, deprecated: false }, // WORKFLOW_DOES_NOT_EXIST
-        NameEntry { words: [5284516028579073609, 5279431856915170628, 4993446631549393222, 4919422045483589465, 4919422045483589465, 4919422045483589465], code: StatusCode::InputVideoModifyFailed, len: 25, deprecated: false }, // INPUT_VIDEO_MODIFY_FAILED
-        NameEntry { words: [5283920093176024641, 6071207776390958671, 4919437438932174661, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::AnnotationUncategorized, len: 24, deprecated: false }, // ANNOTATION_UNCATEGORIZED
-        NameEntry { words: [5494759135626153545, 5641119462272091743, 4995990978815805262, 4995990978815805262, 4995990978815805262, 4995990978815805262], code: StatusCode::InternalFetchingIssue, len: 23, deprecated: false }, // INTERNAL_FETCHING_ISSUE
-        NameEntry { words: [5714609758363995981, 4707752828989693780, 4919430807552803158, 4919430807552803158, 4919430807552803158, 4919430807552803158], code: StatusCode::ModelNotEvaluated, len: 19, deprecated: false }, // MODEL_NOT_EVALUATED
-        NameEntry { words: [4994009628729690448, 4920547911383533919, 5639999137015546207, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::PipelineInvalidArgument, len: 25, deprecated: false }, // PIPELINE_INVALID_ARGUMENT
-        NameEntry { words: [4854673970622648405, 4919422028337791299, 4919422028337791299, 4919422028337791299, 4919422028337791299, 4919422028337791299], code: StatusCode::UploadCanceled, len: 15, deprecated: false }, // UPLOAD_CANCELED
-        NameEntry { words: [5644504858759286849, 4995689648322076500, 4993723781442586975, 4993446631549391950, 4919422045483589460, 4919422045483589460], code: StatusCode::AppCountUpdateIncrementFailed, len: 33, deprecated: false }, // APP_COUNT_UPDATE_INCREMENT_FAILED
-        NameEntry { words: [4705521937060025681, 4995159696652197720, 6436283054365099332, 4991190450818270559, 4919413232277608517, 4919413232277608517], code: StatusCode::QueueMaxMsgRedeliveryExceeded, len: 33, deprecated: false }, // QUEUE_MAX_MSG_REDELIVERY_EXCEEDED
-        NameEntry { words: [5642824924915777876, 5711795043108345695, 5711795043108345695, 5711795043108345695, 5711795043108345695, 5711795043108345695], code: StatusCode::TaskWontDo, len: 12, deprecated: false }, // TASK_WONT_DO
-        NameEntry { words: [4994009628729690448, 5788637694419817311, 6865542233534320460, 4919422045483589447, 4919422045483589447, 4919422045483589447], code: StatusCode::PipelineStepUploadingFailed, len: 30, deprecated: false }, // PIPELINE_STEP_UPLOADING_FAILED
-        NameEntry { words: [4995159717891559245, 6864967210445718854, 6864692323881995849, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::ModelReferenceInvalidArgument, len: 32, deprecated: false }, // MODEL_REFERENCE_INVALID_ARGUMENT
-        NameEntry { words: [4994579257457661250, 6007606530375172434, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::BulkOperationSuccess, len: 22, deprecated: false }, // BULK_OPERATION_SUCCESS
-        NameEntry { words: [5716267791951875907, 5287037204345937746, 5278577613505646670, 4919422045483589460, 4919422045483589460, 4919422045483589460], code: StatusCode::CollectorPostInputFailed, len: 27, deprecated: false }, // COLLECTOR_POST_INPUT_FAILED
-        NameEntry { words: [5714328283387285325, 5278577613588547908, 4919422045483589465, 4919422045483589465, 4919422045483589465, 4919422045483589465], code: StatusCode::ModelModifyFailed, len: 19, deprecated: false }, // MODEL_MODIFY_FAILED
-        NameEntry { words: [5494759135626153545, 4851033547819274847, 6004777457142816581, 4919430884861495384, 4919430884861495384, 4919430884861495384], code: StatusCode::InternalResourceExhausted, len: 27, deprecated: false }, // INTERNAL_RESOURCE_EXHAUSTED
-        NameEntry { words: [4995408164503699780, 6864687921573612639, 5282519289593551170, 4706900771786934094, 5642809484340512080, 5642809484340512080], code: StatusCode::DatabaseLockedByOngoingOperation, len: 36, deprecated: false }, // DATABASE_LOCKED_BY_ONGOING_OPERATION
-        NameEntry { words: [5287034945126158167, 4996261462868577865, 4996261462868577865, 4996261462868577865, 4996261462868577865, 4996261462868577865], code: StatusCode::WorkerInactive, len: 15, deprecated: false }, // WORKER_INACTIVE
-        NameEntry { words: [6360594829914951501, 5641144759495970113, 4708036537501373776, 6144970657294993740, 6074869145814913601, 6074869145814913601], code: StatusCode::ModelExampleInputInvalidArgument, len: 36, deprecated: false }, // MODEL_EXAMPLE_INPUT_INVALID_ARGUMENT
-        NameEntry { words: [5498988897164611649, 6867513658151355209, 4919422045483589454, 4919422045483589454, 4919422045483589454, 4919422045483589454], code: StatusCode::AppDuplicationFailed, len: 22, deprecated: true }, // APP_DUPLICATION_FAILED
-        NameEntry { words: [5786368247020539722, 4919430824581942607, 4919430824581942607, 4919430824581942607, 4919430824581942607, 4919430824581942607], code: StatusCode::JobCompleted, len: 13, deprecated: false }, // JOB_COMPLETED
-        NameEntry { words: [6291331069254979415, 4995135567491846751, 4919424244507628639, 5495874027666752581, 5495874027666752581, 5495874027666752581], code: StatusCode::WorkflowRequireTrainedModel, len: 30, deprecated: false }, // WORKFLOW_REQUIRE_TRAINED_MODEL
-        NameEntry { words: [4990918854551227977, 5641144759563670623, 4995159683599450454, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::InstanceTypeInvalidRequest, len: 29, deprecated: false }, // INSTANCE_TYPE_INVALID_REQUEST
-        NameEntry { words: [6868628584232211028, 6071226489729339210, 5931049747574900052, 5931049747574900052, 5931049747574900052, 5931049747574900052], code: StatusCode::TrainerJobStateError, len: 23, deprecated: false }, // TRAINER_JOB_STATE_ERROR
-        NameEntry { words: [5498428193027084365, 5715721334991110479, 5931049747574899777, 5931049747574899777, 5931049747574899777, 5931049747574899777], code: StatusCode::MpDownloadError, len: 17, deprecated: false }, // MP_DOWNLOAD_ERROR
-        NameEntry { words: [5350926578124802380, 5278577613488800581, 4919422045483589459, 4919422045483589459, 4919422045483589459, 4919422045483589459], code: StatusCode::ListObjectsFailed, len: 19, deprecated: false }, // LIST_OBJECTS_FAILED
-        NameEntry { words: [5498980122546687822, 4919430863119009100, 4919430863119009100, 4919430863119009100, 4919430863119009100, 4919430863119009100], code: StatusCode::NotImplemented, len: 15, deprecated: false }, // NOT_IMPLEMENTED
-        NameEntry { words: [4993745758941365572, 5494767914607137870, 5572438532550509641, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::DeploymentInvalidArgument, len: 27, deprecated: false }, // DEPLOYMENT_INVALID_ARGUMENT
-        NameEntry { words: [6147771186425381186, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::BadRequest, len: 11, deprecated: false }, // BAD_REQUEST
-        NameEntry { words: [5494759135626153545, 6077683925529871199, 4993442242225062751, 4919422028337791299, 4919422028337791299, 4919422028337791299], code: StatusCode::InternalContextCanceled, len: 25, deprecated: false }, // INTERNAL_CONTEXT_CANCELED
-        NameEntry::EMPTY,
-        NameEntry { words: [4994009628729690448, 5711795025777808223, 4998806810998559557, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::PipelineStepDoesNotExist, len: 28, deprecated: false }, // PIPELINE_STEP_DOES_NOT_EXIST
-        NameEntry { words: [4994285687903506243, 6360594864443121491, 6076280965722756175, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::ConnDoesNotExist, len: 19, deprecated: false }, // CONN_DOES_NOT_EXIST
-        NameEntry { words: [6865542233669257538, 6864692323881995849, 5712339254403942732, 5712339254403942732, 5712339254403942732, 5712339254403942732], code: StatusCode::BillingInvalidInfo, len: 20, deprecated: false }, // BILLING_INVALID_INFO
-        NameEntry { words: [5644522523792002633, 4995708387264058707, 6071218788584808260, 6071218788584808260, 6071218788584808260, 6071218788584808260], code: StatusCode::InputUnsupportedFormat, len: 24, deprecated: false }, // INPUT_UNSUPPORTED_FORMAT
-        NameEntry { words: [5644522523792002633, 5283372480383435075, 4919437438932174661, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::InputUncategorized, len: 19, deprecated: false }, // INPUT_UNCATEGORIZED
-        NameEntry { words: [5572435289849479492, 4994589041444085584, 5931879934669968451, 5931049747574899781, 5931049747574899781, 5931049747574899781], code: StatusCode::DataDumpUnexpectedError, len: 26, deprecated: false }, // DATA_DUMP_UNEXPECTED_ERROR
-        NameEntry { words: [5283920093176024641, 5423250198142864975, 4919422045483589451, 4919422045483589451, 4919422045483589451, 4919422045483589451], code: StatusCode::AnnotationTrackFailed, len: 23, deprecated: false }, // ANNOTATION_TRACK_FAILED
-        NameEntry { words: [6007610885555508562, 5640018893763596884, 4921947718382863698, 4921947718382863698, 4921947718382863698, 4921947718382863698], code: StatusCode::RunnerStreamEnd, len: 17, deprecated: false }, // RUNNER_STREAM_END
-        NameEntry { words: [6216479641839095629, 5642809484340710465, 4919428737144147295, 5928239357315335237, 5928239357315335237, 5928239357315335237], code: StatusCode::ModelEvaluationMsgRedeliver, len: 30, deprecated: true }, // MODEL_EVALUATION_MSG_REDELIVER
-        NameEntry { words: [4995159752520519241, 6148362749014724169, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::InputReindexSuccess, len: 21, deprecated: false }, // INPUT_REINDEX_SUCCESS
-        NameEntry { words: [5284516028579073609, 4708036537501041988, 5499551962628705345, 5499551962628705345, 5499551962628705345, 5499551962628705345], code: StatusCode::InputVideoInvalidUrl, len: 23, deprecated: false }, // INPUT_VIDEO_INVALID_URL
-        NameEntry { words: [5070860032758204755, 4919416539335902815, 4919416539335902815, 4919416539335902815, 4919416539335902815, 4919416539335902815], code: StatusCode::SignupFlagged, len: 14, deprecated: false }, // SIGNUP_FLAGGED
-        NameEntry { words: [5284516028579073609, 5498988897164543300, 4995689643909075029, 4995689643909075029, 4995689643909075029, 4995689643909075029], code: StatusCode::InputVideoDuplicate, len: 21, deprecated: false }, // INPUT_VIDEO_DUPLICATE
-        NameEntry { words: [5284516028579073609, 6000289233616454980, 5285050438457970271, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::InputVideoDoesNotExist, len: 26, deprecated: false }, // INPUT_VIDEO_DOES_NOT_EXIST
-        NameEntry { words: [5644522459366774097, 5497841024003883341, 5496996590684425801, 4919422045483589447, 4919422045483589447, 4919422045483589447], code: StatusCode::QueueUnmarshallingFailed, len: 26, deprecated: false }, // QUEUE_UNMARSHALLING_FAILED
-        NameEntry::EMPTY,
-        NameEntry { words: [4926746974986589522, 6869202529672185167, 6076280965722756175, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::RunnerDoesNotExist, len: 21, deprecated: false }, // RUNNER_DOES_NOT_EXIST
-        NameEntry { words: [6216479641839095629, 5642809484340710465, 5641144755082841695, 6004518006590889796, 6004518006590889796, 6004518006590889796], code: StatusCode::ModelEvaluationNeedInputs, len: 28, deprecated: false }, // MODEL_EVALUATION_NEED_INPUTS
-        NameEntry { words: [6432630515476352835, 4920547911383533919, 4920547911383533919, 4920547911383533919, 4920547911383533919, 4920547911383533919], code: StatusCode::ConnKeyInvalid, len: 16, deprecated: false }, // CONN_KEY_INVALID
-        NameEntry { words: [6075160593538695508, 4993723755890821471, 4919430863119009100, 4919430863119009100, 4919430863119009100, 4919430863119009100], code: StatusCode::TaskNotImplemented, len: 20, deprecated: false }, // TASK_NOT_IMPLEMENTED
-        NameEntry { words: [6071768492759339585, 4920547911383533919, 5639999137015546207, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::ArtifactInvalidArgument, len: 25, deprecated: false }, // ARTIFACT_INVALID_ARGUMENT
-        NameEntry { words: [4995408164503699780, 4702683028019037279, 6432630515325747523, 6432630515325747523, 6432630515325747523, 6432630515325747523], code: StatusCode::DatabaseDuplicateKey, len: 22, deprecated: false }, // DATABASE_DUPLICATE_KEY
-        NameEntry { words: [1330791770, 0, 0, 0, 0, 0], code: StatusCode::Zero, len: 4, deprecated: false }, // ZERO
-        NameEntry { words: [6147499568399141953, 5281668301935173460, 6000294820883416137, 6000294820883416137, 6000294820883416137, 6000294820883416137], code: StatusCode::AllInputInvalidBytes, len: 23, deprecated: false }, // ALL_INPUT_INVALID_BYTES
-        NameEntry { words: [6216479641839095629, 5138124851098504257, 5138124851098504257, 5138124851098504257, 5138124851098504257, 5138124851098504257], code: StatusCode::ModelEvaluating, len: 16, deprecated: false }, // MODEL_EVALUATING
-        NameEntry { words: [4782620783270774099, 6144703557306048345, 4991200364072619084, 6147499568398615896, 6076851569375003717, 6076851569375003717], code: StatusCode::SearchByNotFullyIndexedInput, len: 33, deprecated: false }, // SEARCH_BY_NOT_FULLY_INDEXED_INPUT
-        NameEntry { words: [4994596802567097929, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::InputDownloadPending, len: 13, deprecated: false }, // INPUT_PENDING
-        NameEntry { words: [5284516028579073609, 5645067813007607108, 5278577613235900236, 4919422045483589444, 4919422045483589444, 4919422045483589444], code: StatusCode::InputVideoDownloadFailed, len: 27, deprecated: false }, // INPUT_VIDEO_DOWNLOAD_FAILED
-        NameEntry { words: [6864984802630781260, 4919420972094018143, 4919420972094018143, 4919420972094018143, 4919420972094018143, 4919420972094018143], code: StatusCode::LicenseRevoked, len: 15, deprecated: false }, // LICENSE_REVOKED
-        NameEntry { words: [6864988079741162049, 6869189279480043589, 4919422045483589460, 4919422045483589460, 4919422045483589460, 4919422045483589460], code: StatusCode::ArchiveExtractFailed, len: 22, deprecated: false }, // ARCHIVE_EXTRACT_FAILED
-        NameEntry { words: [5283920093176024641, 5064654363346030159, 6000276035014451033, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::AnnotationModifySuccess, len: 25, deprecated: false }, // ANNOTATION_MODIFY_SUCCESS
-        NameEntry { words: [6151711827141219411, 4995691851640489294, 5931049747574899781, 5931049747574899781, 5931049747574899781, 5931049747574899781], code: StatusCode::StripeUnexpectedError, len: 23, deprecated: false }, // STRIPE_UNEXPECTED_ERROR
-        NameEntry { words: [6291331069254979415, 6004223324656586847, 5282235572911230793, 4919418768490520398, 4919418768490520398, 4919418768490520398], code: StatusCode::WorkflowPermissionDenied, len: 26, deprecated: false }, // WORKFLOW_PERMISSION_DENIED
-        NameEntry { words: [4995159752520519241, 4994596819477745225, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::InputReindexPending, len: 21, deprecated: false }, // INPUT_REINDEX_PENDING
-        NameEntry { words: [4710574192822734679, 4996261462868582226, 4996261462868582226, 4996261462868582226, 4996261462868582226, 4996261462868582226], code: StatusCode::WorkerActive, len: 13, deprecated: false }, // WORKER_ACTIVE
-        NameEntry { words: [6291331069254979415, 4920547911383533919, 5210736590508213321, 5210736590508213321, 5210736590508213321, 5210736590508213321], code: StatusCode::WorkflowInvalidGraph, len: 22, deprecated: false }, // WORKFLOW_INVALID_GRAPH
         NameEntry::EMPTY,
         NameEntry::EMPTY,
-        NameEntry { words: [5714328318016245321, 5278577613588547908, 4919422045483589465, 4919422045483589465, 4919422045483589465, 4919422045483589465], code: StatusCode::InputModifyFailed, len: 19, deprecated: false }, // INPUT_MODIFY_FAILED
-        NameEntry { words: [5932471390338043725, 6079656423536347457, 6076850542792232265, 6076850542792232265, 6076850542792232265, 6076850542792232265], code: StatusCode::ModelTrainingTimedOut, len: 24, deprecated: false }, // MODEL_TRAINING_TIMED_OUT
-        NameEntry { words: [5928225110725247300, 5928249274429031263, 5931049747574902350, 5931049747574902350, 5931049747574902350, 5931049747574902350], code: StatusCode::DatatierConnError, len: 19, deprecated: false }, // DATATIER_CONN_ERROR
-        NameEntry { words: [6864985932392386371, 6868628610171096131, 6864692323881995849, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::ComputeClusterInvalidRequest, len: 31, deprecated: false }, // COMPUTE_CLUSTER_INVALID_REQUEST
-        NameEntry { words: [5494759135626153545, 6864977058738622303, 5712610880517262933, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::InternalOracleUncategorized, len: 29, deprecated: false }, // INTERNAL_ORACLE_UNCATEGORIZED
-        NameEntry { words: [5711795043225849417, 5287019534850215511, 4995133342716288846, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::InputDownloadInProgress, len: 26, deprecated: true }, // INPUT_DOWNLOAD_IN_PROGRESS
-        NameEntry { words: [6076305133569066322, 4846227651112813906, 5063822015694193247, 5063822015694193247, 5063822015694193247, 5063822015694193247], code: StatusCode::RedisStreamBackoff, len: 20, deprecated: false }, // REDIS_STREAM_BACKOFF
-        NameEntry { words: [4995408164503699780, 5638873280192402527, 6074869128483790681, 6004510262681158495, 6004510262681158495, 6004510262681158495], code: StatusCode::DatabaseTooManyClients, len: 25, deprecated: false }, // DATABASE_TOO_MANY_CLIENTS
-        NameEntry { words: [5572435289849479492, 6076006053773139792, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::DataDumpExportPending, len: 24, deprecated: false }, // DATA_DUMP_EXPORT_PENDING
-        NameEntry { words: [4852704874129674051, 5569066386522916165, 6004504799482765139, 6004504799482765139, 6004504799482765139, 6004504799482765139], code: StatusCode::ConnExceedsLimits, len: 19, deprecated: false }, // CONN_EXCEEDS_LIMITS
-        NameEntry { words: [5066073781617971018, 6071777314571439939, 6071777314571439939, 6071777314571439939, 6071777314571439939, 6071777314571439939], code: StatusCode::JobConflict, len: 12, deprecated: false }, // JOB_CONFLICT
-        NameEntry { words: [4995408164503699780, 4993723789999362911, 5712056679732827214, 6076850431274341471, 6076850431274341471, 6076850431274341471], code: StatusCode::DatabaseStatementTimeout, len: 26, deprecated: false }, // DATABASE_STATEMENT_TIMEOUT
-        NameEntry { words: [5494759135626153545, 6151711835933000031, 5931037597362111310, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::InternalAzureUncategorized, len: 28, deprecated: false }, // INTERNAL_AZURE_UNCATEGORIZED
-        NameEntry { words: [5572435289849479492, 6076006053773139792, 4847368913984312671, 5715721334991111508, 5931049747574899781, 5931049747574899781], code: StatusCode::DataDumpExportUnexpectedError, len: 33, deprecated: false }, // DATA_DUMP_EXPORT_UNEXPECTED_ERROR
-        NameEntry { words: [5791427099801765203, 5713190250198224722, 5932731961641951054, 4995148722842191455, 4995148722842191455, 4995148722842191455], code: StatusCode::SearchProjectionFailure, len: 25, deprecated: false }, // SEARCH_PROJECTION_FAILURE
-        NameEntry { words: [4846259425415353681, 5932731961641951051, 4995148722842191455, 4995148722842191455, 4995148722842191455, 4995148722842191455], code: StatusCode::QueueAckFailure, len: 17, deprecated: false }, // QUEUE_ACK_FAILURE
-        NameEntry { words: [5647322915365868882, 6072350241951335749, 6436299474177315652, 6436299474177315652, 6436299474177315652, 6436299474177315652], code: StatusCode::RunnerNeedsRetry, len: 18, deprecated: false }, // RUNNER_NEEDS_RETRY
-        NameEntry { words: [5284516028579073609, 4850185828851205444, 5070850107005686597, 4919422045483589447, 4919422045483589447, 4919422045483589447], code: StatusCode::InputVideoProcessingFailed, len: 29, deprecated: false }, // INPUT_VIDEO_PROCESSING_FAILED
-        NameEntry { words: [5496996590684098378, 4919422045483589442, 4919422045483589442, 4919422045483589442, 4919422045483589442, 4919422045483589442], code: StatusCode::JobFailed, len: 10, deprecated: false }, // JOB_FAILED
-        NameEntry { words: [5642804034194850132, 4994016191875601217, 4994016191875601217, 4994016191875601217, 4994016191875601217, 4994016191875601217], code: StatusCode::TaskDone, len: 9, deprecated: false }, // TASK_DONE
-        NameEntry { words: [6869191555527491908, 6867513658135692630, 4995148722842191455, 4995148722842191455, 4995148722842191455, 4995148722842191455], code: StatusCode::DatasetVersionFailure, len: 23, deprecated: false }, // DATASET_VERSION_FAILURE
-        NameEntry { words: [5933315849897135689, 6001403154657530953, 5712357924191093313, 4995703963195891538, 4990918854449648718, 4990918854449648718], code: StatusCode::InputWritesDisabledForMaintenance, len: 37, deprecated: true }, // INPUT_WRITES_DISABLED_FOR_MAINTENANCE
-        NameEntry { words: [19512299698602310, 0, 0, 0, 0, 0], code: StatusCode::Failure, len: 7, deprecated: false }, // FAILURE
-        NameEntry { words: [4994579257457661250, 5070857807882109266, 4919422045483589454, 4919422045483589454, 4919422045483589454, 4919422045483589454], code: StatusCode::BulkOperationFailed, len: 21, deprecated: false }, // BULK_OPERATION_FAILED
-        NameEntry { words: [5284516028579073609, 4850185828851205444, 5791426047384965957, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::InputVideoProcessingPending, len: 30, deprecated: false }, // INPUT_VIDEO_PROCESSING_PENDING
-        NameEntry { words: [6216479641839095629, 5642809484340710465, 5138124851231414111, 5931049747574900558, 5931049747574900558, 5931049747574900558], code: StatusCode::ModelEvaluationWaitingError, len: 30, deprecated: false }, // MODEL_EVALUATION_WAITING_ERROR
         NameEntry::EMPTY,
-        NameEntry { words: [5287034945176229202, 4710558816855479886, 6074869145814913601, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::RunnerInvalidArgument, len: 23, deprecated: false }, // RUNNER_INVALID_ARGUMENT
-        NameEntry { words: [6864985932392386371, 6868628610171096131, 6075160593671999300, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::ComputeClusterDoesNotExist, len: 30, deprecated: false }, // COMPUTE_CLUSTER_DOES_NOT_EXIST
-        NameEntry { words: [6004214605756449108, 6869201391203534665, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::TaskAssignmentPending, len: 23, deprecated: false }, // TASK_ASSIGNMENT_PENDING
-        NameEntry { words: [6869189313603916368, 6864692323881995849, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::PredictInvalidRequest, len: 23, deprecated: false }, // PREDICT_INVALID_REQUEST
-        NameEntry { words: [6864984802630781260, 4998790309850402646, 4919413232277608517, 4919413232277608517, 4919413232277608517, 4919413232277608517], code: StatusCode::LicenseVolumeExceeded, len: 23, deprecated: false }, // LICENSE_VOLUME_EXCEEDED
-        NameEntry { words: [5498988897164611649, 6867513658151355209, 6864692323881995849, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::AppDuplicationInvalidRequest, len: 31, deprecated: true }, // APP_DUPLICATION_INVALID_REQUEST
-        NameEntry { words: [5207110405486560594, 5928249265688038977, 5931879934804184654, 5931879934804184654, 5931879934804184654, 5931879934804184654], code: StatusCode::RedisChannelErr, len: 17, deprecated: false }, // REDIS_CHANNEL_ERR
         NameEntry { words: [4995129013322010435, 6002244186580862276, 4920547911383533919, 4920547911383533919, 4920547911383533919, 4920547911383533919], code: StatusCode::ConnCredentialsInvalid, len: 24, deprecated: false }, // CONN_CREDENTIALS_INVALID
-        NameEntry { words: [5928232854718988628, 6867513658135759181, 4919418768490520398, 4919418768490520398, 4919418768490520398, 4919418768490520398], code: StatusCode::TaskPermissionDenied, len: 22, deprecated: false }, // TASK_PERMISSION_DENIED
-        NameEntry { words: [6869203590059020099, 5070869863854264141, 4919422045483589465, 4919422045483589465, 4919422045483589465, 4919422045483589465], code: StatusCode::ConceptModifyFailed, len: 21, deprecated: false }, // CONCEPT_MODIFY_FAILED
-        NameEntry { words: [5932471390338043725, 5575253265270851905, 5495873984800966483, 5928239357315335237, 5928239357315335237, 5928239357315335237], code: StatusCode::ModelTrainingMsgRedeliver, len: 28, deprecated: true }, // MODEL_TRAINING_MSG_REDELIVER
-        NameEntry { words: [5711795008596889421, 4998806810998559557, 6076280965722756175, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::ModelDoesNotExist, len: 20, deprecated: false }, // MODEL_DOES_NOT_EXIST
-        NameEntry { words: [5283920097419810373, 4990906845806677583, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::EvaluationSuccess, len: 18, deprecated: false }, // EVALUATION_SUCCESS
+        NameEntry::EMPTY,
+        NameEntry { words: [4991219102846570057, 5278577613253920076, 4919422045483589445, 4919422045483589445, 4919422045483589445, 4919422045483589445], code: StatusCode::InputDeleteFailed, len: 19, deprecated: false }, // INPUT_DELETE_FAILED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6291331069254979415, 4995135567491846751, 4919424244507628639, 5495874027666752581, 5495874027666752581, 5495874027666752581], code: StatusCode::WorkflowRequireTrainedModel, len: 30, deprecated: false }, // WORKFLOW_REQUIRE_TRAINED_MODEL
+        NameEntry { words: [4994009628729690448, 4920547911383533919, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::PipelineInvalidRequest, len: 24, deprecated: false }, // PIPELINE_INVALID_REQUEST
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6864985932392386371, 6868628610171096131, 6864692323881995849, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::ComputeClusterInvalidRequest, len: 31, deprecated: false }, // COMPUTE_CLUSTER_INVALID_REQUEST
+        NameEntry { words: [6291331069254979415, 6004223324656586847, 5282235572911230793, 4919418768490520398, 4919418768490520398, 4919418768490520398], code: StatusCode::WorkflowPermissionDenied, len: 26, deprecated: false }, // WORKFLOW_PERMISSION_DENIED
+        NameEntry { words: [4994009628729690448, 5711795025777808223, 4998806810998559557, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::PipelineStepDoesNotExist, len: 28, deprecated: false }, // PIPELINE_STEP_DOES_NOT_EXIST
+        NameEntry::EMPTY,
+        NameEntry { words: [6147771186425319506, 4993728188549190469, 6076850431274341471, 6076850431274341471, 6076850431274341471, 6076850431274341471], code: StatusCode::RpcRequestTimeout, len: 19, deprecated: false }, // RPC_REQUEST_TIMEOUT
+        NameEntry { words: [5644522442019193163, 6291333289803603777, 6291333289803603777, 6291333289803603777, 6291333289803603777, 6291333289803603777], code: StatusCode::KafkaUnknow, len: 12, deprecated: true }, // KAFKA_UNKNOW
+        NameEntry::EMPTY,
+        NameEntry { words: [5284516028579073609, 5645067813007607108, 5278577613235900236, 4919422045483589444, 4919422045483589444, 4919422045483589444], code: StatusCode::InputVideoDownloadFailed, len: 27, deprecated: false }, // INPUT_VIDEO_DOWNLOAD_FAILED
+        NameEntry { words: [6868628584232211028, 6071226489729339210, 4994016234824881217, 4994016234824881217, 4994016234824881217, 4994016234824881217], code: StatusCode::TrainerJobStateNone, len: 22, deprecated: false }, // TRAINER_JOB_STATE_NONE
+        NameEntry { words: [5283920093176024641, 5064654363346030159, 5641115111219289945, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::AnnotationModifyPending, len: 25, deprecated: false }, // ANNOTATION_MODIFY_PENDING
+        NameEntry { words: [5287031663787333460, 4710558816855479886, 6074869145814913601, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::TwilioInvalidArgument, len: 23, deprecated: true }, // TWILIO_INVALID_ARGUMENT
         NameEntry { words: [4707459271918634317, 5500390795678666079, 6001432768390190145, 4995990978815807055, 4995990978815807055, 4995990978815807055], code: StatusCode::MetadataManipulationIssue, len: 27, deprecated: false }, // METADATA_MANIPULATION_ISSUE
-        NameEntry { words: [4919128570536870228, 6071226472265040223, 5278577613488410441, 4995148722842191455, 4995148722842191455, 4995148722842191455], code: StatusCode::TaskAddAnnotationsFailure, len: 28, deprecated: false }, // TASK_ADD_ANNOTATIONS_FAILURE
-        NameEntry { words: [5283920097419810373, 5789453523726847567, 5928249231328691013, 5931049747574899781, 5931049747574899781, 5931049747574899781], code: StatusCode::EvaluationUnexpectedError, len: 27, deprecated: false }, // EVALUATION_UNEXPECTED_ERROR
-        NameEntry { words: [6291331069254979415, 4920547911383533919, 5639999137015546207, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::WorkflowInvalidArgument, len: 25, deprecated: false }, // WORKFLOW_INVALID_ARGUMENT
-        NameEntry { words: [6148362732104076873, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::InputDownloadSuccess, len: 13, deprecated: false }, // INPUT_SUCCESS
-        NameEntry { words: [5284516028579073609, 4850185828851205444, 6007598829498749765, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::InputVideoProcessingSuccess, len: 30, deprecated: false }, // INPUT_VIDEO_PROCESSING_SUCCESS
+        NameEntry { words: [4995408164503699780, 6864687921573612639, 5282519289593551170, 4706900771786934094, 5642809484340512080, 5642809484340512080], code: StatusCode::DatabaseLockedByOngoingOperation, len: 36, deprecated: true }, // DATABASE_LOCKED_BY_ONGOING_OPERATION
+        NameEntry { words: [5717142994652058433, 5500387591700433746, 5931049747574901076, 6003948468224483145, 6003948468224483145, 6003948468224483145], code: StatusCode::AsyncWorkerMultiErrors, len: 25, deprecated: false }, // ASYNC_WORKER_MULTI_ERRORS
+        NameEntry { words: [4782620783270774099, 6144703557306048345, 4991200364072619084, 6147499568398615896, 6076851569375003717, 6076851569375003717], code: StatusCode::SearchByNotFullyIndexedInput, len: 33, deprecated: false }, // SEARCH_BY_NOT_FULLY_INDEXED_INPUT
+        NameEntry { words: [4918317002105700683, 5931879934838000964, 5931879934838000964, 5931879934838000964, 5931879934838000964, 5931879934838000964], code: StatusCode::KafkaAdminErr, len: 15, deprecated: true }, // KAFKA_ADMIN_ERR
+        NameEntry::EMPTY,
+        NameEntry { words: [6868628584232211028, 6071226489729339210, 4993454379819556677, 4995694080727797571, 4995694080727797571, 4995694080727797571], code: StatusCode::TrainerJobStateComplete, len: 26, deprecated: false }, // TRAINER_JOB_STATE_COMPLETE
+        NameEntry { words: [4923084579148087632, 6071208854274791007, 4846811440550399817, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::PasswordValidationSuccess, len: 27, deprecated: false }, // PASSWORD_VALIDATION_SUCCESS
+        NameEntry { words: [4849885606341464146, 4919422028337791299, 4919422028337791299, 4919422028337791299, 4919422028337791299, 4919422028337791299], code: StatusCode::RpcCanceled, len: 12, deprecated: false }, // RPC_CANCELED
+        NameEntry::EMPTY,
+        NameEntry { words: [5714328283387285325, 4851875842546354500, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::ModelModifySuccess, len: 20, deprecated: false }, // MODEL_MODIFY_SUCCESS
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5932471390338043725, 6151714017574275393, 4998800248304192334, 5931049747574902359, 5931049747574902359, 5931049747574902359], code: StatusCode::ModelTrainingUnknownError, len: 28, deprecated: false }, // MODEL_TRAINING_UNKNOWN_ERROR
+        NameEntry { words: [6004214605756449108, 6869201391203534665, 5791443600916497746, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::TaskAssignmentReviewPending, len: 30, deprecated: false }, // TASK_ASSIGNMENT_REVIEW_PENDING
+        NameEntry { words: [5641144789442514765, 5927123331488432470, 6074869145814913601, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::ModelInvalidArgument, len: 22, deprecated: false }, // MODEL_INVALID_ARGUMENT
+        NameEntry { words: [5287023941536269651, 6866935336476693582, 4995148722842191455, 4995148722842191455, 4995148722842191455, 4995148722842191455], code: StatusCode::SearchInternalFailure, len: 23, deprecated: false }, // SEARCH_INTERNAL_FAILURE
+        NameEntry { words: [6004214605756449108, 6869201391203534665, 6007616383030281554, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::TaskAssignmentReviewSuccess, len: 30, deprecated: false }, // TASK_ASSIGNMENT_REVIEW_SUCCESS
+        NameEntry { words: [6291331069254979415, 4705789118369384799, 5932731961641951052, 4995148722842191455, 4995148722842191455, 4995148722842191455], code: StatusCode::WorkflowInternalFailure, len: 25, deprecated: false }, // WORKFLOW_INTERNAL_FAILURE
+        NameEntry { words: [5498988897164611649, 6867513658151355209, 4919422045483589454, 4919422045483589454, 4919422045483589454, 4919422045483589454], code: StatusCode::AppDuplicationFailed, len: 22, deprecated: true }, // APP_DUPLICATION_FAILED
+        NameEntry { words: [5207110405486560594, 5928249265688038977, 5931879934804184654, 5931879934804184654, 5931879934804184654, 5931879934804184654], code: StatusCode::RedisChannelErr, len: 17, deprecated: false }, // REDIS_CHANNEL_ERR
+        NameEntry { words: [5494759135626153545, 4923084565993838175, 4995689643993554754, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::InternalVectordbUncategorized, len: 31, deprecated: false }, // INTERNAL_VECTORDB_UNCATEGORIZED
+        NameEntry::EMPTY,
+        NameEntry { words: [6001413050128875860, 5138124847104740703, 5138124847104740703, 5138124847104740703, 5138124847104740703, 5138124847104740703], code: StatusCode::TaskMissing, len: 12, deprecated: false }, // TASK_MISSING
+        NameEntry { words: [5641689086789111890, 5211866867388274511, 4922232444516392782, 4922232444516392782, 4922232444516392782, 4922232444516392782], code: StatusCode::RpcUnknownMethod, len: 18, deprecated: false }, // RPC_UNKNOWN_METHOD
+        NameEntry::EMPTY,
+        NameEntry { words: [6505814980201498966, 5641144798200550465, 4995159683599450454, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::VisualizationInvalidRequest, len: 29, deprecated: false }, // VISUALIZATION_INVALID_REQUEST
+        NameEntry { words: [5283920097419810373, 4993446631549390415, 6072350241885282116, 4702988662286403922, 4707459272420972101, 4707459272420972101], code: StatusCode::EvaluationFailedToRetrieveData, len: 34, deprecated: false }, // EVALUATION_FAILED_TO_RETRIEVE_DATA
+        NameEntry { words: [5494759135626153545, 6151727190154498655, 5931037597362111310, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::InternalRedisUncategorized, len: 28, deprecated: false }, // INTERNAL_REDIS_UNCATEGORIZED
+        NameEntry::EMPTY,
+        NameEntry { words: [5283920093176024641, 5279430722793197135, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::AnnotationPending, len: 18, deprecated: false }, // ANNOTATION_PENDING
+        NameEntry::EMPTY,
+        NameEntry { words: [4994285687903506243, 6360594864443121491, 6076280965722756175, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::ConnDoesNotExist, len: 19, deprecated: false }, // CONN_DOES_NOT_EXIST
+        NameEntry { words: [5932471390338043725, 5138124825461609044, 5138124825461609044, 5138124825461609044, 5138124825461609044, 5138124825461609044], code: StatusCode::ModelTraining, len: 14, deprecated: false }, // MODEL_TRAINING
+        NameEntry { words: [5711513486476329291, 4998804569008198478, 5931879934904847701, 5931879934904847701, 5931879934904847701, 5931879934904847701], code: StatusCode::KafkaConsumerErr, len: 18, deprecated: true }, // KAFKA_CONSUMER_ERR
+        NameEntry::EMPTY,
+        NameEntry { words: [6151711827141219411, 4995691851640489294, 5931049747574899781, 5931049747574899781, 5931049747574899781, 5931049747574899781], code: StatusCode::StripeUnexpectedError, len: 23, deprecated: false }, // STRIPE_UNEXPECTED_ERROR
+        NameEntry::EMPTY,
+        NameEntry { words: [5283920093176024641, 5931345499090013775, 6004218947901018704, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::AnnotationInProgress, len: 22, deprecated: false }, // ANNOTATION_IN_PROGRESS
+        NameEntry { words: [6004512461603884867, 4920547911383533919, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::ConceptsInvalidRequest, len: 24, deprecated: false }, // CONCEPTS_INVALID_REQUEST
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [4990918854551227977, 5641144759563670623, 4995159683599450454, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::InstanceTypeInvalidRequest, len: 29, deprecated: false }, // INSTANCE_TYPE_INVALID_REQUEST
+        NameEntry { words: [6219294426235162185, 6073470549695091269, 6073470549695091269, 6073470549695091269, 6073470549695091269, 6073470549695091269], code: StatusCode::InputOverLimit, len: 16, deprecated: false }, // INPUT_OVER_LIMIT
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5791438103441724754, 5713189219473379909, 4919418768490520398, 4919418768490520398, 4919418768490520398, 4919418768490520398], code: StatusCode::RunnerPermissionDenied, len: 24, deprecated: false }, // RUNNER_PERMISSION_DENIED
+        NameEntry { words: [5284516028579073609, 5928239383404561732, 6073470549695091269, 6073470549695091269, 6073470549695091269, 6073470549695091269], code: StatusCode::InputVideoOverLimit, len: 22, deprecated: false }, // INPUT_VIDEO_OVER_LIMIT
+        NameEntry { words: [293221060429, 0, 0, 0, 0, 0], code: StatusCode::Moved, len: 5, deprecated: false }, // MOVED
+        NameEntry { words: [5928232854718988628, 6867513658135759181, 4919418768490520398, 4919418768490520398, 4919418768490520398, 4919418768490520398], code: StatusCode::TaskPermissionDenied, len: 22, deprecated: false }, // TASK_PERMISSION_DENIED
+        NameEntry::EMPTY,
+        NameEntry { words: [5935550010128684884, 6864967227893830469, 5644504871644450638, 4921965241733960783, 4921965241733960783, 4921965241733960783], code: StatusCode::TwilioPhoneNumberBlocked, len: 25, deprecated: true }, // TWILIO_RESOURCE_NOT_FOUND
+        NameEntry { words: [6360576177308061514, 4998789175961666896, 5931049747574899781, 5931049747574899781, 5931049747574899781, 5931049747574899781], code: StatusCode::JobUnexpectedError, len: 20, deprecated: false }, // JOB_UNEXPECTED_ERROR
+        NameEntry { words: [4992030512162754637, 6864968314217907295, 5931049747574900036, 5931049747574900036, 5931049747574900036, 5931049747574900036], code: StatusCode::MpImageDecodeError, len: 21, deprecated: false }, // MP_IMAGE_DECODE_ERROR
+        NameEntry::EMPTY,
+        NameEntry { words: [5283920093176024641, 4993446631549390415, 4919422045483589454, 4919422045483589454, 4919422045483589454, 4919422045483589454], code: StatusCode::AnnotationFailed, len: 17, deprecated: false }, // ANNOTATION_FAILED
+        NameEntry::EMPTY,
+        NameEntry { words: [5644522523792002633, 4995708387264058707, 6071218788584808260, 6071218788584808260, 6071218788584808260, 6071218788584808260], code: StatusCode::InputUnsupportedFormat, len: 24, deprecated: false }, // INPUT_UNSUPPORTED_FORMAT
+        NameEntry { words: [5287034945176229202, 4710558816855479886, 6074869145814913601, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::RunnerInvalidArgument, len: 23, deprecated: false }, // RUNNER_INVALID_ARGUMENT
+        NameEntry { words: [6505814980201498966, 4994596776696173633, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::VisualizationPending, len: 21, deprecated: false }, // VISUALIZATION_PENDING
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6291331069254979415, 6360565151758111327, 4919422045483589464, 4919422045483589464, 4919422045483589464, 4919422045483589464], code: StatusCode::WorkflowReindexFailed, len: 23, deprecated: false }, // WORKFLOW_REINDEX_FAILED
         NameEntry { words: [4854678377308702035, 5644522519480128847, 5495026291247765057, 4993438935067214166, 4993438935067214166, 4993438935067214166], code: StatusCode::SearchCountsUnavailable, len: 25, deprecated: false }, // SEARCH_COUNTS_UNAVAILABLE
         NameEntry::EMPTY,
         NameEntry::EMPTY,
-        NameEntry { words: [5284516028579073609, 5571591900509455684, 4926742619806192457, 4919418768490520398, 4919418768490520398, 4919418768490520398], code: StatusCode::InputVideoPermissionDenied, len: 29, deprecated: false }, // INPUT_VIDEO_PERMISSION_DENIED
-        NameEntry { words: [5283920093176024641, 5423250198142864975, 4993441168769106753, 4993441168769106753, 4993441168769106753, 4993441168769106753], code: StatusCode::AnnotationTrackIdle, len: 21, deprecated: false }, // ANNOTATION_TRACK_IDLE
-        NameEntry { words: [5572435289849479492, 6076006053773139792, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::DataDumpExportSuccess, len: 24, deprecated: false }, // DATA_DUMP_EXPORT_SUCCESS
-        NameEntry { words: [6291331069254979415, 6360565151758111327, 4919422045483589464, 4919422045483589464, 4919422045483589464, 4919422045483589464], code: StatusCode::WorkflowReindexFailed, len: 23, deprecated: false }, // WORKFLOW_REINDEX_FAILED
-        NameEntry { words: [5791438103441724754, 5641131625367686994, 4919422045483589447, 4919422045483589447, 4919422045483589447, 4919422045483589447], code: StatusCode::RunnerProcessingFailed, len: 24, deprecated: false }, // RUNNER_PROCESSING_FAILED
-        NameEntry { words: [6002816027015925571, 5639994661692393045, 6000290379903229780, 6000290379903229780, 6000290379903229780, 6000290379903229780], code: StatusCode::ConnInsufficientScopes, len: 24, deprecated: false }, // CONN_INSUFFICIENT_SCOPES
-        NameEntry::EMPTY,
-        NameEntry { words: [5495340786135354953, 4703551667790173013, 4919422045483589458, 4919422045483589458, 4919422045483589458, 4919422045483589458], code: StatusCode::InputClusterFailed, len: 20, deprecated: false }, // INPUT_CLUSTER_FAILED
-        NameEntry::EMPTY,
-        NameEntry { words: [6001413050128875860, 5138124847104740703, 5138124847104740703, 5138124847104740703, 5138124847104740703, 5138124847104740703], code: StatusCode::TaskMissing, len: 12, deprecated: false }, // TASK_MISSING
-        NameEntry { words: [4995408164503699780, 4993442242225062751, 4919422028337791299, 4919422028337791299, 4919422028337791299, 4919422028337791299], code: StatusCode::DatabaseCanceled, len: 17, deprecated: false }, // DATABASE_CANCELED
-        NameEntry { words: [6076305138066148937, 5712920878472319567, 4993446631549391955, 4919422045483589460, 4919422045483589460, 4919422045483589460], code: StatusCode::InputStorageHostFailed, len: 25, deprecated: false }, // INPUT_STORAGE_HOST_FAILED
-        NameEntry { words: [4995159752520519241, 5641144840982122057, 6000292544768004191, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::InputReindexInProgress, len: 25, deprecated: false }, // INPUT_REINDEX_IN_PROGRESS
-        NameEntry { words: [5641689086790160723, 5645067855621674335, 5645067855621674335, 5645067855621674335, 5645067855621674335, 5645067855621674335], code: StatusCode::SqsUnknown, len: 11, deprecated: false }, // SQS_UNKNOWN
-        NameEntry { words: [5494759135626153545, 6151726138022778463, 5931037597362111310, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::InternalVultrUncategorized, len: 28, deprecated: false }, // INTERNAL_VULTR_UNCATEGORIZED
-        NameEntry { words: [5287034945176229202, 5935537915500254798, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::RunnerInvalidRequest, len: 22, deprecated: false }, // RUNNER_INVALID_REQUEST
-        NameEntry { words: [5711795043225849417, 5070846752736431703, 4919422045483589444, 4919422045483589444, 4919422045483589444, 4919422045483589444], code: StatusCode::InputDownloadFailed, len: 21, deprecated: true }, // INPUT_DOWNLOAD_FAILED
-        NameEntry { words: [5498700876220747598, 4920547911383533919, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::NodepoolInvalidRequest, len: 24, deprecated: false }, // NODEPOOL_INVALID_REQUEST
-        NameEntry { words: [5714328283387285325, 4851875842546354500, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::ModelModifySuccess, len: 20, deprecated: false }, // MODEL_MODIFY_SUCCESS
-        NameEntry { words: [6004214605756449108, 6869201391203534665, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::TaskAssignmentSuccess, len: 23, deprecated: false }, // TASK_ASSIGNMENT_SUCCESS
-        NameEntry { words: [6360576177308061514, 4998789175961666896, 5931049747574899781, 5931049747574899781, 5931049747574899781, 5931049747574899781], code: StatusCode::JobUnexpectedError, len: 20, deprecated: false }, // JOB_UNEXPECTED_ERROR
-        NameEntry { words: [6869203590059020099, 5791445804233543501, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::ConceptModifyPending, len: 22, deprecated: false }, // CONCEPT_MODIFY_PENDING
-        NameEntry { words: [5283920093176024641, 5423250198142864975, 4996268051567493471, 4919433066655535169, 4919433066655535169, 4919433066655535169], code: StatusCode::AnnotationTrackApproved, len: 25, deprecated: false }, // ANNOTATION_TRACK_APPROVED
-        NameEntry { words: [6291331069254979415, 4851574499152186975, 5786643244784699720, 6076851569375004494, 6076851569375004494, 6076851569375004494], code: StatusCode::WorkflowNoMatchingInput, len: 26, deprecated: false }, // WORKFLOW_NO_MATCHING_INPUT
-        NameEntry { words: [5283920093176024641, 5281968395630104143, 4991219076975645523, 4919418768490520398, 4919418768490520398, 4919418768490520398], code: StatusCode::AnnotationPermissionDenied, len: 28, deprecated: false }, // ANNOTATION_PERMISSION_DENIED
-        NameEntry { words: [4995408164503699780, 4850179179737859167, 6071772950867238731, 4919430815874827588, 4919430815874827588, 4919430815874827588], code: StatusCode::DatabaseDeadlockDetected, len: 26, deprecated: false }, // DATABASE_DEADLOCK_DETECTED
-        NameEntry::EMPTY,
-        NameEntry { words: [6869191555527491908, 6867513658135692630, 6071777314571439939, 6071777314571439939, 6071777314571439939, 6071777314571439939], code: StatusCode::DatasetVersionConflict, len: 24, deprecated: false }, // DATASET_VERSION_CONFLICT
-        NameEntry { words: [6151710663305351253, 4995691851640489294, 5931049747574899781, 5931049747574899781, 5931049747574899781, 5931049747574899781], code: StatusCode::UploadUnexpectedError, len: 23, deprecated: false }, // UPLOAD_UNEXPECTED_ERROR
-        NameEntry { words: [4991219068217610061, 6074869145882545232, 4919422045483589460, 4919422045483589460, 4919422045483589460, 4919422045483589460], code: StatusCode::ModelDeploymentFailed, len: 23, deprecated: false }, // MODEL_DEPLOYMENT_FAILED
-        NameEntry::EMPTY,
-        NameEntry { words: [4923084579148087632, 6071208854274791007, 4846811440550399817, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::PasswordValidationSuccess, len: 27, deprecated: false }, // PASSWORD_VALIDATION_SUCCESS
-        NameEntry { words: [5791434822052829012, 5572446285032476488, 4850179171652093250, 4919420920437424735, 4919420920437424735, 4919420920437424735], code: StatusCode::TwilioPhoneNumberBlocked, len: 27, deprecated: false }, // TWILIO_PHONE_NUMBER_BLOCKED
-        NameEntry { words: [4994009628729690448, 5641144806623433567, 5927123331488432470, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::PipelineStepInvalidArgument, len: 30, deprecated: false }, // PIPELINE_STEP_INVALID_ARGUMENT
-        NameEntry { words: [5287023941536269651, 6866935336476693582, 4995148722842191455, 4995148722842191455, 4995148722842191455, 4995148722842191455], code: StatusCode::SearchInternalFailure, len: 23, deprecated: false }, // SEARCH_INTERNAL_FAILURE
-        NameEntry::EMPTY,
-        NameEntry { words: [5284516028579073609, 5931051951328281924, 5711494829473875777, 4849890077201486670, 6432070752489654611, 6432070752489654611], code: StatusCode::InputVideoStorageInconsistency, len: 33, deprecated: false }, // INPUT_VIDEO_STORAGE_INCONSISTENCY
-        NameEntry::EMPTY,
-        NameEntry { words: [5494759135626153545, 4849907716581443423, 6505821637165012033, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::InternalGcpUncategorized, len: 26, deprecated: false }, // INTERNAL_GCP_UNCATEGORIZED
-        NameEntry { words: [4991219068217610061, 5138124872807632965, 5138124872807632965, 5138124872807632965, 5138124872807632965, 5138124872807632965], code: StatusCode::ModelDeploying, len: 15, deprecated: false }, // MODEL_DEPLOYING
-        NameEntry { words: [5494759135626153545, 6868628618743206751, 4995990978815808069, 4995990978815808069, 4995990978815808069, 4995990978815808069], code: StatusCode::InternalServerIssue, len: 21, deprecated: false }, // INTERNAL_SERVER_ISSUE
+        NameEntry { words: [4708036537501307219, 4990909032144587084, 4921943221855342665, 4993441189740437332, 4993441189740437332, 4993441189740437332], code: StatusCode::SqsInvalidReceiptHandle, len: 26, deprecated: false }, // SQS_INVALID_RECEIPT_HANDLE
         NameEntry::EMPTY,
         NameEntry { words: [5931064015454355788, 4849885606342444356, 4919422028337791299, 4919422028337791299, 4919422028337791299, 4919422028337791299], code: StatusCode::LabelOrderCanceled, len: 20, deprecated: false }, // LABEL_ORDER_CANCELED
-        NameEntry { words: [6505814980201498966, 5641144798200550465, 4995159683599450454, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::VisualizationInvalidRequest, len: 29, deprecated: false }, // VISUALIZATION_INVALID_REQUEST
-        NameEntry { words: [5283920093176024641, 4990906845806677583, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::AnnotationSuccess, len: 18, deprecated: false }, // ANNOTATION_SUCCESS
-        NameEntry { words: [5931064015454355788, 5791433722860553540, 6004218947901018704, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::LabelOrderInProgress, len: 23, deprecated: false }, // LABEL_ORDER_IN_PROGRESS
-        NameEntry { words: [6148362667678848337, 5283936538655413058, 5712056679732825679, 6076850431274341471, 6076850431274341471, 6076850431274341471], code: StatusCode::QueueSubscriptionTimeout, len: 26, deprecated: false }, // QUEUE_SUBSCRIPTION_TIMEOUT
-        NameEntry { words: [4994009628729690448, 4920547911383533919, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::PipelineInvalidRequest, len: 24, deprecated: false }, // PIPELINE_INVALID_REQUEST
-        NameEntry::EMPTY,
-        NameEntry { words: [6004214605756449108, 6869201391203534665, 5138124851231414081, 6288513089571807047, 6288513089571807047, 6288513089571807047], code: StatusCode::TaskAssignmentAwaitingReview, len: 31, deprecated: false }, // TASK_ASSIGNMENT_AWAITING_REVIEW
-        NameEntry { words: [5283920093176024641, 5423250198142864975, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::AnnotationTrackPending, len: 24, deprecated: false }, // ANNOTATION_TRACK_PENDING
-        NameEntry { words: [6291331069254979415, 4920547911383533919, 6071217680449623135, 4995689682681283924, 4995689682681283924, 4995689682681283924], code: StatusCode::WorkflowInvalidTemplate, len: 25, deprecated: false }, // WORKFLOW_INVALID_TEMPLATE
-        NameEntry { words: [6147518242748716369, 5928249248742722626, 5931049747574900819, 5931049747574900819, 5931049747574900819, 5931049747574900819], code: StatusCode::QueuePublishError, len: 19, deprecated: false }, // QUEUE_PUBLISH_ERROR
-        NameEntry { words: [6867794128005910339, 5642802934800467015, 6074869171467797343, 6074869171467797343, 6074869171467797343, 6074869171467797343], code: StatusCode::ConnNoGdprConsent, len: 20, deprecated: false }, // CONN_NO_GDPR_CONSENT
-        NameEntry { words: [6868628584232211028, 6071226489729339210, 4993454379819556677, 4995694080727797571, 4995694080727797571, 4995694080727797571], code: StatusCode::TrainerJobStateComplete, len: 26, deprecated: false }, // TRAINER_JOB_STATE_COMPLETE
-        NameEntry { words: [5284516028579073609, 6148344044869076292, 6864687960479977552, 6071218788584808260, 6071218788584808260, 6071218788584808260], code: StatusCode::InputVideoUnsupportedFormat, len: 30, deprecated: false }, // INPUT_VIDEO_UNSUPPORTED_FORMAT
-        NameEntry { words: [6216479641839095629, 5642809484340710465, 4919422045483589454, 4919422045483589454, 4919422045483589454, 4919422045483589454], code: StatusCode::ModelEvaluationFailed, len: 23, deprecated: false }, // MODEL_EVALUATION_FAILED
-        NameEntry { words: [4990918854551227977, 5711794978718045279, 4998806810998559557, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::InstanceTypeDoesNotExist, len: 28, deprecated: false }, // INSTANCE_TYPE_DOES_NOT_EXIST
-        NameEntry { words: [4994579257457661250, 5791433748261388626, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::BulkOperationPending, len: 22, deprecated: false }, // BULK_OPERATION_PENDING
-        NameEntry { words: [6143577622871035725, 5999152372702468435, 6436299474177312083, 6436299474177312083, 6436299474177312083, 6436299474177312083], code: StatusCode::ModelBusyPleaseRetry, len: 23, deprecated: false }, // MODEL_BUSY_PLEASE_RETRY
-        NameEntry::EMPTY,
-        NameEntry { words: [5711795043225849417, 4998806810998559557, 6076280965722756175, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::InputDoesNotExist, len: 20, deprecated: false }, // INPUT_DOES_NOT_EXIST
-        NameEntry { words: [5287034945176229202, 4849885606342116692, 4919422058435399233, 4919422058435399233, 4919422058435399233, 4919422058435399233], code: StatusCode::RunnerItemCancelled, len: 21, deprecated: false }, // RUNNER_ITEM_CANCELLED
-        NameEntry { words: [6076305069078759757, 6004798317732781892, 6004798317732781892, 6004798317732781892, 6004798317732781892, 6004798317732781892], code: StatusCode::MixedStatus, len: 12, deprecated: false }, // MIXED_STATUS
-        NameEntry { words: [6071768492759339585, 5642809480329909855, 4920547911383533919, 5639999137015546207, 6074869145814913601, 6074869145814913601], code: StatusCode::ArtifactVersionInvalidArgument, len: 33, deprecated: false }, // ARTIFACT_VERSION_INVALID_ARGUMENT
-        NameEntry { words: [6868925413616473427, 6865542233703203159, 4926749212513225795, 4995689643842359365, 4919430807250358864, 4919430807250358864], code: StatusCode::SuccessWarningClientDeprecated, len: 33, deprecated: false }, // SUCCESS_WARNING_CLIENT_DEPRECATED
-        NameEntry { words: [5714328318016245321, 4851875842546354500, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::InputModifySuccess, len: 20, deprecated: false }, // INPUT_MODIFY_SUCCESS
-        NameEntry::EMPTY,
-        NameEntry { words: [5287023941536269651, 5935537915500254798, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::SearchInvalidRequest, len: 22, deprecated: false }, // SEARCH_INVALID_REQUEST
-        NameEntry { words: [5644504858759286849, 5281668301935173460, 5134476667289165636, 4992030538098625887, 4992030538098625887, 4992030538098625887], code: StatusCode::AppCountInvalidMessage, len: 25, deprecated: false }, // APP_COUNT_INVALID_MESSAGE
-        NameEntry { words: [6864984802630781260, 4919428642806187359, 4919428642806187359, 4919428642806187359, 4919428642806187359, 4919428642806187359], code: StatusCode::LicenseExpired, len: 15, deprecated: false }, // LICENSE_EXPIRED
-        NameEntry { words: [5498988897164611649, 6867513658151355209, 5928794649410883145, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::AppDuplicationInProgress, len: 27, deprecated: true }, // APP_DUPLICATION_IN_PROGRESS
-        NameEntry { words: [6360594829914951501, 6865542233803870032, 4919422045483589447, 4919422045483589447, 4919422045483589447, 4919422045483589447], code: StatusCode::ModelExportingFailed, len: 22, deprecated: false }, // MODEL_EXPORTING_FAILED
-        NameEntry { words: [4995408164503699780, 4920547911383533919, 5062432267692888671, 4919430815873910337, 4919430815873910337, 4919430815873910337], code: StatusCode::DatabaseInvalidRowsAffected, len: 30, deprecated: false }, // DATABASE_INVALID_ROWS_AFFECTED
-        NameEntry { words: [4991219102846570057, 5278577613253920076, 4919422045483589445, 4919422045483589445, 4919422045483589445, 4919422045483589445], code: StatusCode::InputDeleteFailed, len: 19, deprecated: false }, // INPUT_DELETE_FAILED
-        NameEntry { words: [6001413050078614849, 5783828495017593171, 4850186940745470020, 4850186940745470020, 4850186940745470020, 4850186940745470020], code: StatusCode::AuthMissingIdpAssoc, len: 22, deprecated: false }, // AUTH_MISSING_IDP_ASSOC
-        NameEntry { words: [6004214605756449108, 6869201391203534665, 4926752472461362514, 4919429785149330249, 4919429785149330249, 4919429785149330249], code: StatusCode::TaskAssignmentReviewDismissed, len: 32, deprecated: false }, // TASK_ASSIGNMENT_REVIEW_DISMISSED
-        NameEntry { words: [5575262039939045204, 5064669713710143553, 6867513658151355209, 6360594838572188994, 4919413232277608517, 4919413232277608517], code: StatusCode::TwilioMaxVerificationBeginExceeded, len: 38, deprecated: false }, // TWILIO_MAX_VERIFICATION_BEGIN_EXCEEDED
-        NameEntry { words: [4705774889041740109, 4846811440549806926, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::MaintenanceSuccess, len: 19, deprecated: false }, // MAINTENANCE_SUCCESS
-        NameEntry { words: [6218988809129709379, 5638878777565596737, 4992044754425300041, 4992044754425300041, 4992044754425300041, 4992044754425300041], code: StatusCode::ConnInvalidRange, len: 18, deprecated: false }, // CONN_INVALID_RANGE
-        NameEntry { words: [6291331069254979415, 6870599987023007071, 4919422045483589465, 4919422045483589465, 4919422045483589465, 4919422045483589465], code: StatusCode::WorkflowModifyFailed, len: 22, deprecated: false }, // WORKFLOW_MODIFY_FAILED
-        NameEntry { words: [5788637677238898509, 6865542233534320460, 4919422045483589447, 4919422045483589447, 4919422045483589447, 4919422045483589447], code: StatusCode::ModelUploadingFailed, len: 22, deprecated: false }, // MODEL_UPLOADING_FAILED
-        NameEntry { words: [4995408164503699780, 4706917277328425823, 5498694305358040649, 4919430807402006870, 4919430807402006870, 4919430807402006870], code: StatusCode::DatabaseConstraintViolated, len: 28, deprecated: false }, // DATABASE_CONSTRAINT_VIOLATED
+        NameEntry { words: [5642802934799749973, 4846232049277617491, 4990904582559518277, 4990904582559518277, 4990904582559518277, 4990904582559518277], code: StatusCode::UserConsentFace, len: 17, deprecated: false }, // USER_CONSENT_FACE
         NameEntry::EMPTY,
         NameEntry { words: [5928239383404826963, 6073470549694235990, 6073470549694235990, 6073470549694235990, 6073470549694235990, 6073470549694235990], code: StatusCode::SqsOverlimit, len: 13, deprecated: false }, // SQS_OVERLIMIT
-        NameEntry { words: [6004214605756449108, 6869201391203534665, 5791443600916497746, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::TaskAssignmentReviewPending, len: 30, deprecated: false }, // TASK_ASSIGNMENT_REVIEW_PENDING
-        NameEntry { words: [6147518242748716369, 4846259438266960962, 6147208214629080907, 6076850431274341471, 6076850431274341471, 6076850431274341471], code: StatusCode::QueuePublishAckTimeout, len: 25, deprecated: false }, // QUEUE_PUBLISH_ACK_TIMEOUT
         NameEntry::EMPTY,
-        NameEntry { words: [4705213085911438165, 4919416539335902815, 4919416539335902815, 4919416539335902815, 4919416539335902815, 4919416539335902815], code: StatusCode::UserFlagged, len: 12, deprecated: false }, // USER_FLAGGED
+        NameEntry { words: [5644522459366774097, 5497841024003883341, 5496996590684425801, 4919422045483589447, 4919422045483589447, 4919422045483589447], code: StatusCode::QueueUnmarshallingFailed, len: 26, deprecated: false }, // QUEUE_UNMARSHALLING_FAILED
+        NameEntry { words: [4994009628729690448, 5641144806623433567, 4995159683599450454, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::PipelineStepInvalidRequest, len: 29, deprecated: false }, // PIPELINE_STEP_INVALID_REQUEST
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
         NameEntry { words: [4849885606341398346, 4919422058435399233, 4919422058435399233, 4919422058435399233, 4919422058435399233, 4919422058435399233], code: StatusCode::JobCancelled, len: 13, deprecated: false }, // JOB_CANCELLED
-        NameEntry { words: [6869191555527491908, 6144140607453417033, 4995689643909075029, 4995689643909075029, 4995689643909075029, 4995689643909075029], code: StatusCode::DatasetInputDuplicate, len: 23, deprecated: false }, // DATASET_INPUT_DUPLICATE
+        NameEntry { words: [5498988897164611649, 6867513658151355209, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::AppDuplicationPending, len: 23, deprecated: true }, // APP_DUPLICATION_PENDING
+        NameEntry { words: [6505814980201498966, 4703551650777355329, 4919422045483589454, 4919422045483589454, 4919422045483589454, 4919422045483589454], code: StatusCode::VisualizationFailed, len: 20, deprecated: false }, // VISUALIZATION_FAILED
         NameEntry::EMPTY,
-        NameEntry { words: [5495340721710126417, 6147771186425451343, 4993728188549190469, 6076850431274341471, 6076850431274341471, 6076850431274341471], code: StatusCode::QueueCloseRequestTimeout, len: 27, deprecated: false }, // QUEUE_CLOSE_REQUEST_TIMEOUT
-        NameEntry { words: [5931345490431201101, 5642809484373476421, 4919422045483589454, 4919422045483589454, 4919422045483589454, 4919422045483589454], code: StatusCode::ModelPredictionFailed, len: 23, deprecated: false }, // MODEL_PREDICTION_FAILED
-        NameEntry { words: [5932471390338043725, 5287022889119140161, 5791422727424398926, 6002525699893649220, 6002525699893649220, 6002525699893649220], code: StatusCode::ModelTrainingInvalidParams, len: 29, deprecated: false }, // MODEL_TRAINING_INVALID_PARAMS
-        NameEntry { words: [5494759135626153545, 5135603589364733279, 4919437438932174661, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::InternalUncategorized, len: 22, deprecated: false }, // INTERNAL_UNCATEGORIZED
+        NameEntry { words: [4995408164503699780, 4993723789999362911, 5712056679732827214, 6076850431274341471, 6076850431274341471, 6076850431274341471], code: StatusCode::DatabaseStatementTimeout, len: 26, deprecated: false }, // DATABASE_STATEMENT_TIMEOUT
+        NameEntry { words: [5498700876220747598, 4920547911383533919, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::NodepoolInvalidRequest, len: 24, deprecated: false }, // NODEPOOL_INVALID_REQUEST
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [4852704874129674051, 5569066386522916165, 6004504799482765139, 6004504799482765139, 6004504799482765139, 6004504799482765139], code: StatusCode::ConnExceedsLimits, len: 19, deprecated: false }, // CONN_EXCEEDS_LIMITS
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6002816027015925571, 5639994661692393045, 6000290379903229780, 6000290379903229780, 6000290379903229780, 6000290379903229780], code: StatusCode::ConnInsufficientScopes, len: 24, deprecated: false }, // CONN_INSUFFICIENT_SCOPES
+        NameEntry::EMPTY,
+        NameEntry { words: [6870313032120225874, 6864971552892601677, 4852704873979464019, 4919413232277608517, 4919413232277608517, 4919413232277608517], code: StatusCode::RpcMaxMessageSizeExceeded, len: 29, deprecated: false }, // RPC_MAX_MESSAGE_SIZE_EXCEEDED
+        NameEntry { words: [5281982672015868235, 5716298586900747091, 4848494775489218382, 4848494775489218382, 4848494775489218382, 4848494775489218382], code: StatusCode::KafkaMissingTopic, len: 19, deprecated: true }, // KAFKA_MISSING_TOPIC
+        NameEntry { words: [6864984802630781260, 4996261462868582213, 4996261462868582213, 4996261462868582213, 4996261462868582213, 4996261462868582213], code: StatusCode::LicenseActive, len: 14, deprecated: false }, // LICENSE_ACTIVE
+        NameEntry::EMPTY,
+        NameEntry { words: [5284516028579073609, 4850185828851205444, 5070850107005686597, 4919422045483589447, 4919422045483589447, 4919422045483589447], code: StatusCode::InputVideoProcessingFailed, len: 29, deprecated: false }, // INPUT_VIDEO_PROCESSING_FAILED
+        NameEntry { words: [5495340786135354953, 5641144815213368149, 6000292544768004191, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::InputClusterInProgress, len: 25, deprecated: false }, // INPUT_CLUSTER_IN_PROGRESS
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5791427099801765203, 5713190250198224722, 5932731961641951054, 4995148722842191455, 4995148722842191455, 4995148722842191455], code: StatusCode::SearchProjectionFailure, len: 25, deprecated: false }, // SEARCH_PROJECTION_FAILURE
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5284516028579073609, 4850185828851205444, 6007598829498749765, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::InputVideoProcessingSuccess, len: 30, deprecated: false }, // INPUT_VIDEO_PROCESSING_SUCCESS
+        NameEntry { words: [5575262039939045204, 5064669713710143553, 6867513658151355209, 6360594838572188994, 4919413232277608517, 4919413232277608517], code: StatusCode::TwilioMaxVerificationBeginExceeded, len: 38, deprecated: false }, // TWILIO_MAX_VERIFICATION_BEGIN_EXCEEDED
+        NameEntry { words: [5284516028579073609, 4850185828851205444, 5791426047384965957, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::InputVideoProcessingPending, len: 30, deprecated: false }, // INPUT_VIDEO_PROCESSING_PENDING
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5284516028579073609, 5645067813007607108, 5640002478448660300, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::InputVideoDownloadPending, len: 28, deprecated: false }, // INPUT_VIDEO_DOWNLOAD_PENDING
+        NameEntry { words: [5287034945126158167, 4996261462868577865, 4996261462868577865, 4996261462868577865, 4996261462868577865, 4996261462868577865], code: StatusCode::WorkerInactive, len: 15, deprecated: false }, // WORKER_INACTIVE
+        NameEntry::EMPTY,
+        NameEntry { words: [6868628584232211028, 6071226489729339210, 5641126106604134213, 5138124825546805855, 5138124825546805855, 5138124825546805855], code: StatusCode::TrainerJobStateRunning, len: 25, deprecated: false }, // TRAINER_JOB_STATE_RUNNING
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6291331069254979415, 4920547911383533919, 5639999137015546207, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::WorkflowInvalidArgument, len: 25, deprecated: false }, // WORKFLOW_INVALID_ARGUMENT
+        NameEntry { words: [6071768492759339585, 5714609788429485151, 6076280965722756175, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::ArtifactDoesNotExist, len: 23, deprecated: false }, // ARTIFACT_DOES_NOT_EXIST
+        NameEntry::EMPTY,
+        NameEntry { words: [5278577613354516820, 4919422045483589451, 4919422045483589451, 4919422045483589451, 4919422045483589451, 4919422045483589451], code: StatusCode::TaskAddAnnotationsFailure, len: 11, deprecated: false }, // TASK_FAILED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5063543882487252294, 5066073781618295116, 5070864405036484425, 4921965241733960783, 4921965241733960783, 4921965241733960783], code: StatusCode::FeatureflagConfigNotFound, len: 28, deprecated: false }, // FEATUREFLAG_CONFIG_NOT_FOUND
+        NameEntry { words: [5928225110725247300, 5928249274429031263, 5931049747574902350, 5931049747574902350, 5931049747574902350, 5931049747574902350], code: StatusCode::DatatierConnError, len: 19, deprecated: false }, // DATATIER_CONN_ERROR
         NameEntry { words: [5575262039939045204, 5064669713710143553, 6867513658151355209, 6360594825586493507, 4919413232277608517, 4919413232277608517], code: StatusCode::TwilioMaxVerificationCheckExceeded, len: 38, deprecated: false }, // TWILIO_MAX_VERIFICATION_CHECK_EXCEEDED
+        NameEntry { words: [5287019534850216021, 4995133342716288846, 6004218947901018704, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::UploadInProgress, len: 18, deprecated: false }, // UPLOAD_IN_PROGRESS
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6869206888896087378, 4919422015419664708, 5278585310053090911, 4990918854449648718, 4990918854449648718, 4990918854449648718], code: StatusCode::RequestDisabledForMaintenance, len: 32, deprecated: false }, // REQUEST_DISABLED_FOR_MAINTENANCE
+        NameEntry { words: [6291331069254979415, 4702683028019037279, 4995689643909075029, 4995689643909075029, 4995689643909075029, 4995689643909075029], code: StatusCode::WorkflowDuplicate, len: 18, deprecated: false }, // WORKFLOW_DUPLICATE
+        NameEntry { words: [6220110259734925394, 4708022265157997125, 4993438935067214166, 4993438935067214166, 4993438935067214166, 4993438935067214166], code: StatusCode::RpcServerUnavailable, len: 22, deprecated: false }, // RPC_SERVER_UNAVAILABLE
+        NameEntry { words: [6148362667678848337, 5283936538655413058, 5931049747574902351, 5931049747574902351, 5931049747574902351, 5931049747574902351], code: StatusCode::QueueSubscriptionError, len: 24, deprecated: false }, // QUEUE_SUBSCRIPTION_ERROR
+        NameEntry { words: [5284516028579073609, 6000289233616454980, 5285050438457970271, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::InputVideoDoesNotExist, len: 26, deprecated: false }, // INPUT_VIDEO_DOES_NOT_EXIST
+        NameEntry { words: [5283920093176024641, 4851011514638749263, 4848496995734478664, 5281668301935173459, 4993741326634803012, 6074869145814913601], code: StatusCode::EvaluationInvalidArgument, len: 42, deprecated: true }, // ANNOTATION_SEARCH_METRICS_INVALID_ARGUMENT
+        NameEntry { words: [5284516028579073609, 6866954058457892164, 5283920084418315591, 6146368136156237391, 4995148722842191455, 4995148722842191455], code: StatusCode::InputVideoUrlGenerationFailure, len: 34, deprecated: false }, // INPUT_VIDEO_URL_GENERATION_FAILURE
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6216479641839095629, 5642809484340710465, 5138124851231414111, 5931049747574900558, 5931049747574900558, 5931049747574900558], code: StatusCode::ModelEvaluationWaitingError, len: 30, deprecated: false }, // MODEL_EVALUATION_WAITING_ERROR
+        NameEntry { words: [6004214605756449108, 6869201391203534665, 4926752472461362514, 4919429785149330249, 4919429785149330249, 4919429785149330249], code: StatusCode::TaskAssignmentReviewDismissed, len: 32, deprecated: false }, // TASK_ASSIGNMENT_REVIEW_DISMISSED
+        NameEntry { words: [5494759135626153545, 6868628618743206751, 4995990978815808069, 4995990978815808069, 4995990978815808069, 4995990978815808069], code: StatusCode::InternalServerIssue, len: 21, deprecated: false }, // INTERNAL_SERVER_ISSUE
+        NameEntry::EMPTY,
+        NameEntry { words: [6867794128005910339, 5642802934800467015, 6074869171467797343, 6074869171467797343, 6074869171467797343, 6074869171467797343], code: StatusCode::ConnNoGdprConsent, len: 20, deprecated: false }, // CONN_NO_GDPR_CONSENT
+        NameEntry::EMPTY,
+        NameEntry { words: [4994009628729690448, 6143577640051954527, 5070850107004701769, 4919422045483589447, 4919422045483589447, 4919422045483589447], code: StatusCode::PipelineStepBuildingFailed, len: 29, deprecated: false }, // PIPELINE_STEP_BUILDING_FAILED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [4995159752520519241, 4703551693558926921, 4919422045483589464, 4919422045483589464, 4919422045483589464, 4919422045483589464], code: StatusCode::InputReindexFailed, len: 20, deprecated: false }, // INPUT_REINDEX_FAILED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [4705521937060025681, 5641123898654741330, 4919422045483589447, 4919422045483589447, 4919422045483589447, 4919422045483589447], code: StatusCode::QueueMarshallingFailed, len: 24, deprecated: false }, // QUEUE_MARSHALLING_FAILED
+        NameEntry { words: [6868628584232211028, 6071226489729339210, 5931049747574900052, 5931049747574900052, 5931049747574900052, 5931049747574900052], code: StatusCode::TrainerJobStateError, len: 23, deprecated: false }, // TRAINER_JOB_STATE_ERROR
+        NameEntry::EMPTY,
+        NameEntry { words: [5716267791951875907, 4996261462868582226, 4996261462868582226, 4996261462868582226, 4996261462868582226, 4996261462868582226], code: StatusCode::CollectorActive, len: 16, deprecated: true }, // COLLECTOR_ACTIVE
+        NameEntry::EMPTY,
+        NameEntry { words: [6869203590059020099, 5070869863854264141, 4919422045483589465, 4919422045483589465, 4919422045483589465, 4919422045483589465], code: StatusCode::ConceptModifyFailed, len: 21, deprecated: false }, // CONCEPT_MODIFY_FAILED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6360594829914951501, 6865542233803870032, 4919422045483589447, 4919422045483589447, 4919422045483589447, 4919422045483589447], code: StatusCode::ModelExportingFailed, len: 22, deprecated: false }, // MODEL_EXPORTING_FAILED
+        NameEntry { words: [5572435289849479492, 6076006053773139792, 5138416205002852703, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::DataDumpExportInProgress, len: 28, deprecated: false }, // DATA_DUMP_EXPORT_IN_PROGRESS
+        NameEntry::EMPTY,
+        NameEntry { words: [6869191555527491908, 6867513658135692630, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::DatasetVersionPending, len: 23, deprecated: false }, // DATASET_VERSION_PENDING
+        NameEntry { words: [5284516028579073609, 6148344044869076292, 6864687960479977552, 6071218788584808260, 6071218788584808260, 6071218788584808260], code: StatusCode::InputVideoUnsupportedFormat, len: 30, deprecated: false }, // INPUT_VIDEO_UNSUPPORTED_FORMAT
+        NameEntry { words: [6864984802630781260, 4919420972094018143, 4919420972094018143, 4919420972094018143, 4919420972094018143, 4919420972094018143], code: StatusCode::LicenseRevoked, len: 15, deprecated: false }, // LICENSE_REVOKED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5644504858759286849, 5643649511441653588, 6146368136156236865, 4995148722842191455, 4995148722842191455, 4995148722842191455], code: StatusCode::AppCountInternalFailure, len: 26, deprecated: false }, // APP_COUNT_INTERNAL_FAILURE
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [4923084579148087632, 6071208854274791007, 5496996590684884809, 4919422045483589454, 4919422045483589454, 4919422045483589454], code: StatusCode::PasswordValidationFailed, len: 26, deprecated: false }, // PASSWORD_VALIDATION_FAILED
+        NameEntry { words: [5644504858759286849, 4995689648322076500, 4993723781442586975, 4993446631549391950, 4919422045483589460, 4919422045483589460], code: StatusCode::AppCountUpdateIncrementFailed, len: 33, deprecated: false }, // APP_COUNT_UPDATE_INCREMENT_FAILED
+        NameEntry { words: [4994590205228632390, 5715156254533244255, 4919430880466849877, 4919430880466849877, 4919430880466849877, 4919430880466849877], code: StatusCode::FiletypeUnsupported, len: 20, deprecated: false }, // FILETYPE_UNSUPPORTED
+        NameEntry::EMPTY,
+        NameEntry { words: [4995408164503699780, 4702683028019037279, 6432630515325747523, 6432630515325747523, 6432630515325747523, 6432630515325747523], code: StatusCode::DatabaseDuplicateKey, len: 22, deprecated: false }, // DATABASE_DUPLICATE_KEY
+        NameEntry { words: [4994009628729690448, 4995159735072478047, 6432337933782437957, 6432337933782437957, 6432337933782437957, 6432337933782437957], code: StatusCode::PipelineStepReady, len: 19, deprecated: false }, // PIPELINE_STEP_READY
+        NameEntry { words: [4994579257457661250, 5287030589995893074, 4995133342716288846, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::BulkOperationInProgress, len: 26, deprecated: false }, // BULK_OPERATION_IN_PROGRESS
+        NameEntry::EMPTY,
+        NameEntry { words: [5644522523792002633, 5283372480383435075, 4919437438932174661, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::InputUncategorized, len: 19, deprecated: false }, // INPUT_UNCATEGORIZED
+        NameEntry { words: [5283920093176024641, 5423250198142864975, 4993441168769106753, 4993441168769106753, 4993441168769106753, 4993441168769106753], code: StatusCode::AnnotationTrackIdle, len: 21, deprecated: false }, // ANNOTATION_TRACK_IDLE
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6216479641839095629, 5642809484340710465, 5641144755082841695, 6004518006590889796, 6004518006590889796, 6004518006590889796], code: StatusCode::ModelEvaluationNeedInputs, len: 28, deprecated: false }, // MODEL_EVALUATION_NEED_INPUTS
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5494759135626153545, 4847368913984312671, 5929358703420786004, 4995135546052265029, 4995135546052265029, 4995135546052265029], code: StatusCode::InternalUnexpectedSpire, len: 25, deprecated: false }, // INTERNAL_UNEXPECTED_SPIRE
+        NameEntry { words: [4995408164503699780, 4993442242225062751, 4919422028337791299, 4919422028337791299, 4919422028337791299, 4919422028337791299], code: StatusCode::DatabaseCanceled, len: 17, deprecated: false }, // DATABASE_CANCELED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5498980122546687822, 4919430863119009100, 4919430863119009100, 4919430863119009100, 4919430863119009100, 4919430863119009100], code: StatusCode::NotImplemented, len: 15, deprecated: false }, // NOT_IMPLEMENTED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [4707459271918634317, 5138124847087439967, 4995990978815805262, 4995990978815805262, 4995990978815805262, 4995990978815805262], code: StatusCode::MetadataParsingIssue, len: 22, deprecated: false }, // METADATA_PARSING_ISSUE
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [23453980013319507, 0, 0, 0, 0, 0], code: StatusCode::Success, len: 7, deprecated: false }, // SUCCESS
+        NameEntry::EMPTY,
+        NameEntry { words: [5495598118933315924, 4993441168769110849, 4993441168769110849, 4993441168769110849, 4993441168769110849, 4993441168769110849], code: StatusCode::TaskIdle, len: 9, deprecated: false }, // TASK_IDLE
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5284516028579073609, 5279431856915170628, 4990906845806680390, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::InputVideoModifySuccess, len: 26, deprecated: false }, // INPUT_VIDEO_MODIFY_SUCCESS
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6143577622871035725, 5999152372702468435, 6436299474177312083, 6436299474177312083, 6436299474177312083, 6436299474177312083], code: StatusCode::ModelBusyPleaseRetry, len: 23, deprecated: false }, // MODEL_BUSY_PLEASE_RETRY
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5572435289849479492, 5715719247352127312, 6004218947901018704, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::DataDumpInProgress, len: 21, deprecated: false }, // DATA_DUMP_IN_PROGRESS
+        NameEntry { words: [4993745758941365572, 5494767914607137870, 5572438532550509641, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::DeploymentInvalidArgument, len: 27, deprecated: false }, // DEPLOYMENT_INVALID_ARGUMENT
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5572435289849479492, 4994589041444085584, 5931879934669968451, 5931049747574899781, 5931049747574899781, 5931049747574899781], code: StatusCode::DataDumpUnexpectedError, len: 26, deprecated: false }, // DATA_DUMP_UNEXPECTED_ERROR
+        NameEntry::EMPTY,
+        NameEntry { words: [5498988897164611649, 6867513658151355209, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::AppDuplicationSuccess, len: 23, deprecated: true }, // APP_DUPLICATION_SUCCESS
+        NameEntry { words: [6432630515476352835, 4920547911383533919, 4920547911383533919, 4920547911383533919, 4920547911383533919, 4920547911383533919], code: StatusCode::ConnKeyInvalid, len: 16, deprecated: false }, // CONN_KEY_INVALID
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5496996590684098378, 3688505502947624268, 3688505502947624268, 3688505502947624268, 3688505502947624268, 3688505502947624268], code: StatusCode::JobFailed6403, len: 15, deprecated: true }, // JOB_FAILED_6403
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5283920093176024641, 5714587776991579727, 6148611221699382871, 6004798317732781902, 6004798317732781902, 6004798317732781902], code: StatusCode::AnnotationUnknownStatus, len: 25, deprecated: false }, // ANNOTATION_UNKNOWN_STATUS
+        NameEntry::EMPTY,
+        NameEntry { words: [5791423839972118349, 5713189219473379909, 4919418768490520398, 4919418768490520398, 4919418768490520398, 4919418768490520398], code: StatusCode::ModulePermissionDenied, len: 24, deprecated: false }, // MODULE_PERMISSION_DENIED
+        NameEntry { words: [5494759135626153545, 4849907716581443423, 6505821637165012033, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::InternalGcpUncategorized, len: 26, deprecated: false }, // INTERNAL_GCP_UNCATEGORIZED
+        NameEntry { words: [5494759135626153545, 5641119462272091743, 4995990978815805262, 4995990978815805262, 4995990978815805262, 4995990978815805262], code: StatusCode::InternalFetchingIssue, len: 23, deprecated: false }, // INTERNAL_FETCHING_ISSUE
+        NameEntry::EMPTY,
+        NameEntry { words: [4918285245168373571, 6076276554990965343, 6071218788584808276, 6071218788584808276, 6071218788584808276, 6071218788584808276], code: StatusCode::ConnBadRequestFormat, len: 23, deprecated: false }, // CONN_BAD_REQUEST_FORMAT
+        NameEntry { words: [5287023941536269651, 5935537915500254798, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::SearchInvalidRequest, len: 22, deprecated: false }, // SEARCH_INVALID_REQUEST
+        NameEntry { words: [4993745758941365572, 4774188654134252622, 4919422015419664708, 4919422015419664708, 4919422015419664708, 4919422015419664708], code: StatusCode::DeploymentDisabled, len: 19, deprecated: false }, // DEPLOYMENT_DISABLED
+        NameEntry { words: [5287020681706622797, 4710558816855479886, 6074869145814913601, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::ModuleInvalidArgument, len: 23, deprecated: false }, // MODULE_INVALID_ARGUMENT
+        NameEntry { words: [6216479641839095629, 5642809484340710465, 5645067855621674335, 5931049747574902359, 5931049747574902359, 5931049747574902359], code: StatusCode::ModelEvaluationUnknownError, len: 30, deprecated: false }, // MODEL_EVALUATION_UNKNOWN_ERROR
+        NameEntry { words: [4995441158509707603, 4922237989368844865, 5496996590685603401, 4919422045483589465, 4919422045483589465, 4919422045483589465], code: StatusCode::SavedSearchModifyFailed, len: 26, deprecated: false }, // SAVED_SEARCH_MODIFY_FAILED
+        NameEntry { words: [5644522489163042637, 5283372480383435075, 4919437438932174661, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::ModelUncategorized, len: 19, deprecated: false }, // MODEL_UNCATEGORIZED
+        NameEntry { words: [4846259425415353681, 5932731961641951051, 4995148722842191455, 4995148722842191455, 4995148722842191455, 4995148722842191455], code: StatusCode::QueueAckFailure, len: 17, deprecated: false }, // QUEUE_ACK_FAILURE
+        NameEntry { words: [5714046808410574669, 5138124782378634335, 5138124782378634335, 5138124782378634335, 5138124782378634335, 5138124782378634335], code: StatusCode::ModelLoading, len: 13, deprecated: false }, // MODEL_LOADING
+        NameEntry { words: [5283920093176024641, 5064654363346030159, 6000276035014451033, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::AnnotationModifySuccess, len: 25, deprecated: false }, // ANNOTATION_MODIFY_SUCCESS
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6360594829914951501, 4919430880466851909, 4919430880466851909, 4919430880466851909, 4919430880466851909, 4919430880466851909], code: StatusCode::ModelExported, len: 14, deprecated: false }, // MODEL_EXPORTED
+        NameEntry { words: [5572435289849479492, 6076006053773139792, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::DataDumpExportPending, len: 24, deprecated: false }, // DATA_DUMP_EXPORT_PENDING
+        NameEntry { words: [5283920097419810373, 4919435239826083407, 4919435239826083407, 4919435239826083407, 4919435239826083407, 4919435239826083407], code: StatusCode::EvaluationMixed, len: 16, deprecated: false }, // EVALUATION_MIXED
+        NameEntry { words: [5495340786135354953, 6148362723245970261, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::InputClusterSuccess, len: 21, deprecated: false }, // INPUT_CLUSTER_SUCCESS
+        NameEntry { words: [6869191555527491908, 6144140607453417033, 4995689643909075029, 4995689643909075029, 4995689643909075029, 4995689643909075029], code: StatusCode::DatasetInputDuplicate, len: 23, deprecated: false }, // DATASET_INPUT_DUPLICATE
+        NameEntry { words: [5284516028579073609, 5279431856915170628, 5279430722793199942, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::InputVideoModifyPending, len: 26, deprecated: false }, // INPUT_VIDEO_MODIFY_PENDING
+        NameEntry { words: [6868628610171096131, 5494759135626153545, 4995148722842191455, 4995148722842191455, 4995148722842191455, 4995148722842191455], code: StatusCode::ClusterInternalFailure, len: 24, deprecated: false }, // CLUSTER_INTERNAL_FAILURE
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [4926746974986589522, 6869202529672185167, 6076280965722756175, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::RunnerDoesNotExist, len: 21, deprecated: false }, // RUNNER_DOES_NOT_EXIST
+        NameEntry { words: [4705521937060025681, 4995159696652197720, 6436283054365099332, 4991190450818270559, 4919413232277608517, 4919413232277608517], code: StatusCode::QueueMaxMsgRedeliveryExceeded, len: 33, deprecated: false }, // QUEUE_MAX_MSG_REDELIVERY_EXCEEDED
+        NameEntry { words: [5283920093176024641, 4990906845806677583, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::AnnotationSuccess, len: 18, deprecated: false }, // ANNOTATION_SUCCESS
+        NameEntry { words: [5711513568249138761, 5642809484373216846, 4919422045483589454, 4919422045483589454, 4919422045483589454, 4919422045483589454], code: StatusCode::InputConnectionFailed, len: 23, deprecated: false }, // INPUT_CONNECTION_FAILED
+        NameEntry { words: [5063543882487252294, 4708036537500516684, 6144970657294993740, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::FeatureflagInvalidArgument, len: 28, deprecated: false }, // FEATUREFLAG_INVALID_ARGUMENT
+        NameEntry { words: [5287034945176229202, 5935537915500254798, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::RunnerInvalidRequest, len: 22, deprecated: false }, // RUNNER_INVALID_REQUEST
+        NameEntry { words: [5496996590684098378, 4919422045483589442, 4919422045483589442, 4919422045483589442, 4919422045483589442, 4919422045483589442], code: StatusCode::JobFailed, len: 10, deprecated: false }, // JOB_FAILED
+        NameEntry { words: [4998805733078224457, 5713190250131641432, 6148362654693613390, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::InputsExtractionJobSuccess, len: 29, deprecated: true }, // INPUTS_EXTRACTION_JOB_SUCCESS
+        NameEntry { words: [5932471390338043725, 5647310859308779841, 5283928884974214991, 6000296951487746895, 6000296951487746895, 6000296951487746895], code: StatusCode::ModelTrainingNoPositives, len: 27, deprecated: false }, // MODEL_TRAINING_NO_POSITIVES
+        NameEntry { words: [6148362732104076873, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::InputDownloadSuccess, len: 13, deprecated: false }, // INPUT_SUCCESS
+        NameEntry::EMPTY,
+        NameEntry { words: [1330791770, 0, 0, 0, 0, 0], code: StatusCode::Zero, len: 4, deprecated: false }, // ZERO
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5283920093176024641, 4992616517651615311, 4919418768490520407, 4919418768490520407, 4919418768490520407, 4919418768490520407], code: StatusCode::AnnotationReviewDenied, len: 24, deprecated: false }, // ANNOTATION_REVIEW_DENIED
+        NameEntry { words: [4851326034924291410, 5285050438458034514, 5211871308383798612, 4995148722842191455, 4995148722842191455, 4995148722842191455], code: StatusCode::RedisScriptExitedWithFailure, len: 32, deprecated: false }, // REDIS_SCRIPT_EXITED_WITH_FAILURE
+        NameEntry { words: [5494759135626153545, 4851033547819274847, 6004777457142816581, 4919430884861495384, 4919430884861495384, 4919430884861495384], code: StatusCode::InternalResourceExhausted, len: 27, deprecated: false }, // INTERNAL_RESOURCE_EXHAUSTED
+        NameEntry { words: [4919430871708287809, 4919430871708287809, 4919430871708287809, 4919430871708287809, 4919430871708287809, 4919430871708287809], code: StatusCode::Accepted, len: 8, deprecated: false }, // ACCEPTED
+        NameEntry { words: [6432630515476352835, 6147209391634337375, 4921965241733960783, 4921965241733960783, 4921965241733960783, 4921965241733960783], code: StatusCode::ConnKeyNotFound, len: 18, deprecated: false }, // CONN_KEY_NOT_FOUND
+        NameEntry::EMPTY,
+        NameEntry { words: [6291331069254979415, 4920547911383533919, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::WorkflowInvalidRequest, len: 24, deprecated: false }, // WORKFLOW_INVALID_REQUEST
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6218988809129709379, 5856177459586223169, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::ConnInvalidRequest, len: 20, deprecated: false }, // CONN_INVALID_REQUEST
+        NameEntry { words: [6360594829914951501, 5640002478718209872, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::ModelExportPending, len: 20, deprecated: false }, // MODEL_EXPORT_PENDING
+        NameEntry { words: [6865542233669257538, 6864692323881995849, 5712339254403942732, 5712339254403942732, 5712339254403942732, 5712339254403942732], code: StatusCode::BillingInvalidInfo, len: 20, deprecated: false }, // BILLING_INVALID_INFO
+        NameEntry { words: [5063543882487252294, 4850179171651371340, 4919420920437424735, 4919420920437424735, 4919420920437424735, 4919420920437424735], code: StatusCode::FeatureflagBlocked, len: 19, deprecated: false }, // FEATUREFLAG_BLOCKED
+        NameEntry { words: [4995159752520519241, 5641144840982122057, 6000292544768004191, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::InputReindexInProgress, len: 25, deprecated: false }, // INPUT_REINDEX_IN_PROGRESS
+        NameEntry::EMPTY,
+        NameEntry { words: [5494759135626153545, 4849907716633084255, 6505821637165012033, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::InternalAwsUncategorized, len: 26, deprecated: false }, // INTERNAL_AWS_UNCATEGORIZED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6147771186425381186, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::BadRequest, len: 11, deprecated: false }, // BAD_REQUEST
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [4994009628729690448, 5788637694419817311, 6865542233534320460, 4919422045483589447, 4919422045483589447, 4919422045483589447], code: StatusCode::PipelineStepUploadingFailed, len: 30, deprecated: false }, // PIPELINE_STEP_UPLOADING_FAILED
+        NameEntry { words: [5283920093176024641, 4851011514638749263, 4848496995734478664, 4919422045483589459, 4919422045483589459, 4919422045483589459], code: StatusCode::EvaluationFailed, len: 32, deprecated: true }, // ANNOTATION_SEARCH_METRICS_FAILED
+        NameEntry { words: [6868628584232211028, 6071226489729339210, 4919431924244635461, 4919431924244635461, 4919431924244635461, 4919431924244635461], code: StatusCode::TrainerJobStateQueued, len: 24, deprecated: false }, // TRAINER_JOB_STATE_QUEUED
+        NameEntry { words: [6291331069254979415, 4851574499152186975, 5786643244784699720, 6076851569375004494, 6076851569375004494, 6076851569375004494], code: StatusCode::WorkflowNoMatchingInput, len: 26, deprecated: false }, // WORKFLOW_NO_MATCHING_INPUT
+        NameEntry::EMPTY,
+        NameEntry { words: [4710575356926512713, 6868906764987745348, 4919422045483589459, 4919422045483589459, 4919422045483589459, 4919422045483589459], code: StatusCode::InputsExtractionJobFailed, len: 22, deprecated: true }, // INPUTS_ADD_JOBS_FAILED
+        NameEntry::EMPTY,
+        NameEntry { words: [6007610885555508562, 6076305107665113684, 6075990677708033345, 6075990677708033345, 6075990677708033345, 6075990677708033345], code: StatusCode::RunnerStreamStart, len: 19, deprecated: false }, // RUNNER_STREAM_START
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5932471390338043725, 5575253265270851905, 5495873984800966483, 5928239357315335237, 5928239357315335237, 5928239357315335237], code: StatusCode::ModelTrainingMsgRedeliver, len: 28, deprecated: true }, // MODEL_TRAINING_MSG_REDELIVER
+        NameEntry { words: [5284516028579073609, 5571591900509455684, 4926742619806192457, 4919418768490520398, 4919418768490520398, 4919418768490520398], code: StatusCode::InputVideoPermissionDenied, len: 29, deprecated: false }, // INPUT_VIDEO_PERMISSION_DENIED
+        NameEntry { words: [6218988809129709379, 5638878777565596737, 4992044754425300041, 4992044754425300041, 4992044754425300041, 4992044754425300041], code: StatusCode::ConnInvalidRange, len: 18, deprecated: false }, // CONN_INVALID_RANGE
+        NameEntry { words: [6147799747521695565, 5931036609251464517, 5573573203030525023, 6074869145882545232, 6074869145882545232, 6074869145882545232], code: StatusCode::ModelQueuedForDeployment, len: 27, deprecated: false }, // MODEL_QUEUED_FOR_DEPLOYMENT
+        NameEntry { words: [5572435289849479492, 4919422045483589456, 4919422045483589456, 4919422045483589456, 4919422045483589456, 4919422045483589456], code: StatusCode::DataDumpFailed, len: 16, deprecated: false }, // DATA_DUMP_FAILED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [4994009628729690448, 6143577640051954527, 6360576177308191817, 4998789175961666896, 5931049747574899781, 5931049747574899781], code: StatusCode::PipelineStepBuildUnexpectedError, len: 36, deprecated: false }, // PIPELINE_STEP_BUILD_UNEXPECTED_ERROR
+        NameEntry { words: [4995408164503699780, 5716298608291169887, 5642802934833301343, 6002822529696351566, 6002822529696351566, 6002822529696351566], code: StatusCode::DatabaseFailToGetConnections, len: 32, deprecated: false }, // DATABASE_FAIL_TO_GET_CONNECTIONS
+        NameEntry { words: [5711795043225849417, 5070846752736431703, 4919422045483589444, 4919422045483589444, 4919422045483589444, 4919422045483589444], code: StatusCode::InputDownloadFailed, len: 21, deprecated: true }, // INPUT_DOWNLOAD_FAILED
+        NameEntry::EMPTY,
+        NameEntry { words: [5644504858759286849, 5497018563301629780, 4919422045483589444, 4919422045483589444, 4919422045483589444, 4919422045483589444], code: StatusCode::AppCountRebuildFailed, len: 24, deprecated: false }, // APP_COUNT_REBUILD_FAILED
+        NameEntry::EMPTY,
+        NameEntry { words: [4849907716648749395, 6505821637165012033, 5931049747574899781, 5931049747574899781, 5931049747574899781, 5931049747574899781], code: StatusCode::SiftUncategorizedError, len: 24, deprecated: false }, // SIFT_UNCATEGORIZED_ERROR
+        NameEntry { words: [5788637677238898509, 5138124782378634320, 5138124782378634320, 5138124782378634320, 5138124782378634320, 5138124782378634320], code: StatusCode::ModelUploading, len: 15, deprecated: false }, // MODEL_UPLOADING
+        NameEntry { words: [4994579257457661250, 5791433748261388626, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::BulkOperationPending, len: 22, deprecated: false }, // BULK_OPERATION_PENDING
+        NameEntry::EMPTY,
+        NameEntry { words: [5929081677745639235, 4919422093047583304, 4919422093047583304, 4919422093047583304, 4919422093047583304, 4919422093047583304], code: StatusCode::ConnThrottled, len: 14, deprecated: false }, // CONN_THROTTLED
+        NameEntry::EMPTY,
+        NameEntry { words: [5283920097419810373, 5494767914607136335, 5572438532550509641, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::EvaluationInvalidArgument, len: 27, deprecated: false }, // EVALUATION_INVALID_ARGUMENT
+        NameEntry { words: [6869191555527491908, 6867513658135692630, 5287037200050968645, 4995133342716288846, 6004218947901018704, 6004218947901018704], code: StatusCode::DatasetVersionExportInProgress, len: 34, deprecated: false }, // DATASET_VERSION_EXPORT_IN_PROGRESS
+        NameEntry { words: [5070860032758204755, 4919416539335902815, 4919416539335902815, 4919416539335902815, 4919416539335902815, 4919416539335902815], code: StatusCode::SignupFlagged, len: 14, deprecated: false }, // SIGNUP_FLAGGED
+        NameEntry::EMPTY,
+        NameEntry { words: [6291331069254979415, 4920547911383533919, 5210736590508213321, 5210736590508213321, 5210736590508213321, 5210736590508213321], code: StatusCode::WorkflowInvalidGraph, len: 22, deprecated: false }, // WORKFLOW_INVALID_GRAPH
+        NameEntry { words: [4998804569158993235, 5931049747574903365, 5931049747574903365, 5931049747574903365, 5931049747574903365, 5931049747574903365], code: StatusCode::ServerError, len: 12, deprecated: false }, // SERVER_ERROR
+        NameEntry { words: [6071768492759339585, 4920547911383533919, 5639999137015546207, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::ArtifactInvalidArgument, len: 25, deprecated: false }, // ARTIFACT_INVALID_ARGUMENT
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5932471390338043725, 5287022889119140161, 5791422727424398926, 6002525699893649220, 6002525699893649220, 6002525699893649220], code: StatusCode::ModelTrainingInvalidParams, len: 29, deprecated: false }, // MODEL_TRAINING_INVALID_PARAMS
+        NameEntry { words: [6291331069254979415, 6870599987023007071, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::WorkflowModifyPending, len: 23, deprecated: false }, // WORKFLOW_MODIFY_PENDING
+        NameEntry { words: [4994009628729690448, 5714609775544914783, 6432337933782438991, 6432337933782438991, 6432337933782438991, 6432337933782438991], code: StatusCode::PipelineStepNotReady, len: 23, deprecated: false }, // PIPELINE_STEP_NOT_READY
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5284516028579073609, 5931051951328281924, 6076287494507546433, 4919422045483589460, 4919422045483589460, 4919422045483589460], code: StatusCode::InputVideoStorageHostFailed, len: 31, deprecated: false }, // INPUT_VIDEO_STORAGE_HOST_FAILED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6147518225401135435, 6868628558630702146, 5931879934904846419, 5931879934904846419, 5931879934904846419, 5931879934904846419], code: StatusCode::KafkaPublisherErr, len: 19, deprecated: true }, // KAFKA_PUBLISHER_ERR
+        NameEntry { words: [6864984802630781260, 4919430824581219423, 4919430824581219423, 4919430824581219423, 4919430824581219423, 4919430824581219423], code: StatusCode::LicenseDeleted, len: 15, deprecated: false }, // LICENSE_DELETED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [4998805733078224457, 5713190250131641432, 4702707174307684174, 4919422058435399233, 4919422058435399233, 4919422058435399233], code: StatusCode::InputsExtractionJobCancelled, len: 31, deprecated: true }, // INPUTS_EXTRACTION_JOB_CANCELLED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6001413050078614849, 5783828495017593171, 4850186940745470020, 4850186940745470020, 4850186940745470020, 4850186940745470020], code: StatusCode::AuthMissingIdpAssoc, len: 22, deprecated: false }, // AUTH_MISSING_IDP_ASSOC
+        NameEntry { words: [6869191555527491908, 6867513658135692630, 6071772934006197845, 5931049747574899781, 5931049747574899781, 5931049747574899781], code: StatusCode::DatasetVersionUnexpectedError, len: 32, deprecated: false }, // DATASET_VERSION_UNEXPECTED_ERROR
+        NameEntry { words: [6075160593538695508, 4993723755890821471, 4919430863119009100, 4919430863119009100, 4919430863119009100, 4919430863119009100], code: StatusCode::TaskNotImplemented, len: 20, deprecated: false }, // TASK_NOT_IMPLEMENTED
+        NameEntry::EMPTY,
+        NameEntry { words: [5716267791951875907, 5283922210577801042, 4996261462868577865, 4996261462868577865, 4996261462868577865, 4996261462868577865], code: StatusCode::CollectorInactive, len: 18, deprecated: true }, // COLLECTOR_INACTIVE
+        NameEntry::EMPTY,
+        NameEntry { words: [5932471390338043725, 5287022889119140161, 5279143754384888654, 4707459272421953093, 4707459272421953093, 4707459272421953093], code: StatusCode::ModelTrainingInsufficientData, len: 32, deprecated: false }, // MODEL_TRAINING_INSUFFICIENT_DATA
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5641689086790160723, 5645067855621674335, 5645067855621674335, 5645067855621674335, 5645067855621674335, 5645067855621674335], code: StatusCode::SqsUnknown, len: 11, deprecated: false }, // SQS_UNKNOWN
+        NameEntry { words: [5641144824071474761, 5932752831022645590, 5499551962628705345, 5499551962628705345, 5499551962628705345, 5499551962628705345], code: StatusCode::InputInvalidUrl, len: 17, deprecated: false }, // INPUT_INVALID_URL
+        NameEntry::EMPTY,
+        NameEntry { words: [6147799747521695565, 5931036609251464517, 6071227558674187615, 5642809484340710465, 5642809484340710465, 5642809484340710465], code: StatusCode::ModelQueuedForEvaluation, len: 27, deprecated: false }, // MODEL_QUEUED_FOR_EVALUATION
+        NameEntry { words: [6505814980201498966, 5716298616982295617, 6151733808649297743, 6002262930003414593, 6002262930003414593, 6002262930003414593], code: StatusCode::VisualizationTooManyUrls, len: 27, deprecated: false }, // VISUALIZATION_TOO_MANY_URLS
+        NameEntry { words: [5283920097419810373, 4919423145315618383, 6076850542792232265, 6076850542792232265, 6076850542792232265, 6076850542792232265], code: StatusCode::EvaluationTimedOut, len: 20, deprecated: false }, // EVALUATION_TIMED_OUT
+        NameEntry::EMPTY,
+        NameEntry { words: [6144411074595802954, 3472332720833840469, 3472332720833840469, 3472332720833840469, 3472332720833840469, 3472332720833840469], code: StatusCode::JobQueued6400, len: 15, deprecated: true }, // JOB_QUEUED_6400
+        NameEntry { words: [5932471390338043725, 6079656423536347457, 6076850542792232265, 6076850542792232265, 6076850542792232265, 6076850542792232265], code: StatusCode::ModelTrainingTimedOut, len: 24, deprecated: false }, // MODEL_TRAINING_TIMED_OUT
+        NameEntry { words: [4852704874129674051, 5932735256385045829, 6073470549695093068, 6073470549695093068, 6073470549695093068, 6073470549695093068], code: StatusCode::ConnExceedHourlyLimit, len: 24, deprecated: false }, // CONN_EXCEED_HOURLY_LIMIT
+        NameEntry { words: [5575265321277869911, 5138124847104740703, 5138124847104740703, 5138124847104740703, 5138124847104740703, 5138124847104740703], code: StatusCode::WorkerMissing, len: 14, deprecated: false }, // WORKER_MISSING
+        NameEntry { words: [5932452669012004684, 4708036537501304137, 6147771186425383244, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::LogEntriesInvalidRequest, len: 27, deprecated: false }, // LOG_ENTRIES_INVALID_REQUEST
+        NameEntry { words: [5283920093176024641, 5281968395630104143, 4991219076975645523, 4919418768490520398, 4919418768490520398, 4919418768490520398], code: StatusCode::AnnotationPermissionDenied, len: 28, deprecated: false }, // ANNOTATION_PERMISSION_DENIED
+        NameEntry { words: [5711513503823910225, 5931049747574902350, 5931049747574902350, 5931049747574902350, 5931049747574902350, 5931049747574902350], code: StatusCode::QueueConnError, len: 16, deprecated: false }, // QUEUE_CONN_ERROR
+        NameEntry { words: [6864988079741162049, 6869189279480043589, 4919422045483589460, 4919422045483589460, 4919422045483589460, 4919422045483589460], code: StatusCode::ArchiveExtractFailed, len: 22, deprecated: false }, // ARCHIVE_EXTRACT_FAILED
+        NameEntry::EMPTY,
+        NameEntry { words: [6864985932392386371, 4993752313094032464, 5641144819474059860, 4995159683599450454, 6076276554990965343, 6076276554990965343], code: StatusCode::ComputePlaneMetricsInvalidRequest, len: 37, deprecated: false }, // COMPUTE_PLANE_METRICS_INVALID_REQUEST
+        NameEntry { words: [6148362667678848337, 5283936538655413058, 5712056679732825679, 6076850431274341471, 6076850431274341471, 6076850431274341471], code: StatusCode::QueueSubscriptionTimeout, len: 26, deprecated: false }, // QUEUE_SUBSCRIPTION_TIMEOUT
+        NameEntry { words: [5931064015454355788, 5791433722860553540, 6004218947901018704, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::LabelOrderInProgress, len: 23, deprecated: false }, // LABEL_ORDER_IN_PROGRESS
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5284516028579073609, 5498988897164543300, 4995689643909075029, 4995689643909075029, 4995689643909075029, 4995689643909075029], code: StatusCode::InputVideoDuplicate, len: 21, deprecated: false }, // INPUT_VIDEO_DUPLICATE
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5572435289849479492, 6076006053773139792, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::DataDumpExportSuccess, len: 24, deprecated: false }, // DATA_DUMP_EXPORT_SUCCESS
+        NameEntry { words: [6143577622871035725, 6360576177308191817, 4998789175961666896, 5931049747574899781, 5931049747574899781, 5931049747574899781], code: StatusCode::ModelBuildUnexpectedError, len: 28, deprecated: false }, // MODEL_BUILD_UNEXPECTED_ERROR
+        NameEntry { words: [6360594829914951501, 5138124851383324760, 5138124851383324760, 5138124851383324760, 5138124851383324760, 5138124851383324760], code: StatusCode::ModelExporting, len: 15, deprecated: false }, // MODEL_EXPORTING
+        NameEntry { words: [4919128570536870228, 6071226472265040223, 5278577613488410441, 4995148722842191455, 4995148722842191455, 4995148722842191455], code: StatusCode::TaskAddAnnotationsFailure, len: 28, deprecated: false }, // TASK_ADD_ANNOTATIONS_FAILURE
+        NameEntry { words: [5711795043225849417, 4998806810998559557, 6076280965722756175, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::InputDoesNotExist, len: 20, deprecated: false }, // INPUT_DOES_NOT_EXIST
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5791434822052829012, 5572446285032476488, 4850179171652093250, 4919420920437424735, 4919420920437424735, 4919420920437424735], code: StatusCode::TwilioPhoneNumberBlocked, len: 27, deprecated: false }, // TWILIO_PHONE_NUMBER_BLOCKED
+        NameEntry { words: [5350926578124802380, 5278577613488800581, 4919422045483589459, 4919422045483589459, 4919422045483589459, 4919422045483589459], code: StatusCode::ListObjectsFailed, len: 19, deprecated: false }, // LIST_OBJECTS_FAILED
+        NameEntry { words: [6865542233669257538, 5712610880517262933, 4919437438932174661, 4919437438932174661, 4919437438932174661, 4919437438932174661], code: StatusCode::BillingUncategorized, len: 21, deprecated: false }, // BILLING_UNCATEGORIZED
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5495340786135354953, 4994596793708991317, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::InputClusterPending, len: 21, deprecated: false }, // INPUT_CLUSTER_PENDING
+        NameEntry { words: [5066073781617971018, 6071777314571439939, 6071777314571439939, 6071777314571439939, 6071777314571439939, 6071777314571439939], code: StatusCode::JobConflict, len: 12, deprecated: false }, // JOB_CONFLICT
+        NameEntry { words: [5711795043225849417, 5287019534850215511, 4995133342716288846, 6004218947901018704, 6004218947901018704, 6004218947901018704], code: StatusCode::InputDownloadInProgress, len: 26, deprecated: true }, // INPUT_DOWNLOAD_IN_PROGRESS
+        NameEntry { words: [5495340786135354953, 4703551667790173013, 4919422045483589458, 4919422045483589458, 4919422045483589458, 4919422045483589458], code: StatusCode::InputClusterFailed, len: 20, deprecated: false }, // INPUT_CLUSTER_FAILED
+        NameEntry { words: [6291331069254979415, 5715156254533244255, 5931036609251464274, 6071218788584808260, 6071218788584808260, 6071218788584808260], code: StatusCode::WorkflowUnsupportedFormat, len: 27, deprecated: false }, // WORKFLOW_UNSUPPORTED_FORMAT
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5070846752736432213, 4919422045483589444, 4919422045483589444, 4919422045483589444, 4919422045483589444, 4919422045483589444], code: StatusCode::UploadFailed, len: 13, deprecated: false }, // UPLOAD_FAILED
+        NameEntry { words: [4710574192822734679, 4996261462868582226, 4996261462868582226, 4996261462868582226, 4996261462868582226, 4996261462868582226], code: StatusCode::WorkerActive, len: 13, deprecated: false }, // WORKER_ACTIVE
+        NameEntry { words: [4994009628729690448, 6143577640051954527, 5138124782562792770, 5138124782562792770, 5138124782562792770, 5138124782562792770], code: StatusCode::PipelineStepBuilding, len: 22, deprecated: false }, // PIPELINE_STEP_BUILDING
+        NameEntry::EMPTY,
+        NameEntry { words: [6071768492759339585, 5642809480329909855, 4920547911383533919, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::ArtifactVersionInvalidRequest, len: 32, deprecated: false }, // ARTIFACT_VERSION_INVALID_REQUEST
+        NameEntry { words: [6147518242748716369, 5928249248742722626, 5931049747574900819, 5931049747574900819, 5931049747574900819, 5931049747574900819], code: StatusCode::QueuePublishError, len: 19, deprecated: false }, // QUEUE_PUBLISH_ERROR
+        NameEntry::EMPTY,
+        NameEntry { words: [4994579257457661250, 6007606530375172434, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::BulkOperationSuccess, len: 22, deprecated: false }, // BULK_OPERATION_SUCCESS
+        NameEntry::EMPTY,
+        NameEntry { words: [5716267791951875907, 5287037204345937746, 5278577613505646670, 4919422045483589460, 4919422045483589460, 4919422045483589460], code: StatusCode::CollectorPostInputFailed, len: 27, deprecated: true }, // COLLECTOR_POST_INPUT_FAILED
+        NameEntry::EMPTY,
+        NameEntry { words: [6147499568399141953, 5281668301935173460, 6000294820883416137, 6000294820883416137, 6000294820883416137, 6000294820883416137], code: StatusCode::AllInputInvalidBytes, len: 23, deprecated: false }, // ALL_INPUT_INVALID_BYTES
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5494759135626153545, 6151727190154498655, 4774180957501931854, 4993438935067214166, 4993438935067214166, 4993438935067214166], code: StatusCode::InternalRedisUnavailable, len: 26, deprecated: false }, // INTERNAL_REDIS_UNAVAILABLE
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5791427099801765203, 5713190250264937810, 5932731961641951054, 4995148722842191455, 4995148722842191455, 4995148722842191455], code: StatusCode::SearchPredictionFailure, len: 25, deprecated: false }, // SEARCH_PREDICTION_FAILURE
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [6505814980201498966, 5714609767122031681, 6004518006590889807, 6004518006590889807, 6004518006590889807, 6004518006590889807], code: StatusCode::VisualizationNoInputs, len: 23, deprecated: false }, // VISUALIZATION_NO_INPUTS
+        NameEntry::EMPTY,
+        NameEntry { words: [6291331069254979415, 6870599987023007071, 4919422045483589465, 4919422045483589465, 4919422045483589465, 4919422045483589465], code: StatusCode::WorkflowModifyFailed, len: 22, deprecated: false }, // WORKFLOW_MODIFY_FAILED
+        NameEntry { words: [5931064015454355788, 4921947654261458244, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::LabelOrderPending, len: 19, deprecated: false }, // LABEL_ORDER_PENDING
+        NameEntry { words: [6865542233669257538, 6865542233787156813, 6002811543087243079, 6002811543087243079, 6002811543087243079, 6002811543087243079], code: StatusCode::BillingMissingTokens, len: 22, deprecated: false }, // BILLING_MISSING_TOKENS
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5284516028579073609, 4708036537501041988, 6144970657294993740, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::InputVideoInvalidArgument, len: 28, deprecated: false }, // INPUT_VIDEO_INVALID_ARGUMENT
+        NameEntry { words: [5494767914607136845, 5572438532550509641, 6074869145814913601, 6074869145814913601, 6074869145814913601, 6074869145814913601], code: StatusCode::MpInvalidArgument, len: 19, deprecated: false }, // MP_INVALID_ARGUMENT
+        NameEntry { words: [5287020681706622797, 5935537915500254798, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::ModuleInvalidRequest, len: 22, deprecated: false }, // MODULE_INVALID_REQUEST
+        NameEntry { words: [4995408164503699780, 4920547911383533919, 5062432267692888671, 4919430815873910337, 4919430815873910337, 4919430815873910337], code: StatusCode::DatabaseInvalidRowsAffected, len: 30, deprecated: false }, // DATABASE_INVALID_ROWS_AFFECTED
+        NameEntry { words: [4994579257457661250, 6151721718451028306, 4995691851640489294, 5931049747574899781, 5931049747574899781, 5931049747574899781], code: StatusCode::BulkOperationUnexpectedError, len: 31, deprecated: false }, // BULK_OPERATION_UNEXPECTED_ERROR
+        NameEntry { words: [4926732711516983117, 6869202529672185167, 6076280965722756175, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::ModuleDoesNotExist, len: 21, deprecated: false }, // MODULE_DOES_NOT_EXIST
+        NameEntry { words: [6869191555527491908, 6867513658135692630, 6151728328506103877, 4995691851640489294, 5931049747574899781, 5931049747574899781], code: StatusCode::DatasetVersionExportUnexpectedError, len: 39, deprecated: false }, // DATASET_VERSION_EXPORT_UNEXPECTED_ERROR
+        NameEntry { words: [6868925413616473427, 6865542233703203159, 4926749212513225795, 4995689643842359365, 4919430807250358864, 4919430807250358864], code: StatusCode::SuccessWarningClientDeprecated, len: 33, deprecated: false }, // SUCCESS_WARNING_CLIENT_DEPRECATED
+        NameEntry::EMPTY,
+        NameEntry { words: [5714328318016245321, 5640002478801307972, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::InputModifyPending, len: 20, deprecated: false }, // INPUT_MODIFY_PENDING
+        NameEntry { words: [5642541195415670602, 3544390314871967305, 3544390314871967305, 3544390314871967305, 3544390314871967305, 3544390314871967305], code: StatusCode::JobRunning6401, len: 16, deprecated: true }, // JOB_RUNNING_6401
+        NameEntry::EMPTY,
+        NameEntry { words: [4854673970622648405, 6071777314571439939, 6071777314571439939, 6071777314571439939, 6071777314571439939, 6071777314571439939], code: StatusCode::UploadConflict, len: 15, deprecated: false }, // UPLOAD_CONFLICT
+        NameEntry { words: [4995159752520519241, 6148362749014724169, 6004218883409793887, 6004218883409793887, 6004218883409793887, 6004218883409793887], code: StatusCode::InputReindexSuccess, len: 21, deprecated: false }, // INPUT_REINDEX_SUCCESS
+        NameEntry { words: [5494759135626156101, 6071772925249143647, 5715721334991769417, 5931049747574902351, 5931049747574902351, 5931049747574902351], code: StatusCode::ExternalConnectionError, len: 25, deprecated: false }, // EXTERNAL_CONNECTION_ERROR
+        NameEntry { words: [6004214605756449108, 6869201391203534665, 4926752472461362514, 4919418768490520407, 4919418768490520407, 4919418768490520407], code: StatusCode::TaskAssignmentRejected, len: 29, deprecated: true }, // TASK_ASSIGNMENT_REVIEW_DENIED
+        NameEntry { words: [5647322915365868882, 6072350241951335749, 6436299474177315652, 6436299474177315652, 6436299474177315652, 6436299474177315652], code: StatusCode::RunnerNeedsRetry, len: 18, deprecated: false }, // RUNNER_NEEDS_RETRY
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5572435289849479492, 5641115111219289936, 5138124782596083807, 5138124782596083807, 5138124782596083807, 5138124782596083807], code: StatusCode::DataDumpPending, len: 17, deprecated: false }, // DATA_DUMP_PENDING
+        NameEntry { words: [4998805733078224457, 5713190250131641432, 5641144746661011278, 6000292544768004191, 6004218947901018704, 6004218947901018704], code: StatusCode::InputsExtractionJobInProgress, len: 33, deprecated: true }, // INPUTS_EXTRACTION_JOB_IN_PROGRESS
+        NameEntry { words: [4994579257457661250, 5070857807882109266, 4919422045483589454, 4919422045483589454, 4919422045483589454, 4919422045483589454], code: StatusCode::BulkOperationFailed, len: 21, deprecated: false }, // BULK_OPERATION_FAILED
+        NameEntry { words: [5641144819758748755, 4995159683599450454, 6076276554990965343, 6076276554990965343, 6076276554990965343, 6076276554990965343], code: StatusCode::StatsInvalidRequest, len: 21, deprecated: false }, // STATS_INVALID_REQUEST
+        NameEntry::EMPTY,
+        NameEntry::EMPTY,
+        NameEntry { words: [5711795008596889421, 4998806810998559557, 6076280965722756175, 6076280965722756175, 6076280965722756175, 6076280965722756175], code: StatusCode::ModelDoesNotExist, len: 20, deprecated: false }, // MODEL_DOES_NOT_EXIST
+        NameEntry { words: [6075160593538695508, 6079653103576110687, 4995423600650440532, 4995423600650440532, 4995423600650440532, 4995423600650440532], code: StatusCode::TaskConflict, len: 23, deprecated: true }, // TASK_NOT_VALID_TO_CLOSE
     ],
-    displacements: [50331648, 67108864, 134217728, 25165824, 620756992, 335544320, 125829120, 8388608, 67108864, 58720256, 134217728, 8388608, 25165824, 0, 637534208, 0, 117440512, 0, 0, 301989888, 0, 159383552, 117440512, 0, 0, 33554432, 176160768, 92274688, 310378496, 67108864, 167772160, 33554432, 83886080, 16777216, 117440512, 117440512, 33554432, 67108864, 109051904, 394264576, 75497472, 25165824, 125829120, 67108864, 201326592, 41943040, 134217728, 67108864, 0, 218103808, 0, 0, 33554432, 218103808, 0, 67108864, 0, 16777216, 201326592, 251658240, 92274688, 209715200, 0, 0, 0, 0, 201326592, 201326592, 998244352, 0, 16777216, 192937984, 0, 0, 25165824, 0, 16777216, 16777216, 444596224, 67108864, 150994944, 0, 411041792, 33554432, 377487360, 260046848, 58720256, 0, 16777216, 0, 134217728, 301989888, 25165824, 83886080, 2071986176, 83886080, 167772160, 536870912, 8388608, 0, 243269632, 50331648, 0, 0, 25165824, 16777216, 176160768, 570425344, 335544320, 1124073472, 8388608, 58720256, 16777216, 268435456, 0, 0, 276824064, 8388608, 201326592, 847249408, 159383552, 276824064, 872415232, 41943040, 343932928, 0, 377487360, 1300234240],
+    displacements: [0, 0, 0, 0, 0, 0, 4194304, 4194304, 0, 0, 0, 0, 0, 8388608, 0, 0, 0, 4194304, 0, 4194304, 0, 0, 0, 8388608, 0, 0, 0, 0, 0, 0, 4194304, 0, 4194304, 0, 0, 4194304, 0, 0, 0, 0, 0, 0, 0, 4194304, 4194304, 0, 0, 4194304, 4194304, 0, 0, 0, 0, 37748736, 0, 0, 4194304, 0, 4194304, 0, 4194304, 0, 0, 0, 0, 12582912, 12582912, 0, 0, 0, 0, 8388608, 0, 8388608, 0, 0, 0, 12582912, 0, 4194304, 4194304, 0, 0, 0, 0, 0, 4194304, 0, 0, 4194304, 0, 0, 4194304, 0, 0, 0, 4194304, 8388608, 0, 4194304, 0, 8388608, 0, 0, 4194304, 0, 4194304, 4194304, 0, 4194304, 0, 4194304, 0, 4194304, 8388608, 8388608, 4194304, 0, 0, 12582912, 4194304, 8388608, 0, 4194304, 4194304, 0, 0, 0, 0, 0, 0, 0, 0, 4194304, 0, 4194304, 0, 16777216, 20971520, 8388608, 0, 8388608, 0, 0, 4194304, 16777216, 0, 8388608, 0, 16777216, 0, 0, 0, 0, 8388608, 0, 4194304, 0, 0, 4194304, 0, 0, 16777216, 0, 0, 12582912, 0, 0, 0, 0, 0, 8388608, 25165824, 4194304, 0, 8388608, 0, 0, 0, 0, 33554432, 4194304, 8388608, 0, 8388608, 12582912, 0, 0, 25165824, 54525952, 4194304, 0, 8388608, 4194304, 0, 0, 0, 0, 0, 4194304, 4194304, 0, 25165824, 0, 8388608, 0, 8388608, 8388608, 33554432, 0, 0, 4194304, 4194304, 16777216, 4194304, 4194304, 0, 0, 0, 0, 4194304, 0, 0, 0, 0, 0, 8388608, 0, 4194304, 0, 0, 16777216, 12582912, 0, 20971520, 25165824, 0, 29360128, 12582912, 0, 0, 0, 0, 0, 0, 33554432, 12582912, 4194304, 0, 8388608, 0, 0, 8388608, 0, 0, 4194304],
 };
 
 impl Status {

@@ -1,7 +1,7 @@
 //! The status table: every fact about every code, generated from the proto (by `codegen/`; the
 //! output ships in `src/generated/`).
 //!
-//! Lookups go through generated data rather than `match`es over ~440 sparse numbers: a direct
+//! Lookups go through generated data rather than `match`es over ~460 sparse numbers: a direct
 //! index from every number up to the largest code to its row (one load, no hash), tables of facts
 //! indexed by row (one more load per fact), and a perfect hash for names (one displacement, one
 //! slot) in a table sized for them, at most 7/8 full: not a minimal one.
@@ -262,6 +262,12 @@ impl pb::RowIndex {
     }
 
     #[inline(always)]
+    pub(crate) fn removed_in(self) -> Option<&'static str> {
+        let release = pb::ROW_REMOVED_IN[self as usize];
+        (!release.is_empty()).then_some(release)
+    }
+
+    #[inline(always)]
     pub(crate) fn row(self) -> &'static Row {
         &pb::ROWS[self as usize]
     }
@@ -284,7 +290,17 @@ pub(crate) fn name_entry(name: &str) -> Option<&'static NameEntry> {
     // makes a compare and a predictable branch of each word; measured, that beats folding the
     // differences into one word and choosing with a conditional move.
     let same = entry.len == bytes.len() && name_hash::same_words(&entry.words, &words);
-    same.then_some(entry)
+    if same {
+        return Some(entry);
+    }
+    // The few names longer than the words hold (former names) are not in the name table.
+    if bytes.len() > name_hash::COVERED {
+        return pb::LONG_NAMES
+            .iter()
+            .find(|(long, _)| *long == name)
+            .map(|(_, entry)| entry);
+    }
+    None
 }
 
 // Every byte of every name the table has is in its words.
@@ -358,7 +374,8 @@ impl StatusCode {
         name_entry(name).map(|entry| entry.code)
     }
 
-    /// Whether Clarifai's official enum marks this name deprecated; `None` for an unknown name.
+    /// Whether Clarifai's official enum marks this name deprecated, or no longer has it (a name
+    /// of a code Clarifai removed, or a former name of a renamed code); `None` for an unknown name.
     ///
     /// # Examples
     ///
@@ -368,6 +385,9 @@ impl StatusCode {
     /// assert_eq!(StatusCode::name_is_deprecated("INPUT_DOWNLOAD_SUCCESS"), Some(true));
     /// assert_eq!(StatusCode::name_is_deprecated("INPUT_SUCCESS"), Some(false));
     /// assert_eq!(StatusCode::name_is_deprecated("NO_SUCH_NAME"), None);
+    /// // Clarifai removed 52000 in clarifai-grpc 12.3.0, and renamed 71005 in 12.0.4.
+    /// assert_eq!(StatusCode::name_is_deprecated("COLLECTOR_MISSING"), Some(true));
+    /// assert_eq!(StatusCode::name_is_deprecated("TWILIO_RESOURCE_NOT_FOUND"), Some(true));
     /// ```
     pub fn name_is_deprecated(name: &str) -> Option<bool> {
         name_entry(name).map(|entry| entry.deprecated)
@@ -431,7 +451,8 @@ impl StatusCode {
         self.row().category
     }
 
-    /// Whether the code is deprecated: Clarifai's official enum marks every name of it deprecated.
+    /// Whether the code is deprecated: Clarifai's official enum marks every name of it deprecated,
+    /// or Clarifai removed it ([`StatusCode::removed_in`]).
     ///
     /// # Examples
     ///
@@ -447,6 +468,25 @@ impl StatusCode {
     #[inline]
     pub fn is_deprecated(self) -> bool {
         self.row().deprecated
+    }
+
+    /// The clarifai-grpc release whose enum first lacks this code, for a code Clarifai removed;
+    /// `None` while Clarifai has it. The table keeps removed codes with their facts, so a service
+    /// still reads them from older clients and deployments.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::StatusCode;
+    ///
+    /// let collector_missing = StatusCode::from_number(52000).unwrap();
+    /// assert_eq!(collector_missing.removed_in(), Some("12.3.0"));
+    /// assert!(collector_missing.is_deprecated());
+    /// assert_eq!(StatusCode::ConnKeyInvalid.removed_in(), None);
+    /// ```
+    #[inline]
+    pub fn removed_in(self) -> Option<&'static str> {
+        self.row_index().removed_in()
     }
 
     /// What the code says about the request: success, in progress or failure.
@@ -659,7 +699,8 @@ mod tests {
                 .slots
                 .iter()
                 .filter(|e| e.len != usize::MAX)
-                .count(),
+                .count()
+                + pb::LONG_NAMES.len(),
             names.len()
         );
         for name in &names {

@@ -3,8 +3,10 @@
 // one hash of the name's length and all its eight-byte words (see `words`) picks a bucket; the
 // bucket's displacement picks the slot, whose entry is confirmed by comparing the same words.
 // The generator sizes the table for the names it has (a power of two of slots, at most 7/8 full:
-// 512 slots for today's 446 names, with 128 buckets). A lookup costs the same for short and long
-// names and has no byte loop; the generator fails, naming them, if two names hash alike.
+// 1024 slots for today's 474 names, with 256 buckets). A lookup costs the same for short and long
+// names and has no byte loop; the generator fails, naming them, if two names hash alike. Names
+// longer than [`COVERED`] bytes (one former name today) are left out of the table and compared
+// whole when a lookup misses (`LONG_NAMES`).
 
 /// The eight bytes at `at`, little-endian (0 if fewer remain: callers never ask for those).
 #[inline(always)]
