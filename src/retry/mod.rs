@@ -5,10 +5,12 @@
 //!
 //! 1. [`RetryLayer`] / [`Retry`]: a tower layer under any generated client
 //!    (`ServiceBuilder::new().layer(RetryLayer::new(policy)).service(channel)`). It works on
-//!    `http::Request<tonic::body::Body>` and never decodes a message.
+//!    `http::Request<tonic::body::Body>`, and reads no more of a response than the status code
+//!    of its first message ([in-body answers](#in-body-answers)).
 //! 2. [`call`]: retries a closure making a typed call (`|| { let (mut c, r) = (client.clone(),
 //!    req.clone()); async move { c.predict(r).await } }`: each attempt owns its client and request),
-//!    and sees the decoded response.
+//!    and sees the decoded response. Needed only for responses that are not Clarifai-shaped
+//!    (no `Status` at field 1), or calls whose request is a live stream.
 //!
 //! [`poll`] builds on [`call`] to wait on long-running work.
 //!
@@ -21,19 +23,85 @@
 //! | connection failure | yes (as tonic reads it: `UNAVAILABLE`) | yes (`UNAVAILABLE`) |
 //! | bare HTTP error from a proxy (502, 503, ...) | yes, as gRPC reads it | yes |
 //! | pushback: `RetryInfo`, `grpc-retry-pushback-ms`, `Retry-After` | yes | yes |
-//! | in-body `response.status.code` of an OK response | **no** | yes |
+//! | in-body `response.status.code` of an OK response | yes, in the first message, uncompressed ([in-body answers](#in-body-answers)) | yes |
 //! | gRPC error sent in trailers after response headers | **no** (committed) | yes |
 //!
 //! A tower layer sees a gRPC error only when it arrives in the response *headers*: a
 //! Trailers-Only response (the status in the headers, an empty body). That is how tonic servers
 //! (and grpc-go, grpc-java, C core) answer a unary call that fails before sending a message, so
-//! the layer sees every error of a failed unary call from these. Once response headers arrive
-//! without an error status, the call is **committed** (gRFC A6): its body, and any status in
-//! its trailers, go to the caller untouched. Clarifai's in-body statuses come in OK responses
-//! and need the message decoded, which only [`call`] does. Use the layer for transport-level
-//! retries under every call, and [`call`] where in-body statuses matter; if you stack them with
-//! one policy, a call may make up to `max_attempts`² attempts, and the layer counts an in-body
-//! failure as a success for the budget.
+//! the layer sees every error of a failed unary call from these. Clarifai answers its own
+//! failures differently: gRPC OK, the status in the message. The layer reads that status from the
+//! first message before passing the response on ([in-body answers](#in-body-answers)). Once the
+//! response headers have said OK and the first message is read (or cannot be), the call is
+//! **committed** (gRFC A6): its body, and any status in its trailers, go to the caller untouched,
+//! and nothing is replayed after a message has reached the caller.
+//!
+//! # In-body answers
+//!
+//! Every Clarifai response type has `clarifai.api.status.Status status = 1`, and Clarifai
+//! answers throttles, busy or loading models and most other failures as gRPC OK with that status
+//! set. For a call it can replay, the layer reads the status code of the response's first
+//! message before passing the response on, without decoding the message or knowing its type:
+//!
+//! - **What is read**: the gRPC message framing (a flag byte, a 4-byte length), then the keys
+//!   and varints of field 1 and of its field 1, `code`: about 12 bytes of a Clarifai response
+//!   (`prost::encoding`'s readers, the ones prost's generated code decodes with). The layer reads
+//!   body frames until it has them, and no further.
+//! - **What is decided**: a failure code is read as [`call`] reads a decoded response's, and goes
+//!   to the same [`Policy`]: the table's retryable codes and the policy's overrides, the
+//!   [`Budget`] (shared with the retries of gRPC errors), [idempotent
+//!   methods](Policy::idempotent_methods) (refusals such as a busy model stay retryable for every
+//!   method), the deadline, and pushback, read from the response headers
+//!   (`grpc-retry-pushback-ms`, where the server's
+//!   `ErrorsInBodyLayer` keeps the error's `RetryInfo`, or `Retry-After`). A success or
+//!   in-progress code commits the call and earns the budget; a failure not to be retried, or
+//!   the last one, is passed on as it came.
+//! - **Untouched**: the frames read are passed on as they came, the same bytes in the same
+//!   frames, followed by the rest of the body. A response the layer retries is dropped (its
+//!   stream cancelled) before any of it reaches the caller.
+//! - **Not read**, and passed on at once: a compressed message (flag 1, which would need
+//!   decompressing), an empty message, a message whose first field is not a message at field 1
+//!   (not Clarifai-shaped, or its status unset), malformed bytes, a code not found within the
+//!   first 1 KiB of the body or 64 frames, a body that ends or sends trailers or an error first.
+//!   The status is read where encoders put it: prost, protobuf-python, grpc-go and
+//!   protobuf-java write fields in order, and a message field once.
+//! - **Bounded**: at most 1 KiB (plus the rest of the last frame read) is held, and the wait for
+//!   the first message is bounded by the call's deadline and the [per-attempt
+//!   timeout](Policy::attempt_timeout), as the wait for the headers is: a hostile server (an
+//!   endless length prefix, endless empty frames, a body that never ends, a status that never
+//!   completes) gets the call committed, retried or cut by the deadline, never an unbounded
+//!   wait or buffer.
+//! - **Which calls**: only calls the layer can replay (their request body was complete and
+//!   buffered: every unary and server-streaming call tonic makes, see [what the layer
+//!   replays](#what-the-layer-replays)). A client or bidirectional stream fed by a live source
+//!   is sent once and never waits on a peek, so a bidi client that sends only after the
+//!   response headers arrive works as without the layer. A server stream is read up to its first
+//!   message: whose failure is retried before the caller sees any message, and whose later
+//!   failures never are.
+//!
+//! **On by default**, for every method: the layer is built for Clarifai's API, where in-body
+//! answers are how throttles and busy models arrive, and off it would hand a busy model's answer
+//! to the caller after one attempt while retrying a plain `UNAVAILABLE` (the trap Clarifai's SDKs
+//! fill with per-method loops). The read costs a few hundred nanoseconds on the success path
+//! (BENCHMARKS.md) and changes no byte. A service on the same channel whose responses are not
+//! Clarifai-shaped is not misread when its field 1 is not a message (`grpc.health.v1`'s is an
+//! enum); when it is, turn the read off for it. [`RetryLayer::in_body`] turns it off (or on) for a
+//! channel, [`RetryLayer::in_body_except`] for some methods:
+//!
+//! ```
+//! use clarifai_status::retry::{Policy, RetryLayer};
+//!
+//! // On for every method but the health service (the default is on).
+//! let layer = RetryLayer::new(Policy::new()).in_body_except(["/grpc.health.v1.Health/*"]);
+//! // Off for every method but predictions.
+//! let layer = RetryLayer::new(Policy::new())
+//!     .in_body(false)
+//!     .in_body_except(["/clarifai.api.V2/PostModelOutputs"]);
+//! # let _ = layer;
+//! ```
+//!
+//! Under [`call`], the layer sends each attempt once and reads nothing: `call` decodes the
+//! response and retries it itself, so stacking both makes at most `max_attempts` attempts.
 //!
 //! # What the layer replays
 //!
@@ -51,8 +119,9 @@
 //! ([`Policy::deadline`], 30 s by default), or the request's `grpc-timeout` when the layer sees a
 //! sooner one ([`PollPolicy::deadline`] for [`poll`], which bounds each poll's call too). The
 //! deadline bounds everything: every attempt, every sleep, and, in the layer, the wait for the
-//! response's headers and then for the rest of its body (messages and trailers) after the call
-//! is committed. A retry whose delay or pushback would end past it is not made: the last result
+//! response's headers, for its first message when the layer reads its [in-body
+//! status](#in-body-answers), and then for the rest of its body (messages and trailers) after
+//! the call is committed. A retry whose delay or pushback would end past it is not made: the last result
 //! is returned at once.
 //!
 //! A call cut by the deadline (or an attempt cut by [`Policy::attempt_timeout`]) fails with the
@@ -162,6 +231,7 @@ mod call;
 mod classify;
 pub mod future;
 mod layer;
+mod peek;
 mod policy;
 mod poll;
 mod timeout;
@@ -213,6 +283,49 @@ pub struct Retry<S> {
     inner: S,
     policy: Arc<Policy>,
     buffer_limit: usize,
+    in_body: InBody,
+}
+
+/// Which calls have the status in their first message read ([in-body
+/// answers](self#in-body-answers)): every call when `on`, but those matching `except`; none when
+/// off, but those matching `except`.
+#[derive(Debug, Clone)]
+pub(crate) struct InBody {
+    on: bool,
+    except: Option<Arc<[Box<str>]>>,
+}
+
+impl Default for InBody {
+    fn default() -> InBody {
+        InBody {
+            on: true,
+            except: None,
+        }
+    }
+}
+
+impl InBody {
+    fn applies(&self, method: &str) -> bool {
+        let listed = self
+            .except
+            .as_ref()
+            .is_some_and(|list| list.iter().any(|p| policy::matches(p, method)));
+        self.on != listed
+    }
+
+    pub(crate) fn set(&mut self, on: bool) {
+        self.on = on;
+    }
+
+    pub(crate) fn except(&mut self, patterns: impl IntoIterator<Item = impl Into<String>>) {
+        let list = self
+            .except
+            .iter()
+            .flat_map(|list| list.iter().cloned())
+            .chain(patterns.into_iter().map(|p| p.into().into_boxed_str()))
+            .collect();
+        self.except = Some(list);
+    }
 }
 
 impl<S> Retry<S> {
@@ -229,14 +342,25 @@ impl<S> Retry<S> {
     /// # let _ = svc;
     /// ```
     pub fn new(inner: S, policy: Policy) -> Retry<S> {
-        Retry::from_parts(inner, Arc::new(policy), DEFAULT_BUFFER_LIMIT)
+        Retry::from_parts(
+            inner,
+            Arc::new(policy),
+            DEFAULT_BUFFER_LIMIT,
+            InBody::default(),
+        )
     }
 
-    pub(crate) fn from_parts(inner: S, policy: Arc<Policy>, buffer_limit: usize) -> Retry<S> {
+    pub(crate) fn from_parts(
+        inner: S,
+        policy: Arc<Policy>,
+        buffer_limit: usize,
+        in_body: InBody,
+    ) -> Retry<S> {
         Retry {
             inner,
             policy,
             buffer_limit,
+            in_body,
         }
     }
 
@@ -252,6 +376,40 @@ impl<S> Retry<S> {
     /// ```
     pub fn buffer_limit(mut self, bytes: usize) -> Retry<S> {
         self.buffer_limit = bytes;
+        self
+    }
+
+    /// Turns the reading of in-body statuses on or off for every method (on by default), but
+    /// those named by [`in_body_except`](Retry::in_body_except); see
+    /// [`RetryLayer::in_body`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use clarifai_status::retry::{Policy, Retry};
+    /// let svc = Retry::new((), Policy::new()).in_body(false); // gRPC errors only
+    /// # let _ = svc;
+    /// ```
+    pub fn in_body(mut self, on: bool) -> Retry<S> {
+        self.in_body.set(on);
+        self
+    }
+
+    /// Methods for which in-body statuses are read when [`in_body`](Retry::in_body) is off, or
+    /// not read when it is on; see [`RetryLayer::in_body_except`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use clarifai_status::retry::{Policy, Retry};
+    /// let svc = Retry::new((), Policy::new()).in_body_except(["/grpc.health.v1.Health/*"]);
+    /// # let _ = svc;
+    /// ```
+    pub fn in_body_except(
+        mut self,
+        patterns: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Retry<S> {
+        self.in_body.except(patterns);
         self
     }
 
@@ -344,6 +502,7 @@ where
         let (parts, body) = request.into_parts();
         match body::collect(body, self.buffer_limit) {
             Collected::Whole(bytes) => {
+                let peek = self.in_body.applies(parts.uri.path());
                 let timed = call_timeout.is_some();
                 // The call's own timeout ends after the policy's deadline: attempts carry the
                 // time left until the deadline instead.
@@ -354,7 +513,7 @@ where
                     service,
                     parts,
                     bytes,
-                    (timed, rebound),
+                    (timed, rebound, peek),
                     policy,
                     deadline,
                 )
