@@ -189,7 +189,17 @@ impl Default for Builder {
 
 impl Builder {
     /// A builder with prost-build's defaults, tonic-prost-build's (clients and servers, with
-    /// transport), and the crate's `pb` for `clarifai.api.status`.
+    /// transport) but with **default stubs** on, and the crate's `pb` for
+    /// `clarifai.api.status`.
+    ///
+    /// Default stubs (tonic-prost-build's `generate_default_stubs(true)`) give every method of a
+    /// generated server trait a body answering `Err(tonic::Status::unimplemented(..))`: a V2
+    /// server implements the methods it serves, not all 273 of Clarifai's (without them the first
+    /// build fails with E0046, listing every method). An unimplemented method then answers gRPC
+    /// `UNIMPLEMENTED`, which `clarifai_status::server::StatusLayer` stamps `NOT_IMPLEMENTED`
+    /// (10040) and `ErrorsInBodyLayer` answers in-body as 10040. Clients are unchanged. To
+    /// require every method, turn it off:
+    /// `.services(|s| s.generate_default_stubs(false))`.
     ///
     /// # Examples
     ///
@@ -202,7 +212,7 @@ impl Builder {
         prost.extern_path(STATUS_PROTO_PACKAGE, STATUS_RUST_PATH);
         Builder {
             prost,
-            services: Some(tonic_prost_build::configure()),
+            services: Some(services()),
             extern_paths: vec![STATUS_PROTO_PACKAGE.to_owned()],
         }
     }
@@ -228,7 +238,8 @@ impl Builder {
     }
 
     /// Changes tonic-prost-build's settings of the services: `build_client`, `build_server`,
-    /// `build_transport`, client and server attributes, `codec_path`, ...
+    /// `build_transport`, `generate_default_stubs` (on here, see [`Builder::new`]), client and
+    /// server attributes, `codec_path`, ...
     ///
     /// Only the service settings of the tonic builder apply (it becomes prost-build's service
     /// generator): message settings such as `extern_path`, `bytes` or `out_dir` go through
@@ -245,10 +256,7 @@ impl Builder {
         mut self,
         configure: impl FnOnce(tonic_prost_build::Builder) -> tonic_prost_build::Builder,
     ) -> Builder {
-        let services = self
-            .services
-            .take()
-            .unwrap_or_else(tonic_prost_build::configure);
+        let services = self.services.take().unwrap_or_else(services);
         self.services = Some(configure(services));
         self
     }
@@ -435,6 +443,11 @@ impl Builder {
         }));
         prost.compile_fds(fds)
     }
+}
+
+/// tonic-prost-build's defaults, with default stubs (see [`Builder::new`]).
+fn services() -> tonic_prost_build::Builder {
+    tonic_prost_build::configure().generate_default_stubs(true)
 }
 
 /// tonic's service generator (if any), then each file's `HasStatus` impls.
