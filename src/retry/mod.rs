@@ -63,7 +63,8 @@
 //!   in-progress code commits the call and earns the budget; a failure not to be retried, or
 //!   the last one, is passed on as it came.
 //! - **Untouched**: the frames read are passed on as they came, the same bytes in the same
-//!   frames, followed by the rest of the body. A response the layer retries is dropped (its
+//!   frames (empty data frames read on the way carry nothing and are dropped), followed by the
+//!   rest of the body. A response the layer retries is dropped (its
 //!   stream cancelled) before any of it reaches the caller.
 //! - **Not read**, and passed on at once: a compressed message (flag 1, which would need
 //!   decompressing), an empty message, a message whose first field is not a message at field 1
@@ -89,9 +90,12 @@
 //! answers are how throttles and busy models arrive, and off it would hand a busy model's answer
 //! to the caller after one attempt while retrying a plain `UNAVAILABLE` (the trap Clarifai's SDKs
 //! fill with per-method loops). The read costs about 130 ns on the success path, measured in
-//! process against the layer with it off (BENCHMARKS.md, section 6), and changes no byte. A service on the same channel whose responses are not
-//! Clarifai-shaped is not misread when its field 1 is not a message (`grpc.health.v1`'s is an
-//! enum); when it is, turn the read off for it. [`RetryLayer::in_body`] turns it off (or on) for a
+//! process against the layer with it off (BENCHMARKS.md, section 6), and changes no byte. A
+//! service on the same channel whose responses are not Clarifai-shaped is not misread when its
+//! field 1 is not a message (`grpc.health.v1`'s is an enum); when it is, turn the read off for
+//! it. A long-lived server stream that sends its first message late waits for it under the
+//! deadline and the per-attempt timeout, as for its headers: give it a policy without an
+//! attempt timeout, or turn the read off for it. [`RetryLayer::in_body`] turns it off (or on) for a
 //! channel, [`RetryLayer::in_body_except`] for some methods:
 //!
 //! ```
