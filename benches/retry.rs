@@ -14,6 +14,14 @@
 //!     medians to the bare path, and the median of per-round ratios. The control's ratio shows
 //!     the noise of the method on this machine.
 //!
+//! (c) The in-body read, in process: the same call answered the way Clarifai answers (HTTP 200,
+//!     one status-only message `BaseResponse { status: SUCCESS }`, then `grpc-status: 0`
+//!     trailers), its body read to the end by the caller, through `RetryLayer` with the read of
+//!     in-body statuses off (`in_body(false)`) and on (the default), paired as in (a). Target:
+//!     the read adds at most 300 ns.
+//! (d) On loopback, (b) answers a Clarifai-shaped message too, and also runs through
+//!     `RetryLayer` with the read off: the read on against off, within 2 %.
+//!
 //! `cargo bench --features retry --bench retry`
 
 use std::convert::Infallible;
@@ -24,12 +32,14 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf as _, BufMut as _, Bytes};
+use clarifai_status::pb;
 use clarifai_status::retry::{BoxError, Policy, Retry, RetryLayer};
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::header::{HeaderValue, CONTENT_TYPE, TE, USER_AGENT};
 use http::uri::PathAndQuery;
 use http::{Method, Request, Response, Uri, Version};
 use http_body::Body as _;
+use prost::Message as _;
 use tonic::body::Body;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tower::{Layer, Service};
@@ -164,6 +174,159 @@ fn in_process_summary() {
     println!("| {bare:.1} | {layered:.1} | {added:.1} | <= 500 ns: {verdict} |\n");
 }
 
+/// A Clarifai answer: `BaseResponse { status: SUCCESS, "Ok" }`, unframed.
+fn success_message() -> Bytes {
+    pb::BaseResponse {
+        status: Some(pb::Status {
+            code: 10000,
+            description: "Ok".into(),
+            ..Default::default()
+        }),
+    }
+    .encode_to_vec()
+    .into()
+}
+
+/// One data frame, then `grpc-status: 0` trailers: a unary answer as a server sends it.
+struct Answer {
+    data: Option<Bytes>,
+    trailers: Option<http::HeaderMap>,
+}
+
+impl http_body::Body for Answer {
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, tonic::Status>>> {
+        if let Some(data) = self.data.take() {
+            return Poll::Ready(Some(Ok(http_body::Frame::data(data))));
+        }
+        Poll::Ready(
+            self.trailers
+                .take()
+                .map(|t| Ok(http_body::Frame::trailers(t))),
+        )
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none() && self.trailers.is_none()
+    }
+}
+
+/// The in-process server answering the Clarifai way: drains the request, answers one framed
+/// status-only message and OK trailers.
+fn clarifai_server(
+) -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone {
+    let message = success_message();
+    let mut framed = Vec::with_capacity(5 + message.len());
+    framed.push(0);
+    framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&message);
+    let framed = Bytes::from(framed);
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", HeaderValue::from_static("0"));
+    tower::service_fn(move |request: Request<Body>| {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut body = pin!(request.into_body());
+        while let Poll::Ready(Some(frame)) = body.as_mut().poll_frame(&mut cx) {
+            black_box(&frame);
+        }
+        let mut response = Response::new(Body::new(Answer {
+            data: Some(framed.clone()),
+            trailers: Some(trailers.clone()),
+        }));
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        std::future::ready(Ok(response))
+    })
+}
+
+/// One call, its response body read to the end, as tonic's client reads it.
+fn call_and_read<S>(service: &mut S, body: &Bytes, cx: &mut Context<'_>)
+where
+    S: Service<Request<Body>, Response = Response<Body>>,
+{
+    let Poll::Ready(Ok(())) = service.poll_ready(cx) else {
+        unreachable!("the mock is always ready")
+    };
+    let future = pin!(service.call(request(body)));
+    let Poll::Ready(Ok(response)) = future.poll(cx) else {
+        unreachable!("the mock answers at once")
+    };
+    let mut body = pin!(response.into_body());
+    while let Poll::Ready(Some(frame)) = body.as_mut().poll_frame(cx) {
+        black_box(frame.ok());
+    }
+}
+
+fn time_read_calls<S>(service: &mut S, body: &Bytes, calls: u64) -> Duration
+where
+    S: Service<Request<Body>, Response = Response<Body>>,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    let start = Instant::now();
+    for _ in 0..calls {
+        call_and_read(service, body, &mut cx);
+    }
+    start.elapsed()
+}
+
+fn in_body_read(c: &mut Criterion) {
+    let body = framed();
+    let mut off = RetryLayer::new(Policy::new())
+        .in_body(false)
+        .layer(clarifai_server());
+    let mut on = RetryLayer::new(Policy::new()).layer(clarifai_server());
+    let mut g = c.benchmark_group("in_body_read");
+    g.bench_function("RetryLayer, read off", |b| {
+        b.iter_custom(|iters| time_read_calls(&mut off, &body, iters))
+    });
+    g.bench_function("RetryLayer, read on", |b| {
+        b.iter_custom(|iters| time_read_calls(&mut on, &body, iters))
+    });
+    g.bench_function("paired (read off + read on)", |b| {
+        b.iter_custom(|iters| {
+            let (mut off_time, mut on_time, mut done) = (Duration::ZERO, Duration::ZERO, 0);
+            while done < iters {
+                let n = CHUNK.min(iters - done);
+                if (done / CHUNK).is_multiple_of(2) {
+                    off_time += time_read_calls(&mut off, &body, n);
+                    on_time += time_read_calls(&mut on, &body, n);
+                } else {
+                    on_time += time_read_calls(&mut on, &body, n);
+                    off_time += time_read_calls(&mut off, &body, n);
+                }
+                done += n;
+            }
+            let per = |t: Duration| t.as_nanos() as f64 / iters as f64;
+            SAMPLES.record("in_body", "off", per(off_time));
+            SAMPLES.record("in_body", "on", per(on_time));
+            SAMPLES.record("in_body", "added", per(on_time) - per(off_time));
+            off_time + on_time
+        })
+    });
+    g.finish();
+}
+
+fn in_body_summary() {
+    let (Some(off), Some(on), Some(added)) = (
+        SAMPLES.figure("in_body", "off"),
+        SAMPLES.figure("in_body", "on"),
+        SAMPLES.figure("in_body", "added"),
+    ) else {
+        return;
+    };
+    println!("\n## in_body_read: ns per successful unary call answered in-body, paired samples\n");
+    println!("| RetryLayer, read off ns | RetryLayer, read on ns | added ns (median of paired differences) | target |");
+    println!("|---:|---:|---:|---|");
+    let verdict = if added <= 300.0 { "met" } else { "NOT met" };
+    println!("| {off:.1} | {on:.1} | {added:.1} | <= 300 ns: {verdict} |\n");
+}
+
 /// Bytes in, bytes out: the messages are opaque to the benchmark.
 #[derive(Debug, Clone, Copy, Default)]
 struct RawCodec;
@@ -202,7 +365,7 @@ impl Decoder for RawCodec {
     }
 }
 
-/// The loopback server: one unary method answering a fixed 24-byte message.
+/// The loopback server: one unary method answering a status-only Clarifai message (SUCCESS).
 #[derive(Debug, Clone, Copy)]
 struct Echo;
 
@@ -221,9 +384,7 @@ impl Service<Request<Body>> for Echo {
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
         let reply = tower::service_fn(|_: tonic::Request<Bytes>| {
-            std::future::ready(Ok(tonic::Response::new(Bytes::from_static(
-                b"status: SUCCESS, Ok",
-            ))))
+            std::future::ready(Ok(tonic::Response::new(success_message())))
         });
         Box::pin(async move {
             Ok(tonic::server::Grpc::new(RawCodec)
@@ -270,20 +431,26 @@ async fn loopback(rounds: usize, calls: usize) -> Result<(), BoxError> {
     let mut bare = tonic::client::Grpc::new(channel.clone());
     let mut control = tonic::client::Grpc::new(channel.clone());
     let mut layered: tonic::client::Grpc<Retry<_>> =
-        tonic::client::Grpc::new(RetryLayer::new(Policy::new()).layer(channel));
+        tonic::client::Grpc::new(RetryLayer::new(Policy::new()).layer(channel.clone()));
+    let mut read_off: tonic::client::Grpc<Retry<_>> =
+        tonic::client::Grpc::new(RetryLayer::new(Policy::new()).in_body(false).layer(channel));
     round(&mut bare, calls).await?;
     round(&mut control, calls).await?;
     round(&mut layered, calls).await?;
+    round(&mut read_off, calls).await?;
 
-    // calls/s per round: [bare, RetryLayer, bare again (control)], each round in a rotated order.
-    let mut rates = [const { Vec::new() }; 3];
+    // calls/s per round: [bare, RetryLayer, bare again (control), RetryLayer with the in-body
+    // read off], each round in a rotated order.
+    const PATHS: usize = 4;
+    let mut rates = [const { Vec::new() }; PATHS];
     for i in 0..rounds {
-        for k in 0..3 {
-            let path = (i + k) % 3;
+        for k in 0..PATHS {
+            let path = (i + k) % PATHS;
             let seconds = match path {
                 0 => round(&mut bare, calls).await?,
                 1 => round(&mut layered, calls).await?,
-                _ => round(&mut control, calls).await?,
+                2 => round(&mut control, calls).await?,
+                _ => round(&mut read_off, calls).await?,
             };
             rates[path].push(calls as f64 / seconds);
         }
@@ -304,9 +471,14 @@ async fn loopback(rounds: usize, calls: usize) -> Result<(), BoxError> {
         "| path | median calls/s | median us/call | min..max calls/s | ratio of medians to bare | \
          median of per-round ratios |\n|---|---:|---:|---|---:|---:|"
     );
-    for (path, name) in ["bare channel", "RetryLayer", "bare channel again (control)"]
-        .iter()
-        .enumerate()
+    for (path, name) in [
+        "bare channel",
+        "RetryLayer (in-body read on, the default)",
+        "bare channel again (control)",
+        "RetryLayer, in-body read off",
+    ]
+    .iter()
+    .enumerate()
     {
         let min = rates[path].iter().copied().fold(f64::INFINITY, f64::min);
         let max = rates[path].iter().copied().fold(0.0, f64::max);
@@ -325,6 +497,19 @@ async fn loopback(rounds: usize, calls: usize) -> Result<(), BoxError> {
          added per call: {:.2} us. The control row shows the noise of the method.\n",
         1e6 / medians[1] - 1e6 / medians[0]
     );
+    let read = medians[1] / medians[3];
+    let per_round: Vec<f64> = rates[1]
+        .iter()
+        .zip(&rates[3])
+        .map(|(on, off)| on / off)
+        .collect();
+    let verdict = if read >= 0.98 { "met" } else { "NOT met" };
+    println!(
+        "In-body read on / off throughput, ratio of medians: {read:.3}, median of per-round \
+         ratios: {:.3} (target: within 2%: {verdict}); added per call: {:.2} us.\n",
+        median(&per_round),
+        1e6 / medians[1] - 1e6 / medians[3]
+    );
     Ok(())
 }
 
@@ -332,12 +517,13 @@ async fn loopback(rounds: usize, calls: usize) -> Result<(), BoxError> {
 /// `cargo test --benches`).
 fn loopback_bench(_c: &mut Criterion) {
     in_process_summary();
+    in_body_summary();
     common::run_loopback((ROUNDS, CALLS_PER_ROUND), loopback);
 }
 
 criterion_group! {
     name = benches;
     config = common::criterion(3);
-    targets = in_process, loopback_bench
+    targets = in_process, in_body_read, loopback_bench
 }
 criterion_main!(benches);

@@ -249,6 +249,17 @@ async fn main() -> Result<(), Error> {
         started.elapsed().as_millis()
     );
 
+    let busy_in_body = RaiseRequest {
+        in_body: true,
+        fail_times: 2,
+        key: "busy-in-body".into(),
+        ..raise(StatusCode::ModelBusyPleaseRetry)
+    };
+    show(
+        "RetryLayer: in-body MODEL_BUSY twice, then OK",
+        &retrying.raise(busy_in_body).await,
+    );
+
     let in_body = RaiseRequest {
         in_body: true,
         fail_times: 2,

@@ -40,6 +40,10 @@ enum Peer {
     HeadersOnly,
     /// Accepts the stream and never answers.
     Silent,
+    /// HTTP 200 headers, these data frames, then these trailers, or the stream left open.
+    Data(Vec<Bytes>, Option<Vec<(&'static str, String)>>),
+    /// HTTP 200 headers, then empty data frames, one per virtual millisecond, without end.
+    EmptyFrames,
 }
 
 /// A raw HTTP/2 server answering request `n` (from 0) with `script(n)`; counts requests.
@@ -120,6 +124,28 @@ async fn answer(
         Peer::Silent => {
             let _keep = (respond, request);
             std::future::pending::<()>().await;
+        }
+        Peer::Data(frames, trailers) => {
+            let Ok(mut stream) = respond.send_response(head(200, &[]), false) else {
+                return;
+            };
+            for frame in frames {
+                let _ = stream.send_data(frame, false);
+            }
+            if let Some(pairs) = trailers {
+                let _ = stream.send_trailers(map(&pairs));
+            }
+            let _keep = request;
+            std::future::pending::<()>().await;
+        }
+        Peer::EmptyFrames => {
+            let Ok(mut stream) = respond.send_response(head(200, &[]), false) else {
+                return;
+            };
+            let _keep = request;
+            while stream.send_data(Bytes::new(), false).is_ok() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
         }
     }
 }
@@ -650,4 +676,149 @@ mod properties {
             }
         }
     }
+}
+
+// Issue 22: the layer reads the status of a response's first message. A hostile server must not
+// make it panic, hang past the deadline, or buffer without bound. `attempt_timeout` (1 s, under
+// a 10 s deadline) tells the two ends apart: a call the layer committed is bounded by the
+// deadline alone (1 call), a call still waiting in the read is cut at 1 s and retried.
+
+/// A framed message: flag 0, this length, these bytes.
+fn framed(len: u32, bytes: &[u8]) -> Bytes {
+    let mut framed = vec![0];
+    framed.extend_from_slice(&len.to_be_bytes());
+    framed.extend_from_slice(bytes);
+    framed.into()
+}
+
+fn status_message(code: i32) -> Bytes {
+    let bytes = BaseResponse {
+        status: Some(clarifai_status::pb::Status {
+            code,
+            ..Default::default()
+        }),
+    }
+    .encode_to_vec();
+    framed(bytes.len() as u32, &bytes)
+}
+
+fn cut_and_deadline() -> Policy {
+    fast()
+        .max_attempts(3)
+        .attempt_timeout(Duration::from_secs(1))
+        .deadline(Duration::from_secs(10))
+}
+
+#[tokio::test(start_paused = true)]
+async fn in_body_read_of_a_huge_length_prefix_waits_only_as_long_as_the_attempt() {
+    // 4 GiB announced, nothing sent: the code never comes; each attempt is cut, then the last.
+    let (addr, count) = peer(|_| Peer::Data(vec![framed(u32::MAX, &[])], None)).await;
+    let mut grpc = client(&addr, cut_and_deadline()).await;
+    let status = spawned(async move { call(&mut grpc).await })
+        .await
+        .unwrap_err();
+    assert_local_deadline(&status);
+    assert_eq!(count.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn in_body_read_of_a_huge_length_prefix_reads_the_code_and_no_more() {
+    // 4 GiB announced, the status's code at its start: busy, retried, then passed on; tonic's
+    // client refuses the message's size itself.
+    let busy = framed(u32::MAX, &[0x0a, 0x05, 0x08, 0xea, 0xa6, 0x01]);
+    let (addr, count) = peer(move |_| Peer::Data(vec![busy.clone()], None)).await;
+    let mut grpc = client(&addr, cut_and_deadline()).await;
+    let status = spawned(async move { call(&mut grpc).await })
+        .await
+        .unwrap_err();
+    assert_eq!(count.load(Ordering::SeqCst), 3);
+    assert_ne!(status.code(), tonic::Code::Ok);
+}
+
+#[tokio::test(start_paused = true)]
+async fn in_body_read_of_endless_empty_frames_ends_once() {
+    // Over a socket, empty DATA frames carry nothing the body yields: the read waits as for
+    // silence, cut by the attempt timeout, and h2 ends such a connection itself (GOAWAY
+    // `ENHANCE_YOUR_CALM`, "too_many_data_frames"). In process, the read stops after 64 empty
+    // frames (`tests/retry_in_body.rs`). Either way: at most the policy's attempts, an end.
+    let (addr, count) = peer(|_| Peer::EmptyFrames).await;
+    let mut grpc = client(&addr, cut_and_deadline()).await;
+    let status = spawned(async move { call(&mut grpc).await })
+        .await
+        .unwrap_err();
+    assert_ne!(status.code(), tonic::Code::Ok);
+    assert!(count.load(Ordering::SeqCst) <= 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn in_body_read_of_a_message_that_never_ends_commits_once_the_code_is_read() {
+    // A success code, then the rest of a 100-byte message never comes.
+    let mut start = status_message(10000).to_vec();
+    start[1..5].copy_from_slice(&100u32.to_be_bytes());
+    let (addr, count) = peer(move |_| Peer::Data(vec![start.clone().into()], None)).await;
+    let mut grpc = client(&addr, cut_and_deadline()).await;
+    let status = spawned(async move { call(&mut grpc).await })
+        .await
+        .unwrap_err();
+    assert_local_deadline(&status);
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn in_body_read_of_a_status_that_never_completes_is_bounded() {
+    // A code whose varint never ends: malformed after 10 bytes, committed at once.
+    let endless = framed(
+        100,
+        &[
+            0x0a, 0x60, 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ],
+    );
+    let (addr, count) = peer(move |_| Peer::Data(vec![endless.clone()], None)).await;
+    let mut grpc = client(&addr, cut_and_deadline()).await;
+    let status = spawned(async move { call(&mut grpc).await })
+        .await
+        .unwrap_err();
+    assert_local_deadline(&status);
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+
+    // A description of 64 KiB before the code: read up to 1 KiB, then committed.
+    let mut status = vec![0x0a, 0x86, 0x80, 0x04, 0x12, 0x80, 0x80, 0x04];
+    status.extend_from_slice(&[b'x'; 2000]);
+    let long = framed(70_000, &status);
+    let (addr, count) = peer(move |_| Peer::Data(vec![long.clone()], None)).await;
+    let mut grpc = client(&addr, cut_and_deadline()).await;
+    let status = spawned(async move { call(&mut grpc).await })
+        .await
+        .unwrap_err();
+    assert_local_deadline(&status);
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn in_body_read_passes_an_error_in_trailers_after_the_first_message_on_once() {
+    let frames = vec![status_message(10000)];
+    let (addr, count) = peer(move |_| {
+        Peer::Data(
+            frames.clone(),
+            Some(unavailable_with(&[("grpc-status-details-bin", "!!!")])),
+        )
+    })
+    .await;
+    let mut grpc = client(&addr, cut_and_deadline()).await;
+    let status = spawned(async move { call(&mut grpc).await })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn in_body_read_of_trailers_before_any_message_passes_them_on_once() {
+    let (addr, count) = peer(|_| Peer::Data(vec![], Some(unavailable_with(&[])))).await;
+    let mut grpc = client(&addr, cut_and_deadline()).await;
+    let status = spawned(async move { call(&mut grpc).await })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    assert_eq!(count.load(Ordering::SeqCst), 1);
 }

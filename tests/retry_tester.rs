@@ -1,5 +1,5 @@
 //! Retry against the real status test server over a tonic channel on 127.0.0.1: the layer
-//! (gRPC errors), the typed helper (in-body statuses), pushback and deadlines.
+//! (gRPC errors and in-body statuses), the typed helper, pushback and deadlines.
 #![cfg(feature = "retry")]
 
 use std::net::SocketAddr;
@@ -120,11 +120,31 @@ async fn typed_helper_retries_an_in_body_status_until_it_succeeds() {
 }
 
 #[tokio::test]
-async fn layer_cannot_see_an_in_body_status() {
-    // What the module docs say: an OK response is committed; only the typed helper decodes it.
+async fn layer_retries_an_in_body_status_on_its_own() {
+    // The layer reads the status of the first message (`RaiseResponse.status` is field 1, as in
+    // every Clarifai response) and retries it as the typed helper does.
     let channel = start().await;
     let mut client = layered(channel, fast());
     let request = raise(StatusCode::ModelBusyPleaseRetry, true, 2, "layer-in-body");
+    let response = client.raise(request).await.unwrap().into_inner();
+    assert_eq!(response.attempt, 3);
+    assert_eq!(code(&response), StatusCode::Success as i32);
+}
+
+#[tokio::test]
+async fn layer_with_in_body_off_commits_an_ok_response() {
+    let channel = start().await;
+    let mut client = StatusTesterClient::new(
+        ServiceBuilder::new()
+            .layer(RetryLayer::new(fast()).in_body(false))
+            .service(channel),
+    );
+    let request = raise(
+        StatusCode::ModelBusyPleaseRetry,
+        true,
+        2,
+        "layer-in-body-off",
+    );
     let response = client.raise(request).await.unwrap().into_inner();
     assert_eq!(response.attempt, 1);
     assert_eq!(code(&response), StatusCode::ModelBusyPleaseRetry as i32);

@@ -59,6 +59,103 @@
 //! For prost-build or tonic-prost-build used directly, the extern path is
 //! [`STATUS_PROTO_PACKAGE`] → [`STATUS_RUST_PATH`], and `clarifai_status::impl_has_status!` implements
 //! `HasStatus` by hand.
+//!
+//! # From Clarifai's descriptors to a V2 server and client
+//!
+//! The whole path, as `tests/clarifai-v2/` in the repository runs it (its `build.rs`, its
+//! `examples/v2_server.rs`, and its `tests/v2_client.rs` and `tests/v2_server.rs`).
+//!
+//! **1. The descriptor set.** The `clarifai-grpc` Python package ships no `.proto` files, but its
+//! compiled descriptors describe the whole V2 service; the repository's
+//! `tests/interop/v2_descriptors.py` writes them out as a `FileDescriptorSet` (imports
+//! included). Or compile a checkout of Clarifai's protos with [`Builder::compile_protos`].
+//!
+//! ```text
+//! pip install clarifai-grpc==12.6.0
+//! python tests/interop/v2_descriptors.py $PWD/clarifai-v2.fds   # 17 files, V2 with 273 methods
+//! ```
+//!
+//! **2. The build script.** Clients and servers (the defaults). Servers get **default stubs**
+//! ([`Builder::new`]): a server implements only the methods it serves, and every other method
+//! answers `UNIMPLEMENTED`, which `StatusLayer` stamps `NOT_IMPLEMENTED` (10040) and
+//! `ErrorsInBodyLayer` answers in-body as 10040. Without them, the first build fails with E0046
+//! listing all 273 methods.
+//!
+//! ```no_run
+//! // build.rs (dependencies: clarifai-status with features `server` and `retry`, prost,
+//! // prost-types, tonic, tonic-prost; build-dependency: clarifai-status-build)
+//! fn main() -> std::io::Result<()> {
+//!     clarifai_status_build::Builder::new()
+//!         .prost(|config| {
+//!             config.include_file("clarifai_v2.rs");
+//!         })
+//!         .compile_fds_file(concat!(env!("CARGO_MANIFEST_DIR"), "/clarifai-v2.fds"))
+//! }
+//! ```
+//!
+//! and in `src/lib.rs`, `include!(concat!(env!("OUT_DIR"), "/clarifai_v2.rs"));`: the service is
+//! `clarifai::api::v2_server::{V2, V2Server}`, the client `clarifai::api::v2_client::V2Client`.
+//!
+//! **3. The server.** Implement the methods you serve; return `Err(tonic::Status)` as usual
+//! (`tonic::Status::from(StatusCode::ModelBusyPleaseRetry)` carries a Clarifai code). Behind
+//! `ErrorsInBodyLayer`, outside `StatusLayer`, every error reaches Clarifai's clients in-body, the
+//! way they retry it (the Python SDK retries an in-body busy model or throttle, and raises at
+//! once on a gRPC error):
+//!
+//! ```ignore
+//! use clarifai::api::v2_server::{V2, V2Server};
+//! use clarifai_status::server::{ApiKeyAuth, ErrorsInBodyLayer, StaticKeys, StatusLayer};
+//!
+//! struct MyV2;
+//!
+//! #[tonic::async_trait]
+//! impl V2 for MyV2 {
+//!     async fn post_model_outputs(
+//!         &self,
+//!         request: tonic::Request<PostModelOutputsRequest>,
+//!     ) -> Result<tonic::Response<MultiOutputResponse>, tonic::Status> {
+//!         Err(tonic::Status::from(clarifai_status::StatusCode::ModelBusyPleaseRetry))
+//!     }
+//!     // GetModel, ListApps, ...: the other methods answer UNIMPLEMENTED.
+//! }
+//!
+//! // The service's type: InterceptedService<V2Server<MyV2>, ApiKeyAuth<StaticKeys>>.
+//! let service = V2Server::with_interceptor(MyV2, ApiKeyAuth::new(StaticKeys::new(["s3cret"])));
+//! tonic::transport::Server::builder()
+//!     .layer(ErrorsInBodyLayer::new().only_services(["clarifai.api.V2"])) // outside
+//!     .layer(StatusLayer::new())                                          // inside
+//!     .add_service(service)
+//!     .serve("127.0.0.1:50051".parse()?)
+//!     .await?;
+//! ```
+//!
+//! **4. The client.** `RetryLayer` on the channel retries gRPC errors *and* Clarifai's in-body
+//! answers (a busy model, a throttle) of every call, reading the status from the first message
+//! of the response; no `retry::call` around each call. `AddApiKey` sends the key:
+//!
+//! ```ignore
+//! use clarifai::api::v2_client::V2Client;
+//! use clarifai_status::client::AddApiKey;
+//! use clarifai_status::retry::{Policy, Retry, RetryLayer};
+//! use tonic::service::interceptor::InterceptedService;
+//! use tonic::transport::Channel;
+//!
+//! // The client's type, to name in a struct field.
+//! type Client = V2Client<InterceptedService<Retry<Channel>, AddApiKey>>;
+//!
+//! let channel = Channel::from_static("http://127.0.0.1:50051").connect().await?;
+//! let channel = tower::ServiceBuilder::new()
+//!     .layer(RetryLayer::new(Policy::new()))
+//!     .service(channel);
+//! let mut client: Client = V2Client::with_interceptor(channel, AddApiKey::new("s3cret")?);
+//! // Busy twice, then answered: three calls on the wire, one answer here.
+//! let response = client.post_model_outputs(request).await?;
+//! // An in-body failure the policy does not retry stays an OK response: make it an error.
+//! let response = clarifai_status::response::into_result(response.into_inner())?;
+//! ```
+//!
+//! Clarifai's Python SDK points at the server with `base_url="http://127.0.0.1:50051"` and
+//! `pat="s3cret"`; the repository's `.ci/run` does so against `examples/v2_server.rs`.
 
 #![forbid(unsafe_code)]
 
@@ -189,7 +286,17 @@ impl Default for Builder {
 
 impl Builder {
     /// A builder with prost-build's defaults, tonic-prost-build's (clients and servers, with
-    /// transport), and the crate's `pb` for `clarifai.api.status`.
+    /// transport) but with **default stubs** on, and the crate's `pb` for
+    /// `clarifai.api.status`.
+    ///
+    /// Default stubs (tonic-prost-build's `generate_default_stubs(true)`) give every method of a
+    /// generated server trait a body answering `Err(tonic::Status::unimplemented(..))`: a V2
+    /// server implements the methods it serves, not all 273 of Clarifai's (without them the first
+    /// build fails with E0046, listing every method). An unimplemented method then answers gRPC
+    /// `UNIMPLEMENTED`, which `clarifai_status::server::StatusLayer` stamps `NOT_IMPLEMENTED`
+    /// (10040) and `ErrorsInBodyLayer` answers in-body as 10040. Clients are unchanged. To
+    /// require every method, turn it off:
+    /// `.services(|s| s.generate_default_stubs(false))`.
     ///
     /// # Examples
     ///
@@ -202,7 +309,7 @@ impl Builder {
         prost.extern_path(STATUS_PROTO_PACKAGE, STATUS_RUST_PATH);
         Builder {
             prost,
-            services: Some(tonic_prost_build::configure()),
+            services: Some(services()),
             extern_paths: vec![STATUS_PROTO_PACKAGE.to_owned()],
         }
     }
@@ -228,7 +335,8 @@ impl Builder {
     }
 
     /// Changes tonic-prost-build's settings of the services: `build_client`, `build_server`,
-    /// `build_transport`, client and server attributes, `codec_path`, ...
+    /// `build_transport`, `generate_default_stubs` (on here, see [`Builder::new`]), client and
+    /// server attributes, `codec_path`, ...
     ///
     /// Only the service settings of the tonic builder apply (it becomes prost-build's service
     /// generator): message settings such as `extern_path`, `bytes` or `out_dir` go through
@@ -245,10 +353,7 @@ impl Builder {
         mut self,
         configure: impl FnOnce(tonic_prost_build::Builder) -> tonic_prost_build::Builder,
     ) -> Builder {
-        let services = self
-            .services
-            .take()
-            .unwrap_or_else(tonic_prost_build::configure);
+        let services = self.services.take().unwrap_or_else(services);
         self.services = Some(configure(services));
         self
     }
@@ -435,6 +540,11 @@ impl Builder {
         }));
         prost.compile_fds(fds)
     }
+}
+
+/// tonic-prost-build's defaults, with default stubs (see [`Builder::new`]).
+fn services() -> tonic_prost_build::Builder {
+    tonic_prost_build::configure().generate_default_stubs(true)
 }
 
 /// tonic's service generator (if any), then each file's `HasStatus` impls.

@@ -38,8 +38,9 @@
 //! | `methods` | method names or `*` patterns joined by `,` (`PostModelOutputs,Get*`): the scenario applies to these only, other methods answer `SUCCESS` | every method |
 //! | `fail_times` | the first N calls per scenario text and method answer `code`, later ones `SUCCESS`; 0: always | 0 |
 //! | `in_body` | `true`: every answer is gRPC OK with the status in the body; `false`: a failure is a gRPC error per the [wire contract](clarifai_status::grpc) | `true` |
-//! | `retry_after_ms` | pushback on a failure answered as a gRPC error (`RetryInfo`, `grpc-retry-pushback-ms`) or over REST (`Retry-After`) | 0 (none) |
+//! | `retry_after_ms` | pushback on a failure: on a gRPC error, `RetryInfo` and `grpc-retry-pushback-ms`; on an in-body failure over gRPC, `grpc-retry-pushback-ms` in the response headers (as `ErrorsInBodyLayer` answers); over REST, `Retry-After` | 0 (none) |
 //! | `delay_ms` | wait before answering a call that gets `code`, at most [`MAX_DELAY_MS`] | 0 |
+//! | `successes_first` | gRPC: SUCCESS messages sent before the answer of a call that gets `code`, at most 16: a server stream that fails after its first messages (a unary client reads more than one message as an error) | 0 |
 //! | `percent` | 0-100: the share of matching calls that get `code`, drawn from the plan's seed, the scenario text, the method and the call's count, so a run repeats | 100 |
 //! | `id` | any text, only to keep the counters of otherwise equal scenarios apart | |
 //!

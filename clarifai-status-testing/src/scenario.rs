@@ -14,6 +14,9 @@ use clarifai_status::{Code, StatusCode};
 /// call (and the memory behind it) for longer than this.
 pub const MAX_DELAY_MS: u32 = 60_000;
 
+/// The most SUCCESS messages sent before a failing answer (`successes_first`).
+pub(crate) const MAX_SUCCESSES_FIRST: u32 = 16;
+
 /// The most method names or patterns one scenario lists.
 const MAX_METHODS: usize = 64;
 
@@ -35,6 +38,9 @@ pub(crate) struct Scenario {
     pub(crate) retry_after_ms: u32,
     #[serde(deserialize_with = "at_most::<MAX_DELAY_MS, _>")]
     pub(crate) delay_ms: u32,
+    /// SUCCESS messages sent before a failing answer: a stream that fails after its first ones.
+    #[serde(deserialize_with = "at_most::<MAX_SUCCESSES_FIRST, _>")]
+    pub(crate) successes_first: u32,
     #[serde(deserialize_with = "percent_field")]
     pub(crate) percent: u8,
     /// A name for the rule, for the reader of the file; it changes nothing.
@@ -51,6 +57,7 @@ impl Default for Scenario {
             in_body: true,
             retry_after_ms: 0,
             delay_ms: 0,
+            successes_first: 0,
             percent: 100,
             _id: None,
         }
@@ -66,17 +73,19 @@ enum Field {
     InBody,
     RetryAfterMs,
     DelayMs,
+    SuccessesFirst,
     Percent,
     Id,
 }
 
-const FIELDS: [(&str, Field); 8] = [
+const FIELDS: [(&str, Field); 9] = [
     ("code", Field::Code),
     ("methods", Field::Methods),
     ("fail_times", Field::FailTimes),
     ("in_body", Field::InBody),
     ("retry_after_ms", Field::RetryAfterMs),
     ("delay_ms", Field::DelayMs),
+    ("successes_first", Field::SuccessesFirst),
     ("percent", Field::Percent),
     ("id", Field::Id),
 ];
@@ -139,6 +148,7 @@ impl Scenario {
             }
             Field::RetryAfterMs => self.retry_after_ms = number(u32::MAX)?,
             Field::DelayMs => self.delay_ms = number(MAX_DELAY_MS)?,
+            Field::SuccessesFirst => self.successes_first = number(MAX_SUCCESSES_FIRST)?,
             Field::Percent => self.percent = number(100)? as u8,
             Field::Id => self._id = Some(value.into()),
         }
@@ -315,7 +325,7 @@ pub(crate) fn clip(text: &str) -> &str {
 /// Each rule has the fields of the scenario pairs (see the [module docs](super)): `methods` (a
 /// list of method names or `*` patterns; absent: every method; ignored over REST), `code` (a
 /// number or a name, any case), `fail_times`, `in_body`, `retry_after_ms`, `delay_ms` (at most
-/// [`MAX_DELAY_MS`]), `percent` (0-100), `id`. `seed` (default 0) makes `percent` repeatable: the
+/// [`MAX_DELAY_MS`]), `successes_first` (at most 16), `percent` (0-100), `id`. `seed` (default 0) makes `percent` repeatable: the
 /// same calls in the same order fail the same way in every run.
 ///
 /// # Examples
@@ -563,7 +573,7 @@ mod tests {
     fn bad_pairs_are_named() {
         let cases = [
             ("code=nope", "bad pair `code=nope`: `code` takes an i32 or a code name (any case)"),
-            ("colour=red", "bad pair `colour=red`: unknown name; known: code, methods, fail_times, in_body, retry_after_ms, delay_ms, percent, id"),
+            ("colour=red", "bad pair `colour=red`: unknown name; known: code, methods, fail_times, in_body, retry_after_ms, delay_ms, successes_first, percent, id"),
             ("fail_times", "bad pair `fail_times`: expected `name=value`"),
             ("percent=101", "bad pair `percent=101`: `percent` takes a number in 0..=100"),
             ("delay_ms=60001", "bad pair `delay_ms=60001`: `delay_ms` takes a number in 0..=60000"),
@@ -656,6 +666,7 @@ mod tests {
             ("in_body", "false", "false"),
             ("retry_after_ms", "150", "150"),
             ("delay_ms", "20", "20"),
+            ("successes_first", "3", "3"),
             ("percent", "30", "30"),
             ("id", "x", r#""x""#),
         ];

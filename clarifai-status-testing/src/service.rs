@@ -216,6 +216,8 @@ pub(crate) struct StandInAnswer {
     pub(crate) retry_after: Option<Duration>,
     /// How long to wait before answering.
     pub(crate) delay: Duration,
+    /// SUCCESS messages sent before the answer.
+    pub(crate) successes_first: u32,
 }
 
 impl Tester {
@@ -238,6 +240,7 @@ impl Tester {
                 as_error: false,
                 retry_after: None,
                 delay: Duration::ZERO,
+                successes_first: 0,
             },
         }
     }
@@ -272,19 +275,21 @@ impl Tester {
                 retry_after: (s.retry_after_ms > 0)
                     .then(|| Duration::from_millis(u64::from(s.retry_after_ms))),
                 delay: s.delay(),
+                successes_first: s.successes_first,
             },
             None => StandInAnswer {
                 status: table_status(StatusCode::Success.into()),
                 as_error: false,
                 retry_after: None,
                 delay: Duration::ZERO,
+                successes_first: 0,
             },
         })
     }
 }
 
 /// A status with `code` and the table's description, nothing else.
-fn table_status(code: Code) -> pb::Status {
+pub(crate) fn table_status(code: Code) -> pb::Status {
     pb::Status {
         code: code.number(),
         description: code.description().to_owned(),

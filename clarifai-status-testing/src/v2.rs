@@ -15,11 +15,11 @@ use tonic::server::{Grpc, NamedService, StreamingService, UnaryService};
 use tower_service::Service;
 
 use super::scenario::clip;
-use super::service::{bad_request, scenario_text, StandInAnswer, Tester};
+use super::service::{bad_request, scenario_text, table_status, StandInAnswer, Tester};
 use crate::pb::status_tester_server::StatusTester;
 use crate::pb::{RaiseRequest, RaiseResponse};
 use clarifai_status::grpc::ErrorBuilder;
-use clarifai_status::{pb, StatusCode};
+use clarifai_status::{pb, Code, Outcome, StatusCode};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -175,13 +175,27 @@ impl StreamingService<()> for Answering {
                 return Err(tonic::Status::internal("a stand-in call is answered once"));
             };
             let requests = request.into_inner();
-            if answer.delay.is_zero() {
+            // An in-body failure carries its pushback in the response headers, where
+            // `ErrorsInBodyLayer` puts an error's (an OK response has no `RetryInfo`).
+            let pushback = answer
+                .retry_after
+                .filter(|_| {
+                    !answer.as_error && Code::new(answer.status.code).outcome() == Outcome::Failure
+                })
+                .map(|delay| u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+            let successes = answer.successes_first;
+            let mut response = if answer.delay.is_zero() && successes == 0 {
                 let message = answer_after(requests, answer).await?;
-                return Ok(tonic::Response::new(OneAnswer::ready(Ok(message))));
+                tonic::Response::new(OneAnswer::ready(Ok(message)))
+            } else {
+                tonic::Response::new(OneAnswer::later(successes, answer_after(requests, answer)))
+            };
+            if let Some(ms) = pushback {
+                response
+                    .metadata_mut()
+                    .insert("grpc-retry-pushback-ms", ms.into());
             }
-            Ok(tonic::Response::new(OneAnswer::later(answer_after(
-                requests, answer,
-            ))))
+            Ok(response)
         })
     }
 }
@@ -208,18 +222,21 @@ async fn answer_after(mut requests: tonic::Streaming<()>, answer: StandInAnswer)
     })
 }
 
-/// A response stream of one item: ready now, or the output of a future.
+/// A response stream of one answer, ready now or the output of a future, after `successes`
+/// SUCCESS messages.
 struct OneAnswer {
+    successes: u32,
     next: Option<BoxFuture<Answer>>,
 }
 
 impl OneAnswer {
     fn ready(answer: Answer) -> OneAnswer {
-        OneAnswer::later(std::future::ready(answer))
+        OneAnswer::later(0, std::future::ready(answer))
     }
 
-    fn later(answer: impl Future<Output = Answer> + Send + 'static) -> OneAnswer {
+    fn later(successes: u32, answer: impl Future<Output = Answer> + Send + 'static) -> OneAnswer {
         OneAnswer {
+            successes,
             next: Some(Box::pin(answer)),
         }
     }
@@ -229,6 +246,12 @@ impl tokio_stream::Stream for OneAnswer {
     type Item = Answer;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Answer>> {
+        if self.successes > 0 {
+            self.successes -= 1;
+            return Poll::Ready(Some(Ok(pb::BaseResponse {
+                status: Some(table_status(StatusCode::Success.into())),
+            })));
+        }
         let Some(next) = self.next.as_mut() else {
             return Poll::Ready(None);
         };

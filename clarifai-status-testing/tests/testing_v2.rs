@@ -211,6 +211,67 @@ async fn every_kind_of_method_gets_one_message_then_ok() {
 }
 
 #[tokio::test]
+async fn successes_first_sends_success_messages_before_the_answer_of_a_stream() {
+    let server = start().await;
+    for (pairs, end) in [
+        (
+            "code=RPC_SERVER_UNAVAILABLE;in_body=false;successes_first=2",
+            Some(tonic::Code::Unavailable),
+        ),
+        ("code=21354;successes_first=1", None),
+    ] {
+        let mut client = server.client().await;
+        client.ready().await.unwrap();
+        let mut stream = client
+            .server_streaming(
+                with_metadata(AnyRequest::default(), &[(RAISE, pairs)]),
+                path("GenerateModelOutputs"),
+                Codec::default(),
+            )
+            .await
+            .unwrap()
+            .into_inner();
+        let mut codes = Vec::new();
+        let ended = loop {
+            match stream.message().await {
+                Ok(Some(message)) => codes.push(message.status.unwrap().code),
+                Ok(None) => break None,
+                Err(status) => break Some(status.code()),
+            }
+        };
+        match end {
+            Some(code) => assert_eq!((codes, ended), (vec![10000, 10000], Some(code))),
+            None => assert_eq!((codes, ended), (vec![10000, 21354], None)),
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_in_body_failure_carries_its_pushback_in_the_response_headers() {
+    let server = start().await;
+    let mut client = server.client().await;
+    for (pairs, pushback) in [
+        ("code=21354;retry_after_ms=250", Some("250")),
+        ("code=21354", None),
+        ("code=10000;retry_after_ms=250", None),
+    ] {
+        client.ready().await.unwrap();
+        let response = client
+            .unary(
+                with_metadata(AnyRequest::default(), &[(RAISE, pairs)]),
+                path("PostModelOutputs"),
+                Codec::default(),
+            )
+            .await
+            .unwrap();
+        let header = response.metadata().get("grpc-retry-pushback-ms");
+        assert_eq!(header.map(|v| v.to_str().unwrap()), pushback, "{pairs}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn the_header_wins_over_the_key_and_the_key_over_the_rules() {
     let rules = Scenarios::from_json(r#"{"rules": [{"code": 21355}]}"#).unwrap();
     let server = start_with(TestServer::new().scenarios(rules)).await;

@@ -87,14 +87,37 @@ pub(crate) fn collect(mut body: Body, limit: usize) -> Collected {
 
 /// The data frames read so far; allocates only from the second frame on.
 #[derive(Default)]
-struct Chunks {
+pub(crate) struct Chunks {
     first: Option<Bytes>,
     more: Vec<Bytes>,
     len: usize,
 }
 
 impl Chunks {
-    fn push(&mut self, data: Bytes) {
+    /// The bytes held.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The first `limit` bytes (at most), in one slice: the first frame itself when it holds
+    /// them, else a copy.
+    pub(crate) fn prefix(&self, limit: usize) -> std::borrow::Cow<'_, [u8]> {
+        let first = self.first.as_deref().unwrap_or_default();
+        if self.more.is_empty() || first.len() >= limit {
+            return std::borrow::Cow::Borrowed(first);
+        }
+        let mut all = Vec::with_capacity(self.len.min(limit));
+        for chunk in std::iter::once(first).chain(self.more.iter().map(|c| &c[..])) {
+            let room = limit - all.len();
+            all.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if all.len() >= limit {
+                break;
+            }
+        }
+        std::borrow::Cow::Owned(all)
+    }
+
+    pub(crate) fn push(&mut self, data: Bytes) {
         self.len += data.len();
         if self.first.is_none() {
             self.first = Some(data);
@@ -161,10 +184,47 @@ impl http_body::Body for Prefixed {
     }
 }
 
+/// What the in-body peek read of a response, passed on first, untouched: its data frames, then
+/// what ended the peek (trailers, an error, the end), if anything did.
+#[derive(Default)]
+pub(crate) struct Prefix {
+    pub(crate) chunks: Chunks,
+    pub(crate) tail: Option<Tail>,
+}
+
+/// The frame that ended a peek before the status code was known.
+pub(crate) enum Tail {
+    Frame(Result<Frame<Bytes>, tonic::Status>),
+    End,
+}
+
+impl Prefix {
+    fn is_empty(&self) -> bool {
+        self.chunks.first.is_none() && self.chunks.more.is_empty() && self.tail.is_none()
+    }
+
+    fn pop(&mut self) -> Option<Option<Result<Frame<Bytes>, tonic::Status>>> {
+        if let Some(first) = self.chunks.first.take() {
+            self.chunks.len -= first.len();
+            return Some(Some(Ok(Frame::data(first))));
+        }
+        if !self.chunks.more.is_empty() {
+            let chunk = self.chunks.more.remove(0);
+            self.chunks.len -= chunk.len();
+            return Some(Some(Ok(Frame::data(chunk))));
+        }
+        match self.tail.take()? {
+            Tail::Frame(frame) => Some(Some(frame)),
+            Tail::End => Some(None),
+        }
+    }
+}
+
 pin_project! {
-    /// The body of a response the layer passes on: the rest of the response, bounded by the
-    /// call's deadline, its trailers sanitized.
+    /// The body of a response the layer passes on: what the peek read, then the rest of the
+    /// response, bounded by the call's deadline, its trailers sanitized.
     pub(crate) struct Guarded {
+        peeked: Prefix,
         #[pin]
         inner: Body,
         deadline: Option<Instant>,
@@ -184,8 +244,18 @@ pub(crate) fn guard(
     if response.body().is_end_stream() {
         return response;
     }
+    guard_peeked(response, Prefix::default(), deadline)
+}
+
+/// The response to pass on after a peek: what the peek read first, then the rest, guarded.
+pub(crate) fn guard_peeked(
+    response: http::Response<Body>,
+    peeked: Prefix,
+    deadline: Option<Instant>,
+) -> http::Response<Body> {
     response.map(|inner| {
         Body::new(Guarded {
+            peeked,
             inner,
             deadline,
             timer: None,
@@ -205,6 +275,23 @@ impl http_body::Body for Guarded {
         let mut this = self.project();
         if *this.done {
             return Poll::Ready(None);
+        }
+        if let Some(frame) = this.peeked.pop() {
+            let frame = match frame {
+                Some(Ok(mut frame)) => {
+                    if let Some(trailers) = frame.trailers_mut() {
+                        grpc::sanitize(trailers);
+                    }
+                    Some(Ok(frame))
+                }
+                other => other,
+            };
+            // The peek read the end of the body, or an error: nothing follows.
+            *this.done = frame.as_ref().is_none_or(Result::is_err)
+                || frame
+                    .as_ref()
+                    .is_some_and(|f| f.as_ref().is_ok_and(Frame::is_trailers));
+            return Poll::Ready(frame);
         }
         let mut empty = 0;
         loop {
@@ -254,14 +341,18 @@ impl http_body::Body for Guarded {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done || self.inner.is_end_stream()
+        self.done || (self.peeked.is_empty() && self.inner.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
         if self.done {
             return SizeHint::with_exact(0);
         }
-        self.inner.size_hint()
+        if self.peeked.is_empty() {
+            return self.inner.size_hint();
+        }
+        // The peeked frames, then possibly the rest.
+        SizeHint::default()
     }
 }
 

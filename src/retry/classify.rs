@@ -289,6 +289,20 @@ pub(crate) fn from_response<R: HasStatus>(response: &tonic::Response<R>) -> Opti
     }
 }
 
+/// The first message of an OK response, its status code read by the layer's peek: a failure when
+/// that code is one, read as [`from_response`] reads a decoded response (the pushback from the
+/// response headers, where the server's `ErrorsInBodyLayer` keeps it).
+pub(crate) fn in_body(code: i32, headers: &HeaderMap) -> Option<Failure> {
+    let code = Code::new(code);
+    match code.outcome() {
+        Outcome::Success | Outcome::InProgress => None,
+        Outcome::Failure => Some(Failure {
+            signal: Signal::Clarifai(code),
+            pushback: pushback(headers, None),
+        }),
+    }
+}
+
 /// The server's word on retrying: a "do not retry" pushback wins; else `RetryInfo` (decoded
 /// already, or in the details header), `grpc-retry-pushback-ms`, then HTTP `Retry-After`.
 fn pushback(headers: &HeaderMap, retry_info: Option<Duration>) -> Option<Pushback> {

@@ -8,11 +8,14 @@ use std::task::{ready, Context, Poll};
 use bytes::Bytes;
 use http::header::HeaderValue;
 use http::request::Parts;
+use http_body::Body as _;
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 use tonic::body::Body;
 use tower_service::Service;
 
+use super::body::{Chunks, Prefix, Tail};
+use super::peek::{self, Peeked};
 use super::policy::{Decision, Policy};
 use super::timeout;
 use super::BoxError;
@@ -50,6 +53,9 @@ pin_project! {
         service: S,
         // `None`: the request was not replayable and is sent once.
         replay: Option<Replay>,
+        // Whether the status in the first message of an OK response is read (replayable calls
+        // only).
+        peek: bool,
         policy: Arc<Policy>,
         attempt: u32,
         deadline: Option<Instant>,
@@ -68,6 +74,16 @@ pin_project! {
             due: Option<Instant>,
             #[pin]
             timer: Option<Sleep>,
+        },
+        // The attempt's response headers said OK: reading its first message's status code.
+        // `parts` is `None` only once the response has left this state.
+        Peek {
+            parts: Option<http::response::Parts>,
+            body: Body,
+            read: Chunks,
+            frames: usize,
+            due: Option<Instant>,
+            timer: Option<Pin<Box<Sleep>>>,
         },
         Backoff { sleep: Pin<Box<Sleep>> },
         // Waiting for the service to be ready for the next attempt.
@@ -147,7 +163,7 @@ impl<S, F> ResponseFuture<S, F> {
         mut service: S,
         parts: Parts,
         body: Bytes,
-        (timed, rebound): (bool, bool),
+        (timed, rebound, peek): (bool, bool, bool),
         policy: Arc<Policy>,
         deadline: Option<Instant>,
     ) -> ResponseFuture<S, F>
@@ -172,6 +188,7 @@ impl<S, F> ResponseFuture<S, F> {
             state: State::attempt(future, due),
             service,
             replay: Some(replay),
+            peek,
             policy,
             attempt: 1,
             deadline,
@@ -189,6 +206,7 @@ impl<S, F> ResponseFuture<S, F> {
             state: State::attempt(future, deadline),
             service,
             replay: None,
+            peek: false,
             policy,
             attempt: 1,
             deadline,
@@ -248,6 +266,19 @@ where
                         }
                         Some(Ok(mut response)) => {
                             let failure = classify::inspect(&mut response);
+                            if failure.is_none() && *this.peek && !response.body().is_end_stream() {
+                                let due = *due;
+                                let (parts, body) = response.into_parts();
+                                this.state.set(State::Peek {
+                                    parts: Some(parts),
+                                    body,
+                                    read: Chunks::default(),
+                                    frames: 0,
+                                    due,
+                                    timer: None,
+                                });
+                                continue;
+                            }
                             let response = body::guard(response, *this.deadline);
                             match failure {
                                 None => {
@@ -274,21 +305,93 @@ where
                     };
                     let method = this.replay.as_ref().map(|r| r.parts.uri.path());
                     let remaining = Policy::remaining(*this.deadline);
-                    match this
+                    let decision = this
                         .policy
-                        .decide(&failure, method, *this.attempt, remaining)
-                    {
-                        Decision::Stop => return Poll::Ready(result),
-                        Decision::Retry(delay) => {
-                            drop(result);
-                            *this.attempt += 1;
-                            if delay.is_zero() {
-                                this.state.set(State::Ready);
-                            } else {
-                                let sleep = Box::pin(tokio::time::sleep(delay));
-                                this.state.set(State::Backoff { sleep });
-                            }
+                        .decide(&failure, method, *this.attempt, remaining);
+                    match next(decision, this.attempt, result) {
+                        Next::Retry(state) => this.state.set(state),
+                        Next::Return(result) => return Poll::Ready(result),
+                    }
+                }
+                StateProj::Peek {
+                    parts,
+                    body,
+                    read,
+                    frames,
+                    due,
+                    timer,
+                } => {
+                    let read_out = match poll_peek(cx, body, read, frames) {
+                        // A body error at the attempt's bound is the bound's doing, as in
+                        // `Attempt`.
+                        Poll::Ready((None, Some(Tail::Frame(Err(_)))))
+                            if due.is_some_and(timeout::reached) =>
+                        {
+                            None
                         }
+                        Poll::Ready(read_out) => Some(read_out),
+                        Poll::Pending => {
+                            let Some(due) = *due else {
+                                return Poll::Pending;
+                            };
+                            let timer = timer
+                                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+                            ready!(timer.as_mut().poll(cx));
+                            None
+                        }
+                    };
+                    // The attempt's bound came while waiting for the first message: as when it
+                    // comes before the headers.
+                    let Some((peeked, tail)) = read_out else {
+                        if this.deadline.is_some_and(timeout::reached) {
+                            tracing::debug!(attempt = *this.attempt, "stop: deadline reached");
+                            let status = timeout::expired("deadline reached");
+                            return Poll::Ready(Err(BoxError::from(status)));
+                        }
+                        let status = timeout::expired("attempt timed out");
+                        let result = Err(BoxError::from(status));
+                        let method = this.replay.as_ref().map(|r| r.parts.uri.path());
+                        let remaining = Policy::remaining(*this.deadline);
+                        let decision = this.policy.decide(
+                            &classify::timed_out(),
+                            method,
+                            *this.attempt,
+                            remaining,
+                        );
+                        match next(decision, this.attempt, result) {
+                            Next::Retry(state) => this.state.set(state),
+                            Next::Return(result) => return Poll::Ready(result),
+                        }
+                        continue;
+                    };
+                    let Some(parts) = parts.take() else {
+                        // Polled again after the response left: unreachable, harmless.
+                        let status = tonic::Status::internal("response already returned");
+                        return Poll::Ready(Err(BoxError::from(status)));
+                    };
+                    let failure = match peeked {
+                        Some(code) => classify::in_body(code, &parts.headers),
+                        None => None,
+                    };
+                    let prefix = Prefix {
+                        chunks: std::mem::take(read),
+                        tail,
+                    };
+                    let body = std::mem::replace(body, Body::empty());
+                    let response = http::Response::from_parts(parts, body);
+                    let response = body::guard_peeked(response, prefix, *this.deadline);
+                    let Some(failure) = failure else {
+                        this.policy.succeeded();
+                        return Poll::Ready(Ok(response));
+                    };
+                    let method = this.replay.as_ref().map(|r| r.parts.uri.path());
+                    let remaining = Policy::remaining(*this.deadline);
+                    let decision = this
+                        .policy
+                        .decide(&failure, method, *this.attempt, remaining);
+                    match next(decision, this.attempt, Ok(response)) {
+                        Next::Retry(state) => this.state.set(state),
+                        Next::Return(result) => return Poll::Ready(result),
                     }
                 }
                 StateProj::Backoff { sleep } => {
@@ -311,6 +414,69 @@ where
                     this.state.set(State::attempt(future, due));
                 }
             }
+        }
+    }
+}
+
+/// What follows a failed attempt the policy decided on.
+enum Next<F> {
+    /// Another attempt, from this state.
+    Retry(State<F>),
+    /// This result, returned.
+    Return(Result<http::Response<Body>, BoxError>),
+}
+
+/// The state after a failed attempt the policy decided on, or the result to return.
+fn next<F>(
+    decision: Decision,
+    attempt: &mut u32,
+    result: Result<http::Response<Body>, BoxError>,
+) -> Next<F> {
+    match decision {
+        Decision::Stop => Next::Return(result),
+        Decision::Retry(delay) => {
+            // Dropping a response cancels its stream.
+            drop(result);
+            *attempt += 1;
+            if delay.is_zero() {
+                Next::Retry(State::Ready)
+            } else {
+                let sleep = Box::pin(tokio::time::sleep(delay));
+                Next::Retry(State::Backoff { sleep })
+            }
+        }
+    }
+}
+
+/// Reads the response body until its first message's status code is known or cannot be, within
+/// [`peek::PEEK_LIMIT`] bytes and [`peek::PEEK_FRAMES`] frames. `Ready((code, tail))`: the code
+/// if read, and the frame that ended the reading early (trailers, an error, the end), if one did.
+fn poll_peek(
+    cx: &mut Context<'_>,
+    body: &mut Body,
+    read: &mut Chunks,
+    frames: &mut usize,
+) -> Poll<(Option<i32>, Option<Tail>)> {
+    loop {
+        if *frames >= peek::PEEK_FRAMES || read.len() >= peek::PEEK_LIMIT {
+            return Poll::Ready((None, None));
+        }
+        *frames += 1;
+        match ready!(Pin::new(&mut *body).poll_frame(cx)) {
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) if data.is_empty() => {}
+                Ok(data) => {
+                    read.push(data);
+                    match peek::read(&read.prefix(peek::PEEK_LIMIT)) {
+                        Peeked::More => {}
+                        Peeked::Code(code) => return Poll::Ready((Some(code), None)),
+                        Peeked::Not => return Poll::Ready((None, None)),
+                    }
+                }
+                Err(trailers) => return Poll::Ready((None, Some(Tail::Frame(Ok(trailers))))),
+            },
+            Some(Err(status)) => return Poll::Ready((None, Some(Tail::Frame(Err(status))))),
+            None => return Poll::Ready((None, Some(Tail::End))),
         }
     }
 }

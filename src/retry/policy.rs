@@ -341,10 +341,7 @@ impl Policy {
         let Some(method) = method else {
             return false;
         };
-        list.iter().any(|pattern| match pattern.strip_suffix('*') {
-            Some(prefix) => method.starts_with(prefix),
-            None => method == &**pattern,
-        })
+        list.iter().any(|pattern| matches(pattern, method))
     }
 
     /// Bounds each attempt: one still unanswered after `timeout` is cut and counts as a
@@ -353,7 +350,8 @@ impl Policy {
     /// bounds the call. Default: none (an attempt runs until the call's own timeout).
     ///
     /// [`call`](super::call) bounds the whole attempt. [`RetryLayer`](super::RetryLayer) bounds
-    /// the wait for the response headers and sends the bound to the server in `grpc-timeout`
+    /// the wait for the response headers (and for the first message, when it reads the
+    /// [in-body status](super#in-body-answers)) and sends the bound to the server in `grpc-timeout`
     /// (the sooner of it and the call's own time left), so a server honouring `grpc-timeout`
     /// stops the work too; a request the layer cannot replay is not bounded.
     ///
@@ -571,6 +569,14 @@ impl Policy {
         }
         tracing::debug!(%code, attempt, delay_ms, "retrying");
         Decision::Retry(delay)
+    }
+}
+
+/// Whether a method path matches a pattern: the path itself, or a prefix ending in `*`.
+pub(crate) fn matches(pattern: &str, method: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => method.starts_with(prefix),
+        None => method == pattern,
     }
 }
 

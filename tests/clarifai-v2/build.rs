@@ -1,5 +1,6 @@
 //! Compiles Clarifai's V2 service from the FileDescriptorSet named by `CLARIFAI_V2_DESCRIPTORS`
-//! (written by `tests/interop/v2_descriptors.py` from the clarifai-grpc package), clients only,
+//! (written by `tests/interop/v2_descriptors.py` from the clarifai-grpc package), clients and
+//! servers (the servers with default stubs),
 //! then the package's own `protos/` with `compile_protos`, and checks that Cargo hands a
 //! dependent's build script the crate's proto directory.
 
@@ -40,8 +41,9 @@ fn main() -> std::io::Result<()> {
         clarifai_status_build::proto_dir().as_deref()
     );
 
+    // Clients and servers. The builder turns tonic's default stubs on, so a server implements
+    // only the methods it serves (`examples/v2_server.rs`): the others answer UNIMPLEMENTED.
     clarifai_status_build::Builder::new()
-        .services(|services| services.build_server(false))
         .prost(|config| {
             // One file that nests every package's module as the packages nest.
             config.include_file("clarifai_v2.rs");
