@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clarifai_status::pb;
-use clarifai_status::server::StatusLayer;
+use clarifai_status::server::status::StatusLayer;
 use clarifai_status::StatusCode;
 use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
 use clarifai_status_testing::pb::status_tester_server::{StatusTester, StatusTesterServer};

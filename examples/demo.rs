@@ -16,7 +16,7 @@ use clarifai_status::grpc::ClarifaiStatusExt;
 use clarifai_status::pb::Status;
 use clarifai_status::response::into_result;
 use clarifai_status::retry::{self, Backoff, Policy, RetryLayer};
-use clarifai_status::server::{ApiKeyAuth, StaticKeys, StatusLayer};
+use clarifai_status::server::{status::StatusLayer, ApiKeyAuth, StaticKeys};
 use clarifai_status::{Code, StatusCode};
 use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
 use clarifai_status_testing::pb::status_tester_server::StatusTesterServer;

@@ -137,7 +137,7 @@ enum Answer {
     /// In-body `CONN_THROTTLED`: the queue was full.
     Throttled,
     /// In-body `MODEL_BUSY_PLEASE_RETRY`, with pushback in seconds (in the response headers, as
-    /// `ErrorsInBodyLayer` keeps an error's), or none (as Clarifai answers: an OK response has no
+    /// `ErrorToInBodyLayer` keeps an error's), or none (as Clarifai answers: an OK response has no
     /// `RetryInfo`).
     Busy(Option<f64>),
     /// The policy's per-attempt timeout cut it.

@@ -11,7 +11,7 @@
 //! through for the layer to stamp.
 
 use clarifai_status::grpc::ErrorBuilder;
-use clarifai_status::server::{ApiKeyAuth, StaticKeys, StatusLayer};
+use clarifai_status::server::{status::StatusLayer, ApiKeyAuth, StaticKeys};
 use clarifai_status::{Code, StatusCode};
 use clarifai_status_testing::pb::status_tester_server::{StatusTester, StatusTesterServer};
 use clarifai_status_testing::pb::{RaiseRequest, RaiseResponse};

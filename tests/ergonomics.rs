@@ -134,7 +134,7 @@ mod over_the_wire {
     use clarifai_status::client::AddApiKey;
     use clarifai_status::grpc::ClarifaiStatusExt;
     use clarifai_status::pb::Status;
-    use clarifai_status::server::{ApiKeyAuth, KeyCheck, StatusLayer};
+    use clarifai_status::server::{status::StatusLayer, ApiKeyAuth, KeyCheck};
     use clarifai_status::StatusCode;
     use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
     use clarifai_status_testing::pb::status_tester_server::StatusTesterServer;

@@ -680,7 +680,7 @@ async fn status_layer_cuts_a_long_plain_error_so_its_code_arrives() {
             Ok::<_, std::convert::Infallible>(tonic::Status::internal(text).into_http::<String>())
         }
     });
-    let response = clarifai_status::server::StatusLayer::new()
+    let response = clarifai_status::server::status::StatusLayer::new()
         .layer(service)
         .oneshot(http::Request::new(()))
         .await

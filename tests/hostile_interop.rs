@@ -5,7 +5,7 @@
 //! The server is a real tonic server on 127.0.0.1 whose one service answers each case the way a
 //! tonic handler's error leaves it (`tonic::Status::into_http`), or as an upstream might (bytes a
 //! tonic handler cannot produce). Two stacks: [`StatusLayer`] alone (clients see gRPC errors),
-//! and [`ErrorsInBodyLayer`] outside [`StatusLayer`], as the `server` module's docs place them
+//! and [`ErrorToInBodyLayer`] outside [`StatusLayer`], as the `server` module's docs place them
 //! (clients see gRPC OK with the status in-body). The clients' scripts only read and print one
 //! JSON line per call; every assertion is here.
 //!

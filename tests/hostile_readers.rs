@@ -240,7 +240,7 @@ async fn a_huge_key_sent_by_the_client_is_not_read_as_a_throttle() {
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     tokio::spawn(
         tonic::transport::Server::builder()
-            .layer(clarifai_status::server::StatusLayer::new())
+            .layer(clarifai_status::server::status::StatusLayer::new())
             .add_service(StatusTesterServer::new(server.tester().clone()))
             .serve_with_incoming(incoming),
     );

@@ -1,7 +1,7 @@
 //! The server layers under hostile handlers and upstreams (issue 18, the server side), read by
 //! real tonic clients with default settings on 127.0.0.1: no panic, no hang, and the code that
 //! arrives is the true one, never a success made from an error. Property tests push arbitrary
-//! status headers through `StatusLayer` and `ErrorsInBodyLayer` in process.
+//! status headers through `StatusLayer` and `ErrorToInBodyLayer` in process.
 //!
 //! Hangs are caught by a generous guard (a failure when it runs out), never by timing a call.
 #![cfg(feature = "server")]
@@ -15,7 +15,8 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use clarifai_status::grpc::{self, ClarifaiStatusExt};
 use clarifai_status::pb::BaseResponse;
 use clarifai_status::server::{
-    ErrorsInBodyLayer, InBodyLayer, StatusLayer, MAX_ERROR_HEADER_BYTES,
+    error_to_in_body::ErrorToInBodyLayer, in_body_to_error::InBodyToErrorLayer,
+    status::StatusLayer, MAX_ERROR_HEADER_BYTES,
 };
 use clarifai_status::{Code, StatusCode};
 use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
@@ -185,7 +186,7 @@ async fn in_body_layer_passes_a_bidi_call_that_sends_after_the_headers() {
     tokio::spawn(
         tonic::transport::Server::builder()
             .layer(StatusLayer::new())
-            .layer(InBodyLayer::new())
+            .layer(InBodyToErrorLayer::new())
             .add_service(Echo)
             .serve_with_incoming(incoming),
     );
@@ -336,7 +337,7 @@ mod properties {
                 std::future::ready(Ok::<_, std::convert::Infallible>(answered(headers.clone())))
             });
             let stack = tower::ServiceBuilder::new()
-                .layer(ErrorsInBodyLayer::new())
+                .layer(ErrorToInBodyLayer::new())
                 .layer(StatusLayer::new())
                 .service(service);
             let (out, body) = runtime().block_on(async {
@@ -381,7 +382,7 @@ async fn every_case_through_status_layer_in_process_agrees_with_the_wire() {
 
 #[tokio::test]
 async fn layers_that_pass_errors_on_repair_them_for_a_tonic_client() {
-    // InBodyLayer alone, and ErrorsInBodyLayer set for another service: both pass the hostile
+    // InBodyToErrorLayer alone, and ErrorToInBodyLayer set for another service: both pass the hostile
     // errors on rather than stamp them, and still let out nothing a client panics on or misreads.
     for stack in ["in_body", "errors_in_body_elsewhere"] {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -390,11 +391,11 @@ async fn layers_that_pass_errors_on_repair_them_for_a_tonic_client() {
         let server = tonic::transport::Server::builder();
         if stack == "in_body" {
             let router = server
-                .layer(InBodyLayer::new())
+                .layer(InBodyToErrorLayer::new())
                 .add_service(common::hostile::Hostile);
             tokio::spawn(router.serve_with_incoming(incoming));
         } else {
-            let layer = ErrorsInBodyLayer::new().only_services(["clarifai.api.V2"]);
+            let layer = ErrorToInBodyLayer::new().only_services(["clarifai.api.V2"]);
             let router = server.layer(layer).add_service(common::hostile::Hostile);
             tokio::spawn(router.serve_with_incoming(incoming));
         }

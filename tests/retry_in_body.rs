@@ -233,7 +233,7 @@ async fn success_and_in_progress_commit_at_once() {
 // Paused clock: the pushback is the only virtual time passing.
 #[tokio::test(start_paused = true)]
 async fn honours_pushback_sent_with_an_in_body_answer() {
-    // As `ErrorsInBodyLayer` answers an error carrying `RetryInfo`: the delay in the headers.
+    // As `ErrorToInBodyLayer` answers an error carrying `RetryInfo`: the delay in the headers.
     let busy = with_headers(
         in_body(StatusCode::ModelBusyPleaseRetry),
         &[("grpc-retry-pushback-ms", "250")],

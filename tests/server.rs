@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use clarifai_status::grpc::ClarifaiStatusExt;
 use clarifai_status::mapping::fallback_from_grpc;
 use clarifai_status::pb::{BaseResponse, Status};
-use clarifai_status::server::{intercept, ApiKeyAuth, KeyCheck, StaticKeys, StatusLayer};
+use clarifai_status::server::{intercept, status::StatusLayer, ApiKeyAuth, KeyCheck, StaticKeys};
 use clarifai_status::{Code, Outcome, StatusCode};
 use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
 use clarifai_status_testing::pb::status_tester_server::{StatusTester, StatusTesterServer};

@@ -1,4 +1,4 @@
-//! `ErrorsInBodyLayer` over a real tonic server and client on 127.0.0.1: gRPC errors reach the
+//! `ErrorToInBodyLayer` over a real tonic server and client on 127.0.0.1: gRPC errors reach the
 //! client as gRPC OK with a status-only message, Clarifai's way (unary and after a stream);
 //! successes and other services pass unchanged; arbitrary error headers never panic.
 #![cfg(feature = "server")]
@@ -15,7 +15,7 @@ use bytes::Bytes;
 use clarifai_status::grpc::ErrorBuilder;
 use clarifai_status::mapping::fallback_from_grpc;
 use clarifai_status::pb::{BaseResponse, RedirectInfo, Status};
-use clarifai_status::server::{ErrorsInBodyLayer, StatusLayer};
+use clarifai_status::server::{error_to_in_body::ErrorToInBodyLayer, status::StatusLayer};
 use clarifai_status::{Code, Outcome, StatusCode};
 use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
 use clarifai_status_testing::pb::status_tester_server::{StatusTester, StatusTesterServer};
@@ -160,16 +160,16 @@ async fn channel(addr: SocketAddr) -> Channel {
 /// How the server under test stacks its layers.
 #[derive(Clone, Copy)]
 enum Stack {
-    /// `ErrorsInBodyLayer` outside `StatusLayer`, as the docs advise.
+    /// `ErrorToInBodyLayer` outside `StatusLayer`, as the docs advise.
     Advised,
-    /// `ErrorsInBodyLayer` inside `StatusLayer`.
+    /// `ErrorToInBodyLayer` inside `StatusLayer`.
     Reversed,
-    /// `ErrorsInBodyLayer` alone.
+    /// `ErrorToInBodyLayer` alone.
     Alone,
 }
 
 /// Serves `Handler` and `Streamer` behind `layer`, stacked as `stack` says.
-async fn serve(layer: ErrorsInBodyLayer, stack: Stack) -> Channel {
+async fn serve(layer: ErrorToInBodyLayer, stack: Stack) -> Channel {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -208,7 +208,7 @@ async fn serve(layer: ErrorsInBodyLayer, stack: Stack) -> Channel {
 }
 
 async fn client(stack: Stack) -> StatusTesterClient<Channel> {
-    StatusTesterClient::new(serve(ErrorsInBodyLayer::new(), stack).await)
+    StatusTesterClient::new(serve(ErrorToInBodyLayer::new(), stack).await)
 }
 
 fn raise(status: Status, key: &str) -> RaiseRequest {
@@ -391,7 +391,7 @@ async fn retry_call_retries_the_in_body_answer_after_the_kept_pushback() {
 }
 
 /// `retry_call_retries_the_in_body_answer_after_the_kept_pushback` against the same stack
-/// (`ErrorsInBodyLayer` outside `StatusLayer`) in process, under the paused clock: the handler
+/// (`ErrorToInBodyLayer` outside `StatusLayer`) in process, under the paused clock: the handler
 /// answers at once, so virtual time is exactly the two kept 200 ms pushbacks. (Over a socket
 /// the clock cannot be paused: tokio would advance it while waiting on I/O.)
 #[cfg(feature = "retry")]
@@ -401,7 +401,7 @@ async fn retry_call_waits_exactly_the_kept_pushback() {
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Arc;
 
-    let stack = ErrorsInBodyLayer::new()
+    let stack = ErrorToInBodyLayer::new()
         .layer(StatusLayer::new().layer(StatusTesterServer::new(Handler::default())));
     let client = StatusTesterClient::new(stack);
     // A backoff far below the pushback: the waits measure the pushback.
@@ -460,7 +460,7 @@ async fn stream(
 
 #[tokio::test]
 async fn stream_that_fails_after_two_messages_answers_three_then_ok() {
-    let channel = serve(ErrorsInBodyLayer::new(), Stack::Advised).await;
+    let channel = serve(ErrorToInBodyLayer::new(), Stack::Advised).await;
     let failure = Status {
         req_id: "req-s".into(),
         internal_details: "PRIVATE".into(),
@@ -485,7 +485,7 @@ async fn stream_that_fails_after_two_messages_answers_three_then_ok() {
 
 #[tokio::test]
 async fn plain_stream_error_answers_its_fallback_code_as_the_last_message() {
-    let channel = serve(ErrorsInBodyLayer::new(), Stack::Alone).await;
+    let channel = serve(ErrorToInBodyLayer::new(), Stack::Alone).await;
     let (messages, _) = stream(
         channel,
         Status {
@@ -523,7 +523,7 @@ async fn order_relative_to_status_layer_does_not_change_the_answer() {
 
 #[tokio::test]
 async fn only_services_leaves_other_services_errors_as_grpc_errors() {
-    let elsewhere = ErrorsInBodyLayer::new().only_services(["clarifai.api.V2"]);
+    let elsewhere = ErrorToInBodyLayer::new().only_services(["clarifai.api.V2"]);
     let mut client = StatusTesterClient::new(serve(elsewhere, Stack::Advised).await);
     let error = client
         .raise(raise(code_only(StatusCode::ConnKeyInvalid), ""))
@@ -531,7 +531,7 @@ async fn only_services_leaves_other_services_errors_as_grpc_errors() {
         .unwrap_err();
     assert_eq!(error.code(), tonic::Code::Unauthenticated);
 
-    let here = ErrorsInBodyLayer::new().only_services(["clarifai.api.V2", TESTER]);
+    let here = ErrorToInBodyLayer::new().only_services(["clarifai.api.V2", TESTER]);
     let mut client = StatusTesterClient::new(serve(here, Stack::Advised).await);
     let answer = client
         .raise(raise(code_only(StatusCode::ConnKeyInvalid), ""))
@@ -542,7 +542,7 @@ async fn only_services_leaves_other_services_errors_as_grpc_errors() {
 
 #[tokio::test]
 async fn an_unknown_method_is_answered_in_body_too() {
-    let channel = serve(ErrorsInBodyLayer::new(), Stack::Advised).await;
+    let channel = serve(ErrorToInBodyLayer::new(), Stack::Advised).await;
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
     let path = http::uri::PathAndQuery::from_static("/clarifai.api.V2/NoSuchMethod");
@@ -648,7 +648,7 @@ proptest::proptest! {
         });
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let answered = runtime.block_on(async {
-            let response = ErrorsInBodyLayer::new().layer(service).oneshot(http::Request::new(())).await.unwrap();
+            let response = ErrorToInBodyLayer::new().layer(service).oneshot(http::Request::new(())).await.unwrap();
             let (parts, body) = response.into_parts();
             (parts, body.collect().await.unwrap())
         });
@@ -686,7 +686,7 @@ async fn a_trailers_only_answer_has_an_exact_size_hint() {
         let response = response(headers.clone(), true);
         async move { Ok::<_, Infallible>(response) }
     });
-    let response = ErrorsInBodyLayer::new()
+    let response = ErrorToInBodyLayer::new()
         .layer(service)
         .oneshot(http::Request::new(()))
         .await
@@ -707,7 +707,7 @@ async fn tester(layered: bool) -> StatusTesterClient<Channel> {
     tokio::spawn(async move {
         if layered {
             Server::builder()
-                .layer(ErrorsInBodyLayer::new())
+                .layer(ErrorToInBodyLayer::new())
                 .layer(StatusLayer::new())
                 .add_service(service)
                 .serve_with_incoming(incoming)
@@ -761,7 +761,7 @@ async fn an_interceptor_rejection_is_answered_in_body_with_its_code() {
     let service = StatusTesterServer::with_interceptor(Handler::default(), auth);
     tokio::spawn(
         Server::builder()
-            .layer(ErrorsInBodyLayer::new())
+            .layer(ErrorToInBodyLayer::new())
             .layer(StatusLayer::new())
             .add_service(service)
             .serve_with_incoming(incoming),

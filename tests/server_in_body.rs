@@ -1,10 +1,10 @@
-//! `InBodyLayer` over a real tonic server and client on 127.0.0.1: Clarifai-style failures inside
+//! `InBodyToErrorLayer` over a real tonic server and client on 127.0.0.1: Clarifai-style failures inside
 //! OK responses reach the client as gRPC errors per the wire contract; everything else passes.
 #![cfg(feature = "server")]
 
 use clarifai_status::grpc::ClarifaiStatusExt;
 use clarifai_status::pb::Status;
-use clarifai_status::server::{InBodyLayer, StatusLayer};
+use clarifai_status::server::{in_body_to_error::InBodyToErrorLayer, status::StatusLayer};
 use clarifai_status::{Code, Outcome, StatusCode};
 use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
 use clarifai_status_testing::pb::RaiseRequest;
@@ -12,7 +12,7 @@ use clarifai_status_testing::Tester;
 use tonic::transport::{Channel, Server};
 use tonic_types::StatusExt as _;
 
-async fn serve(layer: InBodyLayer) -> StatusTesterClient<Channel> {
+async fn serve(layer: InBodyToErrorLayer) -> StatusTesterClient<Channel> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
@@ -41,7 +41,7 @@ fn in_body(status: Status) -> RaiseRequest {
 
 #[tokio::test]
 async fn in_body_failures_become_grpc_errors_and_the_rest_passes() {
-    let mut client = serve(InBodyLayer::new()).await;
+    let mut client = serve(InBodyToErrorLayer::new()).await;
     let unknown = [Code::new(12345)];
     let codes = StatusCode::all().map(Code::from).chain(unknown);
     for code in codes {
@@ -79,7 +79,7 @@ async fn in_body_failures_become_grpc_errors_and_the_rest_passes() {
 
 #[tokio::test]
 async fn a_first_message_over_the_limit_passes_unread() {
-    let mut client = serve(InBodyLayer::new().message_limit(8)).await;
+    let mut client = serve(InBodyToErrorLayer::new().message_limit(8)).await;
     let status = Status {
         code: StatusCode::ConnKeyInvalid as i32,
         details: "long enough to pass the limit".into(),
@@ -91,7 +91,7 @@ async fn a_first_message_over_the_limit_passes_unread() {
 
 #[tokio::test]
 async fn grpc_errors_pass_untouched() {
-    let mut client = serve(InBodyLayer::new()).await;
+    let mut client = serve(InBodyToErrorLayer::new()).await;
     let request = RaiseRequest {
         status: Some(Status {
             code: StatusCode::ModelBusyPleaseRetry as i32,

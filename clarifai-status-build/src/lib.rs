@@ -78,7 +78,7 @@
 //! **2. The build script.** Clients and servers (the defaults). Servers get **default stubs**
 //! ([`Builder::new`]): a server implements only the methods it serves, and every other method
 //! answers `UNIMPLEMENTED`, which `StatusLayer` stamps `NOT_IMPLEMENTED` (10040) and
-//! `ErrorsInBodyLayer` answers in-body as 10040. Without them, the first build fails with E0046
+//! `ErrorToInBodyLayer` answers in-body as 10040. Without them, the first build fails with E0046
 //! listing all 273 methods.
 //!
 //! ```no_run
@@ -98,13 +98,13 @@
 //!
 //! **3. The server.** Implement the methods you serve; return `Err(tonic::Status)` as usual
 //! (`tonic::Status::from(StatusCode::ModelBusyPleaseRetry)` carries a Clarifai code). Behind
-//! `ErrorsInBodyLayer`, outside `StatusLayer`, every error reaches Clarifai's clients in-body, the
+//! `ErrorToInBodyLayer`, outside `StatusLayer`, every error reaches Clarifai's clients in-body, the
 //! way they retry it (the Python SDK retries an in-body busy model or throttle, and raises at
 //! once on a gRPC error):
 //!
 //! ```ignore
 //! use clarifai::api::v2_server::{V2, V2Server};
-//! use clarifai_status::server::{ApiKeyAuth, ErrorsInBodyLayer, StaticKeys, StatusLayer};
+//! use clarifai_status::server::{ApiKeyAuth, StaticKeys, error_to_in_body::ErrorToInBodyLayer, status::StatusLayer};
 //!
 //! struct MyV2;
 //!
@@ -122,7 +122,7 @@
 //! // The service's type: InterceptedService<V2Server<MyV2>, ApiKeyAuth<StaticKeys>>.
 //! let service = V2Server::with_interceptor(MyV2, ApiKeyAuth::new(StaticKeys::new(["s3cret"])));
 //! tonic::transport::Server::builder()
-//!     .layer(ErrorsInBodyLayer::new().only_services(["clarifai.api.V2"])) // outside
+//!     .layer(ErrorToInBodyLayer::new().only_services(["clarifai.api.V2"])) // outside
 //!     .layer(StatusLayer::new())                                          // inside
 //!     .add_service(service)
 //!     .serve("127.0.0.1:50051".parse()?)
@@ -293,8 +293,8 @@ impl Builder {
     /// generated server trait a body answering `Err(tonic::Status::unimplemented(..))`: a V2
     /// server implements the methods it serves, not all 273 of Clarifai's (without them the first
     /// build fails with E0046, listing every method). An unimplemented method then answers gRPC
-    /// `UNIMPLEMENTED`, which `clarifai_status::server::StatusLayer` stamps `NOT_IMPLEMENTED`
-    /// (10040) and `ErrorsInBodyLayer` answers in-body as 10040. Clients are unchanged. To
+    /// `UNIMPLEMENTED`, which `clarifai_status::server::status::StatusLayer` stamps `NOT_IMPLEMENTED`
+    /// (10040) and `ErrorToInBodyLayer` answers in-body as 10040. Clients are unchanged. To
     /// require every method, turn it off:
     /// `.services(|s| s.generate_default_stubs(false))`.
     ///

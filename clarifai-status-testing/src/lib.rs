@@ -19,7 +19,7 @@
 //! `/clarifai.api.V2/` and `StatusTester/Raise` answer gRPC `UNIMPLEMENTED` (with
 //! `NOT_IMPLEMENTED`, 10040, per the wire contract). Every gRPC error the port sends carries a
 //! Clarifai code, tonic's own too (an over-size message: `OUT_OF_RANGE` with the code
-//! [`StatusLayer`](clarifai_status::server::StatusLayer) maps it to).
+//! [`StatusLayer`](clarifai_status::server::status::StatusLayer) maps it to).
 //!
 //! ## Scenarios
 //!
@@ -38,7 +38,7 @@
 //! | `methods` | method names or `*` patterns joined by `,` (`PostModelOutputs,Get*`): the scenario applies to these only, other methods answer `SUCCESS` | every method |
 //! | `fail_times` | the first N calls per scenario text and method answer `code`, later ones `SUCCESS`; 0: always | 0 |
 //! | `in_body` | `true`: every answer is gRPC OK with the status in the body; `false`: a failure is a gRPC error per the [wire contract](clarifai_status::grpc) | `true` |
-//! | `retry_after_ms` | pushback on a failure: on a gRPC error, `RetryInfo` and `grpc-retry-pushback-ms`; on an in-body failure over gRPC, `grpc-retry-pushback-ms` in the response headers (as `ErrorsInBodyLayer` answers); over REST, `Retry-After` | 0 (none) |
+//! | `retry_after_ms` | pushback on a failure: on a gRPC error, `RetryInfo` and `grpc-retry-pushback-ms`; on an in-body failure over gRPC, `grpc-retry-pushback-ms` in the response headers (as `ErrorToInBodyLayer` answers); over REST, `Retry-After` | 0 (none) |
 //! | `delay_ms` | wait before answering a call that gets `code`, at most [`MAX_DELAY_MS`] | 0 |
 //! | `successes_first` | gRPC: SUCCESS messages sent before the answer of a call that gets `code`, at most 16: a server stream that fails after its first messages (a unary client reads more than one message as an error) | 0 |
 //! | `percent` | 0-100: the share of matching calls that get `code`, drawn from the plan's seed, the scenario text, the method and the call's count, so a run repeats | 100 |
@@ -453,7 +453,7 @@ impl Bound {
         // over-size message, an unknown service).
         // The header list limit is the guard's: h2 reads longer lists, so that one over the limit
         // is answered on its own stream and the connection goes on.
-        let service = clarifai_status::server::StatusLayer::new().layer(guard::Guard::new(
+        let service = clarifai_status::server::status::StatusLayer::new().layer(guard::Guard::new(
             v2::Dispatch::new(self.tester.clone()),
             limits.max_header_list_size,
             guard::Port::Grpc,

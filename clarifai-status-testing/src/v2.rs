@@ -176,7 +176,7 @@ impl StreamingService<()> for Answering {
             };
             let requests = request.into_inner();
             // An in-body failure carries its pushback in the response headers, where
-            // `ErrorsInBodyLayer` puts an error's (an OK response has no `RetryInfo`).
+            // `ErrorToInBodyLayer` puts an error's (an OK response has no `RetryInfo`).
             let pushback = answer
                 .retry_after
                 .filter(|_| {

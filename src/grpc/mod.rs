@@ -76,7 +76,7 @@
 // `StatusLayer` exists with `server`; without it the link goes to the features table.
 #![cfg_attr(
     feature = "server",
-    doc = "[`StatusLayer`]: crate::server::StatusLayer"
+    doc = "[`StatusLayer`]: crate::server::status::StatusLayer"
 )]
 #![cfg_attr(not(feature = "server"), doc = "[`StatusLayer`]: crate#features")]
 

@@ -291,7 +291,7 @@ pub(crate) fn from_response<R: HasStatus>(response: &tonic::Response<R>) -> Opti
 
 /// The first message of an OK response, its status code read by the layer's peek: a failure when
 /// that code is one, read as [`from_response`] reads a decoded response (the pushback from the
-/// response headers, where the server's `ErrorsInBodyLayer` keeps it).
+/// response headers, where the server's `ErrorToInBodyLayer` keeps it).
 pub(crate) fn in_body(code: i32, headers: &HeaderMap) -> Option<Failure> {
     let code = Code::new(code);
     match code.outcome() {

@@ -59,7 +59,7 @@
 //!   methods](Policy::idempotent_methods) (refusals such as a busy model stay retryable for every
 //!   method), the deadline, and pushback, read from the response headers
 //!   (`grpc-retry-pushback-ms`, where the server's
-//!   `ErrorsInBodyLayer` keeps the error's `RetryInfo`, or `Retry-After`). A success or
+//!   `ErrorToInBodyLayer` keeps the error's `RetryInfo`, or `Retry-After`). A success or
 //!   in-progress code commits the call and earns the budget; a failure not to be retried, or
 //!   the last one, is passed on as it came.
 //! - **Untouched**: the frames read are passed on as they came, the same bytes in the same

@@ -6,10 +6,10 @@
 //!   <key>`), with a pluggable [`KeyValidator`] ([`StaticKeys`] compares in constant time).
 //! - [`StatusLayer`]: a tower layer making every error that leaves the server carry a Clarifai
 //!   code, in Trailers-Only headers and in trailers after a stream, logged with `tracing`.
-//! - [`InBodyLayer`]: a tower layer answering responses that carry a failure in their body
+//! - [`InBodyToErrorLayer`]: a tower layer answering responses that carry a failure in their body
 //!   (`response.status.code`, Clarifai's way) as gRPC errors, for servers and proxies whose
 //!   clients expect real gRPC errors.
-//! - [`ErrorsInBodyLayer`]: the reverse, a tower layer answering every gRPC error as gRPC OK with
+//! - [`ErrorToInBodyLayer`]: the reverse, a tower layer answering every gRPC error as gRPC OK with
 //!   a status-only message, for servers whose clients are Clarifai's own.
 //!
 //! For HTTP services and REST gateways see [`rest`](crate::rest); to answer in-body failures of
@@ -24,24 +24,24 @@
 //!
 //! | layer | handlers return | clients get | for clients such as | place it |
 //! |---|---|---|---|---|
-//! | [`StatusLayer`] | `Err(tonic::Status)` | gRPC errors, each carrying a Clarifai code | this crate's `RetryLayer`, grpcio-status, any gRPC client reading `ErrorInfo` | outside `InBodyLayer`, inside `ErrorsInBodyLayer` |
-//! | [`InBodyLayer`] | Clarifai-style OK responses with failures in-body (or a proxy in front of Clarifai) | gRPC errors | generic gRPC clients and their retry policies (`UNAVAILABLE`, ...), `RetryLayer` | inside `StatusLayer` |
-//! | [`ErrorsInBodyLayer`] | `Err(tonic::Status)` | gRPC OK with a status-only message | Clarifai's Python SDK and `clarifai-grpc` stubs, which retry throttles and busy models only in-body; `retry::call` | outside `StatusLayer` |
+//! | [`StatusLayer`] | `Err(tonic::Status)` | gRPC errors, each carrying a Clarifai code | this crate's `RetryLayer`, grpcio-status, any gRPC client reading `ErrorInfo` | outside `InBodyToErrorLayer`, inside `ErrorToInBodyLayer` |
+//! | [`InBodyToErrorLayer`] | Clarifai-style OK responses with failures in-body (or a proxy in front of Clarifai) | gRPC errors | generic gRPC clients and their retry policies (`UNAVAILABLE`, ...), `RetryLayer` | inside `StatusLayer` |
+//! | [`ErrorToInBodyLayer`] | `Err(tonic::Status)` | gRPC OK with a status-only message | Clarifai's Python SDK and `clarifai-grpc` stubs, which retry throttles and busy models only in-body; `retry::call` | outside `StatusLayer` |
 //!
 //! Why the order: with `Server::builder().layer(a).layer(b)` (as with tower's `ServiceBuilder`),
 //! `a` is the outer layer and sees the response after `b`.
-//! - `InBodyLayer` inside `StatusLayer`: the errors it makes out of in-body failures then pass
+//! - `InBodyToErrorLayer` inside `StatusLayer`: the errors it makes out of in-body failures then pass
 //!   through `StatusLayer`, which logs them (they carry a Clarifai code already).
-//! - `ErrorsInBodyLayer` outside `StatusLayer`: `StatusLayer` sees each error first and logs it
+//! - `ErrorToInBodyLayer` outside `StatusLayer`: `StatusLayer` sees each error first and logs it
 //!   with its code; inside it, `StatusLayer` would only ever see OK responses and log nothing.
-//!   The in-body status is the same either way: `ErrorsInBodyLayer` falls back by the gRPC code
+//!   The in-body status is the same either way: `ErrorToInBodyLayer` falls back by the gRPC code
 //!   itself, as `StatusLayer` does.
-//! - `InBodyLayer` and `ErrorsInBodyLayer` together undo each other: use one.
+//! - `InBodyToErrorLayer` and `ErrorToInBodyLayer` together undo each other: use one.
 //!
 //! Interceptor rejections and tonic's own errors (an unknown method's `UNIMPLEMENTED`) come from
 //! inside the layers, so they are answered in-body too; if the server also serves non-Clarifai
 //! services (health, reflection), whose clients cannot decode a status-only message, restrict
-//! `ErrorsInBodyLayer` with [`only_services`](ErrorsInBodyLayer::only_services).
+//! `ErrorToInBodyLayer` with [`only_services`](error_to_in_body::ErrorToInBodyLayer::only_services).
 //!
 //! # What leaves a layer
 //!
@@ -52,15 +52,15 @@
 //!   use is replaced or removed before anything reads it: `grpc-status-details-bin` that is not
 //!   base64 is removed (tonic's client panics on it), a `grpc-status` that is not a gRPC code is
 //!   written as `2` (`UNKNOWN`, as tonic reads it: [`read_grpc_code`](crate::grpc::read_grpc_code),
-//!   the one rule of `StatusLayer` and `ErrorsInBodyLayer` alike), a `grpc-message` that does not
+//!   the one rule of `StatusLayer` and `ErrorToInBodyLayer` alike), a `grpc-message` that does not
 //!   decode to UTF-8 is written again from its lossy decoding. Every layer here does this to
 //!   every status it lets out, the ones it passes on untouched otherwise included
-//!   (`InBodyLayer`'s errors, `ErrorsInBodyLayer`'s for services it is not set for), and
+//!   (`InBodyToErrorLayer`'s errors, `ErrorToInBodyLayer`'s for services it is not set for), and
 //!   `RetryLayer` does it on the client side.
 //! - **An error says a failure.** A gRPC error whose `clarifai-status-code` or Clarifai
 //!   `ErrorInfo` claims SUCCESS or an in-progress code carries no code
 //!   ([`grpc::read_code`](crate::grpc::read_code)): `StatusLayer` stamps it by its gRPC code, as a
-//!   plain error, replacing the header and such details; `ErrorsInBodyLayer` answers it in-body
+//!   plain error, replacing the header and such details; `ErrorToInBodyLayer` answers it in-body
 //!   with that failure, never with a success; a layer that passes an error on removes such a
 //!   claim, so the error carries no code rather than a false one.
 //! - **The code fits.** An error's status headers stay within [`MAX_ERROR_HEADER_BYTES`]:
@@ -79,7 +79,7 @@
 //! ```no_run
 //! # async fn run<T: clarifai_status_testing::pb::status_tester_server::StatusTester>(my_service: T) -> Result<(), tonic::transport::Error> {
 //! use clarifai_status_testing::pb::status_tester_server::StatusTesterServer;
-//! use clarifai_status::server::{ApiKeyAuth, StaticKeys, StatusLayer};
+//! use clarifai_status::server::{ApiKeyAuth, StaticKeys, status::StatusLayer};
 //!
 //! let auth = ApiKeyAuth::new(StaticKeys::new(["s3cret"]));
 //! tonic::transport::Server::builder()
@@ -95,7 +95,7 @@
 //!
 //! ```
 //! use clarifai_status::pb::BaseResponse;
-//! use clarifai_status::server::{ErrorsInBodyLayer, StatusLayer};
+//! use clarifai_status::server::{error_to_in_body::ErrorToInBodyLayer, status::StatusLayer};
 //! use clarifai_status::StatusCode;
 //! use http_body_util::BodyExt;
 //! use prost::Message;
@@ -108,7 +108,7 @@
 //!     Ok::<_, std::convert::Infallible>(tonic::Status::from(StatusCode::ModelBusyPleaseRetry).into_http::<String>())
 //! });
 //! let server = tower::ServiceBuilder::new()
-//!     .layer(ErrorsInBodyLayer::new().only_services(["clarifai.api.V2"]))
+//!     .layer(ErrorToInBodyLayer::new().only_services(["clarifai.api.V2"]))
 //!     .layer(StatusLayer::new())
 //!     .service(handler);
 //!
@@ -125,16 +125,18 @@
 //! # }
 //! ```
 
+// The layers live in their modules; the docs above name them by their short names.
+#![doc = "[`StatusLayer`]: status::StatusLayer"]
+#![doc = "[`InBodyToErrorLayer`]: in_body_to_error::InBodyToErrorLayer"]
+#![doc = "[`ErrorToInBodyLayer`]: error_to_in_body::ErrorToInBodyLayer"]
+
 mod auth;
-pub mod errors_in_body;
-pub mod in_body;
+pub mod error_to_in_body;
+pub mod in_body_to_error;
 mod interceptor;
 pub mod status;
 mod wire;
 
 pub use auth::{ApiKeyAuth, KeyCheck, KeyValidator, StaticKeys, ValidatorFn};
-pub use errors_in_body::{ErrorsInBody, ErrorsInBodyLayer};
-pub use in_body::{InBody, InBodyLayer, DEFAULT_MESSAGE_LIMIT};
 pub use interceptor::{intercept, Intercept};
-pub use status::{StatusLayer, StatusService};
 pub use wire::MAX_ERROR_HEADER_BYTES;

@@ -49,8 +49,8 @@ pub(crate) fn sanitize(headers: &mut HeaderMap) {
     grpc::sanitize(headers);
 }
 
-/// What a layer does to a status it passes on without stamping it (`InBodyLayer`'s errors, and
-/// `ErrorsInBodyLayer`'s for services it is not set for): [`sanitize`], and on an error, a
+/// What a layer does to a status it passes on without stamping it (`InBodyToErrorLayer`'s errors, and
+/// `ErrorToInBodyLayer`'s for services it is not set for): [`sanitize`], and on an error, a
 /// `clarifai-status-code` or Clarifai details claiming a success or an in-progress code are
 /// removed, so the error carries no code rather than a false one. Costs one lookup when there
 /// is no status.

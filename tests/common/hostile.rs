@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::task::{Context, Poll};
 
 use clarifai_status::grpc::ErrorBuilder;
-use clarifai_status::server::{ErrorsInBodyLayer, StatusLayer};
+use clarifai_status::server::{error_to_in_body::ErrorToInBodyLayer, status::StatusLayer};
 use clarifai_status::StatusCode;
 use http_body_util::BodyExt as _;
 
@@ -134,7 +134,7 @@ impl tower::Service<http::Request<tonic::body::Body>> for Hostile {
     }
 }
 
-/// Starts the server with `StatusLayer`, and with `ErrorsInBodyLayer` outside it when `in_body`.
+/// Starts the server with `StatusLayer`, and with `ErrorToInBodyLayer` outside it when `in_body`.
 pub(crate) async fn serve(in_body: bool) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -142,7 +142,7 @@ pub(crate) async fn serve(in_body: bool) -> std::net::SocketAddr {
     let server = tonic::transport::Server::builder();
     if in_body {
         let layers = tower::ServiceBuilder::new()
-            .layer(ErrorsInBodyLayer::new())
+            .layer(ErrorToInBodyLayer::new())
             .layer(StatusLayer::new());
         let router = server.layer(layers).add_service(Hostile);
         tokio::spawn(router.serve_with_incoming(incoming));

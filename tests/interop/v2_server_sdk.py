@@ -9,9 +9,9 @@ for every call it receives), points the SDK at it as a user points it at Clarifa
 (`base_url="http://127.0.0.1:PORT"`, a PAT), and checks, counting the calls at the server:
 
 - a model busy twice (the handler's `Err(Status::from(MODEL_BUSY_PLEASE_RETRY))`, in-body behind
-  `ErrorsInBodyLayer`), then answered: the SDK retries, 3 `PostModelOutputs`;
+  `ErrorToInBodyLayer`), then answered: the SDK retries, 3 `PostModelOutputs`;
 - a handler's plain `Err(Status::resource_exhausted(..))`, in-body `CONN_THROTTLED` behind
-  `ErrorsInBodyLayer`: the SDK retries it once (after its fixed 5 s sleep), 2 `PostModelOutputs`;
+  `ErrorToInBodyLayer`: the SDK retries it once (after its fixed 5 s sleep), 2 `PostModelOutputs`;
 - a bad key: `ApiKeyAuth` answers `CONN_KEY_NOT_FOUND` (11009) in-body and the SDK raises, 1
   `GetModel`;
 - `User(...).list_apps()`: the server's two apps, 2 `ListApps` (the SDK pages until an empty

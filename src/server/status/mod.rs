@@ -47,7 +47,7 @@ use future::ResponseFuture;
 /// # Examples
 ///
 /// ```
-/// use clarifai_status::server::StatusLayer;
+/// use clarifai_status::server::status::StatusLayer;
 /// use tower::{Layer, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread")]

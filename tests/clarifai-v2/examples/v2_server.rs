@@ -1,5 +1,5 @@
 //! A Clarifai V2 server from Rust: `PostModelOutputs`, `GetModel` and `ListApps` of Clarifai's
-//! generated `V2` trait, behind `ApiKeyAuth`, `ErrorsInBodyLayer` and `StatusLayer`, stacked as
+//! generated `V2` trait, behind `ApiKeyAuth`, `ErrorToInBodyLayer` and `StatusLayer`, stacked as
 //! `clarifai_status::server`'s docs say. Clarifai's own clients (the Python SDK, the
 //! `clarifai-grpc` stubs) call it as they call Clarifai.
 //!
@@ -18,26 +18,28 @@
 //!   `Err(tonic::Status::from(StatusCode::ModelBusyPleaseRetry))`), in-body behind the layers, so
 //!   the SDK retries them; then SUCCESS;
 //! - `throttled-once`: the first call fails with a plain `Err(tonic::Status::resource_exhausted(..))`,
-//!   which `ErrorsInBodyLayer` answers in-body as `CONN_THROTTLED` (11005), which the SDK retries;
+//!   which `ErrorToInBodyLayer` answers in-body as `CONN_THROTTLED` (11005), which the SDK retries;
 //! - any other: SUCCESS, one output.
 //!
 //! `GetModel` answers SUCCESS with the model asked for; `ListApps` two apps. Every other V2
 //! method answers `UNIMPLEMENTED`: the default stubs `clarifai_status_build` turns on, stamped
-//! `NOT_IMPLEMENTED` (10040) by `StatusLayer` and answered in-body by `ErrorsInBodyLayer`. A bad
+//! `NOT_IMPLEMENTED` (10040) by `StatusLayer` and answered in-body by `ErrorToInBodyLayer`. A bad
 //! key is answered in-body by `ApiKeyAuth`: `CONN_KEY_NOT_FOUND` (11009) for a key it does not
 //! know.
 //!
 //! The types a user writes down: the service is `V2Server<MyV2>` (wrapped by
 //! `V2Server::with_interceptor(MyV2, ApiKeyAuth<StaticKeys>)` into an
 //! `InterceptedService<V2Server<MyV2>, ApiKeyAuth<StaticKeys>>`), the layers
-//! `ErrorsInBodyLayer` then `StatusLayer`.
+//! `ErrorToInBodyLayer` then `StatusLayer`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 
 use clarifai_status::pb;
-use clarifai_status::server::{ApiKeyAuth, ErrorsInBodyLayer, StaticKeys, StatusLayer};
+use clarifai_status::server::{
+    error_to_in_body::ErrorToInBodyLayer, status::StatusLayer, ApiKeyAuth, StaticKeys,
+};
 use clarifai_status::StatusCode;
 use clarifai_v2::clarifai::api::v2_server::{V2Server, V2};
 use clarifai_v2::clarifai::api::{
@@ -75,11 +77,11 @@ impl V2 for MyV2 {
             *count
         };
         match model_id.as_str() {
-            // A Clarifai code, carried by the error: in-body 21354 behind `ErrorsInBodyLayer`.
+            // A Clarifai code, carried by the error: in-body 21354 behind `ErrorToInBodyLayer`.
             "busy-twice" if call <= 2 => {
                 return Err(tonic::Status::from(StatusCode::ModelBusyPleaseRetry));
             }
-            // A plain gRPC error: `ErrorsInBodyLayer` falls back to CONN_THROTTLED (11005).
+            // A plain gRPC error: `ErrorToInBodyLayer` falls back to CONN_THROTTLED (11005).
             "throttled-once" if call <= 1 => {
                 return Err(tonic::Status::resource_exhausted("too many predictions"));
             }
@@ -154,7 +156,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic::transport::Server::builder()
         .layer(tower::util::MapRequestLayer::new(print_call))
         // Outside `StatusLayer`: errors are logged with their code, then answered in-body.
-        .layer(ErrorsInBodyLayer::new().only_services(["clarifai.api.V2"]))
+        .layer(ErrorToInBodyLayer::new().only_services(["clarifai.api.V2"]))
         .layer(StatusLayer::new())
         .add_service(V2Server::with_interceptor(MyV2::default(), auth))
         .serve_with_incoming(TcpListenerStream::new(listener))

@@ -6,12 +6,12 @@
 //! |---|---|
 //! | none | gRPC `UNIMPLEMENTED`, no Clarifai code |
 //! | `StatusLayer` | gRPC `UNIMPLEMENTED` carrying `NOT_IMPLEMENTED` (10040) |
-//! | `ErrorsInBodyLayer` outside `StatusLayer` | gRPC OK, in-body 10040 |
+//! | `ErrorToInBodyLayer` outside `StatusLayer` | gRPC OK, in-body 10040 |
 
 use clarifai_status::grpc::ClarifaiStatusExt as _;
 use clarifai_status::pb;
 use clarifai_status::response::HasStatus;
-use clarifai_status::server::{ErrorsInBodyLayer, StatusLayer};
+use clarifai_status::server::{error_to_in_body::ErrorToInBodyLayer, status::StatusLayer};
 use clarifai_status::StatusCode;
 use clarifai_v2::clarifai::api::v2_client::V2Client;
 use clarifai_v2::clarifai::api::v2_server::{V2Server, V2};
@@ -47,7 +47,7 @@ impl V2 for OnlyGetModel {
 enum Layers {
     None,
     Status,
-    ErrorsInBody,
+    ErrorToInBody,
 }
 
 /// Serves `OnlyGetModel` behind `layers` on a free port; a client connected to it.
@@ -67,9 +67,9 @@ async fn serve(layers: Layers) -> V2Client<Channel> {
                 .add_service(service);
             tokio::spawn(router.serve_with_incoming(incoming));
         }
-        Layers::ErrorsInBody => {
+        Layers::ErrorToInBody => {
             let router = Server::builder()
-                .layer(ErrorsInBodyLayer::new().only_services(["clarifai.api.V2"]))
+                .layer(ErrorToInBodyLayer::new().only_services(["clarifai.api.V2"]))
                 .layer(StatusLayer::new())
                 .add_service(service);
             tokio::spawn(router.serve_with_incoming(incoming));
@@ -85,7 +85,7 @@ async fn serve(layers: Layers) -> V2Client<Channel> {
 
 #[tokio::test]
 async fn the_implemented_method_answers_behind_every_layer() {
-    for layers in [Layers::None, Layers::Status, Layers::ErrorsInBody] {
+    for layers in [Layers::None, Layers::Status, Layers::ErrorToInBody] {
         let mut client = serve(layers).await;
         let request = GetModelRequest {
             model_id: "m1".into(),
@@ -124,7 +124,7 @@ async fn an_unimplemented_method_behind_status_layer_carries_10040() {
 
 #[tokio::test]
 async fn an_unimplemented_method_behind_errors_in_body_answers_10040_in_body() {
-    let mut client = serve(Layers::ErrorsInBody).await;
+    let mut client = serve(Layers::ErrorToInBody).await;
     let response = client
         .list_apps(ListAppsRequest::default())
         .await

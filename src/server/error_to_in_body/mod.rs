@@ -1,7 +1,7 @@
-//! [`ErrorsInBodyLayer`]: a layer that answers gRPC errors as OK responses carrying the status in
+//! [`ErrorToInBodyLayer`]: a layer that answers gRPC errors as OK responses carrying the status in
 //! their body, as Clarifai's API answers.
 //!
-//! Named as tower's middleware are: the layer, its service [`ErrorsInBody`], the body
+//! Named as tower's middleware are: the layer, its service [`ErrorToInBody`], the body
 //! [`ResponseBody`] and [`future::ResponseFuture`].
 
 use std::fmt;
@@ -27,7 +27,7 @@ use future::ResponseFuture;
 
 /// A [`tower_layer::Layer`] for tonic servers that answers every gRPC error as gRPC OK with a
 /// status-only message, the way Clarifai's API answers failures: the reverse of
-/// [`InBodyLayer`](super::InBodyLayer).
+/// [`InBodyToErrorLayer`](super::in_body_to_error::InBodyToErrorLayer).
 ///
 /// Clarifai's own clients retry throttles and busy models only when the status comes in the
 /// body: the Python SDK sleeps and retries an in-body `CONN_THROTTLED` or
@@ -79,8 +79,8 @@ use future::ResponseFuture;
 /// Bounded: nothing is buffered. Stream messages pass through as they come; the added message
 /// is built from the error's headers alone, so it is no larger than they are.
 ///
-/// Put it **outside** [`StatusLayer`](super::StatusLayer)
-/// (`Server::builder().layer(ErrorsInBodyLayer::new()).layer(StatusLayer::new())`), so that
+/// Put it **outside** [`StatusLayer`](super::status::StatusLayer)
+/// (`Server::builder().layer(ErrorToInBodyLayer::new()).layer(StatusLayer::new())`), so that
 /// `StatusLayer` still sees and logs each error; see the [module docs](super) for when to use
 /// which layer.
 ///
@@ -88,7 +88,7 @@ use future::ResponseFuture;
 ///
 /// ```
 /// use clarifai_status::pb::BaseResponse;
-/// use clarifai_status::server::ErrorsInBodyLayer;
+/// use clarifai_status::server::error_to_in_body::ErrorToInBodyLayer;
 /// use http_body_util::BodyExt;
 /// use prost::Message;
 /// use tower::{Layer, ServiceExt};
@@ -99,7 +99,7 @@ use future::ResponseFuture;
 /// let service = tower::service_fn(|_: http::Request<()>| async {
 ///     Ok::<_, std::convert::Infallible>(tonic::Status::not_found("no model `m1`").into_http::<String>())
 /// });
-/// let response = ErrorsInBodyLayer::new().layer(service).oneshot(http::Request::new(())).await.unwrap();
+/// let response = ErrorToInBodyLayer::new().layer(service).oneshot(http::Request::new(())).await.unwrap();
 /// assert_eq!(response.status(), http::StatusCode::OK);
 /// assert!(!response.headers().contains_key("grpc-status"));
 ///
@@ -112,14 +112,14 @@ use future::ResponseFuture;
 /// # }
 /// ```
 #[derive(Debug, Clone, Default)]
-pub struct ErrorsInBodyLayer {
+pub struct ErrorToInBodyLayer {
     services: Option<Arc<[Box<str>]>>,
 }
 
-impl ErrorsInBodyLayer {
+impl ErrorToInBodyLayer {
     /// The layer, answering the errors of every service in-body.
-    pub fn new() -> ErrorsInBodyLayer {
-        ErrorsInBodyLayer { services: None }
+    pub fn new() -> ErrorToInBodyLayer {
+        ErrorToInBodyLayer { services: None }
     }
 
     /// Answers in-body only the errors of these gRPC services (full names, such as
@@ -132,12 +132,12 @@ impl ErrorsInBodyLayer {
     /// # Examples
     ///
     /// ```
-    /// use clarifai_status::server::ErrorsInBodyLayer;
+    /// use clarifai_status::server::error_to_in_body::ErrorToInBodyLayer;
     ///
-    /// let layer = ErrorsInBodyLayer::new().only_services(["clarifai.api.V2"]);
+    /// let layer = ErrorToInBodyLayer::new().only_services(["clarifai.api.V2"]);
     /// # let _ = layer;
     /// ```
-    pub fn only_services<I, S>(mut self, names: I) -> ErrorsInBodyLayer
+    pub fn only_services<I, S>(mut self, names: I) -> ErrorToInBodyLayer
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -152,33 +152,33 @@ impl ErrorsInBodyLayer {
     }
 }
 
-impl<S> Layer<S> for ErrorsInBodyLayer {
-    type Service = ErrorsInBody<S>;
+impl<S> Layer<S> for ErrorToInBodyLayer {
+    type Service = ErrorToInBody<S>;
 
-    fn layer(&self, inner: S) -> ErrorsInBody<S> {
-        ErrorsInBody {
+    fn layer(&self, inner: S) -> ErrorToInBody<S> {
+        ErrorToInBody {
             inner,
             services: self.services.clone(),
         }
     }
 }
 
-/// The service made by [`ErrorsInBodyLayer`].
+/// The service made by [`ErrorToInBodyLayer`].
 #[derive(Clone)]
-pub struct ErrorsInBody<S> {
+pub struct ErrorToInBody<S> {
     inner: S,
     services: Option<Arc<[Box<str>]>>,
 }
 
-impl<S> fmt::Debug for ErrorsInBody<S> {
+impl<S> fmt::Debug for ErrorToInBody<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ErrorsInBody")
+        f.debug_struct("ErrorToInBody")
             .field("services", &self.services)
             .finish_non_exhaustive()
     }
 }
 
-impl<S> ErrorsInBody<S> {
+impl<S> ErrorToInBody<S> {
     /// Whether the layer answers the errors of a call to this path (`/<service>/<method>`).
     fn applies(&self, path: &str) -> bool {
         let Some(names) = &self.services else {
@@ -192,7 +192,7 @@ impl<S> ErrorsInBody<S> {
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ErrorsInBody<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ErrorToInBody<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
@@ -344,7 +344,7 @@ fn ok_trailers(mut trailers: HeaderMap) -> HeaderMap {
 }
 
 pin_project! {
-    /// The response body of [`ErrorsInBody`]: the original body, with an error in its trailers
+    /// The response body of [`ErrorToInBody`]: the original body, with an error in its trailers
     /// answered as one more message and `grpc-status: 0`; or, for a Trailers-Only error, the
     /// status-only message and `grpc-status: 0`.
     pub struct ResponseBody<B> {

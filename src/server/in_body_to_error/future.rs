@@ -1,11 +1,11 @@
-//! The response future of [`InBody`](super::InBody).
+//! The response future of [`InBodyToError`](super::InBodyToError).
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// The response future of [`InBody`](super::InBody): the inner call, then the reading of the
+/// The response future of [`InBodyToError`](super::InBodyToError): the inner call, then the reading of the
 /// response's first message.
 pub struct ResponseFuture<T, E> {
     inner: Pin<Box<dyn Future<Output = Result<T, E>> + Send>>,

@@ -1,4 +1,4 @@
-//! The response future of [`ErrorsInBody`](super::ErrorsInBody).
+//! The response future of [`ErrorToInBody`](super::ErrorToInBody).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,7 +10,7 @@ use pin_project_lite::pin_project;
 use super::{answer, ResponseBody};
 
 pin_project! {
-    /// The response future of [`ErrorsInBody`](super::ErrorsInBody): answers a Trailers-Only
+    /// The response future of [`ErrorToInBody`](super::ErrorToInBody): answers a Trailers-Only
     /// error in-body, and wraps the body to answer an error in the trailers in-body.
     #[derive(Debug)]
     pub struct ResponseFuture<F> {

@@ -1,6 +1,6 @@
-//! [`InBodyLayer`]: a layer that turns Clarifai-style in-body failures into gRPC errors.
+//! [`InBodyToErrorLayer`]: a layer that turns Clarifai-style in-body failures into gRPC errors.
 //!
-//! Named as tower's middleware are: the layer, its service [`InBody`], the body
+//! Named as tower's middleware are: the layer, its service [`InBodyToError`], the body
 //! [`ResponseBody`] and [`future::ResponseFuture`].
 
 use std::fmt;
@@ -62,7 +62,7 @@ pub const DEFAULT_MESSAGE_LIMIT: usize = 4 * 1024 * 1024;
 ///
 /// ```
 /// use clarifai_status::pb::{BaseResponse, Status};
-/// use clarifai_status::server::InBodyLayer;
+/// use clarifai_status::server::in_body_to_error::InBodyToErrorLayer;
 /// use http_body_util::BodyExt;
 /// use prost::Message;
 /// use tower::{Layer, ServiceExt};
@@ -75,7 +75,7 @@ pub const DEFAULT_MESSAGE_LIMIT: usize = 4 * 1024 * 1024;
 /// frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
 /// frame.extend_from_slice(&message);
 /// // A unary handler: it reads its request to the end, then answers.
-/// use clarifai_status::server::in_body::RequestBody;
+/// use clarifai_status::server::in_body_to_error::RequestBody;
 /// type Unary = http_body_util::Full<bytes::Bytes>;
 /// let service = tower::service_fn(move |request: http::Request<RequestBody<Unary>>| {
 ///     let body = http_body_util::Full::new(bytes::Bytes::from(frame.clone()));
@@ -86,65 +86,65 @@ pub const DEFAULT_MESSAGE_LIMIT: usize = 4 * 1024 * 1024;
 ///     }
 /// });
 /// let request = http::Request::new(http_body_util::Full::new(bytes::Bytes::from_static(b"\0\0\0\0\0")));
-/// let response = InBodyLayer::new().layer(service).oneshot(request).await.unwrap();
+/// let response = InBodyToErrorLayer::new().layer(service).oneshot(request).await.unwrap();
 /// assert_eq!(response.headers()["grpc-status"], "8"); // RESOURCE_EXHAUSTED
 /// assert_eq!(response.headers()["clarifai-status-code"], "11005");
 /// assert!(response.into_body().collect().await.unwrap().to_bytes().is_empty());
 /// # }
 /// ```
 #[derive(Debug, Clone, Copy)]
-pub struct InBodyLayer {
+pub struct InBodyToErrorLayer {
     limit: usize,
 }
 
-impl InBodyLayer {
+impl InBodyToErrorLayer {
     /// The layer, reading first messages up to [`DEFAULT_MESSAGE_LIMIT`].
-    pub fn new() -> InBodyLayer {
-        InBodyLayer {
+    pub fn new() -> InBodyToErrorLayer {
+        InBodyToErrorLayer {
             limit: DEFAULT_MESSAGE_LIMIT,
         }
     }
 
     /// Sets the largest first message the layer reads; larger ones pass through unread.
-    pub fn message_limit(mut self, bytes: usize) -> InBodyLayer {
+    pub fn message_limit(mut self, bytes: usize) -> InBodyToErrorLayer {
         self.limit = bytes;
         self
     }
 }
 
-impl Default for InBodyLayer {
-    fn default() -> InBodyLayer {
-        InBodyLayer::new()
+impl Default for InBodyToErrorLayer {
+    fn default() -> InBodyToErrorLayer {
+        InBodyToErrorLayer::new()
     }
 }
 
-impl<S> Layer<S> for InBodyLayer {
-    type Service = InBody<S>;
+impl<S> Layer<S> for InBodyToErrorLayer {
+    type Service = InBodyToError<S>;
 
-    fn layer(&self, inner: S) -> InBody<S> {
-        InBody {
+    fn layer(&self, inner: S) -> InBodyToError<S> {
+        InBodyToError {
             inner,
             limit: self.limit,
         }
     }
 }
 
-/// The service made by [`InBodyLayer`].
+/// The service made by [`InBodyToErrorLayer`].
 #[derive(Clone)]
-pub struct InBody<S> {
+pub struct InBodyToError<S> {
     inner: S,
     limit: usize,
 }
 
-impl<S> fmt::Debug for InBody<S> {
+impl<S> fmt::Debug for InBodyToError<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InBody")
+        f.debug_struct("InBodyToError")
             .field("limit", &self.limit)
             .finish_non_exhaustive()
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for InBody<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for InBodyToError<S>
 where
     S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
     ReqBody: Body,
@@ -181,8 +181,8 @@ where
 }
 
 pin_project! {
-    /// The request body the service behind [`InBody`] receives: the client's, unchanged, noting
-    /// when it ends (see [Streams](InBodyLayer#streams)).
+    /// The request body the service behind [`InBodyToError`] receives: the client's, unchanged, noting
+    /// when it ends (see [Streams](InBodyToErrorLayer#streams)).
     pub struct RequestBody<B> {
         #[pin]
         inner: B,
@@ -313,7 +313,7 @@ fn first_message(buf: &[u8], limit: usize) -> Option<FirstMessage> {
 }
 
 pin_project! {
-    /// The response body of [`InBody`]: the bytes read to inspect the first message, then the
+    /// The response body of [`InBodyToError`]: the bytes read to inspect the first message, then the
     /// rest of the original body (or nothing, for an error answered Trailers-Only).
     pub struct ResponseBody<B> {
         prefix: Bytes,
