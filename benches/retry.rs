@@ -123,6 +123,34 @@ where
     start.elapsed()
 }
 
+/// Times `first` and `second` for `iters` calls each, in every sample, alternating chunk by
+/// chunk so drift hits them alike; records each one's ns per call and their difference
+/// (`second` - `first`, as "added") under `group`.
+fn paired(
+    iters: u64,
+    (group, first_name, second_name): (&'static str, &'static str, &'static str),
+    mut first: impl FnMut(u64) -> Duration,
+    mut second: impl FnMut(u64) -> Duration,
+) -> Duration {
+    let (mut first_time, mut second_time, mut done) = (Duration::ZERO, Duration::ZERO, 0);
+    while done < iters {
+        let n = CHUNK.min(iters - done);
+        if (done / CHUNK).is_multiple_of(2) {
+            first_time += first(n);
+            second_time += second(n);
+        } else {
+            second_time += second(n);
+            first_time += first(n);
+        }
+        done += n;
+    }
+    let per = |t: Duration| t.as_nanos() as f64 / iters as f64;
+    SAMPLES.record(group, first_name, per(first_time));
+    SAMPLES.record(group, second_name, per(second_time));
+    SAMPLES.record(group, "added", per(second_time) - per(first_time));
+    first_time + second_time
+}
+
 fn in_process(c: &mut Criterion) {
     let body = framed();
     let mut bare = server();
@@ -134,26 +162,14 @@ fn in_process(c: &mut Criterion) {
     g.bench_function("RetryLayer", |b| {
         b.iter_custom(|iters| time_calls(&mut layered, &body, iters))
     });
-    // Both paths in every sample, alternating chunk by chunk, so drift hits them alike.
     g.bench_function("paired (bare + RetryLayer)", |b| {
         b.iter_custom(|iters| {
-            let (mut bare_time, mut layered_time, mut done) = (Duration::ZERO, Duration::ZERO, 0);
-            while done < iters {
-                let n = CHUNK.min(iters - done);
-                if (done / CHUNK).is_multiple_of(2) {
-                    bare_time += time_calls(&mut bare, &body, n);
-                    layered_time += time_calls(&mut layered, &body, n);
-                } else {
-                    layered_time += time_calls(&mut layered, &body, n);
-                    bare_time += time_calls(&mut bare, &body, n);
-                }
-                done += n;
-            }
-            let per = |t: Duration| t.as_nanos() as f64 / iters as f64;
-            SAMPLES.record("", "bare", per(bare_time));
-            SAMPLES.record("", "layered", per(layered_time));
-            SAMPLES.record("", "added", per(layered_time) - per(bare_time));
-            bare_time + layered_time
+            paired(
+                iters,
+                ("", "bare", "layered"),
+                |n| time_calls(&mut bare, &body, n),
+                |n| time_calls(&mut layered, &body, n),
+            )
         })
     });
     g.finish();
@@ -290,23 +306,12 @@ fn in_body_read(c: &mut Criterion) {
     });
     g.bench_function("paired (read off + read on)", |b| {
         b.iter_custom(|iters| {
-            let (mut off_time, mut on_time, mut done) = (Duration::ZERO, Duration::ZERO, 0);
-            while done < iters {
-                let n = CHUNK.min(iters - done);
-                if (done / CHUNK).is_multiple_of(2) {
-                    off_time += time_read_calls(&mut off, &body, n);
-                    on_time += time_read_calls(&mut on, &body, n);
-                } else {
-                    on_time += time_read_calls(&mut on, &body, n);
-                    off_time += time_read_calls(&mut off, &body, n);
-                }
-                done += n;
-            }
-            let per = |t: Duration| t.as_nanos() as f64 / iters as f64;
-            SAMPLES.record("in_body", "off", per(off_time));
-            SAMPLES.record("in_body", "on", per(on_time));
-            SAMPLES.record("in_body", "added", per(on_time) - per(off_time));
-            off_time + on_time
+            paired(
+                iters,
+                ("in_body", "off", "on"),
+                |n| time_read_calls(&mut off, &body, n),
+                |n| time_read_calls(&mut on, &body, n),
+            )
         })
     });
     g.finish();
