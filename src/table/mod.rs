@@ -40,6 +40,29 @@
 //!
 //! [`Outcome`]'s own docs show that a `match` naming all its variants does not compile.
 //!
+//! # How codes map
+//!
+//! Each code declares, in the proto beside its number, an **outcome** (success, in_progress or
+//! failure), whether it is **retryable**, its **gRPC code** and its **HTTP status**:
+//!
+//! - *success* (the call did what was asked) is gRPC OK and HTTP 2xx (202 for `ACCEPTED`, 207 for
+//!   `MIXED_STATUS`);
+//! - *in_progress* (a long-running resource is pending, queued, training, running) is gRPC OK and
+//!   HTTP 2xx: pollers wait on it;
+//! - *failure* is never gRPC OK nor HTTP 2xx. Its gRPC code follows its meaning (credentials:
+//!   `UNAUTHENTICATED`; scopes: `PERMISSION_DENIED`; missing: `NOT_FOUND`; throttles:
+//!   `RESOURCE_EXHAUSTED`; busy servers: `UNAVAILABLE`; ...), and its HTTP status the canonical
+//!   gRPC-to-HTTP table, except where Clarifai's observed behaviour or HTTP's own meaning is more
+//!   precise (307 for `MOVED`, 413 for too large, ...), each exception commented in the proto;
+//! - *retryable* means the same request may succeed later without any change, within seconds to
+//!   minutes (throttles, busy or loading models, `RUNNER_NEEDS_RETRY`, deadlocks, queue errors); a
+//!   code that says "not now" (`MODEL_DEPLOYING`, `MODEL_LOADING`) is a retryable failure;
+//! - `ZERO` and numbers not in the table are failures: gRPC `UNKNOWN`, HTTP 500, not retryable,
+//!   and the number is kept.
+//!
+//! The generator (`codegen/` in the repository, its README has the release routine) refuses a
+//! table that breaks these rules, naming the code.
+//!
 //! # The table
 //!
 //! Generated from `proto/clarifai/api/status/status_code.proto`; the proto's comments say why
