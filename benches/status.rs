@@ -53,9 +53,10 @@ fn build(c: &mut Criterion) {
     let mut g = c.benchmark_group(name);
     bench(&mut g, name, "bare Status::new + 1 metadata insert", || {
         let mut status = tonic::Status::new(code.grpc_code(), code.description());
-        status
-            .metadata_mut()
-            .insert(grpc::CODE_HEADER, MetadataValue::from(code.number()));
+        status.metadata_mut().insert(
+            clarifai_status::CODE_HEADER,
+            MetadataValue::from(code.number()),
+        );
         status
     });
     bench(&mut g, name, "Status::from(StatusCode)", || {
@@ -76,7 +77,10 @@ fn build(c: &mut Criterion) {
         "tonic-types with_error_details_and_metadata",
         || {
             let mut metadata = MetadataMap::with_capacity(1);
-            metadata.insert(grpc::CODE_HEADER, MetadataValue::from(code.number()));
+            metadata.insert(
+                clarifai_status::CODE_HEADER,
+                MetadataValue::from(code.number()),
+            );
             let info = HashMap::from([("code".to_owned(), code.number().to_string())]);
             tonic::Status::with_error_details_and_metadata(
                 code.grpc_code(),
@@ -93,13 +97,18 @@ fn read(c: &mut Criterion) {
     let name = "read";
     let with_header = tonic::Status::from(CODE);
     let mut details_only = tonic::Status::from(CODE);
-    details_only.metadata_mut().remove(grpc::CODE_HEADER);
+    details_only
+        .metadata_mut()
+        .remove(clarifai_status::CODE_HEADER);
     let mut headers = http::HeaderMap::new();
     if details_only.add_header(&mut headers).is_err() {
         panic!("status does not fit in headers");
     }
     let mut headers_with_code = headers.clone();
-    headers_with_code.insert(grpc::CODE_HEADER, http::HeaderValue::from(CODE.number()));
+    headers_with_code.insert(
+        clarifai_status::CODE_HEADER,
+        http::HeaderValue::from(CODE.number()),
+    );
     let expected = Code::from(CODE);
     assert_eq!(with_header.clarifai_code(), expected);
     assert_eq!(details_only.clarifai_code(), expected);

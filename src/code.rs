@@ -35,7 +35,7 @@ use crate::{Outcome, ParseCodeError, StatusCode, UnknownCode};
 ///
 /// Wherever this crate reads a code written as text, it follows one set of rules: `Code`'s and
 /// [`StatusCode`]'s `FromStr`, serde's strings (feature `serde`), the `clarifai-status-code`
-/// header ([`grpc::read_code`](crate::grpc::read_code), [`rest::read_code`],
+/// header ([`grpc::read_code`](crate::grpc::read_code), [`rest::read_code_or_fallback`],
 /// [`tonic::Status`] metadata) and a string `status.code` in REST JSON
 /// ([`rest::parse_json`]).
 ///
@@ -70,12 +70,18 @@ use crate::{Outcome, ParseCodeError, StatusCode, UnknownCode};
 /// assert_eq!(StatusCode::from_name(" CONN_KEY_INVALID"), None); // the exact lookup
 /// ```
 // The REST readers exist with `json`; without it their links go to the features table.
-#[cfg_attr(feature = "json", doc = "[`rest::read_code`]: crate::rest::read_code")]
+#[cfg_attr(
+    feature = "json",
+    doc = "[`rest::read_code_or_fallback`]: crate::rest::read_code_or_fallback"
+)]
 #[cfg_attr(
     feature = "json",
     doc = "[`rest::parse_json`]: crate::rest::parse_json"
 )]
-#[cfg_attr(not(feature = "json"), doc = "[`rest::read_code`]: crate#features")]
+#[cfg_attr(
+    not(feature = "json"),
+    doc = "[`rest::read_code_or_fallback`]: crate#features"
+)]
 #[cfg_attr(not(feature = "json"), doc = "[`rest::parse_json`]: crate#features")]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Code(i32);

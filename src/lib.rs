@@ -102,6 +102,17 @@ pub use error::{ParseCodeError, ParseOutcomeError, UnknownCode};
 pub use pb::StatusCode;
 pub use table::Outcome;
 
+/// The header (gRPC metadata, and HTTP over REST) that carries the decimal Clarifai code:
+/// `clarifai-status-code: 11008`. The [`grpc`] and [`rest`] conversions write and read it.
+///
+/// # Examples
+///
+/// ```
+/// let status = tonic::Status::from(clarifai_status::StatusCode::ConnKeyInvalid);
+/// assert_eq!(status.metadata().get(clarifai_status::CODE_HEADER).unwrap(), "11008");
+/// ```
+pub const CODE_HEADER: &str = "clarifai-status-code";
+
 // The README's examples run as doctests.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

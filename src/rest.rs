@@ -9,16 +9,16 @@
 //!   fields (`stack_trace`, `internal_details`, `redirect_info`) are never written; so a `MOVED`
 //!   response carries no `Location` taken from `redirect_info`.
 //!
-//! Reading a response back ([`read_code`], [`read_status`]): the `clarifai-status-code` header,
+//! Reading a response back ([`read_code_or_fallback`], [`read_status_or_fallback`]): the `clarifai-status-code` header,
 //! then the JSON `status.code` (a number, a decimal string or a name), then
 //! [`mapping::fallback_from_http`](crate::mapping::fallback_from_http) of the HTTP status.
 //! Malformed headers and bodies never panic: the next source is tried.
 //!
 //! Everything here is plain `http` types, so it works with any `http`-based framework (axum,
 //! hyper, warp, actix via conversion) without making one a dependency. The JSON bodies
-//! ([`response`], [`code_response`], [`to_json`], [`parse_json`], [`read_code`],
-//! [`read_status`]) need the `json` feature (serde_json); the `Retry-After` helpers and
-//! [`CODE_HEADER`] are in every build.
+//! ([`response`], [`code_response`], [`to_json`], [`parse_json`], [`read_code_or_fallback`],
+//! [`read_status_or_fallback`]) need the `json` feature (serde_json); the `Retry-After` helpers and
+//! [`CODE_HEADER`](crate::CODE_HEADER) are in every build.
 //!
 //! # Examples
 //!
@@ -38,7 +38,7 @@
 //! assert!(!response.body().contains("key table"));
 //!
 //! let (parts, body) = response.into_parts();
-//! let back = rest::read_status(parts.status, &parts.headers, body.as_bytes());
+//! let back = rest::read_status_or_fallback(parts.status, &parts.headers, body.as_bytes());
 //! assert_eq!(back.code, 11008);
 //! assert_eq!(back.req_id, "req-1");
 //! assert_eq!(back.description, "Invalid API key or Invalid API key/application pair");
@@ -49,8 +49,14 @@
 #![cfg_attr(not(feature = "json"), doc = "[`code_response`]: crate#features")]
 #![cfg_attr(not(feature = "json"), doc = "[`to_json`]: crate#features")]
 #![cfg_attr(not(feature = "json"), doc = "[`parse_json`]: crate#features")]
-#![cfg_attr(not(feature = "json"), doc = "[`read_code`]: crate#features")]
-#![cfg_attr(not(feature = "json"), doc = "[`read_status`]: crate#features")]
+#![cfg_attr(
+    not(feature = "json"),
+    doc = "[`read_code_or_fallback`]: crate#features"
+)]
+#![cfg_attr(
+    not(feature = "json"),
+    doc = "[`read_status_or_fallback`]: crate#features"
+)]
 
 use std::time::Duration;
 
@@ -67,9 +73,6 @@ use crate::mapping::fallback_from_http;
 use crate::pb::PublicValue;
 #[cfg(feature = "json")]
 use crate::{pb, Code};
-
-/// The header that carries the decimal Clarifai code.
-pub const CODE_HEADER: &str = crate::grpc::CODE_HEADER;
 
 #[cfg(feature = "json")]
 /// The JSON body for a status: `{"status": {...}}` with `code`, `description` (the status's, else
@@ -184,7 +187,7 @@ pub fn read_retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 #[cfg(feature = "json")]
-/// The most bytes of a body the JSON readers ([`parse_json`], [`read_code`], [`read_status`])
+/// The most bytes of a body the JSON readers ([`parse_json`], [`read_code_or_fallback`], [`read_status_or_fallback`])
 /// look at: 1 MiB. The status must end within them.
 ///
 /// Reading is bounded by this and by what the status holds, never by the document: the readers
@@ -465,12 +468,12 @@ mod json {
 /// use clarifai_status::{rest, StatusCode};
 ///
 /// let headers = http::HeaderMap::new();
-/// let code = rest::read_code(http::StatusCode::UNAUTHORIZED, &headers, br#"{"status":{"code":11008}}"#);
+/// let code = rest::read_code_or_fallback(http::StatusCode::UNAUTHORIZED, &headers, br#"{"status":{"code":11008}}"#);
 /// assert_eq!(code, StatusCode::ConnKeyInvalid);
-/// let code = rest::read_code(http::StatusCode::SERVICE_UNAVAILABLE, &headers, b"upstream down");
+/// let code = rest::read_code_or_fallback(http::StatusCode::SERVICE_UNAVAILABLE, &headers, b"upstream down");
 /// assert_eq!(code, StatusCode::RpcServerUnavailable);
 /// ```
-pub fn read_code(status: http::StatusCode, headers: &HeaderMap, body: &[u8]) -> Code {
+pub fn read_code_or_fallback(status: http::StatusCode, headers: &HeaderMap, body: &[u8]) -> Code {
     crate::grpc::parse_code_header(
         headers
             .get(&crate::grpc::CODE_NAME)
@@ -483,8 +486,12 @@ pub fn read_code(status: http::StatusCode, headers: &HeaderMap, body: &[u8]) -> 
 #[cfg(feature = "json")]
 /// The Clarifai status of an HTTP response: the JSON body's status if it has one, with its code
 /// replaced by the `clarifai-status-code` header when that is set; else a status with the
-/// [`read_code`] code and no description. The body is parsed once, bounded as [`parse_json`].
-pub fn read_status(status: http::StatusCode, headers: &HeaderMap, body: &[u8]) -> pb::Status {
+/// [`read_code_or_fallback`] code and no description. The body is parsed once, bounded as [`parse_json`].
+pub fn read_status_or_fallback(
+    status: http::StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> pb::Status {
     let header = crate::grpc::parse_code_header(
         headers
             .get(&crate::grpc::CODE_NAME)

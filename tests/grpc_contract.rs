@@ -506,7 +506,7 @@ fn header_map_readers_see_every_code_on_the_wire() {
         assert_eq!(grpc::read_code(&headers), Some(code), "header of {n}");
         assert_eq!(grpc::read_grpc_code(&headers), Some(code.grpc_code()));
         assert_eq!(grpc::read_retry_delay(&headers), Some(delay));
-        assert_eq!(grpc::pushback(&headers), Some(Pushback::After(delay)));
+        assert_eq!(grpc::read_pushback(&headers), Some(Pushback::After(delay)));
 
         // Without the code header, the code comes from the base64 details (unpadded, as tonic
         // writes them, and padded, as other peers may).
@@ -527,7 +527,7 @@ fn header_map_readers_see_every_code_on_the_wire() {
         assert_eq!(grpc::read_retry_delay(&headers), Some(delay));
         headers.remove("grpc-retry-pushback-ms");
         assert_eq!(grpc::read_retry_delay(&headers), None);
-        assert_eq!(grpc::pushback(&headers), None);
+        assert_eq!(grpc::read_pushback(&headers), None);
     }
 }
 

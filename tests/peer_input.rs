@@ -399,8 +399,8 @@ proptest! {
         let want = header
             .or(carried.map(Code::new))
             .unwrap_or_else(|| fallback_from_http(http).into());
-        prop_assert_eq!(rest::read_code(http, &headers, body.as_bytes()), want);
-        prop_assert_eq!(rest::read_status(http, &headers, body.as_bytes()).code, want.number());
+        prop_assert_eq!(rest::read_code_or_fallback(http, &headers, body.as_bytes()), want);
+        prop_assert_eq!(rest::read_status_or_fallback(http, &headers, body.as_bytes()).code, want.number());
 
         // And on raw gRPC trailers, over base64 details.
         if let Some(details) = details {
@@ -427,7 +427,7 @@ proptest! {
             Some(ms) if ms >= 0 => Pushback::After(Duration::from_millis(ms.unsigned_abs())),
             _ => Pushback::DoNotRetry,
         };
-        prop_assert_eq!(grpc::pushback(&headers), Some(want));
+        prop_assert_eq!(grpc::read_pushback(&headers), Some(want));
         let delay = match want {
             Pushback::After(delay) => Some(delay),
             Pushback::DoNotRetry => None,
@@ -529,8 +529,8 @@ proptest! {
         let want = body_code(&body);
         prop_assert_eq!(rest::parse_json(&body).map(|s| s.code), want.map(Code::number));
         let want = want.unwrap_or_else(|| fallback_from_http(http).into());
-        prop_assert_eq!(rest::read_code(http, &empty, &body), want);
-        prop_assert_eq!(rest::read_status(http, &empty, &body).code, want.number());
+        prop_assert_eq!(rest::read_code_or_fallback(http, &empty, &body), want);
+        prop_assert_eq!(rest::read_status_or_fallback(http, &empty, &body).code, want.number());
     }
 
     #[test]
@@ -543,7 +543,7 @@ proptest! {
         let want = body_code(body.as_bytes());
         prop_assert_eq!(rest::parse_json(body.as_bytes()).map(|s| s.code), want.map(Code::number));
         let want = want.unwrap_or_else(|| fallback_from_http(http).into());
-        prop_assert_eq!(rest::read_code(http, &empty, body.as_bytes()), want);
+        prop_assert_eq!(rest::read_code_or_fallback(http, &empty, body.as_bytes()), want);
     }
 
     #[test]
@@ -559,8 +559,8 @@ proptest! {
             prop_assert!(parsed.stack_trace.is_empty());
         }
         let want = want.unwrap_or_else(|| fallback_from_http(http).into());
-        prop_assert_eq!(rest::read_code(http, &empty, &body), want);
-        prop_assert_eq!(rest::read_status(http, &empty, &body).code, want.number());
+        prop_assert_eq!(rest::read_code_or_fallback(http, &empty, &body), want);
+        prop_assert_eq!(rest::read_status_or_fallback(http, &empty, &body).code, want.number());
     }
 
     #[test]
@@ -577,8 +577,8 @@ proptest! {
         ];
         for body in bodies {
             prop_assert_eq!(rest::parse_json(body.as_bytes()), None);
-            prop_assert_eq!(rest::read_code(http, &empty, body.as_bytes()), want);
-            prop_assert_eq!(rest::read_status(http, &empty, body.as_bytes()).code, want.number());
+            prop_assert_eq!(rest::read_code_or_fallback(http, &empty, body.as_bytes()), want);
+            prop_assert_eq!(rest::read_status_or_fallback(http, &empty, body.as_bytes()).code, want.number());
         }
     }
 
@@ -591,7 +591,7 @@ proptest! {
         let want = code_text(code.as_bytes());
         prop_assert_eq!(rest::parse_json(body.as_bytes()).map(|s| s.code), want.map(Code::number));
         let want = want.unwrap_or_else(|| fallback_from_http(http).into());
-        prop_assert_eq!(rest::read_code(http, &HeaderMap::new(), body.as_bytes()), want);
+        prop_assert_eq!(rest::read_code_or_fallback(http, &HeaderMap::new(), body.as_bytes()), want);
     }
 }
 
@@ -602,7 +602,7 @@ fn deeply_nested_json_falls_back_without_overflowing_the_stack() {
     let http = http::StatusCode::BAD_GATEWAY;
     assert_eq!(rest::parse_json(body.as_bytes()), None);
     assert_eq!(
-        rest::read_code(http, &HeaderMap::new(), body.as_bytes()),
+        rest::read_code_or_fallback(http, &HeaderMap::new(), body.as_bytes()),
         fallback_from_http(http)
     );
     let body = format!(
@@ -611,7 +611,7 @@ fn deeply_nested_json_falls_back_without_overflowing_the_stack() {
         "]".repeat(depth)
     );
     assert_eq!(
-        rest::read_code(http, &HeaderMap::new(), body.as_bytes()),
+        rest::read_code_or_fallback(http, &HeaderMap::new(), body.as_bytes()),
         fallback_from_http(http)
     );
 }
@@ -640,7 +640,7 @@ fn header_values_out_of_i32_range_or_misspelled_are_skipped() {
         let headers = header_map("clarifai-status-code", value.as_bytes());
         assert_eq!(grpc::read_code(&headers), want.map(Code::new), "{value:?}");
         let http = http::StatusCode::TOO_MANY_REQUESTS;
-        let code = rest::read_code(http, &headers, b"");
+        let code = rest::read_code_or_fallback(http, &headers, b"");
         let fallback = Code::from(fallback_from_http(http));
         assert_eq!(code, want.map_or(fallback, Code::new), "{value:?}");
     }
@@ -668,7 +668,7 @@ fn json_code_strings_padded_or_misspelled_read_as_the_rules_say() {
         );
         let want = want.map_or(fallback_from_http(http).into(), Code::new);
         assert_eq!(
-            rest::read_code(http, &HeaderMap::new(), body.as_bytes()),
+            rest::read_code_or_fallback(http, &HeaderMap::new(), body.as_bytes()),
             want
         );
     }

@@ -45,7 +45,7 @@ fn header(headers: &HeaderMap, name: &str) -> Option<Vec<u8>> {
 
 fn with_code_header(value: &str) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    headers.insert(rest::CODE_HEADER, value.parse().unwrap());
+    headers.insert(clarifai_status::CODE_HEADER, value.parse().unwrap());
     headers
 }
 
@@ -112,16 +112,19 @@ fn every_response_reads_back_its_code_and_status() {
     for code in codes() {
         let (parts, body) = rest::response(&full(code)).into_parts();
         let body = body.as_bytes();
-        assert_eq!(rest::read_code(parts.status, &parts.headers, body), code);
         assert_eq!(
-            rest::read_status(parts.status, &parts.headers, body),
+            rest::read_code_or_fallback(parts.status, &parts.headers, body),
+            code
+        );
+        assert_eq!(
+            rest::read_status_or_fallback(parts.status, &parts.headers, body),
             full(code)
         );
         assert_eq!(rest::parse_json(body), Some(full(code)));
 
         // A bare status reads back with the table's description, which the body carries.
         let (parts, body) = rest::response(&bare(code)).into_parts();
-        let back = rest::read_status(parts.status, &parts.headers, body.as_bytes());
+        let back = rest::read_status_or_fallback(parts.status, &parts.headers, body.as_bytes());
         let want = pb::Status {
             description: code.description().to_owned(),
             ..bare(code)
@@ -147,10 +150,11 @@ fn json_code_is_read_as_number_decimal_string_printed_name_or_alias() {
             assert_eq!(parsed.map(|s| s.req_id), Some("r".to_owned()));
             for http in HTTP_STATUSES {
                 assert_eq!(
-                    rest::read_code(http_status(http), &empty, body.as_bytes()),
+                    rest::read_code_or_fallback(http_status(http), &empty, body.as_bytes()),
                     code
                 );
-                let status = rest::read_status(http_status(http), &empty, body.as_bytes());
+                let status =
+                    rest::read_status_or_fallback(http_status(http), &empty, body.as_bytes());
                 assert_eq!((status.code, status.req_id.as_str()), (n, "r"));
             }
         }
@@ -185,10 +189,10 @@ fn json_code_of_the_wrong_type_falls_back_to_the_http_status() {
         for http in HTTP_STATUSES {
             let want = mapping::fallback_from_http(http_status(http));
             assert_eq!(
-                rest::read_code(http_status(http), &empty, body.as_bytes()),
+                rest::read_code_or_fallback(http_status(http), &empty, body.as_bytes()),
                 want
             );
-            let status = rest::read_status(http_status(http), &empty, body.as_bytes());
+            let status = rest::read_status_or_fallback(http_status(http), &empty, body.as_bytes());
             assert_eq!(status, bare(want.into()), "{bad} with {http}");
         }
     }
@@ -213,9 +217,12 @@ fn bodies_without_a_status_code_fall_back_to_the_http_status() {
         assert_eq!(rest::parse_json(body), None);
         for http in HTTP_STATUSES {
             let want = mapping::fallback_from_http(http_status(http));
-            assert_eq!(rest::read_code(http_status(http), &empty, body), want);
             assert_eq!(
-                rest::read_status(http_status(http), &empty, body),
+                rest::read_code_or_fallback(http_status(http), &empty, body),
+                want
+            );
+            assert_eq!(
+                rest::read_status_or_fallback(http_status(http), &empty, body),
                 bare(want.into())
             );
         }
@@ -251,8 +258,11 @@ fn header_wins_over_json_and_json_over_http_status() {
         for http in HTTP_STATUSES {
             let http = http_status(http);
             let headers = with_code_header(&a.number().to_string());
-            assert_eq!(rest::read_code(http, &headers, body.as_bytes()), *a);
-            let status = rest::read_status(http, &headers, body.as_bytes());
+            assert_eq!(
+                rest::read_code_or_fallback(http, &headers, body.as_bytes()),
+                *a
+            );
+            let status = rest::read_status_or_fallback(http, &headers, body.as_bytes());
             let want = pb::Status {
                 code: a.number(),
                 ..full(b)
@@ -260,12 +270,21 @@ fn header_wins_over_json_and_json_over_http_status() {
             assert_eq!(status, want, "header {a:?} over JSON {b:?}");
 
             let empty = HeaderMap::new();
-            assert_eq!(rest::read_code(http, &empty, body.as_bytes()), b);
-            assert_eq!(rest::read_status(http, &empty, body.as_bytes()), full(b));
+            assert_eq!(
+                rest::read_code_or_fallback(http, &empty, body.as_bytes()),
+                b
+            );
+            assert_eq!(
+                rest::read_status_or_fallback(http, &empty, body.as_bytes()),
+                full(b)
+            );
 
             let fallback = mapping::fallback_from_http(http);
-            assert_eq!(rest::read_code(http, &empty, b"not json"), fallback);
-            let status = rest::read_status(http, &headers, b"not json");
+            assert_eq!(
+                rest::read_code_or_fallback(http, &empty, b"not json"),
+                fallback
+            );
+            let status = rest::read_status_or_fallback(http, &headers, b"not json");
             assert_eq!(status, bare(*a), "header over HTTP status");
         }
     }
@@ -289,12 +308,12 @@ fn garbage_header_falls_back_to_json() {
             let headers = with_code_header(value);
             let http = http::StatusCode::INTERNAL_SERVER_ERROR;
             assert_eq!(
-                rest::read_code(http, &headers, body.as_bytes()),
+                rest::read_code_or_fallback(http, &headers, body.as_bytes()),
                 code,
                 "{value:?}"
             );
             assert_eq!(
-                rest::read_status(http, &headers, body.as_bytes()),
+                rest::read_status_or_fallback(http, &headers, body.as_bytes()),
                 full(code)
             );
         }
@@ -304,7 +323,7 @@ fn garbage_header_falls_back_to_json() {
 #[test]
 fn header_with_surrounding_spaces_is_read() {
     let headers = with_code_header(" 11008 ");
-    let code = rest::read_code(http::StatusCode::OK, &headers, b"");
+    let code = rest::read_code_or_fallback(http::StatusCode::OK, &headers, b"");
     assert_eq!(code, StatusCode::ConnKeyInvalid);
 }
 
@@ -314,8 +333,11 @@ fn every_http_status_alone_reads_as_its_fallback() {
     for n in 100..=999 {
         let http = http_status(n);
         let want = mapping::fallback_from_http(http);
-        assert_eq!(rest::read_code(http, &empty, b""), want);
-        assert_eq!(rest::read_status(http, &empty, b""), bare(want.into()));
+        assert_eq!(rest::read_code_or_fallback(http, &empty, b""), want);
+        assert_eq!(
+            rest::read_status_or_fallback(http, &empty, b""),
+            bare(want.into())
+        );
     }
 }
 

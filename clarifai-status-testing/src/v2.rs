@@ -124,7 +124,7 @@ fn unreadable_as_bad_request(
     response: http::Response<tonic::body::Body>,
 ) -> http::Response<tonic::body::Body> {
     let headers = response.headers();
-    if headers.contains_key(clarifai_status::grpc::CODE_HEADER)
+    if headers.contains_key(clarifai_status::CODE_HEADER)
         || clarifai_status::grpc::read_grpc_code(headers) != Some(tonic::Code::Internal)
     {
         return response;

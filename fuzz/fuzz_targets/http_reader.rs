@@ -1,4 +1,4 @@
-//! The HTTP response readers: `rest::{read_code, read_status, read_retry_after}` on any status,
+//! The HTTP response readers: `rest::{read_code_or_fallback, read_status_or_fallback, read_retry_after}` on any status,
 //! headers and body a peer may send.
 #![no_main]
 
@@ -19,15 +19,15 @@ fuzz_target!(|input: Input<'_>| {
         .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     let mut headers = http::HeaderMap::new();
     for (key, value) in [
-        (rest::CODE_HEADER, input.code_header),
+        (clarifai_status::CODE_HEADER, input.code_header),
         ("retry-after", input.retry_after),
     ] {
         if let Some(Ok(value)) = value.map(http::HeaderValue::from_bytes) {
             headers.insert(key, value);
         }
     }
-    let code = rest::read_code(status, &headers, input.body);
-    let read = rest::read_status(status, &headers, input.body);
+    let code = rest::read_code_or_fallback(status, &headers, input.body);
+    let read = rest::read_status_or_fallback(status, &headers, input.body);
     assert_eq!(read.code, code.number());
     let _ = rest::read_retry_after(&headers);
 });

@@ -116,7 +116,7 @@ fuzz_target!(|input: Input<'_>| {
 
     let mut metadata = MetadataMap::new();
     for (key, value) in [
-        (grpc::CODE_HEADER, input.code_header),
+        (clarifai_status::CODE_HEADER, input.code_header),
         (grpc::PUSHBACK_HEADER, input.pushback),
     ] {
         if let Ok(value) = MetadataValue::try_from(value) {
@@ -152,7 +152,7 @@ fuzz_target!(|input: Input<'_>| {
             .into_bytes(),
     };
     for (key, value) in [
-        (grpc::CODE_HEADER, input.code_header),
+        (clarifai_status::CODE_HEADER, input.code_header),
         ("grpc-status", input.grpc_status),
         (grpc::PUSHBACK_HEADER, input.pushback),
         ("grpc-status-details-bin", &details_text[..]),
@@ -170,5 +170,5 @@ fuzz_target!(|input: Input<'_>| {
         None => assert!(!headers.contains_key("grpc-status")),
     }
     let _ = grpc::read_retry_delay(&headers);
-    let _ = grpc::pushback(&headers);
+    let _ = grpc::read_pushback(&headers);
 });

@@ -88,12 +88,10 @@ use tonic::metadata::{MetadataMap, MetadataValue};
 
 use crate::mapping::fallback_from_grpc;
 use crate::pb;
-use crate::Code;
+use crate::{Code, CODE_HEADER};
 
 pub(crate) mod details;
 
-/// The metadata key that carries the decimal Clarifai code.
-pub const CODE_HEADER: &str = "clarifai-status-code";
 /// gRFC A6's server pushback header: milliseconds to wait, or negative for "do not retry".
 pub const PUSHBACK_HEADER: &str = "grpc-retry-pushback-ms";
 /// The `ErrorInfo.domain` of Clarifai errors.
@@ -527,15 +525,15 @@ pub(crate) fn parse_code_header(value: Option<&[u8]>) -> Option<Code> {
 /// # Examples
 ///
 /// ```
-/// use clarifai_status::grpc::{pushback, Pushback};
+/// use clarifai_status::grpc::{read_pushback, Pushback};
 /// use std::time::Duration;
 ///
 /// let mut headers = http::HeaderMap::new();
-/// assert_eq!(pushback(&headers), None);
+/// assert_eq!(read_pushback(&headers), None);
 /// headers.insert("grpc-retry-pushback-ms", "150".parse().unwrap());
-/// assert_eq!(pushback(&headers), Some(Pushback::After(Duration::from_millis(150))));
+/// assert_eq!(read_pushback(&headers), Some(Pushback::After(Duration::from_millis(150))));
 /// headers.insert("grpc-retry-pushback-ms", "-1".parse().unwrap());
-/// assert_eq!(pushback(&headers), Some(Pushback::DoNotRetry));
+/// assert_eq!(read_pushback(&headers), Some(Pushback::DoNotRetry));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pushback {
@@ -557,7 +555,7 @@ fn parse_pushback(value: Option<&[u8]>) -> Option<Pushback> {
 }
 
 /// Reads `grpc-retry-pushback-ms` from response headers or trailers; `None` when absent.
-pub fn pushback(headers: &HeaderMap) -> Option<Pushback> {
+pub fn read_pushback(headers: &HeaderMap) -> Option<Pushback> {
     parse_pushback(headers.get(&PUSHBACK_NAME).map(|v| v.as_bytes()))
 }
 
@@ -680,13 +678,13 @@ pub(crate) const MESSAGE_SET: &percent_encoding::AsciiSet = &percent_encoding::C
     .add(b'}');
 
 /// Reads the retry delay a `RetryInfo` in `grpc-status-details-bin` asks for, else the pushback
-/// header's; `None` when there is neither (or the pushback says not to retry: see [`pushback`]).
+/// header's; `None` when there is neither (or the pushback says not to retry: see [`read_pushback`]).
 pub fn read_retry_delay(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get(&DETAILS_NAME)
         .and_then(|raw| decode_base64(raw.as_bytes()))
         .and_then(|bytes| details::decode(&bytes).retry_after)
-        .or(match pushback(headers) {
+        .or(match read_pushback(headers) {
             Some(Pushback::After(d)) => Some(d),
             _ => None,
         })

@@ -306,7 +306,7 @@ pub(crate) fn in_body(code: i32, headers: &HeaderMap) -> Option<Failure> {
 /// The server's word on retrying: a "do not retry" pushback wins; else `RetryInfo` (decoded
 /// already, or in the details header), `grpc-retry-pushback-ms`, then HTTP `Retry-After`.
 fn pushback(headers: &HeaderMap, retry_info: Option<Duration>) -> Option<Pushback> {
-    if grpc::pushback(headers) == Some(Pushback::DoNotRetry) {
+    if grpc::read_pushback(headers) == Some(Pushback::DoNotRetry) {
         return Some(Pushback::DoNotRetry);
     }
     retry_info

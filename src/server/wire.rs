@@ -130,7 +130,7 @@ pub(crate) fn stamp_error(headers: &mut HeaderMap, grpc_code: tonic::Code, code:
         .get(&grpc::PUSHBACK_NAME)
         .is_some_and(|v| v.len() > MAX_PUSHBACK_LEN)
     {
-        let value = match grpc::pushback(headers) {
+        let value = match grpc::read_pushback(headers) {
             Some(grpc::Pushback::After(delay)) => {
                 HeaderValue::from(i32::try_from(delay.as_millis()).unwrap_or(i32::MAX))
             }

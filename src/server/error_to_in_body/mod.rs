@@ -318,7 +318,7 @@ fn status_of(headers: &HeaderMap, grpc_code: tonic::Code) -> pb::Status {
 /// `grpc-retry-pushback-ms` for the answer: "do not retry" kept as `-1`, else the delay the
 /// error asks for (its `RetryInfo`, else its pushback) in milliseconds, at most `i32::MAX`.
 fn pushback_value(headers: &HeaderMap) -> Option<HeaderValue> {
-    if grpc::pushback(headers) == Some(Pushback::DoNotRetry) {
+    if grpc::read_pushback(headers) == Some(Pushback::DoNotRetry) {
         return Some(HeaderValue::from_static("-1"));
     }
     let delay = grpc::read_retry_delay(headers)?;
