@@ -619,3 +619,65 @@ async fn the_read_holds_at_most_about_1_kib_before_passing_on() {
     }
     assert_eq!(frames, 101);
 }
+
+/// A body that wakes its task `wakeups` times without a frame, then yields `frames`.
+struct SlowStart {
+    wakeups: usize,
+    frames: Frames,
+}
+
+impl http_body::Body for SlowStart {
+    type Data = Bytes;
+    type Error = tonic::Status;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+        if self.wakeups > 0 {
+            self.wakeups -= 1;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Pin::new(&mut self.frames).poll_frame(cx)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn wake_ups_without_a_frame_do_not_count_against_the_read() {
+    // More wake-ups than the frames the read allows (64) before the first message: the read
+    // still finds the busy code and retries.
+    let count = Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
+    let svc = tower::service_fn(move |request: Req| {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            request.into_body().collect().await?;
+            let code = if n == 0 {
+                StatusCode::ModelBusyPleaseRetry
+            } else {
+                StatusCode::Success
+            };
+            let frames = Frames {
+                frames: VecDeque::from([
+                    Frame::data(message(code as i32)),
+                    Frame::trailers(trailers("0")),
+                ]),
+                silent: false,
+            };
+            let body = Body::new(SlowStart {
+                wakeups: 100,
+                frames,
+            });
+            let mut response = http::Response::new(body);
+            response
+                .headers_mut()
+                .insert("content-type", "application/grpc".parse().unwrap());
+            Ok::<_, BoxError>(response)
+        }
+    });
+    let mut svc = Retry::new(BoxCloneService::new(svc), fast());
+    let response = send(&mut svc, request_to(PATH)).await.unwrap();
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+    let (data, _) = read(response).await;
+    assert_eq!(data, vec![message(StatusCode::Success as i32)]);
+}

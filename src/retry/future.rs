@@ -461,8 +461,10 @@ fn poll_peek(
         if *frames >= peek::PEEK_FRAMES || read.len() >= peek::PEEK_LIMIT {
             return Poll::Ready((None, None));
         }
+        let frame = ready!(Pin::new(&mut *body).poll_frame(cx));
+        // Counted once a frame came: a wake-up without one is no frame.
         *frames += 1;
-        match ready!(Pin::new(&mut *body).poll_frame(cx)) {
+        match frame {
             Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) if data.is_empty() => {}
                 Ok(data) => {
