@@ -217,7 +217,6 @@ fn classify_result<R: HasStatus>(
 /// assert!(request.extensions().get::<SendOnce>().is_some());
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct SendOnce;
 
 impl SendOnce {

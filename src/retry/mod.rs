@@ -187,8 +187,8 @@
 //!
 //! # Under overload
 //!
-//! [`Policy::next_delay`] makes the same decision by hand, which the `retry_simulation` example
-//! uses to run the real policy against a server with a capacity and a queue, in virtual time,
+//! A simulation in the crate's tests runs the real policy's decision against a server with a
+//! capacity and a queue, in virtual time,
 //! beside Clarifai's SDK, gRFC A6, AWS's standard mode, Envoy's retry budget and adaptive
 //! throttling (outage, load spike, busy model, hung attempts); BENCHMARKS.md has the results.
 //!
@@ -246,12 +246,13 @@ mod layer;
 mod peek;
 mod policy;
 mod poll;
+#[cfg(test)]
+mod simulation;
 mod timeout;
 
 pub use backoff::Backoff;
 pub use budget::{Budget, InvalidBudget};
 pub use call::{call, call_method, SendOnce};
-pub use classify::AttemptFailure;
 pub use layer::RetryLayer;
 pub use policy::{Policy, MAX_PUSHBACK};
 pub use poll::{poll, PollPolicy};
