@@ -122,7 +122,10 @@ fn retry_after_is_set_in_whole_seconds_rounded_up_and_read_back() {
     for (delay, secs) in cases {
         let mut response = http::Response::new(());
         rest::set_retry_after(&mut response, delay);
-        let value = response.headers().get("retry-after").map(HeaderValue::as_bytes);
+        let value = response
+            .headers()
+            .get("retry-after")
+            .map(HeaderValue::as_bytes);
         assert_eq!(value, Some(secs.to_string().as_bytes()), "{delay:?}");
         let read = rest::read_retry_after(response.headers());
         assert_eq!(read, Some(Duration::from_secs(secs)));
@@ -135,7 +138,10 @@ fn set_retry_after_saturates_a_delay_beyond_u64_seconds() {
     // panic in debug builds, and `Retry-After: 0`, "retry now", in release builds).
     let mut response = http::Response::new(());
     rest::set_retry_after(&mut response, Duration::MAX);
-    let value = response.headers().get("retry-after").map(HeaderValue::as_bytes);
+    let value = response
+        .headers()
+        .get("retry-after")
+        .map(HeaderValue::as_bytes);
     assert_eq!(value, Some(u64::MAX.to_string().as_bytes()));
 }
 

@@ -108,18 +108,31 @@ fn assert_read_alike(input: &str, want: Option<Code>) {
 
     // FromStr.
     assert_eq!(input.parse::<Code>().ok(), want, "Code {input:?}");
-    assert_eq!(input.parse::<StatusCode>().ok(), known, "StatusCode {input:?}");
+    assert_eq!(
+        input.parse::<StatusCode>().ok(),
+        known,
+        "StatusCode {input:?}"
+    );
     if let Err(err) = input.parse::<Code>() {
-        let kept: String = input.chars().take(64).collect();
-        assert!(kept.starts_with(err.input()), "{input:?}: the error keeps the input");
-        assert!(err.input().len() <= 64, "{input:?}: the error cuts a long input");
+        assert!(
+            input.starts_with(err.input()),
+            "{input:?}: the error keeps the input"
+        );
+        assert!(
+            err.input().len() <= 64,
+            "{input:?}: the error cuts a long input"
+        );
     }
 
     // Serde strings.
     #[cfg(feature = "serde")]
     {
         let json = serde_json::to_string(input).unwrap();
-        assert_eq!(serde_json::from_str::<Code>(&json).ok(), want, "serde Code {json}");
+        assert_eq!(
+            serde_json::from_str::<Code>(&json).ok(),
+            want,
+            "serde Code {json}"
+        );
         let strict = serde_json::from_str::<StatusCode>(&json).ok();
         assert_eq!(strict, known, "serde StatusCode {json}");
     }
@@ -163,7 +176,11 @@ fn assert_read_alike(input: &str, want: Option<Code>) {
     let status = rest::read_status_or_fallback(http, &empty, body.as_bytes());
     let want_status = pb::Status {
         code: read.number(),
-        req_id: if want.is_some() { "r".into() } else { String::new() },
+        req_id: if want.is_some() {
+            "r".into()
+        } else {
+            String::new()
+        },
         ..Default::default()
     };
     assert_eq!(status, want_status, "{body}");
@@ -214,7 +231,11 @@ fn display_writes_the_printed_name_and_aliases_read_as_it() {
         assert_eq!(wire.name(), code.name());
         for alias in code.aliases() {
             assert_ne!(*alias, code.name());
-            assert_eq!(alias.parse::<Code>().unwrap().to_string(), code.name());
+            let parsed = alias.parse::<Code>().unwrap();
+            assert_eq!(
+                (parsed.name(), parsed.to_string().as_str()),
+                (code.name(), code.name())
+            );
             assert_eq!(StatusCode::from_name(alias).unwrap().name(), code.name());
         }
     }
