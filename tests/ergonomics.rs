@@ -1,21 +1,17 @@
 //! What a new user meets first, over a real tonic server and client on 127.0.0.1: the client
 //! interceptor sending `authorization: Key <key>`, checked on the server by a closure given to
 //! `ApiKeyAuth::from_fn` without type annotations; and building and reading in-body
-//! `pb::Status` values.
+//! `pb::Status` values. This file is the home of `pb::Status::new` and of `pb::Status`'s
+//! `From<StatusCode>` and `From<Code>`.
 
 use clarifai_status::pb::{BaseResponse, Status};
-use clarifai_status::{Code, Outcome, StatusCode};
+use clarifai_status::{Code, StatusCode};
 use prost::Message;
 
-/// Numbers the table does not know, edges of `i32` included.
-const UNKNOWN_NUMBERS: [i32; 7] = [1, -1, 12345, 77777, 99999, i32::MIN, i32::MAX];
+mod common;
+use common::{codes, UNKNOWN_NUMBERS};
 
-/// Every code of the table, then the unknown numbers.
-fn codes() -> impl Iterator<Item = Code> {
-    StatusCode::all()
-        .map(Code::from)
-        .chain(UNKNOWN_NUMBERS.into_iter().map(Code::new))
-}
+// ---- `pb::Status::new` and `From<StatusCode>` / `From<Code>` for `pb::Status`: their home ----
 
 #[test]
 fn status_new_fills_number_and_table_description_for_every_code() {
@@ -23,6 +19,9 @@ fn status_new_fills_number_and_table_description_for_every_code() {
         let status = Status::new(code);
         assert_eq!(status.code, code.number());
         assert_eq!(status.description, code.description());
+        if !code.is_known() {
+            assert_eq!(status.description, Code::UNKNOWN_DESCRIPTION, "{code}");
+        }
         assert_eq!(status.clarifai_code(), code);
         let rest = Status {
             code: 0,
@@ -38,12 +37,14 @@ fn status_new_fills_number_and_table_description_for_every_code() {
 }
 
 #[test]
-fn status_from_status_code_and_from_code_equal_status_new() {
-    for code in StatusCode::all() {
+fn status_from_status_code_from_code_and_from_a_number_equal_status_new() {
+    for code in codes() {
         assert_eq!(Status::from(code), Status::new(code));
-        assert_eq!(Status::from(Code::from(code)), Status::new(code));
+        assert_eq!(Status::new(code.number()), Status::new(code));
+        if let Some(known) = code.known() {
+            assert_eq!(Status::from(known), Status::new(code));
+        }
     }
-    assert_eq!(Status::from(Code::new(77777)), Status::new(77777));
     let response = BaseResponse {
         status: Some(StatusCode::ModelDeploying.into()),
     };
@@ -54,13 +55,11 @@ fn status_from_status_code_and_from_code_equal_status_new() {
 }
 
 #[test]
-fn status_new_keeps_an_unknown_number_with_the_unknown_description() {
-    let status = Status::new(77777);
-    assert_eq!(status.code, 77777);
-    assert_eq!(status.description, Code::UNKNOWN_DESCRIPTION);
-    assert_eq!(status.clarifai_code().number(), 77777);
-    assert_eq!(status.clarifai_code().outcome(), Outcome::Failure);
+fn a_default_status_reads_as_zero() {
+    assert_eq!(Status::default().clarifai_code(), StatusCode::Zero);
 }
+
+// ---- The `code` field on the wire ----
 
 /// Clarifai's own declaration of the field, `StatusCode code = 1`, which the crate's proto
 /// declares `int32` so that prost generates no lossy `code()` getter.
@@ -95,14 +94,7 @@ fn the_int32_code_is_wire_identical_to_clarifais_enum_and_keeps_every_number() {
     }
 }
 
-#[test]
-fn clarifai_code_of_zero_and_of_a_default_status_is_zero() {
-    assert_eq!(Status::default().clarifai_code(), StatusCode::Zero);
-    let zero = Status::new(StatusCode::Zero);
-    assert_eq!(zero.clarifai_code(), StatusCode::Zero);
-    assert_eq!(zero.description, StatusCode::Zero.description());
-    assert_eq!(zero.clarifai_code().outcome(), Outcome::Failure);
-}
+// ---- `AddApiKey` ----
 
 #[test]
 fn invalid_api_key_is_terse_and_never_shows_the_key() {

@@ -1,22 +1,24 @@
 //! Whatever a peer sends (header values, detail bytes, JSON bodies, numbers out of range) is read
 //! without panicking, and yields the documented result: a source that does not parse is skipped
-//! and the next one is tried, down to the fallback.
+//! and the next one is tried, down to the fallback. This file owns that order of sources under
+//! arbitrary input; the spelling of a code as text is `tests/spelling.rs`'s, and the reading of a
+//! retry delay (`grpc-retry-pushback-ms`, `Retry-After`) is `tests/pushback.rs`'s.
 //!
-//! The expectations are independent of the crate's readers: the helpers below (`decimal`,
-//! `code_text`, `json_code`, `body_code`, `details_say`) are written from the documented
-//! contract (the spelling rules on `Code`, "Codes in text"; the wire contract in `grpc`), digit by
-//! digit and name by name, calling neither the crate's text readers nor `str::parse`, so a bug in
-//! `src/code.rs`, `src/rest.rs` or `src/grpc/` cannot also be the expectation. The literal tests
-//! at the end pin the same rules with literal inputs and answers.
+//! The expectations are independent of the crate's readers: the helpers below (`code_text`,
+//! `json_code`, `body_code`, `details_say`, and `decimal` in `tests/common/peer.rs`) are written
+//! from the documented contract (the spelling rules on `Code`, "Codes in text"; the wire contract
+//! in `grpc`), digit by digit and name by name, calling neither the crate's text readers nor
+//! `str::parse`, so a bug in `src/code.rs`, `src/rest.rs` or `src/grpc/` cannot also be the
+//! expectation.
 // Reads and writes Clarifai's REST JSON bodies.
 #![cfg(feature = "json")]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use base64::Engine as _;
-use clarifai_status::grpc::{self, ClarifaiStatusExt, Pushback};
+use clarifai_status::grpc::{self, ClarifaiStatusExt};
 use clarifai_status::mapping::{fallback_from_grpc, fallback_from_http};
 use clarifai_status::pb::rpc;
 use clarifai_status::{rest, Code, StatusCode};
@@ -25,6 +27,9 @@ use proptest::prelude::*;
 use prost::Message as _;
 use serde_json::Value;
 use tonic::metadata::MetadataMap;
+
+mod common;
+use common::peer::{decimal, header_bytes, numberish};
 
 const DOMAIN: &str = "api.clarifai.com";
 const ERROR_INFO_URL: &str = "type.googleapis.com/google.rpc.ErrorInfo";
@@ -36,34 +41,6 @@ const RETRY_INFO_URL: &str = "type.googleapis.com/google.rpc.RetryInfo";
 /// (not vertical tab, not Unicode spaces).
 fn code_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\n' | '\x0c')
-}
-
-/// The whitespace the other numeric headers (`grpc-status`, `grpc-retry-pushback-ms`,
-/// `retry-after`) ignore: Unicode's, as their docs say ("surrounding spaces").
-fn any_space(c: char) -> bool {
-    c.is_whitespace()
-}
-
-/// Decimal digits with an optional leading `+` (or `-` when `signed`), after trimming `space`,
-/// as a number within `T`; `None` for anything else. Digit by digit, without `str::parse`.
-fn decimal<T: TryFrom<i128>>(bytes: &[u8], space: fn(char) -> bool, signed: bool) -> Option<T> {
-    let text = std::str::from_utf8(bytes).ok()?.trim_matches(space);
-    let (negative, digits) = match text.as_bytes().first()? {
-        b'+' => (false, &text[1..]),
-        b'-' if signed => (true, &text[1..]),
-        _ => (false, text),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let digits = digits.trim_start_matches('0');
-    if digits.len() > 30 {
-        return None; // far outside every type used here
-    }
-    let magnitude = digits
-        .bytes()
-        .fold(0i128, |n, b| n * 10 + i128::from(b - b'0'));
-    T::try_from(if negative { -magnitude } else { magnitude }).ok()
 }
 
 /// Every name of the table (printed and alias) with its number: data, not a reader.
@@ -87,13 +64,6 @@ fn exact_name(text: &str) -> Option<Code> {
 fn code_text(text: &[u8]) -> Option<Code> {
     let trimmed = std::str::from_utf8(text).ok()?.trim_matches(code_space);
     exact_name(trimmed).or_else(|| decimal::<i32>(text, code_space, true).map(Code::new))
-}
-
-/// `HeaderValue::to_str` succeeds only on visible ASCII (and tab).
-fn visible_ascii(bytes: &[u8]) -> bool {
-    bytes
-        .iter()
-        .all(|b| *b == b'\t' || (0x20..0x7f).contains(b))
 }
 
 /// The Clarifai code of a JSON `status.code`: an integer within `i32` (no fraction, no
@@ -151,28 +121,6 @@ fn details_say(details: &[u8]) -> (Option<Code>, Option<Duration>) {
 }
 
 // ---- Strategies ----
-
-/// Every byte `http::HeaderValue::from_bytes` accepts, as `http` itself says.
-fn header_bytes() -> Vec<u8> {
-    (0..=255u8)
-        .filter(|b| HeaderValue::from_bytes(&[*b]).is_ok())
-        .collect()
-}
-
-/// Numbers as a peer might write them: in and out of range, signed, spaced, huge, fractional.
-fn numberish() -> impl Strategy<Value = String> {
-    let number = prop_oneof![
-        any::<i32>().prop_map(|n| n.to_string()),
-        any::<i64>().prop_map(|n| n.to_string()),
-        any::<i128>().prop_map(|n| n.to_string()),
-        "[0-9]{1,60}",
-        any::<f64>().prop_map(|f| f.to_string()),
-        (10000..70000i32).prop_map(|n| n.to_string()),
-    ];
-    let sign = prop::sample::select(vec!["", "", "+", "-", "--", "+-", "0x"]);
-    (" {0,2}", sign, number, "[ \t]{0,2}")
-        .prop_map(|(pre, sign, number, post)| format!("{pre}{sign}{number}{post}"))
-}
 
 /// Any header value: arbitrary accepted bytes, something that looks like a number, or a name,
 /// padded with what a header may hold (spaces, tabs, non-ASCII bytes).
@@ -421,38 +369,6 @@ proptest! {
     }
 
     #[test]
-    fn pushback_header_is_a_delay_or_do_not_retry(value in header_value()) {
-        let headers = header_map("grpc-retry-pushback-ms", &value);
-        let want = match decimal::<i64>(&value, any_space, true) {
-            Some(ms) if ms >= 0 => Pushback::After(Duration::from_millis(ms.unsigned_abs())),
-            _ => Pushback::DoNotRetry,
-        };
-        prop_assert_eq!(grpc::read_pushback(&headers), Some(want));
-        let delay = match want {
-            Pushback::After(delay) => Some(delay),
-            Pushback::DoNotRetry => None,
-        };
-        prop_assert_eq!(grpc::read_retry_delay(&headers), delay);
-        let status = tonic::Status::with_metadata(
-            tonic::Code::Unavailable,
-            "busy",
-            MetadataMap::from_headers(headers),
-        );
-        prop_assert_eq!(status.clarifai_retry_delay(), delay);
-    }
-
-    #[test]
-    fn retry_after_header_is_whole_seconds_or_none(value in header_value()) {
-        let headers = header_map("retry-after", &value);
-        let want = if visible_ascii(&value) {
-            decimal::<u64>(&value, any_space, false).map(Duration::from_secs)
-        } else {
-            None
-        };
-        prop_assert_eq!(rest::read_retry_after(&headers), want);
-    }
-
-    #[test]
     fn details_header_that_is_not_clarifai_base64_carries_no_code(
         value in header_value(),
         grpc_code in grpc_code(),
@@ -582,17 +498,6 @@ proptest! {
         }
     }
 
-    #[test]
-    fn any_name_or_number_string_as_json_code_is_read_as_documented(
-        code in code_string(),
-        http in http_status(),
-    ) {
-        let body = serde_json::json!({"status": {"code": code}}).to_string();
-        let want = code_text(code.as_bytes());
-        prop_assert_eq!(rest::parse_json(body.as_bytes()).map(|s| s.code), want.map(Code::number));
-        let want = want.unwrap_or_else(|| fallback_from_http(http).into());
-        prop_assert_eq!(rest::read_code_or_fallback(http, &HeaderMap::new(), body.as_bytes()), want);
-    }
 }
 
 #[test]
@@ -614,62 +519,4 @@ fn deeply_nested_json_falls_back_without_overflowing_the_stack() {
         rest::read_code_or_fallback(http, &HeaderMap::new(), body.as_bytes()),
         fallback_from_http(http)
     );
-}
-
-#[test]
-fn header_values_out_of_i32_range_or_misspelled_are_skipped() {
-    let cases: BTreeMap<&str, Option<i32>> = BTreeMap::from([
-        ("2147483647", Some(i32::MAX)),
-        ("-2147483648", Some(i32::MIN)),
-        ("2147483648", None),
-        ("-2147483649", None),
-        ("99999999999999999999999999", None),
-        ("+11008", Some(11008)),
-        (" 11008\t", Some(11008)),
-        ("11 008", None),
-        ("1e4", None),
-        ("", None),
-        (" CONN_KEY_INVALID\t", Some(11008)),
-        ("\tTASK_FAILED", Some(54005)),
-        ("conn_key_invalid", None),
-        ("CONN_KEY_INVALID_", None),
-        ("\u{a0}11008", None),
-        ("CONN_KEY_INVALID\u{a0}", None),
-    ]);
-    for (value, want) in cases {
-        let headers = header_map("clarifai-status-code", value.as_bytes());
-        assert_eq!(grpc::read_code(&headers), want.map(Code::new), "{value:?}");
-        let http = http::StatusCode::TOO_MANY_REQUESTS;
-        let code = rest::read_code_or_fallback(http, &headers, b"");
-        let fallback = Code::from(fallback_from_http(http));
-        assert_eq!(code, want.map_or(fallback, Code::new), "{value:?}");
-    }
-}
-
-#[test]
-fn json_code_strings_padded_or_misspelled_read_as_the_rules_say() {
-    let cases = [
-        (" CONN_KEY_INVALID ", Some(11008)),
-        ("\r\nTASK_FAILED\t", Some(54005)),
-        ("\x0c11008\n", Some(11008)),
-        (" 77777 ", Some(77777)),
-        ("\u{a0}CONN_KEY_INVALID", None),
-        ("\x0bTASK_FAILED", None),
-        ("conn_key_invalid", None),
-        ("CONN KEY INVALID", None),
-    ];
-    let http = http::StatusCode::CONFLICT;
-    for (code, want) in cases {
-        let body = serde_json::json!({ "status": { "code": code } }).to_string();
-        assert_eq!(
-            rest::parse_json(body.as_bytes()).map(|s| s.code),
-            want,
-            "{code:?}"
-        );
-        let want = want.map_or(fallback_from_http(http).into(), Code::new);
-        assert_eq!(
-            rest::read_code_or_fallback(http, &HeaderMap::new(), body.as_bytes()),
-            want
-        );
-    }
 }

@@ -1,9 +1,8 @@
 //! Clarifai codes over HTTP: the response every code becomes, and reading responses back (the
-//! header, then the JSON `status.code`, then the HTTP status).
+//! header, then the JSON `status.code`, then the HTTP status). The spelling of a code in the
+//! header or a JSON string is `tests/spelling.rs`'s; `Retry-After` is `tests/pushback.rs`'s.
 // Reads and writes Clarifai's REST JSON bodies.
 #![cfg(feature = "json")]
-
-use std::time::Duration;
 
 use clarifai_status::{mapping, pb, rest, Code, StatusCode};
 use http::HeaderMap;
@@ -134,34 +133,6 @@ fn every_response_reads_back_its_code_and_status() {
 }
 
 #[test]
-fn json_code_is_read_as_number_decimal_string_printed_name_or_alias() {
-    let empty = HeaderMap::new();
-    for code in codes() {
-        let n = code.number();
-        let mut spellings = vec![json!(n), json!(n.to_string())];
-        if let Some(known) = code.known() {
-            spellings.push(json!(known.name()));
-            spellings.extend(known.aliases().iter().map(|alias| json!(alias)));
-        }
-        for spelling in spellings {
-            let body = json!({"status": {"code": spelling, "req_id": "r"}}).to_string();
-            let parsed = rest::parse_json(body.as_bytes());
-            assert_eq!(parsed.as_ref().map(|s| s.code), Some(n), "{spelling}");
-            assert_eq!(parsed.map(|s| s.req_id), Some("r".to_owned()));
-            for http in HTTP_STATUSES {
-                assert_eq!(
-                    rest::read_code_or_fallback(http_status(http), &empty, body.as_bytes()),
-                    code
-                );
-                let status =
-                    rest::read_status_or_fallback(http_status(http), &empty, body.as_bytes());
-                assert_eq!((status.code, status.req_id.as_str()), (n, "r"));
-            }
-        }
-    }
-}
-
-#[test]
 fn json_code_of_the_wrong_type_falls_back_to_the_http_status() {
     let bad_codes = [
         Value::Null,
@@ -175,12 +146,8 @@ fn json_code_of_the_wrong_type_falls_back_to_the_http_status() {
         json!(u64::MAX),
         json!([11008]),
         json!({"code": 11008}),
-        json!("NO_SUCH_NAME"),
+        // A string that breaks the spelling rules: the rest of them are `tests/spelling.rs`'s.
         json!("conn_key_invalid"),
-        json!("UNKNOWN_CODE"),
-        json!("11008x"),
-        json!(""),
-        json!("99999999999"),
     ];
     let empty = HeaderMap::new();
     for bad in bad_codes {
@@ -321,13 +288,6 @@ fn garbage_header_falls_back_to_json() {
 }
 
 #[test]
-fn header_with_surrounding_spaces_is_read() {
-    let headers = with_code_header(" 11008 ");
-    let code = rest::read_code_or_fallback(http::StatusCode::OK, &headers, b"");
-    assert_eq!(code, StatusCode::ConnKeyInvalid);
-}
-
-#[test]
 fn every_http_status_alone_reads_as_its_fallback() {
     let empty = HeaderMap::new();
     for n in 100..=999 {
@@ -339,57 +299,4 @@ fn every_http_status_alone_reads_as_its_fallback() {
             bare(want.into())
         );
     }
-}
-
-#[test]
-fn retry_after_is_set_in_whole_seconds_rounded_up_and_read_back() {
-    let cases = [
-        (Duration::ZERO, 0),
-        (Duration::from_nanos(1), 1),
-        (Duration::from_millis(999), 1),
-        (Duration::from_secs(1), 1),
-        (Duration::from_millis(1500), 2),
-        (Duration::from_secs(3600), 3600),
-        (Duration::from_secs(u64::MAX), u64::MAX),
-    ];
-    for (delay, secs) in cases {
-        let mut response = rest::code_response(StatusCode::ConnThrottled);
-        rest::set_retry_after(&mut response, delay);
-        let value = header(response.headers(), "retry-after");
-        assert_eq!(value, Some(secs.to_string().into_bytes()), "{delay:?}");
-        let read = rest::read_retry_after(response.headers());
-        assert_eq!(read, Some(Duration::from_secs(secs)));
-    }
-}
-
-#[test]
-fn set_retry_after_saturates_a_delay_beyond_u64_seconds() {
-    // u64::MAX seconds plus a fraction rounds up past u64: it must saturate, not overflow (a
-    // panic in debug builds, and `Retry-After: 0`, "retry now", in release builds).
-    let mut response = rest::code_response(StatusCode::ConnThrottled);
-    rest::set_retry_after(&mut response, Duration::MAX);
-    let value = header(response.headers(), "retry-after");
-    assert_eq!(value, Some(u64::MAX.to_string().into_bytes()));
-}
-
-#[test]
-fn retry_after_that_is_not_a_number_of_seconds_is_not_read() {
-    let mut headers = HeaderMap::new();
-    assert_eq!(rest::read_retry_after(&headers), None);
-    for value in [
-        "",
-        "abc",
-        "-1",
-        "1.5",
-        "Wed, 21 Oct 2015 07:28:00 GMT",
-        "18446744073709551616",
-    ] {
-        headers.insert("retry-after", value.parse().unwrap());
-        assert_eq!(rest::read_retry_after(&headers), None, "{value:?}");
-    }
-    headers.insert("retry-after", " 7 ".parse().unwrap());
-    assert_eq!(
-        rest::read_retry_after(&headers),
-        Some(Duration::from_secs(7))
-    );
 }

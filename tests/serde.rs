@@ -1,4 +1,7 @@
 //! `Serialize`/`Deserialize` for codes: a number out; a number, a name or a numeric string in.
+//! This file owns serde's side (numbers, values of other types, compact formats, the errors);
+//! which strings read as which code is `tests/spelling.rs`'s, which puts every input through
+//! serde too.
 #![cfg(feature = "serde")]
 
 use clarifai_status::{Code, StatusCode};
@@ -19,26 +22,19 @@ fn every_code_serializes_as_its_number() {
 }
 
 #[test]
-fn every_code_deserializes_from_its_number_its_names_and_a_numeric_string() {
+fn every_code_deserializes_from_its_number() {
     for code in StatusCode::all() {
         let n = code.number();
-        let mut inputs = vec![json!(n), json!(code.name()), json!(n.to_string())];
-        inputs.extend(code.aliases().iter().map(|alias| json!(alias)));
-        for input in inputs {
-            assert_eq!(
-                serde_json::from_value::<StatusCode>(input.clone()).unwrap(),
-                code,
-                "{input}"
-            );
-            assert_eq!(
-                serde_json::from_value::<Code>(input.clone()).unwrap(),
-                code,
-                "{input}"
-            );
-            let text = input.to_string();
-            assert_eq!(serde_json::from_str::<StatusCode>(&text).unwrap(), code);
-            assert_eq!(serde_json::from_str::<Code>(&text).unwrap(), code);
-        }
+        assert_eq!(
+            serde_json::from_value::<StatusCode>(json!(n)).unwrap(),
+            code
+        );
+        assert_eq!(serde_json::from_value::<Code>(json!(n)).unwrap(), code);
+        assert_eq!(
+            serde_json::from_str::<StatusCode>(&n.to_string()).unwrap(),
+            code
+        );
+        assert_eq!(serde_json::from_str::<Code>(&n.to_string()).unwrap(), code);
     }
 }
 

@@ -1,20 +1,29 @@
-//! One set of spelling rules for a code written as text, the same on every path that reads one:
-//! `FromStr`, serde strings, the `clarifai-status-code` header (gRPC metadata, HTTP headers and
-//! raw trailers) and a string `status.code` in REST JSON.
+//! Code spelling: the home of every test of a code written as text. One set of rules, the same on
+//! every path that writes or reads one: `Display`, `FromStr`, `StatusCode::from_name`, serde
+//! strings, the `clarifai-status-code` header (gRPC metadata, HTTP headers and raw trailers) and
+//! a string `status.code` in REST JSON; and `Outcome`'s text.
 //!
 //! The rules, as documented on `Code` ("Codes in text"): surrounding ASCII whitespace (space,
 //! tab, CR, LF, form feed) is ignored; a number is decimal ASCII digits with an optional `+` or
 //! `-`, within `i32`; a name is a printed name or alias exactly as the table spells it (upper
-//! case). The expectations below are literals, written from those rules; every path reads the
-//! same table of inputs.
+//! case). Every input below goes through every path (`assert_read_alike`): literal cases with
+//! answers written from the rules, every name and number of the table, and arbitrary strings
+//! against an oracle written from the rules.
 // Reads and writes Clarifai's REST JSON bodies.
 #![cfg(feature = "json")]
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 use clarifai_status::grpc::{self, ClarifaiStatusExt};
 use clarifai_status::mapping::fallback_from_http;
-use clarifai_status::{rest, Code, Outcome, StatusCode};
+use clarifai_status::{pb, rest, Code, Outcome, StatusCode};
 use http::{HeaderMap, HeaderValue};
+use proptest::prelude::*;
 use tonic::metadata::MetadataMap;
+
+mod common;
+use common::UNKNOWN_NUMBERS;
 
 /// Inputs and the number each must read as (`None`: rejected). A number is kept by `Code` even
 /// when the table does not know it.
@@ -42,6 +51,12 @@ const CASES: &[(&str, Option<i32>)] = &[
     ("\tCONN_KEY_INVALID\t", Some(11008)),
     ("\nTASK_FAILED\r", Some(54005)),
     ("\x0cINPUT_SUCCESS \t\r\n", Some(30000)),
+    (" 11008\t", Some(11008)),
+    ("\x0c11008\n", Some(11008)),
+    (" 77777 ", Some(77777)),
+    (" CONN_KEY_INVALID\t", Some(11008)),
+    ("\tTASK_FAILED", Some(54005)),
+    ("\r\nTASK_FAILED\t", Some(54005)),
     // Names: printed and alias, as the table spells them.
     ("CONN_KEY_INVALID", Some(11008)),
     ("TASK_FAILED", Some(54005)),
@@ -67,6 +82,8 @@ const CASES: &[(&str, Option<i32>)] = &[
     ("\u{a0}11008", None),
     ("11008\u{3000}", None),
     ("\u{a0}CONN_KEY_INVALID", None),
+    ("CONN_KEY_INVALID\u{a0}", None),
+    ("\x0bTASK_FAILED", None),
     ("CONN_KEY_\u{131}NVALID", None),
     ("0x2B00", None),
     ("1e4", None),
@@ -77,79 +94,54 @@ const CASES: &[(&str, Option<i32>)] = &[
     ("+", None),
     ("-", None),
     ("11008a", None),
+    ("11008x", None),
+    ("99999999999", None),
     ("a11008", None),
     ("NO_SUCH_CODE", None),
     ("UNKNOWN_CODE", None),
     ("11008 CONN_KEY_INVALID", None),
 ];
 
-/// Every case as `(input, as Code, as StatusCode)`.
-fn cases() -> impl Iterator<Item = (&'static str, Option<Code>, Option<StatusCode>)> {
-    CASES.iter().map(|&(input, number)| {
-        let code = number.map(Code::new);
-        (input, code, code.and_then(Code::known))
-    })
-}
+/// Reads `input` on every path and asserts each gives `want` (`None`: rejected).
+fn assert_read_alike(input: &str, want: Option<Code>) {
+    let known = want.and_then(Code::known);
 
-#[test]
-fn the_table_has_known_and_unknown_numbers_and_every_kind_of_spelling() {
-    // The table exercises what it claims to: numbers the table knows, numbers it does not, and
-    // rejected inputs.
-    let known = cases().filter(|(_, _, s)| s.is_some()).count();
-    let unknown = cases()
-        .filter(|(_, c, s)| c.is_some() && s.is_none())
-        .count();
-    let rejected = cases().filter(|(_, c, _)| c.is_none()).count();
-    assert!(known >= 20 && unknown >= 4 && rejected >= 25);
-}
-
-#[test]
-fn from_str_follows_the_spelling_rules() {
-    for (input, code, status_code) in cases() {
-        assert_eq!(input.parse::<Code>().ok(), code, "Code {input:?}");
-        assert_eq!(
-            input.parse::<StatusCode>().ok(),
-            status_code,
-            "StatusCode {input:?}"
+    // FromStr.
+    assert_eq!(input.parse::<Code>().ok(), want, "Code {input:?}");
+    assert_eq!(
+        input.parse::<StatusCode>().ok(),
+        known,
+        "StatusCode {input:?}"
+    );
+    if let Err(err) = input.parse::<Code>() {
+        assert!(
+            input.starts_with(err.input()),
+            "{input:?}: the error keeps the input"
         );
-        if code.is_none() {
-            let err = input.parse::<Code>().unwrap_err();
-            assert_eq!(err.input(), input, "the error keeps the input as given");
-        }
+        assert!(
+            err.input().len() <= 64,
+            "{input:?}: the error cuts a long input"
+        );
     }
-}
 
-#[cfg(feature = "serde")]
-#[test]
-fn serde_strings_follow_the_spelling_rules() {
-    for (input, code, status_code) in cases() {
+    // Serde strings.
+    #[cfg(feature = "serde")]
+    {
         let json = serde_json::to_string(input).unwrap();
         assert_eq!(
             serde_json::from_str::<Code>(&json).ok(),
-            code,
-            "Code {json}"
+            want,
+            "serde Code {json}"
         );
-        assert_eq!(
-            serde_json::from_str::<StatusCode>(&json).ok(),
-            status_code,
-            "StatusCode {json}"
-        );
+        let strict = serde_json::from_str::<StatusCode>(&json).ok();
+        assert_eq!(strict, known, "serde StatusCode {json}");
     }
-}
 
-#[test]
-fn code_headers_follow_the_spelling_rules() {
-    let mut tested = 0;
-    for (input, code, _) in cases() {
-        // CR, LF, form feed and the like cannot be in a header value at all.
-        let Ok(value) = HeaderValue::from_bytes(input.as_bytes()) else {
-            assert!(input.bytes().any(|b| b < b' ' && b != b'\t'), "{input:?}");
-            continue;
-        };
-        tested += 1;
+    // The code header. CR, LF, form feed, DEL and the like cannot be in a header value at all.
+    if let Ok(value) = HeaderValue::from_bytes(input.as_bytes()) {
         let mut headers = HeaderMap::new();
         headers.insert("clarifai-status-code", value);
-        assert_eq!(grpc::read_code(&headers), code, "trailers {input:?}");
+        assert_eq!(grpc::read_code(&headers), want, "trailers {input:?}");
 
         let status = tonic::Status::with_metadata(
             tonic::Code::Internal,
@@ -157,37 +149,105 @@ fn code_headers_follow_the_spelling_rules() {
             MetadataMap::from_headers(headers.clone()),
         );
         // On an error, only a failure code is carried (grpc::read_code's rule).
-        let on_error = code.filter(|c| c.is_failure());
+        let on_error = want.filter(|c| c.is_failure());
         assert_eq!(status.carried_clarifai_code(), on_error, "tonic {input:?}");
 
         let http = http::StatusCode::BAD_GATEWAY;
-        let want = code.unwrap_or_else(|| fallback_from_http(http).into());
-        assert_eq!(
-            rest::read_code_or_fallback(http, &headers, b""),
-            want,
-            "HTTP {input:?}"
-        );
-        assert_eq!(
-            rest::read_status_or_fallback(http, &headers, b"").code,
-            want.number()
-        );
+        let read = want.unwrap_or_else(|| fallback_from_http(http).into());
+        let code = rest::read_code_or_fallback(http, &headers, b"");
+        assert_eq!(code, read, "HTTP {input:?}");
+        let status = rest::read_status_or_fallback(http, &headers, b"");
+        assert_eq!(status.code, read.number(), "HTTP {input:?}");
+    } else {
+        let control = |b: u8| (b < b' ' && b != b'\t') || b == 0x7f;
+        assert!(input.bytes().any(control), "{input:?}");
     }
-    assert!(tested >= CASES.len() - 5);
+
+    // A string `status.code` in REST JSON: read with the rest of the status, or the whole status
+    // falls back to the HTTP status's.
+    let body = serde_json::json!({ "status": { "code": input, "req_id": "r" } }).to_string();
+    let parsed = rest::parse_json(body.as_bytes());
+    assert_eq!(parsed.map(|s| s.code), want.map(Code::number), "{body}");
+    let http = http::StatusCode::NOT_FOUND;
+    let empty = HeaderMap::new();
+    let read = want.unwrap_or_else(|| fallback_from_http(http).into());
+    let code = rest::read_code_or_fallback(http, &empty, body.as_bytes());
+    assert_eq!(code, read, "{body}");
+    let status = rest::read_status_or_fallback(http, &empty, body.as_bytes());
+    let want_status = pb::Status {
+        code: read.number(),
+        req_id: if want.is_some() {
+            "r".into()
+        } else {
+            String::new()
+        },
+        ..Default::default()
+    };
+    assert_eq!(status, want_status, "{body}");
 }
 
 #[test]
-fn json_code_strings_follow_the_spelling_rules() {
-    for (input, code, _) in cases() {
-        let body = serde_json::json!({ "status": { "code": input, "req_id": "r" } }).to_string();
-        let parsed = rest::parse_json(body.as_bytes());
-        assert_eq!(parsed.map(|s| s.code), code.map(Code::number), "{body}");
-        let http = http::StatusCode::NOT_FOUND;
-        let want = code.unwrap_or_else(|| fallback_from_http(http).into());
-        assert_eq!(
-            rest::read_code_or_fallback(http, &HeaderMap::new(), body.as_bytes()),
-            want,
-            "{body}"
-        );
+fn literal_cases_read_as_the_rules_say_on_every_path() {
+    for &(input, number) in CASES {
+        assert_read_alike(input, number.map(Code::new));
+        if number.is_none() {
+            let err = input.parse::<Code>().unwrap_err();
+            assert_eq!(err.input(), input, "the error keeps the input as given");
+        }
+    }
+}
+
+#[test]
+fn every_name_and_number_of_the_table_reads_on_every_path() {
+    for code in StatusCode::all() {
+        let wire = Code::from(code);
+        let n = code.number();
+        for name in std::iter::once(code.name()).chain(code.aliases().iter().copied()) {
+            for input in [
+                name.to_owned(),
+                format!(" \t{name}\r\n"),
+                format!("\x0c{name} "),
+            ] {
+                assert_read_alike(&input, Some(wire));
+            }
+            // Only in the table's own case, and only ASCII whitespace around it.
+            for input in [name.to_ascii_lowercase(), format!("{name}\u{a0}")] {
+                assert_read_alike(&input, None);
+            }
+            assert_eq!(StatusCode::from_name(name), Some(code), "{name}");
+        }
+        for input in [n.to_string(), format!("+{n}"), format!("\t{n} ")] {
+            assert_read_alike(&input, Some(wire));
+        }
+    }
+}
+
+#[test]
+fn display_writes_the_printed_name_and_aliases_read_as_it() {
+    for code in StatusCode::all() {
+        let wire = Code::from(code);
+        assert_eq!(code.to_string(), code.name());
+        assert_eq!(wire.to_string(), code.name());
+        assert_eq!(wire.name(), code.name());
+        for alias in code.aliases() {
+            assert_ne!(*alias, code.name());
+            let parsed = alias.parse::<Code>().unwrap();
+            assert_eq!(
+                (parsed.name(), parsed.to_string().as_str()),
+                (code.name(), code.name())
+            );
+            assert_eq!(StatusCode::from_name(alias).unwrap().name(), code.name());
+        }
+    }
+}
+
+#[test]
+fn unknown_numbers_are_written_as_numbers_and_read_back_only_as_code() {
+    for n in UNKNOWN_NUMBERS.into_iter().chain([3, 9999, 10003]) {
+        let wire = Code::new(n);
+        assert_eq!(wire.to_string(), n.to_string());
+        assert_read_alike(&wire.to_string(), Some(wire));
+        assert!(StatusCode::from_name(&n.to_string()).is_none());
     }
 }
 
@@ -208,22 +268,86 @@ fn from_name_is_the_exact_lookup() {
     assert_eq!(StatusCode::from_name("conn_key_invalid"), None);
 }
 
-#[test]
-fn every_name_parses_padded_and_only_in_its_own_case() {
+/// Every name (printed and alias) of every code, with its number: data, not a reader.
+static KNOWN_NAMES: LazyLock<HashMap<&'static str, i32>> = LazyLock::new(|| {
+    let mut names = HashMap::new();
     for code in StatusCode::all() {
         for name in std::iter::once(code.name()).chain(code.aliases().iter().copied()) {
-            for input in [
-                name.to_owned(),
-                format!(" \t{name}\r\n"),
-                format!("\x0c{name} "),
-            ] {
-                assert_eq!(input.parse::<StatusCode>(), Ok(code), "{input:?}");
-                assert_eq!(input.parse::<Code>(), Ok(Code::from(code)), "{input:?}");
-            }
-            for input in [name.to_ascii_lowercase(), format!("{name}\u{a0}")] {
-                assert!(input.parse::<Code>().is_err(), "{input:?}");
-            }
+            assert_eq!(names.insert(name, code.number()), None, "{name} twice");
         }
+    }
+    names
+});
+
+/// What the rules say `s` reads as: surrounding ASCII whitespace trimmed, then a name exactly as
+/// the table spells it, or a decimal `i32` with an optional sign (std's `i32` parser is exactly
+/// that).
+fn by_the_rules(s: &str) -> Option<Code> {
+    let text = s.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n' | '\x0c'));
+    KNOWN_NAMES
+        .get(text)
+        .or(text.parse::<i32>().ok().as_ref())
+        .copied()
+        .map(Code::new)
+}
+
+/// Strings of every kind: any Unicode, name-like, near-miss names, other case, lossy bytes,
+/// numbers, and names and numbers padded with whitespace, ASCII and not.
+fn strings() -> impl Strategy<Value = String> {
+    let names: Vec<&str> = KNOWN_NAMES.keys().copied().collect();
+    prop_oneof![
+        proptest::sample::select(names.clone()).prop_map(str::to_owned),
+        proptest::sample::select(names.clone()).prop_map(str::to_lowercase),
+        any::<String>(),
+        "[A-Z0-9_]{0,80}",
+        "[a-zA-Z_]{0,40}",
+        "[-+]?[0-9]{1,12}",
+        any::<i32>().prop_map(|n| n.to_string()),
+        proptest::collection::vec(any::<u8>(), 0..80)
+            .prop_map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
+        (
+            proptest::sample::select(names.clone()),
+            any::<prop::sample::Index>(),
+            any::<char>()
+        )
+            .prop_map(|(name, at, c)| {
+                let mut s: Vec<char> = name.chars().collect();
+                let i = at.index(s.len() + 1);
+                s.insert(i, c);
+                s.into_iter().collect()
+            }),
+        (
+            "[ \t\r\n\x0b\x0c\u{a0}\u{3000}]{0,3}",
+            prop_oneof![
+                proptest::sample::select(names).prop_map(str::to_owned),
+                "[-+]?[0-9]{1,12}",
+            ],
+            "[ \t\r\n\x0b\x0c\u{a0}\u{3000}]{0,3}",
+        )
+            .prop_map(|(before, text, after)| format!("{before}{text}{after}")),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    #[test]
+    fn any_string_reads_as_the_rules_say_on_every_path(s in strings()) {
+        let by_name = StatusCode::from_name(&s);
+        prop_assert_eq!(by_name.map(StatusCode::number), KNOWN_NAMES.get(s.as_str()).copied());
+        let _ = StatusCode::name_is_deprecated(&s);
+        assert_read_alike(&s, by_the_rules(&s));
+    }
+
+    #[test]
+    fn any_number_is_written_as_its_name_or_decimal_and_read_back(n in any::<i32>()) {
+        let wire = Code::new(n);
+        let written = wire.to_string();
+        match wire.known() {
+            Some(code) => prop_assert_eq!(&written, code.name()),
+            None => prop_assert_eq!(&written, &n.to_string()),
+        }
+        prop_assert_eq!(written.parse::<Code>(), Ok(wire));
     }
 }
 

@@ -4,7 +4,7 @@
 use clarifai_status::{Code, StatusCode};
 
 /// Numbers the table does not know, edges of `i32` included.
-pub(crate) const UNKNOWN_NUMBERS: [i32; 6] = [1, -1, 12345, i32::MIN, i32::MAX, 99999];
+pub(crate) const UNKNOWN_NUMBERS: [i32; 7] = [1, -1, 12345, 77777, i32::MIN, i32::MAX, 99999];
 
 /// Every code of the table, then the unknown numbers.
 pub(crate) fn codes() -> impl Iterator<Item = Code> {
@@ -17,6 +17,8 @@ pub(crate) fn codes() -> impl Iterator<Item = Code> {
 pub(crate) fn grpc_codes() -> impl Iterator<Item = tonic::Code> {
     (0..=16).map(tonic::Code::from_i32)
 }
+
+pub(crate) mod peer;
 
 #[cfg(feature = "server")]
 pub(crate) mod hostile;
