@@ -23,24 +23,13 @@ pub(crate) enum Signal {
     AttemptTimeout,
 }
 
-/// Clarifai codes that say the request was refused before it took effect: throttles, and a
-/// model that is busy, loading or deploying. Retrying these is safe for every method.
-const REFUSED: [i32; 7] = [
-    11003, // CONN_EXCEED_HOURLY_LIMIT
-    11005, // CONN_THROTTLED
-    21351, // MODEL_DEPLOYING
-    21352, // MODEL_QUEUED_FOR_DEPLOYMENT
-    21354, // MODEL_BUSY_PLEASE_RETRY
-    21355, // MODEL_LOADING
-    40030, // RPC_REQUEST_QUEUE_FULL
-];
-
 impl Signal {
     /// Whether the failed attempt may have taken effect on the server: every failure but a
-    /// Clarifai code in [`REFUSED`].
+    /// Clarifai code the table declares [retryable on every
+    /// method](Code::is_retryable_on_every_method) (a refusal).
     pub(crate) fn effect_unknown(self) -> bool {
         match self {
-            Signal::Clarifai(code) => !REFUSED.contains(&code.number()),
+            Signal::Clarifai(code) => !code.is_retryable_on_every_method(),
             Signal::Grpc(_) | Signal::AttemptTimeout => true,
         }
     }
@@ -180,9 +169,8 @@ impl AttemptFailure {
     }
 
     /// Whether the attempt may have taken effect on the server: every failure except the
-    /// Clarifai codes that mean the request was refused first (`CONN_THROTTLED`,
-    /// `CONN_EXCEED_HOURLY_LIMIT`, `MODEL_BUSY_PLEASE_RETRY`, `MODEL_LOADING`,
-    /// `MODEL_DEPLOYING`, `MODEL_QUEUED_FOR_DEPLOYMENT`, `RPC_REQUEST_QUEUE_FULL`).
+    /// Clarifai codes that mean the request was refused first, those the table declares
+    /// [retryable on every method](crate::StatusCode::is_retryable_on_every_method).
     ///
     /// # Examples
     ///
