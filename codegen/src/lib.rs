@@ -474,6 +474,18 @@ fn render_rust(rows: &[Row], meta: &Meta) -> BuildResult<String> {
     }
     writeln!(s, "    ]\n}};\n")?;
 
+    // The numbers alone, for the binary search of a wire number: 4 bytes a step, not a row.
+    writeln!(
+        s,
+        "/// Every code's number, in the order of [`ROWS`] (ascending), for binary search."
+    )?;
+    writeln!(s, "pub(crate) static NUMBERS: [i32; {}] = [", rows.len())?;
+    for chunk in rows.chunks(12) {
+        let line: Vec<String> = chunk.iter().map(|r| r.number.to_string()).collect();
+        writeln!(s, "    {},", line.join(", "))?;
+    }
+    writeln!(s, "];\n")?;
+
     // Exhaustive variant -> position: no wildcard, so a variant without a row does not compile.
     writeln!(s, "impl StatusCode {{")?;
     writeln!(

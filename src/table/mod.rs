@@ -132,12 +132,11 @@ impl Row {
     }
 }
 
-/// The position in [`ROWS`] of a number's code, by binary search (the rows are in number order);
+/// The position in [`ROWS`] of a number's code, by binary search over [`NUMBERS`];
 /// `None` for a number the table does not know.
 #[inline]
 pub(crate) fn position_of_number(number: i32) -> Option<usize> {
-    ROWS.binary_search_by_key(&number, |row| row.code as i32)
-        .ok()
+    NUMBERS.binary_search(&number).ok()
 }
 
 /// The row of any number: its code's, or [`Row::UNKNOWN`].
@@ -490,6 +489,7 @@ mod tests {
         for (at, row) in ROWS.iter().enumerate() {
             assert_eq!(row.code.position(), at);
             assert_eq!(position_of_number(row.code as i32), Some(at));
+            assert_eq!(NUMBERS[at], row.code as i32);
             assert_eq!(row.name, row.code.as_str_name());
         }
         for n in [-1, 1, 3, 10_006, 99_010, i32::MIN, i32::MAX] {
