@@ -187,7 +187,7 @@ impl StatusCode {
 
     /// The code with this name, printed name or alias, or `None`: the exact lookup, case-sensitive
     /// and without spaces, as the table spells it. Text from people or peers goes through
-    /// `parse` instead ([`FromStr`]), which follows the crate's
+    /// `parse` instead ([`FromStr`](std::str::FromStr)), which follows the crate's
     /// [spelling rules](crate::Code#codes-in-text) (surrounding spaces ignored, numbers too).
     ///
     /// Both names of an aliased number parse: `INPUT_DOWNLOAD_SUCCESS` and `INPUT_SUCCESS` are 30000;
