@@ -3,8 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::pb::RowIndex;
-use crate::table::Row;
+use crate::table::{self, Row};
 use crate::{Outcome, ParseCodeError, StatusCode, UnknownCode};
 
 /// Any Clarifai status number, as seen on the wire, known to the table or not.
@@ -88,10 +87,10 @@ pub struct Code(i32);
 
 impl Code {
     /// The name printed for a number the table does not know (also the `ErrorInfo.reason`).
-    pub const UNKNOWN_NAME: &'static str = "UNKNOWN_CODE";
+    pub const UNKNOWN_NAME: &'static str = table::UNKNOWN_NAME;
 
     /// The description used for a number the table does not know.
-    pub const UNKNOWN_DESCRIPTION: &'static str = "Unknown status code";
+    pub const UNKNOWN_DESCRIPTION: &'static str = table::UNKNOWN_DESCRIPTION;
 
     /// Wraps any number.
     ///
@@ -117,16 +116,10 @@ impl Code {
         self.0
     }
 
-    /// The number's row index; the unknown row (the documented fallbacks) for an unknown number.
-    #[inline(always)]
-    fn row_index(self) -> RowIndex {
-        RowIndex::of_number(self.0)
-    }
-
-    /// The code's row; the unknown-number row for an unknown number.
+    /// The code's row; the unknown-number row (the documented fallbacks) for an unknown number.
     #[inline]
     fn row(self) -> &'static Row {
-        self.row_index().row()
+        table::row_of_number(self.0)
     }
 
     /// The table's code for this number, or `None` if the table does not know it.
@@ -142,7 +135,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn known(self) -> Option<StatusCode> {
-        self.row().code
+        StatusCode::from_number(self.0)
     }
 
     /// Whether the code says the request succeeded ([`Outcome::Success`]); `false` for an unknown
@@ -204,7 +197,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn is_known(self) -> bool {
-        self.row().code.is_some()
+        self.known().is_some()
     }
 
     /// The printed name; [`Code::UNKNOWN_NAME`] for an unknown number.
@@ -219,7 +212,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn name(self) -> &'static str {
-        self.row_index().name()
+        self.row().name
     }
 
     /// The table's description; [`Code::UNKNOWN_DESCRIPTION`] for an unknown number. Empty for a
@@ -235,7 +228,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn description(self) -> &'static str {
-        self.row_index().description()
+        self.row().description
     }
 
     /// What the code says about the request; [`Outcome::Failure`] for an unknown number.
@@ -250,7 +243,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn outcome(self) -> Outcome {
-        self.row_index().outcome()
+        self.row().outcome
     }
 
     /// Whether the same request may succeed later unchanged; `false` for an unknown number.
@@ -265,7 +258,25 @@ impl Code {
     /// ```
     #[inline]
     pub fn is_retryable(self) -> bool {
-        self.row_index().retryable()
+        self.row().retryable
+    }
+
+    /// Whether the code says the server refused the request before it took effect, so retrying
+    /// it is safe on every method ([`StatusCode::is_retryable_on_every_method`]); `false` for an
+    /// unknown number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::Code;
+    ///
+    /// assert!(Code::new(11005).is_retryable_on_every_method()); // CONN_THROTTLED
+    /// assert!(!Code::new(40031).is_retryable_on_every_method()); // RPC_SERVER_UNAVAILABLE
+    /// assert!(!Code::new(3).is_retryable_on_every_method());
+    /// ```
+    #[inline]
+    pub fn is_retryable_on_every_method(self) -> bool {
+        self.row().retryable_on_every_method
     }
 
     /// The gRPC code; `Unknown` for an unknown number.
@@ -280,7 +291,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn grpc_code(self) -> tonic::Code {
-        self.row_index().grpc()
+        self.row().grpc
     }
 
     /// The HTTP status; 500 for an unknown number.
@@ -295,7 +306,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn http_status(self) -> http::StatusCode {
-        self.row_index().http()
+        self.row().http
     }
 
     /// The table's category; `Unknown` for an unknown number.
@@ -307,7 +318,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn category(self) -> &'static str {
-        self.row().category
+        self.row().category()
     }
 
     /// The other names of this number; empty for an unknown number.
@@ -319,7 +330,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn aliases(self) -> &'static [&'static str] {
-        self.row().aliases
+        self.known().map_or(&[], StatusCode::aliases)
     }
 
     /// Whether the code is deprecated (every name of it); `false` for an unknown number.
@@ -345,7 +356,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn removed_in(self) -> Option<&'static str> {
-        self.row_index().removed_in()
+        self.known().and_then(StatusCode::removed_in)
     }
 }
 
@@ -358,7 +369,7 @@ impl fmt::Debug for Code {
 impl fmt::Display for Code {
     /// Writes the printed name of a known code, and the number of an unknown one.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.row().code {
+        match self.known() {
             Some(code) => f.write_str(code.name()),
             None => write!(f, "{}", self.0),
         }
@@ -452,5 +463,33 @@ impl PartialEq<StatusCode> for Code {
 impl PartialEq<Code> for StatusCode {
     fn eq(&self, other: &Code) -> bool {
         *self as i32 == other.0
+    }
+}
+
+impl FromStr for StatusCode {
+    type Err = ParseCodeError;
+
+    /// Parses a name (printed or alias) or a decimal number the table knows, by the crate's
+    /// [spelling rules](crate::Code#codes-in-text).
+    ///
+    /// # Errors
+    ///
+    /// [`ParseCodeError`] for anything else, including numbers outside the table: parse into
+    /// [`Code`](crate::Code) to keep those.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::StatusCode;
+    ///
+    /// assert_eq!(" CONN_KEY_INVALID\t".parse(), Ok(StatusCode::ConnKeyInvalid));
+    /// assert!("conn_key_invalid".parse::<StatusCode>().is_err());
+    /// assert_eq!("+11008".parse(), Ok(StatusCode::ConnKeyInvalid));
+    /// assert!("12345".parse::<StatusCode>().is_err());
+    /// ```
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        read_text(s)
+            .and_then(Code::known)
+            .ok_or_else(|| ParseCodeError::new(s))
     }
 }

@@ -86,7 +86,9 @@ mod code;
 mod error;
 pub mod grpc;
 pub mod mapping;
+mod outcome;
 pub mod pb;
+mod proto;
 pub mod response;
 pub mod rest;
 #[cfg(feature = "retry")]
@@ -99,8 +101,8 @@ pub mod table;
 
 pub use code::Code;
 pub use error::{ParseCodeError, ParseOutcomeError, UnknownCode};
-pub use pb::StatusCode;
-pub use table::Outcome;
+pub use outcome::Outcome;
+pub use proto::clarifai::api::status::StatusCode;
 
 /// The header (gRPC metadata, and HTTP over REST) that carries the decimal Clarifai code:
 /// `clarifai-status-code: 11008`. The [`grpc`] and [`rest`] conversions write and read it.

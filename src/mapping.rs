@@ -44,7 +44,7 @@ use crate::StatusCode;
 /// ```
 pub fn http_status_from_grpc(code: Grpc) -> Http {
     // The table is `meta.proto`'s `canonical_http`, one per gRPC code, with its comments.
-    crate::pb::GRPC_HTTP
+    crate::table::GRPC_HTTP
         .get(code as usize)
         .copied()
         .unwrap_or(Http::INTERNAL_SERVER_ERROR)
@@ -84,7 +84,7 @@ pub fn grpc_code_from_http(status: Http) -> Grpc {
 /// ```
 pub fn grpc_code_name(code: Grpc) -> &'static str {
     // `meta.proto`'s `GrpcCode` names, by number.
-    crate::pb::GRPC_NAME
+    crate::table::GRPC_NAME
         .get(code as usize)
         .copied()
         .unwrap_or("UNKNOWN")

@@ -25,39 +25,14 @@
 //! assert_eq!(newer.clarifai_code(), Code::new(77777));
 //! ```
 
-use crate::Code;
+use crate::proto::clarifai::api::status as generated;
+use crate::{Code, StatusCode};
 
-// Modules nest as the proto packages do: prost refers across packages by relative paths. The
-// files are the generator's output (`codegen/`, `cargo run -p clarifai-status-codegen`), shipped
-// in src/generated.
-#[allow(missing_docs, clippy::all, clippy::pedantic, unreachable_pub)]
-mod generated {
-    pub(crate) mod clarifai {
-        pub(crate) mod api {
-            pub(crate) mod status {
-                use crate::table::{NameEntry, NameTable, Row};
-                include!("generated/clarifai.api.status.rs");
-                include!("generated/status_table.rs");
-            }
-        }
-    }
-    pub(crate) mod google {
-        pub(crate) mod rpc {
-            include!("generated/google.rpc.rs");
-        }
-    }
-}
+pub use generated::{BaseResponse, RedirectInfo, Status};
 
-#[cfg(feature = "json")]
-pub(crate) use generated::clarifai::api::status::PublicValue;
-pub use generated::clarifai::api::status::{BaseResponse, RedirectInfo, Status, StatusCode};
-pub(crate) use generated::clarifai::api::status::{
-    RowIndex, ALL, GRPC_HTTP, GRPC_NAME, NUMBER_ROW, ROWS, ROW_DESCRIPTION, ROW_GRPC, ROW_HTTP,
-    ROW_NAME, ROW_OUTCOME, ROW_REMOVED_IN, ROW_RETRYABLE,
-};
-pub(crate) use generated::clarifai::api::status::{
-    LONG_NAMES, NAME_BUCKET_BITS, NAME_MAX_LEN, NAME_SEED, NAME_SLOT_BITS, NAME_TABLE,
-};
+// What the proto says about `Status`'s fields: the private ones, and the public ones the wire
+// contract carries (generated, beside the messages).
+include!("generated/status_fields.rs");
 
 impl Status {
     /// An in-body status for this code, its description the table's; every other field empty.
@@ -128,5 +103,5 @@ impl From<Code> for Status {
 
 /// The subset of `google.rpc` used by gRPC's richer error model.
 pub mod rpc {
-    pub use super::generated::google::rpc::{ErrorInfo, RetryInfo, Status};
+    pub use crate::proto::google::rpc::{ErrorInfo, RetryInfo, Status};
 }

@@ -282,11 +282,22 @@ fn every_code_reads_the_facts_its_proto_option_declares() {
             .parse()
             .expect("an HTTP status");
         let retryable = optional("retryable") == Some("true");
+        let every_method = optional("retryable_on_every_method") == Some("true");
         let context = format!("{name} ({number})");
         assert_eq!(code.outcome(), expected_outcome, "{context}: outcome");
         assert_eq!(code.grpc_code(), grpc, "{context}: grpc");
         assert_eq!(code.http_status().as_u16(), http, "{context}: http");
         assert_eq!(code.is_retryable(), retryable, "{context}: retryable");
+        assert_eq!(
+            code.is_retryable_on_every_method(),
+            every_method,
+            "{context}: retryable_on_every_method"
+        );
+        assert_eq!(
+            code.description(),
+            field("description").trim_matches('"'),
+            "{context}: description"
+        );
         assert_eq!(
             code.category(),
             field("category").trim_matches('"'),
@@ -299,13 +310,23 @@ fn every_code_reads_the_facts_its_proto_option_declares() {
                 wire.outcome(),
                 wire.grpc_code(),
                 wire.http_status(),
-                wire.is_retryable()
+                wire.is_retryable(),
+                wire.is_retryable_on_every_method(),
+                wire.name(),
+                wire.description(),
+                wire.category(),
+                wire.known(),
             ),
             (
                 code.outcome(),
                 code.grpc_code(),
                 code.http_status(),
-                code.is_retryable()
+                code.is_retryable(),
+                code.is_retryable_on_every_method(),
+                code.name(),
+                code.description(),
+                code.category(),
+                Some(code),
             ),
             "{name}"
         );
@@ -316,4 +337,30 @@ fn every_code_reads_the_facts_its_proto_option_declares() {
         StatusCode::all().count(),
         "one declaration per number"
     );
+}
+
+#[test]
+fn the_codes_retryable_on_every_method_are_clarifais_refusals() {
+    let every_method: Vec<&str> = StatusCode::all()
+        .filter(|c| c.is_retryable_on_every_method())
+        .map(StatusCode::name)
+        .collect();
+    assert_eq!(
+        every_method,
+        [
+            "CONN_EXCEED_HOURLY_LIMIT",
+            "CONN_THROTTLED",
+            "MODEL_DEPLOYING",
+            "MODEL_QUEUED_FOR_DEPLOYMENT",
+            "MODEL_BUSY_PLEASE_RETRY",
+            "MODEL_LOADING",
+            "RPC_REQUEST_QUEUE_FULL",
+        ]
+    );
+    for code in StatusCode::all().filter(|c| c.is_retryable_on_every_method()) {
+        assert!(code.is_retryable() && code.is_failure(), "{code}");
+    }
+    for n in UNKNOWN_NUMBERS {
+        assert!(!Code::new(n).is_retryable_on_every_method(), "{n}");
+    }
 }

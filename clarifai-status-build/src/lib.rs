@@ -6,8 +6,10 @@
 //! `clarifai-status`'s functions accept. [`Builder`] compiles the protos with prost-build and
 //! tonic-prost-build, configured so that the generated code uses `clarifai-status`'s types:
 //!
-//! - `extern_path(".clarifai.api.status", "::clarifai_status::pb")`: `Status`, `StatusCode`,
-//!   `RedirectInfo` and `BaseResponse` are `clarifai_status::pb`'s;
+//! - `extern_path(".clarifai.api.status", "::clarifai_status::pb")`: `Status`, `RedirectInfo`
+//!   and `BaseResponse` are `clarifai_status::pb`'s, and
+//!   `extern_path(".clarifai.api.status.StatusCode", "::clarifai_status::StatusCode")`: the
+//!   status code enum (a field such as `ListStatusCodesRequest`'s) is the crate's own;
 //! - an `impl` of `clarifai_status::response::HasStatus` for every generated message whose
 //!   field 1 is a `clarifai.api.status.Status` (nested messages included), so responses go
 //!   straight into `clarifai_status::response::into_result`, `retry::call` and
@@ -180,6 +182,10 @@ pub const STATUS_RUST_PATH: &str = "::clarifai_status::pb";
 
 const STATUS_MESSAGE: &str = ".clarifai.api.status.Status";
 
+/// Clarifai's status code enum, which `clarifai_status` has at its root, not in `pb`.
+const STATUS_CODE_ENUM: &str = ".clarifai.api.status.StatusCode";
+const STATUS_CODE_RUST_PATH: &str = "::clarifai_status::StatusCode";
+
 /// The environment variable that holds the directory of `clarifai-status`'s own `.proto` files.
 ///
 /// `clarifai-status` declares `links = "clarifai_status"`, so Cargo sets it for the build
@@ -307,6 +313,8 @@ impl Builder {
     pub fn new() -> Builder {
         let mut prost = prost_build::Config::new();
         prost.extern_path(STATUS_PROTO_PACKAGE, STATUS_RUST_PATH);
+        // The more specific path wins (prost-build looks the whole name up first).
+        prost.extern_path(STATUS_CODE_ENUM, STATUS_CODE_RUST_PATH);
         Builder {
             prost,
             services: Some(services()),
@@ -841,6 +849,50 @@ mod tests {
             vec![message("Reply", vec![field("status", 1, STATUS_MESSAGE)])],
         );
         assert_eq!(impl_targets(&f, &[]), ["Reply"]);
+    }
+    #[test]
+    fn a_status_code_field_names_the_crate_roots_status_code() {
+        use prost_types::{EnumDescriptorProto, EnumValueDescriptorProto};
+        let status = FileDescriptorProto {
+            name: Some("clarifai/api/status/status_code.proto".into()),
+            package: Some("clarifai.api.status".into()),
+            enum_type: vec![EnumDescriptorProto {
+                name: Some("StatusCode".into()),
+                value: vec![EnumValueDescriptorProto {
+                    name: Some("ZERO".into()),
+                    number: Some(0),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            syntax: Some("proto3".into()),
+            ..Default::default()
+        };
+        let mut codes = field("status_code", 2, STATUS_CODE_ENUM);
+        codes.r#type = Some(Type::Enum as i32);
+        let mut user = file("my.pkg", vec![message("GetStatusCodeRequest", vec![codes])]);
+        user.dependency = vec!["clarifai/api/status/status_code.proto".into()];
+        user.syntax = Some("proto3".into());
+        let out =
+            std::env::temp_dir().join(format!("clarifai-status-build-{}", std::process::id()));
+        std::fs::create_dir_all(&out).unwrap();
+        let dir = out.clone();
+        Builder::new()
+            .no_services()
+            .prost(|c| {
+                c.out_dir(dir);
+            })
+            .compile_fds(FileDescriptorSet {
+                file: vec![status, user],
+            })
+            .unwrap();
+        let generated = std::fs::read_to_string(out.join("my.pkg.rs")).unwrap();
+        let _ = std::fs::remove_dir_all(&out);
+        assert!(
+            generated.contains("enumeration = \"::clarifai_status::StatusCode\""),
+            "{generated}"
+        );
+        assert!(!generated.contains("pb::StatusCode"), "{generated}");
     }
 }
 

@@ -12,9 +12,11 @@
 //! Generated:
 //! - the prost messages and enum (`clarifai.api.status.rs`, `google.rpc.rs`) for the core crate,
 //!   and the tester service (`clarifai.status.testing.v1.rs`) for `clarifai-status-testing`;
-//! - `status_table.rs`: one row per number, an exhaustive `StatusCode` to row match, a direct
-//!   index from every number up to the largest to its row, one table per fact indexed by row,
-//!   and a perfect hash over every name (a table sized for the names, at most 7/8 full);
+//! - `status_table.rs`: one row of facts per number, in number order; an exhaustive
+//!   `StatusCode` to position match; matches for what few codes have (aliases, the release that
+//!   removed a code); each gRPC code's name and canonical HTTP status. Names go through prost's
+//!   own `from_str_name`, then the alias match;
+//! - `status_fields.rs`: `Status`'s private fields and the public ones the wire contract carries;
 //! - `status_table.md`: the mapping table the crate docs show.
 //!
 //! The build fails, naming the code, if the table breaks one of the crate's invariants (a failure
@@ -35,10 +37,6 @@ use std::path::Path;
 
 use heck::ToUpperCamelCase;
 use protox::prost_reflect::{DescriptorPool, DynamicMessage, ReflectMessage as _, Value};
-
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../src/table/name_hash.rs"]
-mod name_hash;
 
 pub mod upstream;
 
@@ -74,6 +72,8 @@ struct Row {
     /// The outcome's name in `meta.proto`'s `Outcome` (`SUCCESS`, `IN_PROGRESS`, `FAILURE`).
     outcome: String,
     retryable: bool,
+    /// `retryable_on_every_method` is set: a refusal, safe to retry on any method.
+    retryable_on_every_method: bool,
     grpc: i32,
     http: u32,
     /// The clarifai-grpc release that removed the code; empty while Clarifai still has it.
@@ -94,7 +94,7 @@ impl Row {
 pub type BuildResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// The files [`generate`] writes, each with the folder it ships in, from the repository's root.
-pub const OUTPUTS: [(&str, &str); 5] = [
+pub const OUTPUTS: [(&str, &str); 6] = [
     ("clarifai.api.status.rs", "src/generated"),
     ("google.rpc.rs", "src/generated"),
     (
@@ -102,6 +102,7 @@ pub const OUTPUTS: [(&str, &str); 5] = [
         "clarifai-status-testing/src/generated",
     ),
     ("status_table.rs", "src/generated"),
+    ("status_fields.rs", "src/generated"),
     ("status_table.md", "src/generated"),
 ];
 
@@ -128,8 +129,9 @@ pub fn generate(proto_dirs: &[&Path], out_dir: &Path) -> BuildResult<()> {
     check_invariants(&rows, &meta)?;
     write_if_changed(
         &out_dir.join("status_table.rs"),
-        &render_rust(&rows, &meta, &pool)?,
+        &render_rust(&rows, &meta)?,
     )?;
+    write_if_changed(&out_dir.join("status_fields.rs"), &render_fields(&pool)?)?;
     write_if_changed(
         &out_dir.join("status_table.md"),
         &render_markdown(&rows, &meta),
@@ -241,6 +243,13 @@ fn read_table(pool: &DescriptorPool, meta_decl: &Meta) -> BuildResult<Vec<Row>> 
     // (Declaration order puts it first, which is also the name prost keeps.)
     let mut rows: BTreeMap<i32, Row> = BTreeMap::new();
     let mut aliases: Vec<(i32, String, bool)> = Vec::new();
+    // The first name of each number in declaration order (what prost keeps).
+    let mut first_names: BTreeMap<i32, String> = BTreeMap::new();
+    for value in &enum_desc.enum_descriptor_proto().value {
+        first_names
+            .entry(value.number())
+            .or_insert_with(|| value.name().to_owned());
+    }
     for value in enum_desc.values() {
         let opts = value.options();
         let deprecated = matches!(
@@ -249,6 +258,15 @@ fn read_table(pool: &DescriptorPool, meta_decl: &Meta) -> BuildResult<Vec<Row>> 
         );
         let number = value.number();
         let name = value.name().to_owned();
+        // prost keeps the first value of a number (its `as_str_name` and `from_str_name`), and
+        // the crate reads printed names through prost: the facts go on that value.
+        let first = first_names.get(&number).map_or("", String::as_str);
+        if opts.has_extension(&ext) && first != name {
+            return Err(format!(
+                "{name} ({number}) declares the facts but {first} comes first: put the value with the facts first (prost keeps the first name)"
+            )
+            .into());
+        }
         if !opts.has_extension(&ext) {
             aliases.push((number, name, deprecated));
             continue;
@@ -266,6 +284,11 @@ fn read_table(pool: &DescriptorPool, meta_decl: &Meta) -> BuildResult<Vec<Row>> 
             outcome: enum_name(meta, "outcome")?,
             retryable: matches!(
                 meta.get_field_by_name("retryable").as_deref(),
+                Some(Value::Bool(true))
+            ),
+            retryable_on_every_method: matches!(
+                meta.get_field_by_name("retryable_on_every_method")
+                    .as_deref(),
                 Some(Value::Bool(true))
             ),
             grpc: enum_field(meta, "grpc")?,
@@ -375,6 +398,9 @@ fn check_invariants(rows: &[Row], meta: &Meta) -> BuildResult<()> {
             }
             _ => return fail("outcome unset"),
         }
+        if r.retryable_on_every_method && !r.retryable {
+            return fail("retryable_on_every_method is set on a code that is not retryable");
+        }
         if !(0..17).contains(&r.grpc) {
             return fail("grpc code out of range");
         }
@@ -401,72 +427,73 @@ fn variant(name: &str) -> String {
     name.to_upper_camel_case()
 }
 
-fn render_rust(rows: &[Row], meta: &Meta, pool: &DescriptorPool) -> BuildResult<String> {
+fn render_rust(rows: &[Row], meta: &Meta) -> BuildResult<String> {
     let mut s = String::new();
-    s.push_str("// @generated by build.rs from proto/clarifai/api/status/status_code.proto.\n\n");
+    s.push_str("// @generated by codegen/ from proto/clarifai/api/status/status_code.proto.\n\n");
 
-    // Rows, in number order, then the row every number the table does not know reads.
     writeln!(
         s,
-        "/// Every code of the table, in number order, then the unknown-number row."
+        "/// The categories `status_code.proto` declares; [`Row::category`] indexes them."
     )?;
-    writeln!(s, "#[allow(deprecated)]")?;
-    writeln!(s, "pub(crate) static ROWS: [Row; {}] = [", rows.len() + 1)?;
-    for r in rows {
-        let deprecated = r.deprecated();
-        writeln!(
-            s,
-            "    Row {{ code: Some(StatusCode::{}), aliases: &{:?}, category: {:?}, deprecated: {} }},",
-            variant(&r.name),
-            r.aliases,
-            r.category,
-            deprecated,
-        )?;
-    }
-    writeln!(s, "    Row::UNKNOWN,")?;
-    writeln!(s, "];\n")?;
-    // Names and descriptions apart from the rest of a row: a lookup reads one `&str` of a small
-    // array rather than a field of a large struct.
-    let name_table = ("ROW_NAME", "&str", "", "Each row's printed name");
-    render_row_table(&mut s, rows, name_table, &|r| {
-        r.map_or("crate::Code::UNKNOWN_NAME".to_owned(), |r| {
-            format!("{:?}", r.name)
-        })
-    })?;
-    let description_table = ("ROW_DESCRIPTION", "&str", "", "Each row's description");
-    render_row_table(&mut s, rows, description_table, &|r| {
-        r.map_or("crate::Code::UNKNOWN_DESCRIPTION".to_owned(), |r| {
-            format!("{:?}", r.description)
-        })
-    })?;
-    let removed_table = (
-        "ROW_REMOVED_IN",
-        "&str",
-        "",
-        "The clarifai-grpc release that removed each row's code (empty while Clarifai has it)",
-    );
-    render_row_table(&mut s, rows, removed_table, &|r| {
-        format!("{:?}", r.map_or("", |r| r.removed_in.as_str()))
-    })?;
+    writeln!(
+        s,
+        "pub(crate) static CATEGORIES: [&str; {}] = {:?};\n",
+        meta.categories.len(),
+        meta.categories
+    )?;
+
+    // One row per number, in number order: what every code has. A lookup finds a row by the
+    // code's position (an exhaustive match) or by binary search over the numbers.
     writeln!(s, "/// Every code of the table, in number order.")?;
     writeln!(s, "#[allow(deprecated)]")?;
-    writeln!(s, "pub(crate) static ALL: [StatusCode; {}] = [", rows.len())?;
+    writeln!(s, "pub(crate) static ROWS: [Row; {}] = {{", rows.len())?;
+    writeln!(
+        s,
+        "    use crate::Outcome::*;\n    use tonic::Code as Grpc;\n    ["
+    )?;
     for r in rows {
-        writeln!(s, "    StatusCode::{},", variant(&r.name))?;
+        let category = meta
+            .categories
+            .iter()
+            .position(|c| *c == r.category)
+            .ok_or("undeclared category")?;
+        writeln!(
+            s,
+            "        Row {{ code: StatusCode::{}, name: {:?}, description: {:?}, category: {category}, outcome: {}, retryable: {}, retryable_on_every_method: {}, grpc: Grpc::{}, http: http_status({}), deprecated: {}, name_deprecated: {} }},",
+            variant(&r.name),
+            r.name,
+            r.description,
+            r.outcome.to_upper_camel_case(),
+            r.retryable,
+            r.retryable_on_every_method,
+            meta.grpc_name(r.grpc).to_upper_camel_case(),
+            r.http,
+            r.deprecated(),
+            r.name_deprecated || !r.removed_in.is_empty(),
+        )?;
+    }
+    writeln!(s, "    ]\n}};\n")?;
+
+    // The numbers alone, for the binary search of a wire number: 4 bytes a step, not a row.
+    writeln!(
+        s,
+        "/// Every code's number, in the order of [`ROWS`] (ascending), for binary search."
+    )?;
+    writeln!(s, "pub(crate) static NUMBERS: [i32; {}] = [", rows.len())?;
+    for chunk in rows.chunks(12) {
+        let line: Vec<String> = chunk.iter().map(|r| r.number.to_string()).collect();
+        writeln!(s, "    {},", line.join(", "))?;
     }
     writeln!(s, "];\n")?;
 
-    // Exhaustive variant -> row: no wildcard, so a variant without a row does not compile.
+    // Exhaustive variant -> position: no wildcard, so a variant without a row does not compile.
     writeln!(s, "impl StatusCode {{")?;
     writeln!(
         s,
-        "    /// This code's row in [`ROWS`], by an exhaustive match (lookups use `NUMBER_ROW`)."
+        "    /// This code's position in [`ROWS`]: an exhaustive match, so every variant has a row."
     )?;
     writeln!(s, "    #[allow(deprecated)]")?;
-    writeln!(
-        s,
-        "    pub(crate) const fn table_position(self) -> usize {{"
-    )?;
+    writeln!(s, "    pub(crate) const fn position(self) -> usize {{")?;
     writeln!(s, "        match self {{")?;
     for (i, r) in rows.iter().enumerate() {
         writeln!(s, "            StatusCode::{} => {i},", variant(&r.name))?;
@@ -491,135 +518,76 @@ fn render_rust(rows: &[Row], meta: &Meta, pool: &DescriptorPool) -> BuildResult<
     writeln!(s, "///     }}\n/// }}\n/// ```")?;
     writeln!(s, "#[cfg(doctest)]\npub struct EveryCodeNeedsAWildcard;\n")?;
 
-    render_number_index(&mut s, rows, meta)?;
+    // What few codes have: matches, with no row field for the many that lack it.
+    writeln!(
+        s,
+        "/// The code of an alias (a name other than the printed one), and whether the alias is"
+    )?;
+    writeln!(
+        s,
+        "/// deprecated. Printed names are prost's (`StatusCode::from_str_name`)."
+    )?;
+    writeln!(s, "#[allow(deprecated)]")?;
+    writeln!(
+        s,
+        "pub(crate) fn alias(name: &str) -> Option<(StatusCode, bool)> {{\n    match name {{"
+    )?;
+    for r in rows {
+        let removed = !r.removed_in.is_empty();
+        for (a, d) in r.aliases.iter().zip(&r.alias_deprecated) {
+            writeln!(
+                s,
+                "        {a:?} => Some((StatusCode::{}, {})),",
+                variant(&r.name),
+                *d || removed
+            )?;
+        }
+    }
+    writeln!(s, "        _ => None,\n    }}\n}}\n")?;
+    writeln!(s, "/// The aliases of a code.")?;
+    writeln!(s, "#[allow(deprecated)]")?;
+    writeln!(
+        s,
+        "pub(crate) fn aliases(code: StatusCode) -> &'static [&'static str] {{\n    match code {{"
+    )?;
+    for r in rows.iter().filter(|r| !r.aliases.is_empty()) {
+        writeln!(
+            s,
+            "        StatusCode::{} => &{:?},",
+            variant(&r.name),
+            r.aliases
+        )?;
+    }
+    writeln!(s, "        _ => &[],\n    }}\n}}\n")?;
+    writeln!(
+        s,
+        "/// The clarifai-grpc release that removed a code, for the codes Clarifai removed."
+    )?;
+    writeln!(s, "#[allow(deprecated)]")?;
+    writeln!(
+        s,
+        "pub(crate) fn removed_in(code: StatusCode) -> Option<&'static str> {{\n    match code {{"
+    )?;
+    let mut releases: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| !r.removed_in.is_empty()) {
+        releases
+            .entry(&r.removed_in)
+            .or_default()
+            .push(format!("StatusCode::{}", variant(&r.name)));
+    }
+    for (release, codes) in &releases {
+        writeln!(
+            s,
+            "        {} => Some({release:?}),",
+            codes.join("\n        | ")
+        )?;
+    }
+    writeln!(s, "        _ => None,\n    }}\n}}\n")?;
+
     render_grpc_tables(&mut s, meta)?;
-    render_name_hash(&mut s, rows)?;
-    render_private_fields(&mut s, pool)?;
-    render_public_fields(&mut s, pool)?;
-    Ok(s)
-}
-
-/// One table of a fact per row, `static NAME: [TYPE; rows] = { use PRELUDE; [items] };` (the
-/// `use` keeps the generated file short: `Unknown` rather than `tonic::Code::Unknown`). `item`
-/// gets each row, then `None` for the unknown row, whose item comes last.
-fn render_row_table(
-    s: &mut String,
-    rows: &[Row],
-    (name, ty, prelude, doc): (&str, &str, &str, &str),
-    item: &dyn Fn(Option<&Row>) -> String,
-) -> BuildResult<()> {
-    writeln!(s, "/// {doc}, in the order of [`ROWS`].")?;
-    write!(
-        s,
-        "pub(crate) static {name}: [{ty}; {}] = {{",
-        rows.len() + 1
-    )?;
-    if !prelude.is_empty() {
-        write!(s, "\n    use {prelude};")?;
-    }
-    s.push_str("\n    [");
-    for row in rows.iter().map(Some).chain([None]) {
-        s.push_str("\n        ");
-        s.push_str(&item(row));
-        s.push(',');
-    }
-    writeln!(s, "\n    ]\n}};\n")?;
-    Ok(())
-}
-
-/// The number index: `NUMBER_ROW` holds the row of every number from 0 to one past the largest
-/// in the table (the unknown row wherever the table has no code, and in the last entry, which
-/// every number out of range reads), so a number's row is one load with no hash and no check
-/// that the number matches. Row tables then hold each fact (`ROW_GRPC`, `ROW_HTTP`,
-/// `ROW_OUTCOME`, `ROW_RETRYABLE`, besides `ROW_NAME` and `ROW_DESCRIPTION`).
-///
-/// The index is a `u16` per number: about 193 KiB of read-only data for numbers up to 99,009,
-/// paid for lookups that cost a load rather than a hash and a confirmation (BENCHMARKS.md,
-/// section 1, has the figures of both).
-fn render_number_index(s: &mut String, rows: &[Row], meta: &Meta) -> BuildResult<()> {
-    let unknown_row = rows.len();
-    let Some(largest) = rows.iter().map(|r| r.number).max() else {
-        return Err("the table has no codes".into());
-    };
-    if rows.iter().any(|r| r.number < 0) {
-        return Err("a negative number would not index the number index".into());
-    }
-    // Far above the largest code today (99,009); a much larger number would call for a
-    // different index, not a bigger one.
-    let len = usize::try_from(largest)? + 2;
-    if len > 1 << 17 {
-        return Err(format!("number {largest} makes the direct number index too large").into());
-    }
-
     writeln!(
         s,
-        "/// A row of [`ROWS`]. An enum rather than an integer, so the compiler knows"
-    )?;
-    writeln!(
-        s,
-        "/// that every value read from [`NUMBER_ROW`] indexes the row tables in bounds."
-    )?;
-    writeln!(
-        s,
-        "#[derive(Clone, Copy, Debug, PartialEq, Eq)]\n#[repr(u16)]"
-    )?;
-    writeln!(s, "#[allow(dead_code)]\npub(crate) enum RowIndex {{")?;
-    for i in 0..=unknown_row {
-        writeln!(s, "    R{i},")?;
-    }
-    writeln!(s, "}}\n")?;
-
-    writeln!(
-        s,
-        "/// The row of each number from 0 to one past the largest code: the unknown row for a"
-    )?;
-    writeln!(
-        s,
-        "/// number the table does not have, and in the last entry, which numbers out of range read."
-    )?;
-    writeln!(s, "pub(crate) static NUMBER_ROW: [RowIndex; {len}] = {{")?;
-    writeln!(s, "    let mut index = [RowIndex::R{unknown_row}; {len}];")?;
-    for (row, r) in rows.iter().enumerate() {
-        writeln!(s, "    index[{}] = RowIndex::R{row};", r.number)?;
-    }
-    writeln!(s, "    index\n}};\n")?;
-
-    let grpc_table = (
-        "ROW_GRPC",
-        "tonic::Code",
-        "tonic::Code::*",
-        "Each row's gRPC code",
-    );
-    render_row_table(s, rows, grpc_table, &|r| {
-        meta.grpc_name(r.map_or(2, |r| r.grpc))
-            .to_upper_camel_case()
-    })?;
-    let http_table = ("ROW_HTTP", "http::StatusCode", "", "Each row's HTTP status");
-    render_row_table(s, rows, http_table, &|r| {
-        format!("http_status({})", r.map_or(500, |r| r.http))
-    })?;
-    let outcome_table = (
-        "ROW_OUTCOME",
-        "crate::Outcome",
-        "crate::Outcome::*",
-        "Each row's outcome",
-    );
-    render_row_table(s, rows, outcome_table, &|r| {
-        r.map_or("FAILURE", |r| r.outcome.as_str())
-            .to_upper_camel_case()
-    })?;
-    let retryable_table = (
-        "ROW_RETRYABLE",
-        "bool",
-        "",
-        "Whether each row's code is retryable",
-    );
-    render_row_table(s, rows, retryable_table, &|r| {
-        r.is_some_and(|r| r.retryable).to_string()
-    })?;
-    writeln!(
-        s,
-        "/// An HTTP status build.rs checked is in 100..600 (anything else fails to compile)."
+        "/// An HTTP status the generator checked is in 100..600 (anything else fails to compile)."
     )?;
     writeln!(
         s,
@@ -630,162 +598,17 @@ fn render_number_index(s: &mut String, rows: &[Row], meta: &Meta) -> BuildResult
         s,
         "        Ok(status) => status,\n        Err(_) => panic!(\"not an HTTP status\"),"
     )?;
-    writeln!(s, "    }}\n}}\n")?;
-    Ok(())
+    writeln!(s, "    }}\n}}")?;
+    Ok(s)
 }
 
-/// Searches a seed and per-bucket displacements under which every name takes its own slot, in a
-/// table sized for the names: the fewest slots (a power of two) at most 7/8 full, a quarter as
-/// many buckets.
-fn render_name_hash(s: &mut String, rows: &[Row]) -> BuildResult<()> {
-    // (name, row, deprecated)
-    let mut names: Vec<(&str, usize, bool)> = Vec::new();
-    let code_of = |row: usize| variant(&rows[row].name);
-    for (i, r) in rows.iter().enumerate() {
-        // Every name of a code Clarifai removed is deprecated.
-        let removed = !r.removed_in.is_empty();
-        names.push((&r.name, i, r.name_deprecated || removed));
-        for (a, d) in r.aliases.iter().zip(&r.alias_deprecated) {
-            names.push((a, i, *d || removed));
-        }
-    }
-    // A name longer than the hash compares (only former names are) is left out of the hash and
-    // found by comparing it whole, after the hash misses.
-    let (long, names): (Vec<_>, Vec<_>) = names
-        .into_iter()
-        .partition(|n| n.0.len() > name_hash::COVERED);
-    writeln!(
-        s,
-        "/// Names longer than the name hash compares (`name_hash::COVERED` bytes), out of the name"
-    )?;
-    writeln!(
-        s,
-        "/// table: a lookup that misses there compares a name this long with each of them."
-    )?;
-    writeln!(s, "#[allow(deprecated)]")?;
-    writeln!(
-        s,
-        "pub(crate) static LONG_NAMES: [(&str, NameEntry); {}] = [",
-        long.len()
-    )?;
-    for (n, row, dep) in &long {
-        writeln!(
-            s,
-            "    ({n:?}, NameEntry {{ words: {:?}, code: StatusCode::{}, len: {}, deprecated: {dep} }}),",
-            name_hash::words(n.as_bytes()),
-            code_of(*row),
-            n.len()
-        )?;
-    }
-    writeln!(s, "];\n")?;
-    // Names whose hash input is the same collide under every seed: say which.
-    let mut inputs: Vec<(u64, &str)> = names
-        .iter()
-        .map(|(n, ..)| {
-            (
-                name_hash::hash(n.len(), name_hash::words(n.as_bytes()), 1),
-                *n,
-            )
-        })
-        .collect();
-    inputs.sort_unstable();
-    if let Some(pair) = inputs.windows(2).find(|w| w[0].0 == w[1].0) {
-        return Err(format!(
-            "names {} and {} hash alike under every seed",
-            pair[0].1, pair[1].1
-        )
-        .into());
-    }
-    let mut slot_bits = 4u32;
-    while (1usize << slot_bits) * 7 < names.len() * 8 {
-        slot_bits += 1;
-    }
-    if slot_bits > 16 {
-        return Err(format!("{} names are too many for the name table", names.len()).into());
-    }
-    let bucket_bits = slot_bits - 2;
-    let buckets = 1usize << bucket_bits;
-    let slots = 1usize << slot_bits;
-    'seed: for seed in 0u64..10_000 {
-        // Odd multipliers from a fixed sequence, so builds are reproducible.
-        let seed = (seed.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED) | 1;
-        let hashes: Vec<u64> = names
-            .iter()
-            .map(|(n, ..)| name_hash::hash(n.len(), name_hash::words(n.as_bytes()), seed))
-            .collect();
-        let mut by_bucket: Vec<Vec<usize>> = vec![Vec::new(); buckets];
-        for (k, h) in hashes.iter().enumerate() {
-            by_bucket[name_hash::bucket(*h, bucket_bits)].push(k);
-        }
-        let mut order: Vec<usize> = (0..buckets).collect();
-        order.sort_by_key(|b| std::cmp::Reverse(by_bucket[*b].len()));
-        let mut table = vec![0u16; slots];
-        let mut disp = vec![0u32; buckets];
-        for b in order {
-            let keys = &by_bucket[b];
-            if keys.is_empty() {
-                continue;
-            }
-            let found = (0..slots as u32)
-                .map(|d| name_hash::displacement(d, slot_bits))
-                .find(|d| {
-                    let mut taken: Vec<usize> = Vec::with_capacity(keys.len());
-                    keys.iter().all(|k| {
-                        let slot = name_hash::slot(hashes[*k], *d, slot_bits);
-                        let free = table[slot] == 0 && !taken.contains(&slot);
-                        taken.push(slot);
-                        free
-                    })
-                });
-            let Some(d) = found else { continue 'seed };
-            disp[b] = d;
-            for k in keys {
-                table[name_hash::slot(hashes[*k], d, slot_bits)] = u16::try_from(*k + 1)?;
-            }
-        }
-        let max = names.iter().map(|n| n.0.len()).max().unwrap_or(0);
-        writeln!(s, "pub(crate) const NAME_SEED: u64 = {seed:#x};")?;
-        writeln!(s, "pub(crate) const NAME_MAX_LEN: usize = {max};")?;
-        writeln!(
-            s,
-            "/// The name table has 2^this slots ({slots}, for {} names).",
-            names.len()
-        )?;
-        writeln!(s, "pub(crate) const NAME_SLOT_BITS: u32 = {slot_bits};")?;
-        writeln!(s, "/// The name table has 2^this buckets.")?;
-        writeln!(s, "pub(crate) const NAME_BUCKET_BITS: u32 = {bucket_bits};")?;
-        writeln!(
-            s,
-            "/// Every name of every code, at its slot: lookups read one displacement and one entry."
-        )?;
-        writeln!(s, "#[allow(deprecated)]")?;
-        writeln!(
-            s,
-            "pub(crate) static NAME_TABLE: NameTable<{slots}, {buckets}> = NameTable {{"
-        )?;
-        writeln!(s, "    slots: [")?;
-        for k in &table {
-            match usize::from(*k).checked_sub(1).map(|k| names[k]) {
-                Some((n, row, dep)) => writeln!(
-                    s,
-                    "        NameEntry {{ words: {:?}, code: StatusCode::{}, len: {}, deprecated: {dep} }}, // {n}",
-                    name_hash::words(n.as_bytes()),
-                    code_of(row),
-                    n.len()
-                )?,
-                None => writeln!(s, "        NameEntry::EMPTY,")?,
-            }
-        }
-        writeln!(s, "    ],")?;
-        writeln!(s, "    displacements: {disp:?},")?;
-        writeln!(s, "}};\n")?;
-        return Ok(());
-    }
-    Err(format!(
-        "no perfect hash found for {} names in {slots} slots after 10,000 seeds",
-        names.len()
-    )
-    .into())
+/// `status_fields.rs`: what the proto says about `Status`'s fields (private, public).
+fn render_fields(pool: &DescriptorPool) -> BuildResult<String> {
+    let mut s = String::new();
+    s.push_str("// @generated by codegen/ from proto/clarifai/api/status/status.proto.\n\n");
+    render_private_fields(&mut s, pool)?;
+    render_public_fields(&mut s, pool)?;
+    Ok(s)
 }
 
 /// `Status::strip_private`, from the fields the proto marks `(clarifai.status.meta.private)`.
@@ -1114,7 +937,11 @@ fn render_markdown(rows: &[Row], meta: &Meta) -> String {
             name,
             r.category.replace('|', "\\|"),
             outcome,
-            if r.retryable { "yes" } else { "no" },
+            match (r.retryable, r.retryable_on_every_method) {
+                (true, true) => "yes, on every method",
+                (true, false) => "yes",
+                _ => "no",
+            },
             meta.grpc_name(r.grpc),
             r.http
         );

@@ -53,7 +53,7 @@ fn generate_edited_table(
 }
 
 /// Generates from a copy of the protos whose `file` went through `edit`; the generated
-/// `status_table.rs`.
+/// `status_table.rs`, then `status_fields.rs`.
 fn generate_edited_file(
     name: &str,
     file: &str,
@@ -72,7 +72,11 @@ fn generate_edited_file(
     let tester = root().join(codegen::PROTO_DIRS[1]);
     let result = codegen::generate(&[&protos, &tester], &out)
         .map_err(|e| e.to_string())
-        .map(|()| fs::read_to_string(out.join("status_table.rs")).unwrap());
+        .map(|()| {
+            ["status_table.rs", "status_fields.rs"]
+                .map(|file| fs::read_to_string(out.join(file)).unwrap())
+                .concat()
+        });
     let _ = fs::remove_dir_all(&dir);
     result
 }
@@ -235,34 +239,38 @@ fn a_hundred_plausible_new_names_still_generate() {
         t.replacen("  SUCCESS = 10000 [", &format!("{added}  SUCCESS = 10000 ["), 1)
     })
     .unwrap();
-    // 546 names do not fit 7/8 of 512 slots: the table grows to 1024.
-    assert!(table.contains("pub(crate) const NAME_SLOT_BITS: u32 = 10;"));
-    assert!(table.contains("// DATASET_VERSION_IMPORT_IN_PROGRESS"));
-    assert!(table.contains("// DATASET_VERSION_EXPORT_IN_PROGRESS"));
+    assert!(table.contains("name: \"DATASET_VERSION_IMPORT_IN_PROGRESS\""));
+    assert!(table.contains("name: \"DATASET_VERSION_EXPORT_IN_PROGRESS\""));
 }
 
 #[test]
-fn a_name_longer_than_the_hash_compares_is_kept_out_of_the_name_table() {
-    let long = "A_NAME_FAR_LONGER_THAN_ANY_CLARIFAI_HAS_EVER_USED_SO_FAR";
-    let table = generate_edited_table("long-name", |t| {
+fn facts_on_a_value_after_the_first_of_its_number_are_refused_by_name() {
+    // prost keeps a number's first name, and the crate prints prost's: the facts go there.
+    let err = generate_edited("facts-second", |t| {
         t.replacen(
             "  SUCCESS = 10000 [",
-            &format!("  {long} = 97000 [(clarifai.status.meta.code) = {{\n    description: \"x\"\n    category: \"Generic\"\n    outcome: FAILURE\n    grpc: INTERNAL\n  }}];\n  SUCCESS = 10000 ["),
+            "  SUCCESS_FIRST = 10000;\n  SUCCESS = 10000 [",
             1,
         )
     })
-    .unwrap();
-    // Compared whole (LONG_NAMES), not hashed: the words cover 48 bytes.
-    let long_names = &table[table.find("static LONG_NAMES").unwrap()..];
-    let long_names = &long_names[..long_names.find("];").unwrap()];
-    assert!(
-        long_names.contains(&format!("({long:?}, NameEntry")),
-        "{long_names}"
-    );
-    assert!(
-        !table.contains(&format!("// {long}\n")),
-        "{long} is not in the name table"
-    );
+    .unwrap_err();
+    assert!(err.contains("SUCCESS (10000)"), "{err}");
+    assert!(err.contains("SUCCESS_FIRST comes first"), "{err}");
+}
+
+#[test]
+fn retryable_on_every_method_without_retryable_is_refused_by_name() {
+    let err = generate_edited("every-method", |t| {
+        replace_after(
+            &t,
+            "CONN_KEY_INVALID = 11008",
+            "outcome: FAILURE",
+            "outcome: FAILURE\n    retryable_on_every_method: true",
+        )
+    })
+    .unwrap_err();
+    assert!(err.contains("CONN_KEY_INVALID (11008)"), "{err}");
+    assert!(err.contains("not retryable"), "{err}");
 }
 
 const STATUS_PROTO: &str = "clarifai/api/status/status.proto";
@@ -437,8 +445,8 @@ fn diff_add_writes_the_new_codes_and_the_generator_refuses_them_until_reviewed()
         "the new code is generated"
     );
     assert!(
-        table.contains("// CONN_KEY_RENAMED"),
-        "the new alias is in the name table"
+        table.contains("\"CONN_KEY_RENAMED\" => Some((StatusCode::ConnKeyInvalid, false)),"),
+        "the new alias is in the alias match"
     );
     let _ = fs::remove_dir_all(&dir);
 }

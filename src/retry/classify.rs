@@ -23,24 +23,13 @@ pub(crate) enum Signal {
     AttemptTimeout,
 }
 
-/// Clarifai codes that say the request was refused before it took effect: throttles, and a
-/// model that is busy, loading or deploying. Retrying these is safe for every method.
-const REFUSED: [i32; 7] = [
-    11003, // CONN_EXCEED_HOURLY_LIMIT
-    11005, // CONN_THROTTLED
-    21351, // MODEL_DEPLOYING
-    21352, // MODEL_QUEUED_FOR_DEPLOYMENT
-    21354, // MODEL_BUSY_PLEASE_RETRY
-    21355, // MODEL_LOADING
-    40030, // RPC_REQUEST_QUEUE_FULL
-];
-
 impl Signal {
     /// Whether the failed attempt may have taken effect on the server: every failure but a
-    /// Clarifai code in [`REFUSED`].
+    /// Clarifai code the table declares [retryable on every
+    /// method](Code::is_retryable_on_every_method) (a refusal).
     pub(crate) fn effect_unknown(self) -> bool {
         match self {
-            Signal::Clarifai(code) => !REFUSED.contains(&code.number()),
+            Signal::Clarifai(code) => !code.is_retryable_on_every_method(),
             Signal::Grpc(_) | Signal::AttemptTimeout => true,
         }
     }
@@ -173,6 +162,23 @@ fn pushback(headers: &HeaderMap, retry_info: Option<Duration>) -> Option<Pushbac
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_refusals_the_table_declares_have_a_known_effect() {
+        let refusals: Vec<i32> = crate::StatusCode::all()
+            .filter(|code| !Signal::Clarifai((*code).into()).effect_unknown())
+            .map(|code| code as i32)
+            .collect();
+        // Clarifai's refusals: throttles, and a model busy, loading or deploying.
+        assert_eq!(
+            refusals,
+            [11003, 11005, 21351, 21352, 21354, 21355, 40030],
+            "the codes whose failed attempt did not take effect"
+        );
+        assert!(Signal::Clarifai(Code::new(77777)).effect_unknown());
+        assert!(Signal::Grpc(tonic::Code::Unavailable).effect_unknown());
+        assert!(Signal::AttemptTimeout.effect_unknown());
+    }
     use crate::grpc::ErrorBuilder;
     use crate::StatusCode;
 

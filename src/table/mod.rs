@@ -1,10 +1,10 @@
 //! The status table: every fact about every code, generated from the proto (by `codegen/`; the
 //! output ships in `src/generated/`).
 //!
-//! Lookups go through generated data rather than `match`es over ~460 sparse numbers: a direct
-//! index from every number up to the largest code to its row (one load, no hash), tables of facts
-//! indexed by row (one more load per fact), and a perfect hash for names (one displacement, one
-//! slot) in a table sized for them, at most 7/8 full: not a minimal one.
+//! The generated table is one row of facts per code, in number order. A [`StatusCode`] finds its
+//! row by an exhaustive `match` (its position), a number from the wire by binary search over the
+//! rows. A name goes through prost's own `StatusCode::from_str_name`, then a `match` over the
+//! few aliases.
 //!
 //! # Examples
 //!
@@ -72,276 +72,87 @@
 #![doc = include_str!("../generated/status_table.md")]
 
 use std::fmt;
-use std::str::FromStr;
 
-use crate::pb::{self, StatusCode};
-use crate::{ParseCodeError, ParseOutcomeError};
+use crate::{Outcome, StatusCode};
 
-pub(crate) mod name_hash;
+/// The name of a number the table does not know ([`Code::UNKNOWN_NAME`](crate::Code::UNKNOWN_NAME)).
+pub(crate) const UNKNOWN_NAME: &str = "UNKNOWN_CODE";
+/// The description of a number the table does not know
+/// ([`Code::UNKNOWN_DESCRIPTION`](crate::Code::UNKNOWN_DESCRIPTION)).
+pub(crate) const UNKNOWN_DESCRIPTION: &str = "Unknown status code";
+
+// The generated table: `ROWS`, `StatusCode::position`, `alias`, `aliases`, `removed_in`,
+// `CATEGORIES`, `GRPC_NAME`, `GRPC_HTTP` (codegen/ writes it from the proto).
+include!("../generated/status_table.rs");
 
 /// One code's facts, as declared in the proto.
 #[derive(Debug)]
 pub(crate) struct Row {
-    /// `None` only in the row of numbers the table does not know.
-    pub(crate) code: Option<StatusCode>,
-    pub(crate) aliases: &'static [&'static str],
-    pub(crate) category: &'static str,
+    pub(crate) code: StatusCode,
+    /// The printed name: prost's name of the code (the first declared for its number).
+    pub(crate) name: &'static str,
+    pub(crate) description: &'static str,
+    pub(crate) http: http::StatusCode,
+    pub(crate) grpc: tonic::Code,
+    pub(crate) outcome: Outcome,
+    pub(crate) retryable: bool,
+    pub(crate) retryable_on_every_method: bool,
+    /// Every name of the code is deprecated, or Clarifai removed it.
     pub(crate) deprecated: bool,
-    // The name, description, outcome, retryability, gRPC code and HTTP status are in tables of
-    // their own (`ROW_NAME`, ..., see `RowIndex`), so a lookup reads one small item.
-}
-
-impl NameEntry {
-    /// An empty slot: its length, `usize::MAX`, matches no input.
-    pub(crate) const EMPTY: NameEntry = NameEntry {
-        len: usize::MAX,
-        words: [0; 6],
-        code: StatusCode::Zero,
-        deprecated: false,
-    };
+    /// The printed name is deprecated, or Clarifai removed the code.
+    pub(crate) name_deprecated: bool,
+    /// An index into `CATEGORIES`; [`Row::UNKNOWN`]'s is past its end.
+    pub(crate) category: u8,
 }
 
 impl Row {
-    /// What a number the table does not know reads, printed as `UNKNOWN_CODE`; its facts (the
-    /// last item of each row table) are a non-retryable failure, gRPC `UNKNOWN`, HTTP 500.
+    /// What a number the table does not know reads: printed as `UNKNOWN_CODE`, a non-retryable
+    /// failure, gRPC `UNKNOWN`, HTTP 500, category `Unknown`. Its `code` is never read.
     pub(crate) const UNKNOWN: Row = Row {
-        code: None,
-        aliases: &[],
-        category: "Unknown",
+        code: StatusCode::Zero,
+        name: UNKNOWN_NAME,
+        description: UNKNOWN_DESCRIPTION,
+        http: http::StatusCode::INTERNAL_SERVER_ERROR,
+        grpc: tonic::Code::Unknown,
+        outcome: Outcome::Failure,
+        retryable: false,
+        retryable_on_every_method: false,
         deprecated: false,
+        name_deprecated: false,
+        category: u8::MAX,
     };
-}
 
-/// The name index: the slots, then the displacement of each bucket of the name hash. One static,
-/// so a lookup finds both from one base address.
-#[derive(Debug)]
-#[repr(C, align(64))]
-pub(crate) struct NameTable<const SLOTS: usize, const BUCKETS: usize> {
-    // The slots first: an entry's address is then the base plus the slot's offset.
-    pub(crate) slots: [NameEntry; SLOTS],
-    pub(crate) displacements: [u32; BUCKETS],
-}
-
-/// One name of a code (its printed name or an alias), or an empty slot of the name table.
-///
-/// One cache line: a lookup reads nothing else.
-#[derive(Debug)]
-#[repr(align(64))]
-pub(crate) struct NameEntry {
-    /// The name's [`name_hash::words`], which hold all its bytes.
-    pub(crate) words: [u64; 6],
-    /// The name's length in bytes (`usize::MAX` for an empty slot); a word wide, so the length
-    /// check is one compare with memory like the words'.
-    pub(crate) len: usize,
-    pub(crate) code: StatusCode,
-    pub(crate) deprecated: bool,
-}
-
-/// What a code says about the request that produced it.
-///
-/// Declared per code in the proto (`outcome`). Only failures map to a gRPC error or a non-2xx HTTP
-/// status; success and in-progress codes are gRPC OK and HTTP 2xx.
-///
-/// # Examples
-///
-/// ```
-/// use clarifai_status::{Outcome, StatusCode};
-///
-/// assert_eq!(StatusCode::Success.outcome(), Outcome::Success);
-/// assert_eq!(StatusCode::ModelTraining.outcome(), Outcome::InProgress);
-/// assert_eq!(StatusCode::ConnKeyInvalid.outcome(), Outcome::Failure);
-/// assert_eq!(Outcome::InProgress.to_string(), "in_progress");
-/// assert_eq!("in_progress".parse(), Ok(Outcome::InProgress));
-/// ```
-///
-/// Non-exhaustive: a `match` on it needs a wildcard arm, so a new outcome is not a breaking
-/// change.
-///
-/// ```compile_fail,E0004
-/// fn word(outcome: clarifai_status::Outcome) -> &'static str {
-///     use clarifai_status::Outcome;
-///     match outcome {
-///         Outcome::Success => "yes",
-///         Outcome::InProgress => "wait",
-///         Outcome::Failure => "no",
-///     }
-/// }
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Outcome {
-    /// The call did what was asked.
-    Success,
-    /// A long-running resource is in a non-terminal state (pending, queued, training, running):
-    /// pollers wait on it.
-    InProgress,
-    /// Everything else, including `ZERO` and numbers not in the table.
-    Failure,
-}
-
-impl Outcome {
-    /// The lower-case name used in the table's JSON: `success`, `in_progress` or `failure`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert_eq!(clarifai_status::Outcome::Failure.as_str(), "failure");
-    /// ```
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Success => "success",
-            Outcome::InProgress => "in_progress",
-            Outcome::Failure => "failure",
-        }
+    /// The category's name; `Unknown` for [`Row::UNKNOWN`].
+    #[inline]
+    pub(crate) fn category(&self) -> &'static str {
+        CATEGORIES
+            .get(usize::from(self.category))
+            .copied()
+            .unwrap_or("Unknown")
     }
 }
 
-impl fmt::Display for Outcome {
-    /// Writes [`Outcome::as_str`]: `success`, `in_progress` or `failure`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Outcome {
-    type Err = ParseOutcomeError;
-
-    /// Parses `success`, `in_progress` or `failure`, by the crate's
-    /// [spelling rules](crate::Code#codes-in-text): the name exactly as `Display` writes it,
-    /// surrounding ASCII whitespace ignored.
-    ///
-    /// # Errors
-    ///
-    /// [`ParseOutcomeError`] for anything else (`SUCCESS`, `in progress` and `in-progress`
-    /// included).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use clarifai_status::Outcome;
-    ///
-    /// assert_eq!(" in_progress\n".parse(), Ok(Outcome::InProgress));
-    /// assert!("IN_PROGRESS".parse::<Outcome>().is_err());
-    /// assert!("in progress".parse::<Outcome>().is_err());
-    /// ```
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim_ascii() {
-            "success" => Ok(Outcome::Success),
-            "in_progress" => Ok(Outcome::InProgress),
-            "failure" => Ok(Outcome::Failure),
-            _ => Err(ParseOutcomeError::new(s)),
-        }
-    }
-}
-
-impl pb::RowIndex {
-    /// The row of any number, from the wire or elsewhere: its code's row, or the unknown row
-    /// ([`Row::UNKNOWN`]) for a number the table does not have, negative numbers and numbers past
-    /// the largest code included. Out-of-range numbers read the index's last entry (the unknown
-    /// row) through a conditional move, not a branch, so a mix of unknown numbers costs the same.
-    #[inline(always)]
-    pub(crate) fn of_number(number: i32) -> pb::RowIndex {
-        // A negative number becomes one above `i32::MAX`, out of range like any other.
-        let n = number as u32 as usize;
-        let last = pb::NUMBER_ROW.len() - 1;
-        pb::NUMBER_ROW[std::hint::select_unpredictable(n < pb::NUMBER_ROW.len(), n, last)]
-    }
-
-    /// The row of a code: the code's number is in range by construction, so nothing is checked
-    /// at run time (the compiler knows the enum's range).
-    #[inline(always)]
-    pub(crate) fn of_code(code: StatusCode) -> pb::RowIndex {
-        pb::NUMBER_ROW[code as i32 as u32 as usize]
-    }
-
-    #[inline(always)]
-    pub(crate) fn grpc(self) -> tonic::Code {
-        pb::ROW_GRPC[self as usize]
-    }
-
-    #[inline(always)]
-    pub(crate) fn http(self) -> http::StatusCode {
-        pb::ROW_HTTP[self as usize]
-    }
-
-    #[inline(always)]
-    pub(crate) fn outcome(self) -> Outcome {
-        pb::ROW_OUTCOME[self as usize]
-    }
-
-    #[inline(always)]
-    pub(crate) fn retryable(self) -> bool {
-        pb::ROW_RETRYABLE[self as usize]
-    }
-
-    #[inline(always)]
-    pub(crate) fn name(self) -> &'static str {
-        pb::ROW_NAME[self as usize]
-    }
-
-    #[inline(always)]
-    pub(crate) fn description(self) -> &'static str {
-        pb::ROW_DESCRIPTION[self as usize]
-    }
-
-    #[inline(always)]
-    pub(crate) fn removed_in(self) -> Option<&'static str> {
-        let release = pb::ROW_REMOVED_IN[self as usize];
-        (!release.is_empty()).then_some(release)
-    }
-
-    #[inline(always)]
-    pub(crate) fn row(self) -> &'static Row {
-        &pb::ROWS[self as usize]
-    }
-}
-
-/// The entry of a name (printed name or alias), if the table has it. Case-sensitive.
+/// The position in [`ROWS`] of a number's code, by binary search over [`NUMBERS`];
+/// `None` for a number the table does not know.
 #[inline]
-pub(crate) fn name_entry(name: &str) -> Option<&'static NameEntry> {
-    let bytes = name.as_bytes();
-    // Any length goes through: the words of a name longer than COVERED miss some of its bytes,
-    // but its length then matches no entry (NAME_MAX_LEN <= COVERED, checked below), so it is
-    // not found without a separate test.
-    let words = name_hash::words(bytes);
-    let h = name_hash::hash(bytes.len(), words, pb::NAME_SEED);
-    let table = &pb::NAME_TABLE;
-    let bucket = name_hash::bucket(h, pb::NAME_BUCKET_BITS);
-    let slot = name_hash::slot(h, table.displacements[bucket], pb::NAME_SLOT_BITS);
-    let entry = &table.slots[slot];
-    // The words hold every byte of a name up to COVERED bytes long. The compiler
-    // makes a compare and a predictable branch of each word; measured, that beats folding the
-    // differences into one word and choosing with a conditional move.
-    let same = entry.len == bytes.len() && name_hash::same_words(&entry.words, &words);
-    if same {
-        return Some(entry);
-    }
-    // The few names longer than the words hold (former names) are not in the name table.
-    if bytes.len() > name_hash::COVERED {
-        return pb::LONG_NAMES
-            .iter()
-            .find(|(long, _)| *long == name)
-            .map(|(_, entry)| entry);
-    }
-    None
+pub(crate) fn position_of_number(number: i32) -> Option<usize> {
+    NUMBERS.binary_search(&number).ok()
 }
 
-// Every byte of every name the table has is in its words.
-const _: () = assert!(pb::NAME_MAX_LEN <= name_hash::COVERED);
+/// The row of any number: its code's, or [`Row::UNKNOWN`].
+#[inline]
+pub(crate) fn row_of_number(number: i32) -> &'static Row {
+    match position_of_number(number) {
+        Some(at) => &ROWS[at],
+        None => &Row::UNKNOWN,
+    }
+}
 
 impl StatusCode {
-    /// The code's row index.
-    #[inline(always)]
-    pub(crate) fn row_index(self) -> pb::RowIndex {
-        let row = pb::RowIndex::of_code(self);
-        // The exhaustive match keeps every variant tied to a row at compile time.
-        debug_assert_eq!(row as usize, self.table_position());
-        row
-    }
-
+    /// The code's row.
     #[inline]
     pub(crate) fn row(self) -> &'static Row {
-        self.row_index().row()
+        &ROWS[self.position()]
     }
 
     /// The code's number, as sent on the wire.
@@ -358,8 +169,8 @@ impl StatusCode {
 
     /// The code with this number, or `None` if the table has no such number.
     ///
-    /// Faster than prost's `TryFrom<i32>` (a direct index by number, not a `match`); use
-    /// [`Code`](crate::Code) to keep a number the table does not know.
+    /// prost's `TryFrom<i32>`, as an `Option`; use [`Code`](crate::Code) to keep a number the
+    /// table does not know.
     ///
     /// # Examples
     ///
@@ -371,12 +182,12 @@ impl StatusCode {
     /// ```
     #[inline]
     pub fn from_number(number: i32) -> Option<StatusCode> {
-        pb::RowIndex::of_number(number).row().code
+        StatusCode::try_from(number).ok()
     }
 
     /// The code with this name, printed name or alias, or `None`: the exact lookup, case-sensitive
     /// and without spaces, as the table spells it. Text from people or peers goes through
-    /// `parse` instead ([`FromStr`]), which follows the crate's
+    /// `parse` instead ([`FromStr`](std::str::FromStr)), which follows the crate's
     /// [spelling rules](crate::Code#codes-in-text) (surrounding spaces ignored, numbers too).
     ///
     /// Both names of an aliased number parse: `INPUT_DOWNLOAD_SUCCESS` and `INPUT_SUCCESS` are 30000;
@@ -394,7 +205,8 @@ impl StatusCode {
     /// ```
     #[inline]
     pub fn from_name(name: &str) -> Option<StatusCode> {
-        name_entry(name).map(|entry| entry.code)
+        // Printed names are prost's (the generator checks it); aliases are the table's own.
+        StatusCode::from_str_name(name).or_else(|| alias(name).map(|(code, _)| code))
     }
 
     /// Whether Clarifai's official enum marks this name deprecated, or no longer has it (a name
@@ -413,7 +225,10 @@ impl StatusCode {
     /// assert_eq!(StatusCode::name_is_deprecated("TWILIO_RESOURCE_NOT_FOUND"), Some(true));
     /// ```
     pub fn name_is_deprecated(name: &str) -> Option<bool> {
-        name_entry(name).map(|entry| entry.deprecated)
+        match StatusCode::from_str_name(name) {
+            Some(code) => Some(code.row().name_deprecated),
+            None => alias(name).map(|(_, deprecated)| deprecated),
+        }
     }
 
     /// The name this crate prints: the status table's name where it has one.
@@ -428,7 +243,7 @@ impl StatusCode {
     /// ```
     #[inline]
     pub fn name(self) -> &'static str {
-        self.row_index().name()
+        self.row().name
     }
 
     /// The other names of this number (empty for most codes).
@@ -443,7 +258,7 @@ impl StatusCode {
     /// ```
     #[inline]
     pub fn aliases(self) -> &'static [&'static str] {
-        self.row().aliases
+        aliases(self)
     }
 
     /// The status table's description, verbatim; empty where the table has none.
@@ -457,7 +272,7 @@ impl StatusCode {
     /// ```
     #[inline]
     pub fn description(self) -> &'static str {
-        self.row_index().description()
+        self.row().description
     }
 
     /// The status table's section this code belongs to (`Generic`, `Connection`, `Model`, ...).
@@ -471,7 +286,7 @@ impl StatusCode {
     /// ```
     #[inline]
     pub fn category(self) -> &'static str {
-        self.row().category
+        self.row().category()
     }
 
     /// Whether the code is deprecated: Clarifai's official enum marks every name of it deprecated,
@@ -509,7 +324,7 @@ impl StatusCode {
     /// ```
     #[inline]
     pub fn removed_in(self) -> Option<&'static str> {
-        self.row_index().removed_in()
+        removed_in(self)
     }
 
     /// What the code says about the request: success, in progress or failure.
@@ -523,7 +338,7 @@ impl StatusCode {
     /// ```
     #[inline]
     pub fn outcome(self) -> Outcome {
-        self.row_index().outcome()
+        self.row().outcome
     }
 
     /// Whether the code says the request succeeded ([`Outcome::Success`]).
@@ -584,7 +399,30 @@ impl StatusCode {
     /// ```
     #[inline]
     pub fn is_retryable(self) -> bool {
-        self.row_index().retryable()
+        self.row().retryable
+    }
+
+    /// Whether the code says the server refused the request before it took effect (a throttle,
+    /// a model busy, loading or deploying, a full queue), so retrying it is safe on every method,
+    /// idempotent or not. Each such code is also [retryable](StatusCode::is_retryable).
+    ///
+    /// Declared in the proto (`retryable_on_every_method`); the [table](crate::table#the-table)
+    /// lists them ("yes, on every method"). The `retry` module retries these on every method, and
+    /// other retryable codes only on the methods a policy lists as idempotent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::StatusCode;
+    ///
+    /// assert!(StatusCode::ModelBusyPleaseRetry.is_retryable_on_every_method());
+    /// // Retryable, but the request may have taken effect.
+    /// assert!(StatusCode::RpcServerUnavailable.is_retryable());
+    /// assert!(!StatusCode::RpcServerUnavailable.is_retryable_on_every_method());
+    /// ```
+    #[inline]
+    pub fn is_retryable_on_every_method(self) -> bool {
+        self.row().retryable_on_every_method
     }
 
     /// The gRPC code a failure with this code is reported as; `Ok` for success and in-progress.
@@ -598,7 +436,7 @@ impl StatusCode {
     /// ```
     #[inline]
     pub fn grpc_code(self) -> tonic::Code {
-        self.row_index().grpc()
+        self.row().grpc
     }
 
     /// The HTTP status a response with this code carries.
@@ -613,7 +451,7 @@ impl StatusCode {
     /// ```
     #[inline]
     pub fn http_status(self) -> http::StatusCode {
-        self.row_index().http()
+        self.row().http
     }
 
     /// Every code of the table, in number order (one item per number; aliases are not repeated).
@@ -628,7 +466,7 @@ impl StatusCode {
     /// assert!(all.windows(2).all(|w| w[0].number() < w[1].number()));
     /// ```
     pub fn all() -> impl ExactSizeIterator<Item = StatusCode> + DoubleEndedIterator + Clone {
-        pb::ALL.iter().copied()
+        ROWS.iter().map(|row| row.code)
     }
 }
 
@@ -639,104 +477,24 @@ impl fmt::Display for StatusCode {
     }
 }
 
-impl FromStr for StatusCode {
-    type Err = ParseCodeError;
-
-    /// Parses a name (printed or alias) or a decimal number the table knows, by the crate's
-    /// [spelling rules](crate::Code#codes-in-text).
-    ///
-    /// # Errors
-    ///
-    /// [`ParseCodeError`] for anything else, including numbers outside the table: parse into
-    /// [`Code`](crate::Code) to keep those.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use clarifai_status::StatusCode;
-    ///
-    /// assert_eq!(" CONN_KEY_INVALID\t".parse(), Ok(StatusCode::ConnKeyInvalid));
-    /// assert!("conn_key_invalid".parse::<StatusCode>().is_err());
-    /// assert_eq!("+11008".parse(), Ok(StatusCode::ConnKeyInvalid));
-    /// assert!("12345".parse::<StatusCode>().is_err());
-    /// ```
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        crate::code::read_text(s)
-            .and_then(crate::Code::known)
-            .ok_or_else(|| ParseCodeError::new(s))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn dense_index_agrees_with_the_exhaustive_match() {
-        for (i, code) in pb::ALL.iter().enumerate() {
-            assert_eq!(code.table_position(), i);
-            assert_eq!(pb::RowIndex::of_code(*code) as usize, i);
-            assert_eq!(pb::RowIndex::of_number(*code as i32) as usize, i);
+    fn every_code_is_at_its_position_and_found_by_its_number() {
+        assert!(ROWS
+            .windows(2)
+            .all(|w| (w[0].code as i32) < (w[1].code as i32)));
+        for (at, row) in ROWS.iter().enumerate() {
+            assert_eq!(row.code.position(), at);
+            assert_eq!(position_of_number(row.code as i32), Some(at));
+            assert_eq!(NUMBERS[at], row.code as i32);
+            assert_eq!(row.name, row.code.as_str_name());
         }
-        let unknown = pb::ALL.len();
-        let last = pb::NUMBER_ROW.len() as i32 - 1;
-        // Every number in range that is not a code, and the edges out of range.
-        let in_range = (0..=last).filter(|n| StatusCode::try_from(*n).is_err());
-        for n in in_range.chain([-1, last + 1, i32::MIN, i32::MAX]) {
-            assert_eq!(pb::RowIndex::of_number(n) as usize, unknown, "{n}");
-        }
-    }
-
-    #[test]
-    fn longer_inputs_are_not_found_whatever_their_words() {
-        for code in StatusCode::all() {
-            let name = code.name();
-            for extra in 1..=60 {
-                // Padding at either end, and a long input built from the name's own bytes.
-                let after = format!("{name}{}", "_".repeat(extra));
-                let before = format!("{}{name}", "_".repeat(extra));
-                let twice = name.repeat(1 + extra / 10);
-                for input in [after, before, twice] {
-                    if input.len() > name.len() {
-                        assert!(
-                            StatusCode::from_name(&input).is_none_or(
-                                |c| c.name() == input || c.aliases().contains(&input.as_str())
-                            ),
-                            "{input}"
-                        );
-                    }
-                }
-            }
-        }
-        assert!(StatusCode::from_name(&"A".repeat(10_000)).is_none());
-    }
-
-    #[test]
-    fn a_name_with_any_one_byte_changed_is_not_found() {
-        let names: Vec<&str> = pb::ALL
-            .iter()
-            .flat_map(|c| std::iter::once(c.name()).chain(c.aliases().iter().copied()))
-            .collect();
-        assert_eq!(
-            pb::NAME_TABLE
-                .slots
-                .iter()
-                .filter(|e| e.len != usize::MAX)
-                .count()
-                + pb::LONG_NAMES.len(),
-            names.len()
-        );
-        for name in &names {
-            let code = StatusCode::from_name(name).unwrap();
-            assert!(code.name() == *name || code.aliases().contains(name));
-            for at in 0..name.len() {
-                let mut changed = name.as_bytes().to_vec();
-                changed[at] = if changed[at] == b'Q' { b'Z' } else { b'Q' };
-                let changed = String::from_utf8(changed).unwrap();
-                if !names.contains(&changed.as_str()) {
-                    assert!(name_entry(&changed).is_none(), "{changed}");
-                }
-            }
+        for n in [-1, 1, 3, 10_006, 99_010, i32::MIN, i32::MAX] {
+            assert_eq!(position_of_number(n), None, "{n}");
+            assert_eq!(row_of_number(n).name, UNKNOWN_NAME);
         }
     }
 }
