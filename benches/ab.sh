@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A/B of the in-process success-path figures of StatusLayer and RetryLayer: this tree against
+# A/B of the in-process figures of StatusLayer (success and error paths) and RetryLayer: this tree against
 # another commit, built side by side and run alternately in one command, so drift on the machine
 # hits both alike. Prints each run's summary rows, then the medians per side.
 #
@@ -27,7 +27,7 @@ mapfile -t new < <(build "$PWD")
 mapfile -t old < <(build "$base_dir")
 
 run() { # side binary-server binary-retry
-    "$2" --bench in_process 2>/dev/null | grep -E '^\| OK \|' | sed "s/^/$1 StatusLayer /"
+    "$2" --bench in_process 2>/dev/null | grep -E '^\| (OK|error) \|' | sed "s/^/$1 StatusLayer /"
     "$3" --bench in_process 2>/dev/null | grep -E '^\| [0-9].*<= 500 ns' | sed "s/^/$1 RetryLayer /"
 }
 for round in $(seq "$rounds"); do

@@ -2,8 +2,10 @@
 //! and, when a delay is known, a `RetryInfo`.
 //!
 //! Encoding is written out by hand (one exactly-sized allocation, no intermediate messages or
-//! maps): building an error is on every failing call's path. Decoding goes through the prost
-//! types and is fallible everywhere: the bytes come from a peer.
+//! maps) because through prost's `rpc::Status`, `Any` and `ErrorInfo` messages (a `HashMap` and
+//! three allocations) building a coded `tonic::Status` measured about twice as slow, on every
+//! failing call's path. Decoding goes through the prost types and is fallible everywhere: the
+//! bytes come from a peer.
 
 use std::time::Duration;
 
