@@ -17,7 +17,7 @@ else
 fi
 
 build() { # dir -> prints the two bench binaries
-    (cd "$1" && cargo bench --no-run --features server,testing --bench server 2>&1 \
+    (cd "$1" && cargo bench --no-run --features server --bench server 2>&1 \
         | grep -o 'target/release/deps/server-[0-9a-f]*' | head -1 | sed "s|^|$1/|")
     (cd "$1" && cargo bench --no-run --features retry --bench retry 2>&1 \
         | grep -o 'target/release/deps/retry-[0-9a-f]*' | head -1 | sed "s|^|$1/|")

@@ -15,7 +15,7 @@
 //!     the bare server, and the median of per-round ratios. The control's ratio shows the noise of
 //!     the method on this machine.
 //!
-//! `cargo bench --features server,testing --bench server`
+//! `cargo bench --features server --bench server`
 
 use std::convert::Infallible;
 use std::future::Future;
