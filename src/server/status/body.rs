@@ -6,7 +6,7 @@ use std::task::{ready, Context, Poll};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use super::stamp;
+use super::{stamp, Tap};
 
 pin_project! {
     /// A response body that stamps a gRPC error in its trailers with a Clarifai code (errors
@@ -15,12 +15,13 @@ pin_project! {
     pub struct ResponseBody<B> {
         #[pin]
         inner: B,
+        tap: Tap,
     }
 }
 
 impl<B> ResponseBody<B> {
-    pub(crate) fn new(inner: B) -> ResponseBody<B> {
-        ResponseBody { inner }
+    pub(crate) fn new(inner: B, tap: Tap) -> ResponseBody<B> {
+        ResponseBody { inner, tap }
     }
 
     /// The wrapped body.
@@ -37,15 +38,25 @@ impl<B: Body> Body for ResponseBody<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let frame = ready!(self.project().inner.poll_frame(cx));
-        Poll::Ready(frame.map(|result| {
-            result.map(|mut frame| {
+        let this = self.project();
+        let frame = ready!(this.inner.poll_frame(cx));
+        let tap = this.tap;
+        Poll::Ready(match frame {
+            Some(Ok(mut frame)) => {
                 if let Some(trailers) = frame.trailers_mut() {
-                    stamp(trailers);
+                    let (status, stamped) = stamp(trailers, tap);
+                    tap.trailers(status, stamped);
+                } else if let Some(data) = frame.data_ref() {
+                    tap.data(bytes::Buf::chunk(data));
                 }
-                frame
-            })
-        }))
+                Some(Ok(frame))
+            }
+            None => {
+                tap.end();
+                None
+            }
+            other => other,
+        })
     }
 
     fn is_end_stream(&self) -> bool {
@@ -56,3 +67,4 @@ impl<B: Body> Body for ResponseBody<B> {
         self.inner.size_hint()
     }
 }
+

@@ -17,6 +17,7 @@ pub mod future;
 
 use crate::grpc;
 use crate::mapping::{fallback_from_grpc, grpc_code_name};
+use crate::Code;
 pub use body::ResponseBody;
 use future::ResponseFuture;
 
@@ -43,6 +44,10 @@ use future::ResponseFuture;
 ///
 /// Successful responses are not touched: the success path costs one header lookup on the response
 /// headers and one on the trailers.
+///
+/// With feature `telemetry`, [`telemetry`](StatusLayer::telemetry) makes the layer record each
+/// call in metrics and a span, in-body failures included: see the
+/// [`telemetry` module](crate::telemetry).
 ///
 /// # Examples
 ///
@@ -77,7 +82,59 @@ impl<S> Layer<S> for StatusLayer {
     type Service = StatusService<S>;
 
     fn layer(&self, inner: S) -> StatusService<S> {
-        StatusService { inner }
+        StatusService::new(inner)
+    }
+}
+
+#[cfg(feature = "telemetry")]
+impl StatusLayer {
+    /// The layer recording every call into `telemetry` (`rpc.server.call.duration` per gRPC
+    /// status, Clarifai code and method, and a span; see the [`telemetry`
+    /// module](crate::telemetry)), as a [`TelemetryStatusLayer`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::server::status::StatusLayer;
+    /// use clarifai_status::telemetry::Telemetry;
+    ///
+    /// let telemetry = Telemetry::new(&opentelemetry::global::meter("my-service"));
+    /// let layer = StatusLayer::new().telemetry(telemetry);
+    /// # let _ = layer;
+    /// ```
+    pub fn telemetry(self, telemetry: crate::telemetry::Telemetry) -> TelemetryStatusLayer {
+        TelemetryStatusLayer { telemetry }
+    }
+}
+
+/// [`StatusLayer`] recording every call into a [`Telemetry`](crate::telemetry::Telemetry);
+/// made by [`StatusLayer::telemetry`]. Its services are [`StatusService`]s.
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::server::status::{StatusLayer, TelemetryStatusLayer};
+/// use clarifai_status::telemetry::Telemetry;
+///
+/// let layer: TelemetryStatusLayer =
+///     StatusLayer::new().telemetry(Telemetry::new(&opentelemetry::global::meter("my-service")));
+/// # let _ = layer;
+/// ```
+#[cfg(feature = "telemetry")]
+#[derive(Debug, Clone)]
+pub struct TelemetryStatusLayer {
+    telemetry: crate::telemetry::Telemetry,
+}
+
+#[cfg(feature = "telemetry")]
+impl<S> Layer<S> for TelemetryStatusLayer {
+    type Service = StatusService<S>;
+
+    fn layer(&self, inner: S) -> StatusService<S> {
+        StatusService {
+            inner,
+            telemetry: Some(self.telemetry.clone()),
+        }
     }
 }
 
@@ -85,6 +142,8 @@ impl<S> Layer<S> for StatusLayer {
 #[derive(Clone)]
 pub struct StatusService<S> {
     inner: S,
+    #[cfg(feature = "telemetry")]
+    telemetry: Option<crate::telemetry::Telemetry>,
 }
 
 impl<S> fmt::Debug for StatusService<S> {
@@ -96,7 +155,11 @@ impl<S> fmt::Debug for StatusService<S> {
 impl<S> StatusService<S> {
     /// Wraps a service; the same as `StatusLayer::new().layer(inner)`.
     pub fn new(inner: S) -> StatusService<S> {
-        StatusService { inner }
+        StatusService {
+            inner,
+            #[cfg(feature = "telemetry")]
+            telemetry: None,
+        }
     }
 }
 
@@ -113,28 +176,87 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        ResponseFuture::new(self.inner.call(request))
+        #[cfg(feature = "telemetry")]
+        let tap = Tap::start(self.telemetry.as_ref(), &request);
+        #[cfg(not(feature = "telemetry"))]
+        let tap = Tap::off();
+        let future = match tap.span() {
+            Some(span) => span.in_scope(|| self.inner.call(request)),
+            None => self.inner.call(request),
+        };
+        ResponseFuture::new(future, tap)
     }
+}
+
+#[cfg(feature = "telemetry")]
+pub(crate) use crate::telemetry::server::Tap;
+
+/// Without telemetry: records nothing, costs nothing.
+#[cfg(not(feature = "telemetry"))]
+#[derive(Debug)]
+pub(crate) struct Tap;
+
+#[cfg(not(feature = "telemetry"))]
+impl Tap {
+    #[inline(always)]
+    pub(crate) fn off() -> Tap {
+        Tap
+    }
+    #[inline(always)]
+    pub(crate) fn span(&self) -> Option<&tracing::Span> {
+        None
+    }
+    #[inline(always)]
+    pub(crate) fn headers(&mut self, _: Option<tonic::Code>, _: Option<Stamped>) {}
+    #[inline(always)]
+    pub(crate) fn data(&mut self, _: &[u8]) {}
+    #[inline(always)]
+    pub(crate) fn trailers(&mut self, _: Option<tonic::Code>, _: Option<Stamped>) {}
+    #[inline(always)]
+    pub(crate) fn end(&mut self) {}
+}
+
+/// What [`stamp`] found on an error: its gRPC code, its Clarifai code, and whether that code
+/// was carried already (not a fallback).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stamped {
+    pub(crate) grpc: tonic::Code,
+    pub(crate) code: Code,
+    pub(crate) carried: bool,
 }
 
 /// Stamps a gRPC error in `headers` (response headers or trailers) with a Clarifai code if it
 /// carries none, keeps what it carries readable, and logs it. Does nothing when there is no
 /// status there. The rules are the [`server`](crate::server#what-leaves-a-layer) module's.
-pub(crate) fn stamp(headers: &mut HeaderMap) {
+///
+/// Returns the status found (`None` without one) and, for an error, what was stamped.
+pub(crate) fn stamp(headers: &mut HeaderMap, tap: &Tap) -> (Option<tonic::Code>, Option<Stamped>) {
     let Some(value) = headers.get(&grpc::GRPC_STATUS_NAME) else {
-        return;
+        return (None, None);
     };
     // The success path: tonic's OK trailers are `grpc-status: 0` alone.
     if value == "0" && headers.len() == 1 {
-        return;
+        return (Some(tonic::Code::Ok), None);
     }
     crate::server::wire::sanitize(headers);
     let grpc_code = grpc::read_grpc_code(headers).unwrap_or(tonic::Code::Unknown);
     if grpc_code == tonic::Code::Ok {
-        return;
+        return (Some(grpc_code), None);
     }
-    let code = grpc::read_code(headers).unwrap_or_else(|| fallback_from_grpc(grpc_code).into());
+    let carried = grpc::read_code(headers);
+    let code = carried.unwrap_or_else(|| fallback_from_grpc(grpc_code).into());
     crate::server::wire::stamp_error(headers, grpc_code, code);
+    log(code, grpc_code, tap);
+    let stamped = Stamped {
+        grpc: grpc_code,
+        code,
+        carried: carried.is_some(),
+    };
+    (Some(grpc_code), Some(stamped))
+}
+
+#[cfg(not(feature = "telemetry"))]
+fn log(code: Code, grpc_code: tonic::Code, _: &Tap) {
     tracing::info!(
         target: "clarifai_status",
         code = code.number(),
@@ -142,4 +264,26 @@ pub(crate) fn stamp(headers: &mut HeaderMap) {
         grpc_code = grpc_code_name(grpc_code),
         "grpc error"
     );
+}
+
+/// With telemetry, the event carries the method when the layer records one.
+#[cfg(feature = "telemetry")]
+fn log(code: Code, grpc_code: tonic::Code, tap: &Tap) {
+    match tap.method() {
+        Some(method) => tracing::info!(
+            target: "clarifai_status",
+            code = code.number(),
+            name = code.name(),
+            grpc_code = grpc_code_name(grpc_code),
+            "rpc.method" = method,
+            "grpc error"
+        ),
+        None => tracing::info!(
+            target: "clarifai_status",
+            code = code.number(),
+            name = code.name(),
+            grpc_code = grpc_code_name(grpc_code),
+            "grpc error"
+        ),
+    }
 }
