@@ -59,6 +59,61 @@ pin_project! {
         policy: Arc<Policy>,
         attempt: u32,
         deadline: Option<Instant>,
+        tap: Tap,
+    }
+}
+
+#[cfg(feature = "telemetry")]
+use crate::telemetry::client::CallTap as Tap;
+
+/// Without telemetry: records nothing, costs nothing.
+#[cfg(not(feature = "telemetry"))]
+struct Tap;
+
+#[cfg(not(feature = "telemetry"))]
+impl Tap {
+    #[inline(always)]
+    fn off() -> Tap {
+        Tap
+    }
+    #[inline(always)]
+    fn span(&self) -> Option<&tracing::Span> {
+        None
+    }
+    #[inline(always)]
+    fn attempt_started(&mut self) {}
+    #[inline(always)]
+    fn ended(&mut self, _: &Result<http::Response<Body>, BoxError>) {}
+    #[inline(always)]
+    fn finish_with(&mut self, _: &Result<http::Response<Body>, BoxError>) {}
+}
+
+#[cfg(feature = "telemetry")]
+impl Tap {
+    /// The attempt in flight ended with `result`, which is dropped for a retry.
+    fn ended(&mut self, result: &Result<http::Response<Body>, BoxError>) {
+        self.attempt_ended(outcome(result));
+    }
+
+    /// The call returns `result`.
+    fn finish_with(&mut self, result: &Result<http::Response<Body>, BoxError>) {
+        use crate::grpc::ClarifaiStatusExt as _;
+        if let Err(error) = result {
+            if let Some(status) = error.downcast_ref::<tonic::Status>() {
+                if status.carried_clarifai_code().is_some() {
+                    self.request_id(&status.to_clarifai_status().req_id);
+                }
+            }
+        }
+        self.finish(outcome(result));
+    }
+}
+
+#[cfg(feature = "telemetry")]
+fn outcome(result: &Result<http::Response<Body>, BoxError>) -> crate::telemetry::client::Outcome {
+    match result {
+        Ok(response) => crate::telemetry::client::of_response(response),
+        Err(error) => crate::telemetry::client::of_error(error.as_ref()),
     }
 }
 
@@ -192,6 +247,7 @@ impl<S, F> ResponseFuture<S, F> {
             policy,
             attempt: 1,
             deadline,
+            tap: Tap::off(),
         }
     }
 
@@ -210,7 +266,18 @@ impl<S, F> ResponseFuture<S, F> {
             policy,
             attempt: 1,
             deadline,
+            tap: Tap::off(),
         }
+    }
+}
+
+impl<S, F> ResponseFuture<S, F> {
+    /// Records the call into `tap`; its first attempt is already sent.
+    #[cfg(feature = "telemetry")]
+    pub(crate) fn tapped(mut self, mut tap: Tap) -> ResponseFuture<S, F> {
+        tap.attempt_started();
+        self.tap = tap;
+        self
     }
 }
 
@@ -222,7 +289,25 @@ where
 {
     type Output = Result<http::Response<Body>, BoxError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let span = self.tap.span().cloned();
+        let _entered = span.as_ref().map(tracing::Span::enter);
+        let result = ready!(self.as_mut().poll_attempts(cx));
+        self.project().tap.finish_with(&result);
+        Poll::Ready(result)
+    }
+}
+
+impl<S, F, E> ResponseFuture<S, F>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = E, Future = F>,
+    F: Future<Output = Result<http::Response<Body>, E>>,
+    E: Into<BoxError>,
+{
+    fn poll_attempts(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<http::Response<Body>, BoxError>> {
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
@@ -308,7 +393,7 @@ where
                     let decision = this
                         .policy
                         .decide(&failure, method, *this.attempt, remaining);
-                    match next(decision, this.attempt, result) {
+                    match next(decision, this.attempt, this.tap, result) {
                         Next::Retry(state) => this.state.set(state),
                         Next::Return(result) => return Poll::Ready(result),
                     }
@@ -358,17 +443,26 @@ where
                             *this.attempt,
                             remaining,
                         );
-                        match next(decision, this.attempt, result) {
+                        match next(decision, this.attempt, this.tap, result) {
                             Next::Retry(state) => this.state.set(state),
                             Next::Return(result) => return Poll::Ready(result),
                         }
                         continue;
                     };
-                    let Some(parts) = parts.take() else {
+                    #[cfg_attr(not(feature = "telemetry"), allow(unused_mut))]
+                    let Some(mut parts) = parts.take() else {
                         // Polled again after the response left: unreachable, harmless.
                         let status = tonic::Status::internal("response already returned");
                         return Poll::Ready(Err(BoxError::from(status)));
                     };
+                    // What runs outside the layer (a `TraceLayer`'s classifier, the call's
+                    // recording) learns the in-body code read.
+                    #[cfg(feature = "telemetry")]
+                    if let Some(code) = peeked {
+                        parts
+                            .extensions
+                            .insert(crate::telemetry::InBodyCode(crate::Code::new(code)));
+                    }
                     let failure = match peeked {
                         Some(code) => classify::in_body(code, &parts.headers),
                         None => None,
@@ -389,7 +483,7 @@ where
                     let decision = this
                         .policy
                         .decide(&failure, method, *this.attempt, remaining);
-                    match next(decision, this.attempt, Ok(response)) {
+                    match next(decision, this.attempt, this.tap, Ok(response)) {
                         Next::Retry(state) => this.state.set(state),
                         Next::Return(result) => return Poll::Ready(result),
                     }
@@ -408,6 +502,7 @@ where
                         return Poll::Ready(Err(BoxError::from(status)));
                     };
                     let due = replay.due(*this.deadline);
+                    this.tap.attempt_started();
                     let future = this
                         .service
                         .call(replay.retry(*this.attempt, *this.deadline));
@@ -430,11 +525,13 @@ enum Next<F> {
 fn next<F>(
     decision: Decision,
     attempt: &mut u32,
+    tap: &mut Tap,
     result: Result<http::Response<Body>, BoxError>,
 ) -> Next<F> {
     match decision {
         Decision::Stop => Next::Return(result),
         Decision::Retry(delay) => {
+            tap.ended(&result);
             // Dropping a response cancels its stream.
             drop(result);
             *attempt += 1;

@@ -489,6 +489,28 @@ where
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        // Under `retry::call`, `call` records the call and its attempts itself.
+        #[cfg(feature = "telemetry")]
+        let tap = match self.policy.telemetry_ref() {
+            Some(telemetry) if !call::inside_call() => crate::telemetry::client::CallTap::start(
+                Some(telemetry),
+                Some(request.uri().path()),
+            ),
+            _ => crate::telemetry::client::CallTap::off(),
+        };
+        #[cfg(feature = "telemetry")]
+        return self.start(request).tapped(tap);
+        #[cfg(not(feature = "telemetry"))]
+        self.start(request)
+    }
+}
+
+impl<S> Retry<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone,
+    S::Error: Into<BoxError>,
+{
+    fn start(&mut self, request: http::Request<Body>) -> ResponseFuture<S, S::Future> {
         // The ready service makes this call; its clone waits for the next one.
         let clone = self.inner.clone();
         let mut service = std::mem::replace(&mut self.inner, clone);

@@ -17,9 +17,10 @@ use crate::Code;
 ///
 /// - the `clarifai-status-code` header, or a Clarifai `ErrorInfo`, of a Trailers-Only error
 ///   (the response headers) or of the trailers after a stream ([`grpc::read_code`]);
-/// - a [`InBodyCode`] in the response's extensions: the in-body status a layer of the crate
-///   read (`RetryLayer` on a client, `InBodyToErrorLayer` and `ErrorToInBodyLayer` on a
-///   server; see [`InBodyCode`]);
+/// - an [`InBodyCode`] in the response's extensions: the in-body status a layer of the crate
+///   read or wrote (`RetryLayer` on a client, `ErrorToInBodyLayer` on a server; see
+///   [`InBodyCode`]); `InBodyToErrorLayer` answers the failures it reads as gRPC errors, seen
+///   by the first rule;
 /// - otherwise, `grpc-status` not `0`, or an HTTP status other than 200 (read as gRPC reads it).
 ///
 /// What it cannot see:

@@ -194,8 +194,8 @@ const RPC_BOUNDARIES: [f64; 14] = [
 /// gRFC A66's latency boundaries, in seconds.
 const A66_BOUNDARIES: [f64; 41] = [
     0.0, 0.00001, 0.00005, 0.0001, 0.0003, 0.0006, 0.0008, 0.001, 0.002, 0.003, 0.004, 0.005,
-    0.006, 0.008, 0.01, 0.013, 0.016, 0.02, 0.025, 0.03, 0.04, 0.05, 0.065, 0.08, 0.1, 0.13,
-    0.16, 0.2, 0.25, 0.3, 0.4, 0.5, 0.65, 0.8, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0,
+    0.006, 0.008, 0.01, 0.013, 0.016, 0.02, 0.025, 0.03, 0.04, 0.05, 0.065, 0.08, 0.1, 0.13, 0.16,
+    0.2, 0.25, 0.3, 0.4, 0.5, 0.65, 0.8, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0,
 ];
 
 /// The instruments the crate records into, made once from a [`Meter`], and the methods it
@@ -402,7 +402,9 @@ impl Telemetry {
     }
 }
 
-fn read(lock: &RwLock<HashMap<Box<str>, Value>>) -> std::sync::RwLockReadGuard<'_, HashMap<Box<str>, Value>> {
+fn read(
+    lock: &RwLock<HashMap<Box<str>, Value>>,
+) -> std::sync::RwLockReadGuard<'_, HashMap<Box<str>, Value>> {
     lock.read().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -417,8 +419,7 @@ fn well_formed(path: &str) -> bool {
     };
     let part = |s: &str| {
         !s.is_empty()
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
     };
     path.len() <= MAX_PATH && part(service) && part(method)
@@ -460,9 +461,9 @@ pub(crate) const STOP_REASON: &str = "clarifai.retry.stop_reason";
 /// [`ClarifaiFailures`].
 ///
 /// Inserted (feature `telemetry`) by `RetryLayer` when it read the status of a response it
-/// passes on, by `InBodyToErrorLayer` when it read a status it passes on (a failure becomes a
-/// gRPC error carrying `clarifai-status-code` instead), and by `ErrorToInBodyLayer` when it
-/// answers a Trailers-Only error in-body.
+/// passes on, and by `ErrorToInBodyLayer` when it answers a Trailers-Only error in-body.
+/// (`InBodyToErrorLayer` answers the failures it reads as gRPC errors carrying
+/// `clarifai-status-code`, which the classifier reads.)
 ///
 /// # Examples
 ///

@@ -80,7 +80,12 @@ impl Tap {
     /// The method value for the `grpc error` event.
     pub(crate) fn method(&self) -> Option<String> {
         let call = self.call.as_ref()?;
-        Some(call.telemetry.method(call.path.path()).as_str().into_owned())
+        Some(
+            call.telemetry
+                .method(call.path.path())
+                .as_str()
+                .into_owned(),
+        )
     }
 
     /// The response headers left: a Trailers-Only status ends the call.

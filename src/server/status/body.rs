@@ -67,4 +67,3 @@ impl<B: Body> Body for ResponseBody<B> {
         self.inner.size_hint()
     }
 }
-
