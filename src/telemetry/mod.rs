@@ -116,20 +116,33 @@
 //! per-code figures a dashboard would show (`cargo run --all-features --example telemetry`).
 #![cfg_attr(
     not(feature = "server"),
-    doc = "[`StatusLayer::telemetry`]: crate#features\n[`ErrorToInBodyLayer`]: crate#features"
+    doc = "[`StatusLayer::telemetry`]: crate#features"
 )]
 #![cfg_attr(
     feature = "server",
-    doc = "[`StatusLayer::telemetry`]: crate::server::status::StatusLayer::telemetry\n[`ErrorToInBodyLayer`]: crate::server::error_to_in_body::ErrorToInBodyLayer"
+    doc = "[`StatusLayer::telemetry`]: crate::server::status::StatusLayer::telemetry"
 )]
 #![cfg_attr(
-    not(feature = "retry"),
-    doc = "[`Policy::telemetry`]: crate#features\n[`RetryLayer`]: crate#features\n[`retry::call`]: crate#features\n[`retry::poll`]: crate#features\n[`Budget`]: crate#features"
+    not(feature = "server"),
+    doc = "[`ErrorToInBodyLayer`]: crate#features"
 )]
+#![cfg_attr(
+    feature = "server",
+    doc = "[`ErrorToInBodyLayer`]: crate::server::error_to_in_body::ErrorToInBodyLayer"
+)]
+#![cfg_attr(not(feature = "retry"), doc = "[`Policy::telemetry`]: crate#features")]
 #![cfg_attr(
     feature = "retry",
-    doc = "[`Policy::telemetry`]: crate::retry::Policy::telemetry\n[`RetryLayer`]: crate::retry::RetryLayer\n[`retry::call`]: crate::retry::call\n[`retry::poll`]: crate::retry::poll\n[`Budget`]: crate::retry::Budget"
+    doc = "[`Policy::telemetry`]: crate::retry::Policy::telemetry"
 )]
+#![cfg_attr(not(feature = "retry"), doc = "[`RetryLayer`]: crate#features")]
+#![cfg_attr(feature = "retry", doc = "[`RetryLayer`]: crate::retry::RetryLayer")]
+#![cfg_attr(not(feature = "retry"), doc = "[`retry::call`]: crate#features")]
+#![cfg_attr(feature = "retry", doc = "[`retry::call`]: crate::retry::call()")]
+#![cfg_attr(not(feature = "retry"), doc = "[`retry::poll`]: crate#features")]
+#![cfg_attr(feature = "retry", doc = "[`retry::poll`]: crate::retry::poll()")]
+#![cfg_attr(not(feature = "retry"), doc = "[`Budget`]: crate#features")]
+#![cfg_attr(feature = "retry", doc = "[`Budget`]: crate::retry::Budget")]
 
 use std::collections::HashMap;
 use std::fmt;
@@ -147,7 +160,8 @@ pub(crate) mod client;
 pub(crate) mod server;
 
 // The in-body read of the first message, the one `RetryLayer` uses.
-#[allow(dead_code, unreachable_pub)]
+#[cfg(feature = "server")]
+#[allow(dead_code, unreachable_pub, clippy::duplicate_mod)]
 #[path = "../retry/peek.rs"]
 mod peek;
 
@@ -426,6 +440,7 @@ fn well_formed(path: &str) -> bool {
 }
 
 /// `clarifai.status.code` and `clarifai.status.name` of a code, bounded by the table.
+#[cfg_attr(not(all(feature = "server", feature = "retry")), allow(dead_code))]
 pub(crate) fn code_attributes(code: Code) -> [KeyValue; 2] {
     let number = if code.is_known() {
         i64::from(code.number())
@@ -439,6 +454,7 @@ pub(crate) fn code_attributes(code: Code) -> [KeyValue; 2] {
 }
 
 /// The value recorded for a code in spans: the same bounded number.
+#[cfg_attr(not(all(feature = "server", feature = "retry")), allow(dead_code))]
 pub(crate) fn code_number(code: Code) -> i64 {
     if code.is_known() {
         i64::from(code.number())
@@ -447,13 +463,21 @@ pub(crate) fn code_number(code: Code) -> i64 {
     }
 }
 
+#[cfg_attr(not(all(feature = "server", feature = "retry")), allow(dead_code))]
 pub(crate) const RPC_SYSTEM: &str = "rpc.system.name";
+#[cfg_attr(not(all(feature = "server", feature = "retry")), allow(dead_code))]
 pub(crate) const RPC_METHOD: &str = "rpc.method";
+#[cfg_attr(not(all(feature = "server", feature = "retry")), allow(dead_code))]
 pub(crate) const RPC_STATUS: &str = "rpc.response.status_code";
+#[cfg_attr(not(all(feature = "server", feature = "retry")), allow(dead_code))]
 pub(crate) const GRPC_METHOD: &str = "grpc.method";
+#[cfg_attr(not(all(feature = "server", feature = "retry")), allow(dead_code))]
 pub(crate) const GRPC_STATUS: &str = "grpc.status";
+#[cfg_attr(not(all(feature = "server", feature = "retry")), allow(dead_code))]
 pub(crate) const CLARIFAI_CODE: &str = "clarifai.status.code";
+#[cfg_attr(not(all(feature = "server", feature = "retry")), allow(dead_code))]
 pub(crate) const CLARIFAI_NAME: &str = "clarifai.status.name";
+#[cfg_attr(not(all(feature = "server", feature = "retry")), allow(dead_code))]
 pub(crate) const STOP_REASON: &str = "clarifai.retry.stop_reason";
 
 /// A Clarifai code a layer of the crate read from a response body (the in-body status of its
