@@ -18,7 +18,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use clarifai_status::grpc::{ClarifaiStatusExt as _, LOCAL_FAILURE};
 use clarifai_status::pb::BaseResponse;
-use clarifai_status::retry::{self, Backoff, Policy, PollPolicy, Retry, RetryLayer};
+use clarifai_status::retry::{self, Backoff, Policy, PollPolicy, Retry, RetryLayer, SendOnce};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use prost::Message as _;
 use tokio::net::TcpListener;
@@ -396,7 +396,7 @@ async fn call_through_the_layer_against_a_silent_server_ends_by_the_deadline() {
     let grpc = client(&addr, policy.clone()).await;
     let result = guard(retry::call(&policy, || {
         let mut grpc = grpc.clone();
-        async move { call(&mut grpc).await }
+        async move { unary(&mut grpc, SendOnce::request(BaseResponse::default())).await }
     }))
     .await;
     assert_local_deadline(&result.unwrap_err());

@@ -15,7 +15,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use clarifai_status::grpc::{ClarifaiStatusExt as _, LOCAL_FAILURE};
 use clarifai_status::pb::{BaseResponse, Status};
-use clarifai_status::retry::{self, Backoff, BoxError, Budget, Policy, Retry, RetryLayer};
+use clarifai_status::retry::{
+    self, Backoff, BoxError, Budget, Policy, Retry, RetryLayer, SendOnce,
+};
 use clarifai_status::StatusCode;
 use http_body::Frame;
 use http_body_util::BodyExt as _;
@@ -479,13 +481,25 @@ where
     S::ResponseBody: http_body::Body<Data = Bytes> + Send + 'static,
     <S::ResponseBody as http_body::Body>::Error: Into<BoxError> + Send,
 {
+    unary_with(grpc, tonic::Request::new(BaseResponse::default())).await
+}
+
+async fn unary_with<S>(
+    grpc: &mut tonic::client::Grpc<S>,
+    request: tonic::Request<BaseResponse>,
+) -> Result<tonic::Response<BaseResponse>, tonic::Status>
+where
+    S: tonic::client::GrpcService<Body>,
+    S::Error: Into<BoxError>,
+    S::ResponseBody: http_body::Body<Data = Bytes> + Send + 'static,
+    <S::ResponseBody as http_body::Body>::Error: Into<BoxError> + Send,
+{
     grpc.ready()
         .await
         .map_err(|e| tonic::Status::unknown(e.into().to_string()))?;
     let codec = tonic_prost::ProstCodec::<BaseResponse, BaseResponse>::default();
     let path = http::uri::PathAndQuery::from_static(PATH);
-    grpc.unary(tonic::Request::new(BaseResponse::default()), path, codec)
-        .await
+    grpc.unary(request, path, codec).await
 }
 
 #[tokio::test(start_paused = true)]
@@ -501,26 +515,68 @@ async fn a_generated_client_decodes_the_answer_after_the_retries() {
     assert_eq!(count.load(Ordering::SeqCst), 3);
 }
 
+/// `retry::call` over `RetryLayer`, each attempt marked `SendOnce`: the layer sends it once,
+/// also with a `Buffer` between the client and the layer and with each attempt spawned onto its
+/// own task; unmarked, the layer retries each attempt too.
 #[tokio::test(start_paused = true)]
-async fn under_retry_call_each_attempt_is_sent_once() {
-    let busy = in_body(StatusCode::ModelBusyPleaseRetry);
-    let (svc, count) = mock(vec![busy.clone(), busy, in_body(10000)]);
-    let channel = ServiceBuilder::new()
-        .layer(RetryLayer::new(fast()))
-        .service(svc);
-    let grpc = tonic::client::Grpc::new(channel);
-    let attempts = Mutex::new(0);
-    let response = retry::call(&fast(), || {
-        *attempts.lock().unwrap() += 1;
-        let mut grpc = grpc.clone();
-        async move { unary(&mut grpc).await }
-    })
-    .await
-    .unwrap();
-    assert_eq!(response.into_inner().status.unwrap().code, 10000);
-    // `call` made 3 attempts, and each went out once.
-    assert_eq!(*attempts.lock().unwrap(), 3);
-    assert_eq!(count.load(Ordering::SeqCst), 3);
+async fn under_retry_call_a_marked_attempt_is_sent_once() {
+    async fn run<S>(grpc: tonic::client::Grpc<S>, mark: bool, spawn: bool) -> u32
+    where
+        S: tonic::client::GrpcService<Body> + Clone + Send + 'static,
+        S::Future: Send,
+        S::Error: Into<BoxError>,
+        S::ResponseBody: http_body::Body<Data = Bytes> + Send + 'static,
+        <S::ResponseBody as http_body::Body>::Error: Into<BoxError> + Send,
+    {
+        let attempts = Arc::new(Mutex::new(0));
+        let result = retry::call(&fast().max_attempts(3), || {
+            *attempts.lock().unwrap() += 1;
+            let mut grpc = grpc.clone();
+            let request = if mark {
+                SendOnce::request(BaseResponse::default())
+            } else {
+                tonic::Request::new(BaseResponse::default())
+            };
+            async move {
+                if spawn {
+                    tokio::spawn(async move { unary_with(&mut grpc, request).await })
+                        .await
+                        .unwrap()
+                } else {
+                    unary_with(&mut grpc, request).await
+                }
+            }
+        })
+        .await;
+        let code = result.unwrap().into_inner().status.unwrap().code;
+        assert_eq!(code, StatusCode::ModelBusyPleaseRetry as i32);
+        let attempts = *attempts.lock().unwrap();
+        attempts
+    }
+    let busy = || in_body(StatusCode::ModelBusyPleaseRetry);
+    let max = 3;
+
+    for (mark, spawn, buffered, sent) in [
+        (true, false, false, max),
+        (true, true, false, max),
+        (true, false, true, max),
+        (true, true, true, max),
+        (false, false, false, max * max),
+    ] {
+        let (svc, count) = mock(vec![busy(); 16]);
+        let layered = ServiceBuilder::new()
+            .layer(RetryLayer::new(fast().max_attempts(max)))
+            .service(svc);
+        let attempts = if buffered {
+            let channel = tower::buffer::Buffer::new(layered, 8);
+            run(tonic::client::Grpc::new(channel), mark, spawn).await
+        } else {
+            run(tonic::client::Grpc::new(layered), mark, spawn).await
+        };
+        let case = format!("mark {mark}, spawn {spawn}, buffer {buffered}");
+        assert_eq!(attempts, max, "{case}: attempts of call");
+        assert_eq!(count.load(Ordering::SeqCst) as u32, sent, "{case}: sent");
+    }
 }
 
 // Paused clock: the wait for a first message that never comes ends at the deadline.

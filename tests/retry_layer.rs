@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clarifai_status::grpc::ErrorBuilder;
-use clarifai_status::retry::{Backoff, BoxError, Policy, Retry, RetryLayer};
+use clarifai_status::pb::BaseResponse;
+use clarifai_status::retry::{self, Backoff, BoxError, Policy, Retry, RetryLayer};
 use clarifai_status::StatusCode;
 use http_body_util::BodyExt as _;
 use tonic::body::Body;
@@ -617,12 +618,22 @@ fn capture_events() -> (Events, tracing::subscriber::DefaultGuard) {
     let guard = tracing::subscriber::set_default(Capture(events.clone()));
     // `tracing` caches each callsite's interest process-wide, computed by the first thread to
     // reach it: a sibling test with no subscriber reaching the "retrying" event first caches
-    // `never`, and this test would record no retry at all. Reach it here (one decision by hand),
-    // then recompute every cached interest from this thread, whose default is the capture.
-    let unavailable = clarifai_status::retry::AttemptFailure::grpc(tonic::Code::Unavailable);
-    let _ = Policy::new()
-        .no_budget()
-        .next_delay(&unavailable, 1, Duration::ZERO);
+    // `never`, and this test would record no retry at all. Reach it here (one retried call, on
+    // a thread of its own under the paused clock), then recompute every cached interest from
+    // this thread, whose default is the capture.
+    std::thread::spawn(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let policy = Policy::new().no_budget().max_attempts(2);
+        let _ = runtime.block_on(retry::call(&policy, || async {
+            Err::<tonic::Response<BaseResponse>, _>(tonic::Status::unavailable("reach"))
+        }));
+    })
+    .join()
+    .unwrap();
     tracing::callsite::rebuild_interest_cache();
     events.lock().unwrap().clear();
     (events, guard)

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clarifai_status::grpc::ClarifaiStatusExt as _;
 use clarifai_status::response::HasStatus;
-use clarifai_status::retry::{self, Backoff, Policy, Retry, RetryLayer};
+use clarifai_status::retry::{self, Backoff, Policy, Retry, RetryLayer, SendOnce};
 use clarifai_status::{pb, Code, StatusCode};
 use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
 use clarifai_status_testing::pb::{RaiseRequest, RaiseResponse};
@@ -364,8 +364,9 @@ async fn stops_at_max_attempts_against_a_failing_server() {
     assert_eq!(calls_seen(&channel, "layer-max").await, 3);
 }
 
-/// `retry::call` over a client whose channel has `RetryLayer`: the layer sends each of the call's
-/// attempts once, so a failure that never ends is tried `max_attempts` times, not squared.
+/// `retry::call` over a client whose channel has `RetryLayer`, each attempt marked `SendOnce`:
+/// the layer sends each once, so a failure that never ends is tried `max_attempts` times, not
+/// squared.
 #[tokio::test]
 async fn call_over_the_layer_makes_at_most_max_attempts() {
     let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
@@ -387,7 +388,7 @@ async fn call_over_the_layer_makes_at_most_max_attempts() {
     let client = layered(channel, policy.clone());
     let busy = raise(StatusCode::ModelBusyPleaseRetry, false, 0, "stacked");
     let error = retry::call(&policy, || {
-        let (mut client, request) = (client.clone(), busy.clone());
+        let (mut client, request) = (client.clone(), SendOnce::request(busy.clone()));
         async move { client.raise(request).await }
     })
     .await
@@ -404,7 +405,7 @@ async fn call_over_the_layer_makes_at_most_max_attempts() {
     // In-body failures are `call`'s: twice busy, then answered, three calls on the wire.
     let busy = raise(StatusCode::ModelBusyPleaseRetry, true, 2, "in-body");
     let response = retry::call(&policy, || {
-        let (mut client, request) = (client.clone(), busy.clone());
+        let (mut client, request) = (client.clone(), SendOnce::request(busy.clone()));
         async move { client.raise(request).await }
     })
     .await

@@ -449,7 +449,8 @@ async fn retry_call_records_the_decoded_status() {
     let (provider, exporter) = metrics();
     let addr = serve(Telemetry::new(&provider.meter("server"))).await;
     let telemetry = Telemetry::new(&provider.meter("client"));
-    // `call` over a channel with `RetryLayer` too: only `call` records.
+    // `call` over a channel with `RetryLayer` too, each attempt marked `SendOnce`: only `call`
+    // records.
     let policy = fast(Policy::new().no_budget()).telemetry(telemetry);
     let channel = tower::ServiceBuilder::new()
         .layer(RetryLayer::new(policy.clone()))
@@ -457,7 +458,8 @@ async fn retry_call_records_the_decoded_status() {
     let client = StatusTesterClient::new(channel);
     let response = clarifai_status::retry::call_method(&policy, &format!("/{RAISE}"), || {
         let mut client = client.clone();
-        async move { client.raise(raise("flaky", 0)).await }
+        let request = clarifai_status::retry::SendOnce::request(raise("flaky", 0));
+        async move { client.raise(request).await }
     })
     .await
     .unwrap();

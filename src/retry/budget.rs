@@ -25,8 +25,8 @@
 //! about 9% of attempts failing; [`Budget::default`] (50 tokens, ratio 0.5) keeps retrying up to
 //! about a third failing, which covers a 20% transient failure rate with margin (the bucket is
 //! deep enough that a burst of bad luck among many concurrent callers does not empty it), and
-//! still gives up after about 25 extra attempts when everything fails. The `retry_simulation`
-//! example measures both.
+//! still gives up after about 25 extra attempts when everything fails. The retry simulation
+//! (BENCHMARKS.md, section 7) measures both.
 //!
 //! # Examples
 //!

@@ -1,11 +1,7 @@
 //! [`call`]: retrying a typed call, in-body statuses included.
 
-use std::cell::Cell;
 use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
-use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
 use super::policy::{Decision, Policy};
@@ -38,13 +34,12 @@ use crate::response::HasStatus;
 ///
 /// # With `RetryLayer` underneath
 ///
-/// `call` owns the retrying of its attempts: a [`RetryLayer`](super::RetryLayer) on the client's
-/// channel sends each of them once, so stacking the two makes at most `max_attempts` attempts,
-/// not `max_attempts` squared. The layer learns it while `call` polls the attempt, so this holds
-/// when the layer's service is called from the attempt's own future (as with
-/// `ServiceBuilder::new().layer(RetryLayer::new(..)).service(channel)` under a generated
-/// client); an attempt spawned onto another task, or a `Buffer` between the client and the
-/// layer, hides it, and the layer retries as usual.
+/// `call` owns the retrying of its attempts. To have a [`RetryLayer`](super::RetryLayer) on the
+/// client's channel send each of them once, build each attempt's request with
+/// [`SendOnce::request`] (or insert [`SendOnce`] into its extensions): the mark travels with the
+/// request, so it holds through a `Buffer`, a spawned task or any other service between the
+/// client and the layer. Stacked this way, a failure that never ends is tried `max_attempts`
+/// times; an attempt without the mark is retried by the layer too, `max_attempts` squared in all.
 ///
 /// # Errors
 ///
@@ -156,9 +151,7 @@ where
         tap.attempt_started();
         // Boxed: a generated call's future can be large (Clarifai's `PostModelOutputs` is about
         // 84 KB in a debug build), and `call` would hold it inline on the caller's stack.
-        let owned = Owned {
-            inner: Box::pin(make_call()),
-        };
+        let owned = Box::pin(make_call());
         // Each attempt ends by its timeout, or the call's deadline when sooner.
         let limit = policy.attempt_limit();
         let cut = limit.and_then(|l| Instant::now().checked_add(l));
@@ -214,37 +207,47 @@ fn classify_result<R: HasStatus>(
     }
 }
 
-thread_local! {
-    /// Set while `call` polls one of its attempts.
-    static IN_CALL: Cell<bool> = const { Cell::new(false) };
-}
+/// Marks a request as one attempt of [`call`] (or of any retrying of the caller's own), so a
+/// [`RetryLayer`](super::RetryLayer) underneath sends it once and leaves the retrying to the
+/// caller.
+///
+/// A request extension: tonic carries a `tonic::Request`'s extensions into the
+/// `http::Request` the layer sees, and a `Buffer` or a spawn between them carries the request
+/// whole, so the mark cannot be lost on the way. The layer then neither retries nor times the
+/// request: the caller's retrying bounds it ([`call`] applies the policy's deadline and
+/// per-attempt timeout itself).
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::retry::SendOnce;
+///
+/// let request = SendOnce::request("message");
+/// assert!(request.extensions().get::<SendOnce>().is_some());
+///
+/// // The same mark, on a request built elsewhere:
+/// let mut request = tonic::Request::new("message");
+/// request.extensions_mut().insert(SendOnce);
+/// assert!(request.extensions().get::<SendOnce>().is_some());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SendOnce;
 
-/// Whether the code running now is polled by [`call`]: its retrying is `call`'s, so a
-/// `RetryLayer` underneath sends once.
-pub(crate) fn inside_call() -> bool {
-    IN_CALL.with(Cell::get)
-}
-
-pin_project! {
-    /// An attempt of [`call`]: marks the thread while it is polled.
-    struct Owned<F> {
-        #[pin]
-        inner: F,
-    }
-}
-
-impl<F: Future> Future for Owned<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        /// Puts the previous mark back, also when the attempt's poll panics.
-        struct Restore(bool);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                IN_CALL.with(|mark| mark.set(self.0));
-            }
-        }
-        let _restore = Restore(IN_CALL.with(|mark| mark.replace(true)));
-        self.project().inner.poll(cx)
+impl SendOnce {
+    /// A `tonic::Request` for `message`, marked to be sent once by a `RetryLayer` underneath.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::retry::SendOnce;
+    ///
+    /// let request = SendOnce::request(42_u32);
+    /// assert_eq!(*request.get_ref(), 42);
+    /// assert_eq!(request.extensions().get::<SendOnce>(), Some(&SendOnce));
+    /// ```
+    pub fn request<T>(message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.extensions_mut().insert(SendOnce);
+        request
     }
 }

@@ -110,8 +110,10 @@
 //! # let _ = layer;
 //! ```
 //!
-//! Under [`call`], the layer sends each attempt once and reads nothing: `call` decodes the
-//! response and retries it itself, so stacking both makes at most `max_attempts` attempts.
+//! Under [`call`], mark each attempt's request with [`SendOnce`]: the layer then sends it once
+//! and reads nothing, `call` decodes the response and retries it itself, and stacking both makes
+//! at most `max_attempts` attempts. The mark is a request extension, so a `Buffer` or a spawn
+//! between the client and the layer keeps it.
 //!
 //! # What the layer replays
 //!
@@ -165,8 +167,8 @@
 //! `grpc-status: 14` claiming `clarifai-status-code: 10000` is `UNAVAILABLE`, retried; a carried
 //! `0` (`ZERO`, proto3's unset) says nothing about retrying, and the gRPC code decides too.
 //! [`call`] and [`poll`] see a response only after tonic's client has read it: put the layer
-//! on the channel under them to have peer headers made safe first (the layer then sends each of
-//! `call`'s attempts once, and still rewrites).
+//! on the channel under them to have peer headers made safe first (with [`SendOnce`] on
+//! `call`'s attempts, the layer sends each once, and still rewrites).
 //!
 //! A request body is read inside `Service::call` for at most 64 frames, empty ones included: a
 //! body yielding empty frames without end is sent once, as is. The body of a response is passed
@@ -185,8 +187,8 @@
 //!
 //! # Under overload
 //!
-//! [`Policy::next_delay`] makes the same decision by hand, which the `retry_simulation` example
-//! uses to run the real policy against a server with a capacity and a queue, in virtual time,
+//! A simulation in the crate's tests runs the real policy's decision against a server with a
+//! capacity and a queue, in virtual time,
 //! beside Clarifai's SDK, gRFC A6, AWS's standard mode, Envoy's retry budget and adaptive
 //! throttling (outage, load spike, busy model, hung attempts); BENCHMARKS.md has the results.
 //!
@@ -244,12 +246,13 @@ mod layer;
 mod peek;
 mod policy;
 mod poll;
+#[cfg(test)]
+mod simulation;
 mod timeout;
 
 pub use backoff::Backoff;
 pub use budget::{Budget, InvalidBudget};
-pub use call::{call, call_method};
-pub use classify::AttemptFailure;
+pub use call::{call, call_method, SendOnce};
 pub use layer::RetryLayer;
 pub use policy::{Policy, MAX_PUSHBACK};
 pub use poll::{poll, PollPolicy};
@@ -489,13 +492,16 @@ where
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        // Under `retry::call`, `call` records the call and its attempts itself.
+        // An attempt marked `SendOnce` belongs to the caller's retrying (`retry::call`), which
+        // records the call and its attempts itself.
         #[cfg(feature = "telemetry")]
         let tap = match self.policy.telemetry_ref() {
-            Some(telemetry) if !call::inside_call() => crate::telemetry::client::CallTap::start(
-                Some(telemetry),
-                Some(request.uri().path()),
-            ),
+            Some(telemetry) if request.extensions().get::<SendOnce>().is_none() => {
+                crate::telemetry::client::CallTap::start(
+                    Some(telemetry),
+                    Some(request.uri().path()),
+                )
+            }
             _ => crate::telemetry::client::CallTap::off(),
         };
         #[cfg(feature = "telemetry")]
@@ -515,9 +521,8 @@ where
         let clone = self.inner.clone();
         let mut service = std::mem::replace(&mut self.inner, clone);
         let policy = self.policy.clone();
-        // Under `retry::call`, which retries and bounds the whole typed call itself, one attempt
-        // each.
-        if call::inside_call() {
+        // An attempt of the caller's own retrying (`retry::call`): sent once.
+        if request.extensions().get::<SendOnce>().is_some() {
             let future = service.call(request);
             return ResponseFuture::once(service, future, policy, None);
         }

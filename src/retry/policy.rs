@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use super::backoff::Backoff;
 use super::budget::Budget;
-use super::classify::{AttemptFailure, Failure, Signal};
+use super::classify::{Failure, Signal};
 use crate::grpc::Pushback;
 use crate::Code;
 
@@ -42,7 +42,7 @@ use crate::Code;
 ///   `UNAVAILABLE` or `DEADLINE_EXCEEDED`, a lost connection, a timed-out attempt, a Clarifai
 ///   code other than a refusal) to the listed methods; the Clarifai codes that say the request
 ///   was refused before it took effect (throttles, a busy, loading or deploying model) stay
-///   retryable for every method ([`AttemptFailure::effect_unknown`]);
+///   retryable for every method;
 /// - **per-attempt timeout**: none by default; [`attempt_timeout`](Policy::attempt_timeout)
 ///   bounds each attempt inside the deadline, so a hung attempt is cut and retried.
 ///
@@ -95,14 +95,28 @@ pub struct Policy {
 /// # Examples
 ///
 /// ```
-/// use clarifai_status::grpc::Pushback;
-/// use clarifai_status::retry::{AttemptFailure, Policy, MAX_PUSHBACK};
+/// use clarifai_status::pb::BaseResponse;
+/// use clarifai_status::retry::{self, Policy, MAX_PUSHBACK};
+/// use clarifai_status::{grpc, StatusCode};
 /// use std::time::Duration;
+/// use tokio::time::Instant;
 ///
-/// let policy = Policy::new().no_deadline().no_budget();
-/// let asks = |wait| AttemptFailure::grpc(tonic::Code::Unavailable).pushback(Pushback::After(wait));
-/// assert_eq!(policy.next_delay(&asks(MAX_PUSHBACK), 1, Duration::ZERO), Some(MAX_PUSHBACK));
-/// assert_eq!(policy.next_delay(&asks(Duration::MAX), 1, Duration::ZERO), None);
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let policy = &Policy::new().no_deadline().no_budget().max_attempts(2);
+/// // A throttled call asking for `wait`: how many attempts, and how long it took.
+/// let asking = |wait| async move {
+///     let (start, mut attempts) = (Instant::now(), 0);
+///     let _ = retry::call(policy, || {
+///         attempts += 1;
+///         let error = grpc::ErrorBuilder::new(StatusCode::ConnThrottled).retry_after(wait).build();
+///         async move { Err::<tonic::Response<BaseResponse>, _>(error) }
+///     })
+///     .await;
+///     (attempts, start.elapsed())
+/// };
+/// assert_eq!(asking(MAX_PUSHBACK).await, (2, MAX_PUSHBACK)); // waited, then retried
+/// assert_eq!(asking(MAX_PUSHBACK * 2).await, (1, Duration::ZERO)); // returned at once
+/// # }
 /// ```
 pub const MAX_PUSHBACK: Duration = Duration::from_secs(300);
 
@@ -299,7 +313,7 @@ impl Policy {
     ///
     /// Unknown effect: a plain gRPC code (`UNAVAILABLE`, `DEADLINE_EXCEEDED`, a lost
     /// connection), an attempt cut by [`attempt_timeout`](Policy::attempt_timeout), a Clarifai
-    /// code other than a refusal (see [`AttemptFailure::effect_unknown`]).
+    /// code other than a refusal (throttles, a busy, loading or deploying model).
     /// [`RetryLayer`](super::RetryLayer) reads the method from the request's path;
     /// [`call`](super::call) does not know it, so use [`call_method`](super::call_method).
     ///
@@ -360,8 +374,8 @@ impl Policy {
     /// stops the work too; a request the layer cannot replay is not bounded.
     ///
     /// Cutting attempts adds load when the server is slow because it is overloaded (the cut
-    /// attempt's work is usually done anyway): keep it well above the normal latency. See the
-    /// `retry_simulation` example.
+    /// attempt's work is usually done anyway): keep it well above the normal latency. BENCHMARKS.md's
+    /// section 7 simulates it.
     ///
     /// # Examples
     ///
@@ -483,68 +497,20 @@ impl Policy {
         }
     }
 
-    /// Records a successful (or committed) call in the budget, as the layer and [`call`](super::call)
-    /// do; for driving the policy by hand with [`next_delay`](Policy::next_delay).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use clarifai_status::retry::{AttemptFailure, Budget, Policy};
-    /// use std::sync::Arc;
-    ///
-    /// let budget = Arc::new(Budget::new(10, 0.5).unwrap());
-    /// let policy = Policy::new().budget(budget.clone());
-    /// policy.next_delay(&AttemptFailure::grpc(tonic::Code::Unavailable), 1, Default::default());
-    /// policy.record_success();
-    /// assert_eq!(budget.tokens(), 9.5);
-    /// ```
-    pub fn record_success(&self) {
-        if let Some(budget) = &self.budget {
-            budget.record_success();
-        }
-    }
-
     /// What the policy does after failed attempt number `attempt` (from 1) of a call that began
     /// `elapsed` ago: `Some(delay)` to retry after `delay`, `None` to stop and return the
     /// failure. The same decision [`RetryLayer`](super::RetryLayer) and [`call`](super::call)
-    /// make, budget included: a retryable failure costs a token whether or not it is retried
-    /// (record successes with [`record_success`](Policy::record_success)), and the delay is
-    /// drawn from the backoff (with `fastrand`'s thread-local generator) unless the failure
-    /// carries pushback. For driving a policy by hand: a simulation in virtual time, another
-    /// transport.
-    ///
-    /// The deadline is the policy's own, counted by `elapsed`; a caller with a shorter deadline
-    /// of its own checks that too.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use clarifai_status::retry::{AttemptFailure, Backoff, Policy};
-    /// use clarifai_status::StatusCode;
-    /// use std::time::Duration;
-    ///
-    /// let policy = Policy::new().max_attempts(3).deadline(Duration::from_secs(10));
-    /// let unavailable = AttemptFailure::grpc(tonic::Code::Unavailable);
-    /// let delay = policy.next_delay(&unavailable, 1, Duration::ZERO).unwrap();
-    /// assert!(delay <= Backoff::default().ceiling(0));
-    /// assert_eq!(policy.next_delay(&unavailable, 3, Duration::ZERO), None); // attempts
-    /// assert_eq!(policy.next_delay(&unavailable, 1, Duration::from_secs(10)), None); // deadline
-    /// let denied = AttemptFailure::clarifai(StatusCode::ConnKeyInvalid);
-    /// assert_eq!(policy.next_delay(&denied, 1, Duration::ZERO), None); // not retryable
-    /// ```
-    pub fn next_delay(
+    /// make, budget included (a retryable failure costs a token whether or not it is retried),
+    /// for the simulation in virtual time (`retry::simulation`), which has no method paths.
+    #[cfg(test)]
+    pub(crate) fn next_delay(
         &self,
-        failure: &AttemptFailure,
+        failure: &Failure,
         attempt: u32,
         elapsed: Duration,
     ) -> Option<Duration> {
         let remaining = self.deadline.map(|d| d.saturating_sub(elapsed));
-        match self.decide(
-            &failure.failure,
-            failure.method.as_deref(),
-            attempt,
-            remaining,
-        ) {
+        match self.decide(failure, None, attempt, remaining) {
             Decision::Retry(delay) => Some(delay),
             Decision::Stop => None,
         }
@@ -552,7 +518,9 @@ impl Policy {
 
     /// Records a successful (or committed) attempt.
     pub(crate) fn succeeded(&self) {
-        self.record_success();
+        if let Some(budget) = &self.budget {
+            budget.record_success();
+        }
     }
 
     /// The time left until `deadline`, for [`decide`](Policy::decide).

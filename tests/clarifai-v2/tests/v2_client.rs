@@ -5,9 +5,10 @@
 //! The client is built the recommended way: a channel under `RetryLayer`, which retries gRPC
 //! errors and Clarifai's in-body answers (an OK response whose `status` is a retryable failure,
 //! read from its first message) of every call the layer can replay, on its own. `retry::call` is
-//! needed only for responses that are not Clarifai-shaped; stacked on the layer, it still sends
-//! each attempt once (the layer under it sends once and reads nothing), so a call makes at most
-//! `CALL_ATTEMPTS` attempts on the wire, not `LAYER_ATTEMPTS` * `CALL_ATTEMPTS`.
+//! needed only for responses that are not Clarifai-shaped; stacked on the layer with each
+//! attempt's request marked `SendOnce`, the layer under it sends each attempt once and reads
+//! nothing, so a call makes at most `CALL_ATTEMPTS` attempts on the wire, not `LAYER_ATTEMPTS` *
+//! `CALL_ATTEMPTS`.
 //!
 //! The client's type, as a user writes it down: `V2Client<Retry<Channel>>`, or with the API key
 //! interceptor, `V2Client<InterceptedService<Retry<Channel>, AddApiKey>>`.
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 use clarifai_status::client::AddApiKey;
 use clarifai_status::grpc::ClarifaiStatusExt as _;
 use clarifai_status::response::{into_result, HasStatus};
-use clarifai_status::retry::{self, Backoff, Budget, Policy, Retry, RetryLayer};
+use clarifai_status::retry::{self, Backoff, Budget, Policy, Retry, RetryLayer, SendOnce};
 use clarifai_status::{Code, StatusCode};
 use clarifai_status_testing::{TestServer, Tester};
 use clarifai_v2::clarifai::api::v2_client::V2Client;
@@ -113,7 +114,8 @@ async fn predict(
     make: impl Fn() -> tonic::Request<PostModelOutputsRequest>,
 ) -> Result<tonic::Response<MultiOutputResponse>, tonic::Status> {
     retry::call(&call_policy(), || {
-        let (mut client, request) = (client.clone(), make());
+        let (mut client, mut request) = (client.clone(), make());
+        request.extensions_mut().insert(SendOnce);
         // Not boxed here: `retry::call` boxes each attempt, so the generated call's large future
         // (about 84 KB in a debug build) does not sit on the test thread's 2 MiB stack.
         async move { client.post_model_outputs(request).await }
@@ -437,7 +439,8 @@ async fn list_apps_is_answered_success() {
 
     let response: tonic::Response<MultiAppResponse> = retry::call(&call_policy(), || {
         let mut client = client.clone();
-        async move { client.list_apps(ListAppsRequest::default()).await }
+        let request = SendOnce::request(ListAppsRequest::default());
+        async move { client.list_apps(request).await }
     })
     .await
     .unwrap();
