@@ -114,6 +114,7 @@
 //!
 //! The `telemetry` example runs a server and a retrying client on loopback and prints the
 //! per-code figures a dashboard would show (`cargo run --all-features --example telemetry`).
+//!
 #![cfg_attr(
     not(feature = "server"),
     doc = "[`StatusLayer::telemetry`]: crate#features"
