@@ -89,6 +89,9 @@ mod error;
 pub mod grpc;
 pub mod mapping;
 pub mod pb;
+// The in-body read of a response's first message: `RetryLayer`'s, and `StatusLayer`'s recording.
+#[cfg(any(feature = "retry", all(feature = "server", feature = "telemetry")))]
+mod peek;
 pub mod response;
 pub mod rest;
 #[cfg(feature = "retry")]

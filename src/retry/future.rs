@@ -15,15 +15,57 @@ use tonic::body::Body;
 use tower_service::Service;
 
 use super::body::{Chunks, Prefix, Tail};
-use super::peek::{self, Peeked};
 use super::policy::{Decision, Policy};
 use super::timeout;
 use super::BoxError;
 use super::{body, classify};
+use crate::peek::{self, Peeked};
 
 /// gRFC A6: the number of attempts made before this one, sent on every retry.
 const PREVIOUS_ATTEMPTS: &str = "grpc-previous-rpc-attempts";
 
+// With feature `telemetry` the future holds the call's recording (`tap`); without it, the
+// struct is the one the crate had before telemetry, field for field.
+#[cfg(not(feature = "telemetry"))]
+pin_project! {
+    /// The response future of [`Retry`](super::Retry): runs attempts until one is committed, a
+    /// failure is not to be retried, or the policy stops.
+    ///
+    /// Dropping it drops the attempt in flight (tonic then cancels the stream) or the pending
+    /// backoff: no further attempt is made.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::retry::{future::ResponseFuture, Policy, Retry};
+    /// use tower::{service_fn, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let inner = service_fn(|_: http::Request<tonic::body::Body>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(tonic::body::Body::empty()))
+    /// });
+    /// let mut svc = Retry::new(inner, Policy::new());
+    /// let request = http::Request::new(tonic::body::Body::empty());
+    /// let future: ResponseFuture<_, _> = svc.ready().await.unwrap().call(request);
+    /// assert_eq!(future.await.unwrap().status(), 200);
+    /// # }
+    /// ```
+    pub struct ResponseFuture<S, F> {
+        #[pin]
+        state: State<F>,
+        service: S,
+        // `None`: the request was not replayable and is sent once.
+        replay: Option<Replay>,
+        // Whether the status in the first message of an OK response is read (replayable calls
+        // only).
+        peek: bool,
+        policy: Arc<Policy>,
+        attempt: u32,
+        deadline: Option<Instant>,
+    }
+}
+
+#[cfg(feature = "telemetry")]
 pin_project! {
     /// The response future of [`Retry`](super::Retry): runs attempts until one is committed, a
     /// failure is not to be retried, or the policy stops.
@@ -66,38 +108,29 @@ pin_project! {
 #[cfg(feature = "telemetry")]
 use crate::telemetry::client::CallTap as Tap;
 
-/// Without telemetry: records nothing, costs nothing.
-#[cfg(not(feature = "telemetry"))]
-struct Tap;
-
-#[cfg(not(feature = "telemetry"))]
-impl Tap {
-    #[inline(always)]
-    fn off() -> Tap {
-        Tap
-    }
-    #[inline(always)]
-    fn span(&self) -> Option<&tracing::Span> {
-        None
-    }
-    #[inline(always)]
-    fn attempt_started(&mut self) {}
-    #[inline(always)]
-    fn ended(&mut self, _: &Result<http::Response<Body>, BoxError>) {}
-    #[inline(always)]
-    fn finish_with(&mut self, _: &Result<http::Response<Body>, BoxError>) {}
-}
-
 #[cfg(feature = "telemetry")]
 impl Tap {
-    /// The attempt in flight ended with `result`, which is dropped for a retry.
-    fn ended(&mut self, result: &Result<http::Response<Body>, BoxError>) {
-        self.attempt_ended(outcome(result));
+    /// The policy decided on the attempt that ended with `result`: a retry drops it, so its
+    /// attempt ends here.
+    fn decided(&mut self, decision: &Decision, result: &Result<http::Response<Body>, BoxError>) {
+        if self.is_on() && matches!(decision, Decision::Retry(_)) {
+            self.attempt_ended(outcome(result));
+        }
+    }
+
+    /// [`decided`](Tap::decided) for a response the layer read the first message of.
+    fn decided_response(&mut self, decision: &Decision, response: &http::Response<Body>) {
+        if self.is_on() && matches!(decision, Decision::Retry(_)) {
+            self.attempt_ended(crate::telemetry::client::of_response(response));
+        }
     }
 
     /// The call returns `result`.
     fn finish_with(&mut self, result: &Result<http::Response<Body>, BoxError>) {
         use crate::grpc::ClarifaiStatusExt as _;
+        if !self.is_on() {
+            return;
+        }
         if let Err(error) = result {
             if let Some(status) = error.downcast_ref::<tonic::Status>() {
                 if status.carried_clarifai_code().is_some() {
@@ -247,6 +280,7 @@ impl<S, F> ResponseFuture<S, F> {
             policy,
             attempt: 1,
             deadline,
+            #[cfg(feature = "telemetry")]
             tap: Tap::off(),
         }
     }
@@ -266,6 +300,7 @@ impl<S, F> ResponseFuture<S, F> {
             policy,
             attempt: 1,
             deadline,
+            #[cfg(feature = "telemetry")]
             tap: Tap::off(),
         }
     }
@@ -289,6 +324,12 @@ where
 {
     type Output = Result<http::Response<Body>, BoxError>;
 
+    #[cfg(not(feature = "telemetry"))]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.poll_attempts(cx)
+    }
+
+    #[cfg(feature = "telemetry")]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let span = self.tap.span().cloned();
         let _entered = span.as_ref().map(tracing::Span::enter);
@@ -304,6 +345,8 @@ where
     F: Future<Output = Result<http::Response<Body>, E>>,
     E: Into<BoxError>,
 {
+    // Without telemetry, `poll` is this loop, inlined: the one the crate had before telemetry.
+    #[cfg_attr(not(feature = "telemetry"), inline(always))]
     fn poll_attempts(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -393,7 +436,9 @@ where
                     let decision = this
                         .policy
                         .decide(&failure, method, *this.attempt, remaining);
-                    match next(decision, this.attempt, this.tap, result) {
+                    #[cfg(feature = "telemetry")]
+                    this.tap.decided(&decision, &result);
+                    match next(decision, this.attempt, result) {
                         Next::Retry(state) => this.state.set(state),
                         Next::Return(result) => return Poll::Ready(result),
                     }
@@ -443,26 +488,37 @@ where
                             *this.attempt,
                             remaining,
                         );
-                        match next(decision, this.attempt, this.tap, result) {
+                        #[cfg(feature = "telemetry")]
+                        this.tap.decided(&decision, &result);
+                        match next(decision, this.attempt, result) {
                             Next::Retry(state) => this.state.set(state),
                             Next::Return(result) => return Poll::Ready(result),
                         }
                         continue;
                     };
-                    #[cfg_attr(not(feature = "telemetry"), allow(unused_mut))]
-                    let Some(mut parts) = parts.take() else {
+                    let Some(parts) = parts.take() else {
                         // Polled again after the response left: unreachable, harmless.
                         let status = tonic::Status::internal("response already returned");
                         return Poll::Ready(Err(BoxError::from(status)));
                     };
                     // What runs outside the layer (a `TraceLayer`'s classifier, the call's
-                    // recording) learns the in-body code read.
+                    // recording) learns the in-body code read; the call's span, the request id
+                    // beside it.
                     #[cfg(feature = "telemetry")]
-                    if let Some(code) = peeked {
+                    let parts = {
+                        let mut parts = parts;
+                        if let Some(code) = peeked {
+                            parts
+                                .extensions
+                                .insert(crate::telemetry::InBodyCode(crate::Code::new(code)));
+                            if this.tap.is_on() {
+                                if let Some(id) = peek::request_id(&read.prefix(peek::PEEK_LIMIT)) {
+                                    this.tap.request_id(id);
+                                }
+                            }
+                        }
                         parts
-                            .extensions
-                            .insert(crate::telemetry::InBodyCode(crate::Code::new(code)));
-                    }
+                    };
                     let failure = match peeked {
                         Some(code) => classify::in_body(code, &parts.headers),
                         None => None,
@@ -483,7 +539,9 @@ where
                     let decision = this
                         .policy
                         .decide(&failure, method, *this.attempt, remaining);
-                    match next(decision, this.attempt, this.tap, Ok(response)) {
+                    #[cfg(feature = "telemetry")]
+                    this.tap.decided_response(&decision, &response);
+                    match next(decision, this.attempt, Ok(response)) {
                         Next::Retry(state) => this.state.set(state),
                         Next::Return(result) => return Poll::Ready(result),
                     }
@@ -502,6 +560,7 @@ where
                         return Poll::Ready(Err(BoxError::from(status)));
                     };
                     let due = replay.due(*this.deadline);
+                    #[cfg(feature = "telemetry")]
                     this.tap.attempt_started();
                     let future = this
                         .service
@@ -525,13 +584,11 @@ enum Next<F> {
 fn next<F>(
     decision: Decision,
     attempt: &mut u32,
-    tap: &mut Tap,
     result: Result<http::Response<Body>, BoxError>,
 ) -> Next<F> {
     match decision {
         Decision::Stop => Next::Return(result),
         Decision::Retry(delay) => {
-            tap.ended(&result);
             // Dropping a response cancels its stream.
             drop(result);
             *attempt += 1;

@@ -243,7 +243,6 @@ mod call;
 mod classify;
 pub mod future;
 mod layer;
-mod peek;
 mod policy;
 mod poll;
 #[cfg(test)]
@@ -491,10 +490,15 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
+    #[cfg(not(feature = "telemetry"))]
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        self.start(request)
+    }
+
+    #[cfg(feature = "telemetry")]
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         // An attempt marked `SendOnce` belongs to the caller's retrying (`retry::call`), which
         // records the call and its attempts itself.
-        #[cfg(feature = "telemetry")]
         let tap = match self.policy.telemetry_ref() {
             Some(telemetry) if request.extensions().get::<SendOnce>().is_none() => {
                 crate::telemetry::client::CallTap::start(
@@ -504,10 +508,7 @@ where
             }
             _ => crate::telemetry::client::CallTap::off(),
         };
-        #[cfg(feature = "telemetry")]
-        return self.start(request).tapped(tap);
-        #[cfg(not(feature = "telemetry"))]
-        self.start(request)
+        self.start(request).tapped(tap)
     }
 }
 
@@ -516,6 +517,8 @@ where
     S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone,
     S::Error: Into<BoxError>,
 {
+    // Without telemetry, `call` is this body, inlined: the one the crate had before telemetry.
+    #[cfg_attr(not(feature = "telemetry"), inline(always))]
     fn start(&mut self, request: http::Request<Body>) -> ResponseFuture<S, S::Future> {
         // The ready service makes this call; its clone waits for the next one.
         let clone = self.inner.clone();

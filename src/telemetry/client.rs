@@ -76,6 +76,11 @@ impl CallTap {
         }
     }
 
+    /// Whether the call is recorded.
+    pub(crate) fn is_on(&self) -> bool {
+        self.call.is_some()
+    }
+
     pub(crate) fn span(&self) -> Option<&tracing::Span> {
         self.call.as_ref().map(|call| &call.span)
     }

@@ -160,12 +160,6 @@ pub(crate) mod client;
 #[cfg(feature = "server")]
 pub(crate) mod server;
 
-// The in-body read of the first message, the one `RetryLayer` uses.
-#[cfg(feature = "server")]
-#[allow(dead_code, unreachable_pub, clippy::duplicate_mod)]
-#[path = "../retry/peek.rs"]
-mod peek;
-
 pub use classify::{ClarifaiFailure, ClarifaiFailures, ClassifyClarifaiEos};
 
 /// The method attribute's value for a method the instrumentation does not recognize (see

@@ -4,9 +4,9 @@ use std::time::Instant;
 
 use opentelemetry::KeyValue;
 
-use super::peek::{self, Peeked};
 use super::{code_attributes, code_number, Telemetry, OTHER_METHOD};
 use crate::mapping::grpc_code_name;
+use crate::peek::{self, Peeked};
 use crate::server::status::Stamped;
 use crate::Code;
 
@@ -58,6 +58,7 @@ impl Tap {
             "rpc.response.status_code" = tracing::field::Empty,
             "clarifai.status.code" = tracing::field::Empty,
             "clarifai.status.name" = tracing::field::Empty,
+            "clarifai.request_id" = tracing::field::Empty,
         );
         Tap {
             call: Some(Box::new(Call {
@@ -106,25 +107,31 @@ impl Tap {
         if call.in_body.is_some() || data.is_empty() {
             return;
         }
-        let peeked = match call.first.as_mut() {
+        let (peeked, id) = match call.first.as_mut() {
             None => match peek::read(data) {
                 Peeked::More => {
                     let mut first = Vec::with_capacity(64);
                     first.extend_from_slice(&data[..data.len().min(peek::PEEK_LIMIT)]);
                     call.first = Some(first);
-                    Peeked::More
+                    (Peeked::More, None)
                 }
-                other => other,
+                Peeked::Code(code) => (Peeked::Code(code), peek::request_id(data)),
+                Peeked::Not => (Peeked::Not, None),
             },
             Some(first) => {
                 let room = peek::PEEK_LIMIT.saturating_sub(first.len());
                 first.extend_from_slice(&data[..data.len().min(room)]);
                 match peek::read(first) {
-                    Peeked::More if first.len() >= peek::PEEK_LIMIT => Peeked::Not,
-                    other => other,
+                    Peeked::More if first.len() >= peek::PEEK_LIMIT => (Peeked::Not, None),
+                    Peeked::Code(code) => (Peeked::Code(code), peek::request_id(first)),
+                    other => (other, None),
                 }
             }
         };
+        // In the span only: never a metric attribute.
+        if let Some(id) = id {
+            call.span.record("clarifai.request_id", id);
+        }
         match peeked {
             Peeked::More => {}
             Peeked::Code(code) => {

@@ -6,8 +6,12 @@ use std::task::{ready, Context, Poll};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use super::{stamp, Tap};
+use super::stamp;
 
+// With feature `telemetry` the body holds the call's recording; without it, the struct and
+// `poll_frame` below are the ones the crate had before telemetry, field for field and line for
+// line.
+#[cfg(not(feature = "telemetry"))]
 pin_project! {
     /// A response body that stamps a gRPC error in its trailers with a Clarifai code (errors
     /// sent after a stream), passing every data frame through untouched.
@@ -15,12 +19,29 @@ pin_project! {
     pub struct ResponseBody<B> {
         #[pin]
         inner: B,
-        tap: Tap,
+    }
+}
+
+#[cfg(feature = "telemetry")]
+pin_project! {
+    /// A response body that stamps a gRPC error in its trailers with a Clarifai code (errors
+    /// sent after a stream), passing every data frame through untouched.
+    #[derive(Debug)]
+    pub struct ResponseBody<B> {
+        #[pin]
+        inner: B,
+        tap: super::Tap,
     }
 }
 
 impl<B> ResponseBody<B> {
-    pub(crate) fn new(inner: B, tap: Tap) -> ResponseBody<B> {
+    #[cfg(not(feature = "telemetry"))]
+    pub(crate) fn new(inner: B) -> ResponseBody<B> {
+        ResponseBody { inner }
+    }
+
+    #[cfg(feature = "telemetry")]
+    pub(crate) fn new(inner: B, tap: super::Tap) -> ResponseBody<B> {
         ResponseBody { inner, tap }
     }
 
@@ -34,6 +55,23 @@ impl<B: Body> Body for ResponseBody<B> {
     type Data = B::Data;
     type Error = B::Error;
 
+    #[cfg(not(feature = "telemetry"))]
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let frame = ready!(self.project().inner.poll_frame(cx));
+        Poll::Ready(frame.map(|result| {
+            result.map(|mut frame| {
+                if let Some(trailers) = frame.trailers_mut() {
+                    stamp(trailers);
+                }
+                frame
+            })
+        }))
+    }
+
+    #[cfg(feature = "telemetry")]
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

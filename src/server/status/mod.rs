@@ -17,7 +17,6 @@ pub mod future;
 
 use crate::grpc;
 use crate::mapping::{fallback_from_grpc, grpc_code_name};
-use crate::Code;
 pub use body::ResponseBody;
 use future::ResponseFuture;
 
@@ -175,11 +174,14 @@ where
         self.inner.poll_ready(cx)
     }
 
+    #[cfg(not(feature = "telemetry"))]
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        #[cfg(feature = "telemetry")]
+        ResponseFuture::new(self.inner.call(request))
+    }
+
+    #[cfg(feature = "telemetry")]
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let tap = Tap::start(self.telemetry.as_ref(), &request);
-        #[cfg(not(feature = "telemetry"))]
-        let tap = Tap::off();
         let future = match tap.span() {
             Some(span) => span.in_scope(|| self.inner.call(request)),
             None => self.inner.call(request),
@@ -191,37 +193,44 @@ where
 #[cfg(feature = "telemetry")]
 pub(crate) use crate::telemetry::server::Tap;
 
-/// Without telemetry: records nothing, costs nothing.
-#[cfg(not(feature = "telemetry"))]
-#[derive(Debug)]
-pub(crate) struct Tap;
+// Without feature `telemetry`, `stamp` is the one the crate had before telemetry, line for line;
+// with it, `stamp` below also says what it found, for the call's recording.
 
+/// Stamps a gRPC error in `headers` (response headers or trailers) with a Clarifai code if it
+/// carries none, keeps what it carries readable, and logs it. Does nothing when there is no
+/// status there. The rules are the [`server`](crate::server#what-leaves-a-layer) module's.
 #[cfg(not(feature = "telemetry"))]
-impl Tap {
-    #[inline(always)]
-    pub(crate) fn off() -> Tap {
-        Tap
+pub(crate) fn stamp(headers: &mut HeaderMap) {
+    let Some(value) = headers.get(&grpc::GRPC_STATUS_NAME) else {
+        return;
+    };
+    // The success path: tonic's OK trailers are `grpc-status: 0` alone.
+    if value == "0" && headers.len() == 1 {
+        return;
     }
-    #[inline(always)]
-    pub(crate) fn span(&self) -> Option<&tracing::Span> {
-        None
+    crate::server::wire::sanitize(headers);
+    let grpc_code = grpc::read_grpc_code(headers).unwrap_or(tonic::Code::Unknown);
+    if grpc_code == tonic::Code::Ok {
+        return;
     }
-    #[inline(always)]
-    pub(crate) fn headers(&mut self, _: Option<tonic::Code>, _: Option<Stamped>) {}
-    #[inline(always)]
-    pub(crate) fn data(&mut self, _: &[u8]) {}
-    #[inline(always)]
-    pub(crate) fn trailers(&mut self, _: Option<tonic::Code>, _: Option<Stamped>) {}
-    #[inline(always)]
-    pub(crate) fn end(&mut self) {}
+    let code = grpc::read_code(headers).unwrap_or_else(|| fallback_from_grpc(grpc_code).into());
+    crate::server::wire::stamp_error(headers, grpc_code, code);
+    tracing::info!(
+        target: "clarifai_status",
+        code = code.number(),
+        name = code.name(),
+        grpc_code = grpc_code_name(grpc_code),
+        "grpc error"
+    );
 }
 
 /// What [`stamp`] found on an error: its gRPC code, its Clarifai code, and whether that code
 /// was carried already (not a fallback).
+#[cfg(feature = "telemetry")]
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Stamped {
     pub(crate) grpc: tonic::Code,
-    pub(crate) code: Code,
+    pub(crate) code: crate::Code,
     pub(crate) carried: bool,
 }
 
@@ -230,6 +239,7 @@ pub(crate) struct Stamped {
 /// status there. The rules are the [`server`](crate::server#what-leaves-a-layer) module's.
 ///
 /// Returns the status found (`None` without one) and, for an error, what was stamped.
+#[cfg(feature = "telemetry")]
 pub(crate) fn stamp(headers: &mut HeaderMap, tap: &Tap) -> (Option<tonic::Code>, Option<Stamped>) {
     let Some(value) = headers.get(&grpc::GRPC_STATUS_NAME) else {
         return (None, None);
@@ -246,29 +256,7 @@ pub(crate) fn stamp(headers: &mut HeaderMap, tap: &Tap) -> (Option<tonic::Code>,
     let carried = grpc::read_code(headers);
     let code = carried.unwrap_or_else(|| fallback_from_grpc(grpc_code).into());
     crate::server::wire::stamp_error(headers, grpc_code, code);
-    log(code, grpc_code, tap);
-    let stamped = Stamped {
-        grpc: grpc_code,
-        code,
-        carried: carried.is_some(),
-    };
-    (Some(grpc_code), Some(stamped))
-}
-
-#[cfg(not(feature = "telemetry"))]
-fn log(code: Code, grpc_code: tonic::Code, _: &Tap) {
-    tracing::info!(
-        target: "clarifai_status",
-        code = code.number(),
-        name = code.name(),
-        grpc_code = grpc_code_name(grpc_code),
-        "grpc error"
-    );
-}
-
-/// With telemetry, the event carries the method when the layer records one.
-#[cfg(feature = "telemetry")]
-fn log(code: Code, grpc_code: tonic::Code, tap: &Tap) {
+    // The event carries the method when the layer records one.
     match tap.method() {
         Some(method) => tracing::info!(
             target: "clarifai_status",
@@ -286,4 +274,10 @@ fn log(code: Code, grpc_code: tonic::Code, tap: &Tap) {
             "grpc error"
         ),
     }
+    let stamped = Stamped {
+        grpc: grpc_code,
+        code,
+        carried: carried.is_some(),
+    };
+    (Some(grpc_code), Some(stamped))
 }
