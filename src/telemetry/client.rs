@@ -120,11 +120,11 @@ impl CallTap {
             .record(elapsed, &attributes[..n]);
     }
 
+    /// The request id of the attempt's status, in the span only (bounded; never a metric
+    /// attribute).
     pub(crate) fn request_id(&mut self, id: &str) {
-        if let Some(call) = self.call.as_ref() {
-            if !id.is_empty() {
-                call.span.record("clarifai.request_id", id);
-            }
+        if let (Some(call), Some(id)) = (self.call.as_ref(), super::bounded_request_id(id)) {
+            call.span.record("clarifai.request_id", id);
         }
     }
 

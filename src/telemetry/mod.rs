@@ -448,6 +448,14 @@ pub(crate) fn code_attributes(code: Code) -> [KeyValue; 2] {
     ]
 }
 
+/// A request id as a span records it: 1 to 128 bytes of printable ASCII (`' '` to `'~'`), else
+/// nothing (a peer's text is never recorded unbounded).
+#[cfg_attr(not(any(feature = "server", feature = "retry")), allow(dead_code))]
+pub(crate) fn bounded_request_id(id: &str) -> Option<&str> {
+    let printable = (1..=128).contains(&id.len()) && id.bytes().all(|b| (b' '..=b'~').contains(&b));
+    printable.then_some(id)
+}
+
 /// The value recorded for a code in spans: the same bounded number.
 #[cfg_attr(not(all(feature = "server", feature = "retry")), allow(dead_code))]
 pub(crate) fn code_number(code: Code) -> i64 {

@@ -89,6 +89,28 @@ impl Tap {
         )
     }
 
+    /// The request id of a gRPC error (its Clarifai `ErrorInfo`'s `req_id`), in the span only
+    /// (bounded; never a metric attribute). Read only when the call is recorded, on errors.
+    pub(crate) fn error_request_id(&self, headers: &http::HeaderMap) {
+        let Some(call) = self.call.as_ref() else {
+            return;
+        };
+        let Some(raw) = headers.get("grpc-status-details-bin") else {
+            return;
+        };
+        let Some(bytes) = crate::grpc::decode_base64(raw.as_bytes()) else {
+            return;
+        };
+        let decoded = crate::grpc::details::decode(&bytes);
+        let id = decoded
+            .metadata
+            .get("req_id")
+            .or_else(|| decoded.metadata.get("reqId"));
+        if let Some(id) = id.and_then(|id| super::bounded_request_id(id)) {
+            call.span.record("clarifai.request_id", id);
+        }
+    }
+
     /// The response headers left: a Trailers-Only status ends the call.
     pub(crate) fn headers(&mut self, status: Option<tonic::Code>, stamped: Option<Stamped>) {
         if self.call.is_none() {

@@ -256,6 +256,7 @@ pub(crate) fn stamp(headers: &mut HeaderMap, tap: &Tap) -> (Option<tonic::Code>,
     let carried = grpc::read_code(headers);
     let code = carried.unwrap_or_else(|| fallback_from_grpc(grpc_code).into());
     crate::server::wire::stamp_error(headers, grpc_code, code);
+    tap.error_request_id(headers);
     // The event carries the method when the layer records one.
     match tap.method() {
         Some(method) => tracing::info!(
