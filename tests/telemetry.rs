@@ -8,10 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clarifai_status::pb::Status;
+use clarifai_status::pb::{BaseResponse, Status};
 use clarifai_status::retry::{Backoff, Budget, Policy, RetryLayer};
+use clarifai_status::server::error_to_in_body::ErrorToInBodyLayer;
 use clarifai_status::server::status::StatusLayer;
-use clarifai_status::telemetry::Telemetry;
+use clarifai_status::telemetry::{ClarifaiFailure, ClarifaiFailures, Telemetry};
 use clarifai_status::{Code, StatusCode};
 use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
 use clarifai_status_testing::pb::status_tester_server::{StatusTester, StatusTesterServer};
@@ -209,20 +210,6 @@ async fn the_server_records_in_body_and_grpc_error_failures_unknown_numbers_and_
     let points = collect(&provider, &exporter);
     let d = "rpc.server.call.duration";
     let base = [("rpc.system.name", "grpc"), ("rpc.method", method.as_str())];
-    let with = |status: &str, code: &str, name: &str| {
-        let mut v = base.to_vec();
-        v.extend([
-            ("rpc.response.status_code", status),
-            ("clarifai.status.code", code),
-            ("clarifai.status.name", name),
-        ]);
-        count(
-            &points,
-            d,
-            &v.iter().map(|(a, b)| (*a, *b)).collect::<Vec<_>>(),
-        )
-    };
-    let _ = with;
     let busy = [
         base[0],
         base[1],
@@ -492,4 +479,671 @@ async fn retry_call_records_the_decoded_status() {
             .1,
         2.0
     );
+}
+
+/// A server-streaming method, written against tonic's server API. The request's `description`
+/// chooses: "inbody" sends the request's status as the first message, then a SUCCESS one, and
+/// ends OK; anything else sends two SUCCESS messages, then fails with the request's status as a
+/// gRPC error in the trailers.
+#[derive(Debug, Clone, Default)]
+struct Streamer;
+
+impl tonic::server::NamedService for Streamer {
+    const NAME: &'static str = "test.Streamer";
+}
+
+type MessageStream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<BaseResponse, tonic::Status>> + Send>>;
+
+struct StreamMethod;
+
+impl tonic::server::ServerStreamingService<Status> for StreamMethod {
+    type Response = BaseResponse;
+    type ResponseStream = MessageStream;
+    type Future = tonic::codegen::BoxFuture<tonic::Response<MessageStream>, tonic::Status>;
+
+    fn call(&mut self, request: tonic::Request<Status>) -> Self::Future {
+        let status = request.into_inner();
+        let success = || BaseResponse {
+            status: Some(Status {
+                code: StatusCode::Success as i32,
+                ..Default::default()
+            }),
+        };
+        let items = if status.description == "inbody" {
+            vec![
+                Ok(BaseResponse {
+                    status: Some(status),
+                }),
+                Ok(success()),
+            ]
+        } else {
+            vec![
+                Ok(success()),
+                Ok(success()),
+                Err(tonic::Status::from(&status)),
+            ]
+        };
+        let items: MessageStream = Box::pin(tokio_stream::iter(items));
+        Box::pin(async move { Ok(tonic::Response::new(items)) })
+    }
+}
+
+impl<B> tower::Service<http::Request<B>> for Streamer
+where
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = tonic::codegen::BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(
+                tonic_prost::ProstCodec::<BaseResponse, Status>::default(),
+            );
+            Ok(grpc.server_streaming(StreamMethod, request).await)
+        })
+    }
+}
+
+/// Every message of a `test.Streamer/Stream` call, and how it ended.
+async fn stream(
+    channel: Channel,
+    status: Status,
+) -> (Vec<BaseResponse>, Result<(), tonic::Status>) {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = http::uri::PathAndQuery::from_static("/test.Streamer/Stream");
+    let codec = tonic_prost::ProstCodec::<Status, BaseResponse>::default();
+    let mut stream = grpc
+        .server_streaming(tonic::Request::new(status), path, codec)
+        .await
+        .unwrap()
+        .into_inner();
+    let mut messages = Vec::new();
+    loop {
+        match stream.message().await {
+            Ok(Some(message)) => messages.push(message),
+            Ok(None) => return (messages, Ok(())),
+            Err(status) => return (messages, Err(status)),
+        }
+    }
+}
+
+/// Waits (yielding to the server's tasks) until `done` holds; a bounded number of turns, no
+/// timing.
+async fn settle(mut done: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(done(), "what was recorded never came");
+}
+
+#[tokio::test]
+async fn the_server_records_streams_failing_in_body_first_and_in_trailers_after_messages() {
+    let (provider, exporter) = metrics();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        Server::builder()
+            .layer(StatusLayer::new().telemetry(Telemetry::new(&provider.meter("server"))))
+            .add_service(Streamer)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    // In-body failure in the first message, the stream then ends OK.
+    let busy = Status {
+        code: StatusCode::ModelBusyPleaseRetry as i32,
+        description: "inbody".into(),
+        ..Default::default()
+    };
+    let (messages, end) = stream(channel(addr).await, busy).await;
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0].status.as_ref().unwrap().code, 21354);
+    end.unwrap();
+    // A gRPC error in the trailers after two messages.
+    let throttled = Status {
+        code: StatusCode::ConnThrottled as i32,
+        description: "trailers".into(),
+        ..Default::default()
+    };
+    let (messages, end) = stream(channel(addr).await, throttled).await;
+    assert_eq!(messages.len(), 2);
+    assert_eq!(end.unwrap_err().code(), tonic::Code::ResourceExhausted);
+
+    let d = "rpc.server.call.duration";
+    let method = ("rpc.method", "test.Streamer/Stream");
+    let in_body = [
+        ("rpc.system.name", "grpc"),
+        method,
+        ("rpc.response.status_code", "OK"),
+        ("clarifai.status.code", "21354"),
+        ("clarifai.status.name", "MODEL_BUSY_PLEASE_RETRY"),
+    ];
+    let in_trailers = [
+        ("rpc.system.name", "grpc"),
+        method,
+        ("rpc.response.status_code", "RESOURCE_EXHAUSTED"),
+        ("clarifai.status.code", "11005"),
+        ("clarifai.status.name", "CONN_THROTTLED"),
+    ];
+    let mut points = Points::new();
+    settle(|| {
+        points.extend(collect(&provider, &exporter));
+        count(&points, d, &in_body) + count(&points, d, &in_trailers) >= 2
+    })
+    .await;
+    assert_eq!(count(&points, d, &in_body), 1, "{points:#?}");
+    assert_eq!(count(&points, d, &in_trailers), 1, "{points:#?}");
+    // Nothing else: the stream's SUCCESS messages after the first are not read.
+    let calls: u64 = points
+        .iter()
+        .filter(|((name, _), _)| name == d)
+        .map(|(_, p)| p.0)
+        .sum();
+    assert_eq!(calls, 2, "{points:#?}");
+}
+
+/// Failures `ClarifaiFailures` classified, as `TraceLayer`'s `on_failure` got them.
+type Failures = Arc<std::sync::Mutex<Vec<ClarifaiFailure>>>;
+
+/// A server with tower-http's `TraceLayer` (classifier `ClarifaiFailures`) outermost, then,
+/// with `in_body`, `ErrorToInBodyLayer`, then `StatusLayer` recording into `telemetry`.
+async fn serve_traced(
+    telemetry: Telemetry,
+    in_body: bool,
+    failures: Failures,
+) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let trace = tower_http::trace::TraceLayer::new(ClarifaiFailures::new()).on_failure(
+        move |failure: ClarifaiFailure, _: Duration, _: &tracing::Span| {
+            failures.lock().unwrap().push(failure);
+        },
+    );
+    let status = StatusLayer::new().telemetry(telemetry);
+    let service = StatusTesterServer::new(Handler::default());
+    if in_body {
+        let router = Server::builder()
+            .layer(trace)
+            .layer(ErrorToInBodyLayer::new())
+            .layer(status)
+            .add_service(service);
+        tokio::spawn(router.serve_with_incoming(incoming));
+    } else {
+        let router = Server::builder()
+            .layer(trace)
+            .layer(status)
+            .add_service(service);
+        tokio::spawn(router.serve_with_incoming(incoming));
+    }
+    addr
+}
+
+#[tokio::test]
+async fn trace_layer_counts_clarifai_failures_in_body_and_in_the_header_as_failures() {
+    let (provider, _exporter) = metrics();
+    let telemetry = Telemetry::new(&provider.meter("server"));
+
+    // `ErrorToInBodyLayer` answers the handler's error in-body: the classifier reads the code it
+    // wrote.
+    let failures = Failures::default();
+    let addr = serve_traced(telemetry.clone(), true, failures.clone()).await;
+    let mut client = StatusTesterClient::new(channel(addr).await);
+    client
+        .raise(raise("error", StatusCode::Success as i32))
+        .await
+        .unwrap();
+    let answered = client
+        .raise(raise("error", StatusCode::ConnKeyInvalid as i32))
+        .await
+        .unwrap();
+    assert_eq!(answered.get_ref().status.as_ref().unwrap().code, 11008);
+    // A handler's own in-body failure: no layer of the crate read it before the headers left,
+    // so the classifier cannot see it (documented).
+    client
+        .raise(raise("inbody", StatusCode::ModelBusyPleaseRetry as i32))
+        .await
+        .unwrap();
+    settle(|| !failures.lock().unwrap().is_empty()).await;
+    assert_eq!(
+        *failures.lock().unwrap(),
+        [ClarifaiFailure::Clarifai {
+            code: Code::new(11008),
+            grpc: tonic::Code::Ok
+        }]
+    );
+
+    // Without it, the error leaves as a gRPC error carrying `clarifai-status-code`.
+    let failures = Failures::default();
+    let addr = serve_traced(telemetry, false, failures.clone()).await;
+    let mut client = StatusTesterClient::new(channel(addr).await);
+    client
+        .raise(raise("error", StatusCode::Success as i32))
+        .await
+        .unwrap();
+    let error = client
+        .raise(raise("error", StatusCode::ConnKeyInvalid as i32))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.metadata().get("clarifai-status-code").unwrap(),
+        "11008"
+    );
+    // An unknown number, as a gRPC error: classified with its number, a failure.
+    client.raise(raise("error", 77777)).await.unwrap_err();
+    settle(|| failures.lock().unwrap().len() >= 2).await;
+    assert_eq!(
+        *failures.lock().unwrap(),
+        [
+            ClarifaiFailure::Clarifai {
+                code: Code::new(11008),
+                grpc: tonic::Code::Unauthenticated
+            },
+            ClarifaiFailure::Clarifai {
+                code: Code::new(77777),
+                grpc: tonic::Code::Unknown
+            }
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_error_answered_in_body_by_error_to_in_body_layer_is_recorded_as_ok_with_its_code() {
+    let (provider, exporter) = metrics();
+    let addr = serve_traced(
+        Telemetry::new(&provider.meter("server")),
+        true,
+        Failures::default(),
+    )
+    .await;
+    let mut client = StatusTesterClient::new(channel(addr).await);
+    let answered = client
+        .raise(raise("error", StatusCode::ConnKeyInvalid as i32))
+        .await
+        .unwrap();
+    assert_eq!(answered.get_ref().status.as_ref().unwrap().code, 11008);
+    let d = "rpc.server.call.duration";
+    let as_seen = [
+        ("rpc.system.name", "grpc"),
+        ("rpc.method", RAISE),
+        ("rpc.response.status_code", "OK"),
+        ("clarifai.status.code", "11008"),
+        ("clarifai.status.name", "CONN_KEY_INVALID"),
+    ];
+    let mut points = Points::new();
+    settle(|| {
+        points.extend(collect(&provider, &exporter));
+        count(&points, d, &as_seen) >= 1
+    })
+    .await;
+    assert_eq!(count(&points, d, &as_seen), 1, "{points:#?}");
+    // Never as the gRPC error the handler returned: the client did not see one.
+    assert!(
+        !points
+            .keys()
+            .any(|(name, a)| name == d && a["rpc.response.status_code"] == "UNAUTHENTICATED"),
+        "{points:#?}"
+    );
+}
+
+/// Answers `Raise` in process: MODEL_BUSY_PLEASE_RETRY as a gRPC error asking for a retry after
+/// `pushback_ms`, for the first call; then SUCCESS.
+#[derive(Default)]
+struct PushingBack {
+    calls: AtomicUsize,
+}
+
+#[tonic::async_trait]
+impl StatusTester for PushingBack {
+    async fn raise(
+        &self,
+        _request: tonic::Request<RaiseRequest>,
+    ) -> Result<tonic::Response<RaiseResponse>, tonic::Status> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            let mut error = tonic::Status::from(StatusCode::ModelBusyPleaseRetry);
+            error
+                .metadata_mut()
+                .insert("grpc-retry-pushback-ms", "1500".parse().unwrap());
+            return Err(error);
+        }
+        Ok(tonic::Response::new(RaiseResponse {
+            status: Some(Status::new(StatusCode::Success)),
+            attempt: 2,
+        }))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_retry_delay_recorded_is_the_pushback_the_server_asked_for() {
+    let (provider, exporter) = metrics();
+    let telemetry = Telemetry::new(&provider.meter("client"));
+    // A backoff far from the pushback, so the delay recorded can only be the pushback's.
+    let policy = Policy::new()
+        .no_budget()
+        .backoff(Backoff::new(
+            Duration::from_millis(10),
+            Duration::from_millis(20),
+        ))
+        .telemetry(telemetry);
+    // The tonic server's service itself, in process, on tokio's paused clock.
+    let service = tower::ServiceBuilder::new()
+        .layer(RetryLayer::new(policy))
+        .service(StatusTesterServer::new(PushingBack::default()));
+    let mut client = StatusTesterClient::new(service);
+    let start = tokio::time::Instant::now();
+    let response = client
+        .raise(raise("x", StatusCode::Success as i32))
+        .await
+        .unwrap();
+    assert_eq!(response.get_ref().attempt, 2);
+    // Virtual time: the clock moved by the pushback, and nothing else took any.
+    assert_eq!(start.elapsed(), Duration::from_millis(1500));
+
+    let points = collect(&provider, &exporter);
+    let ok = [
+        ("grpc.method", RAISE),
+        ("grpc.status", "OK"),
+        ("clarifai.status.code", "10000"),
+        ("clarifai.status.name", "SUCCESS"),
+    ];
+    let delay = points
+        .get(&("grpc.client.call.retry_delay".to_owned(), attrs(&ok)))
+        .unwrap_or_else(|| panic!("{points:#?}"));
+    assert_eq!(*delay, (1, 1.5));
+    let retries = points
+        .get(&("grpc.client.call.retries".to_owned(), attrs(&ok)))
+        .unwrap();
+    assert_eq!(*retries, (1, 1.0));
+    let busy = [
+        ("grpc.method", RAISE),
+        ("grpc.status", "UNAVAILABLE"),
+        ("clarifai.status.code", "21354"),
+        ("clarifai.status.name", "MODEL_BUSY_PLEASE_RETRY"),
+    ];
+    // Each attempt took no virtual time: the whole 1.5 s is the delay.
+    assert_eq!(
+        points.get(&("grpc.client.attempt.duration".to_owned(), attrs(&busy))),
+        Some(&(1, 0.0))
+    );
+    let call = [
+        ("rpc.system.name", "grpc"),
+        ("rpc.method", RAISE),
+        ("rpc.response.status_code", "OK"),
+        ("clarifai.status.code", "10000"),
+        ("clarifai.status.name", "SUCCESS"),
+    ];
+    assert_eq!(
+        points.get(&("rpc.client.call.duration".to_owned(), attrs(&call))),
+        Some(&(1, 1.5))
+    );
+}
+
+/// Spans and events read back through a `tracing` subscriber.
+mod capture {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Subscriber};
+    use tracing_subscriber::layer::{Context, Layer};
+    use tracing_subscriber::registry::LookupSpan;
+
+    pub(crate) type Fields = BTreeMap<String, String>;
+
+    /// A closed span: its name and every field recorded on it.
+    #[derive(Debug, Clone)]
+    pub(crate) struct Span {
+        pub(crate) name: String,
+        pub(crate) fields: Fields,
+    }
+
+    /// An event: its fields (`message` included) and the names of the spans it was in,
+    /// innermost first.
+    #[derive(Debug, Clone)]
+    pub(crate) struct Event_ {
+        pub(crate) fields: Fields,
+        pub(crate) spans: Vec<String>,
+    }
+
+    #[derive(Debug, Default, Clone)]
+    pub(crate) struct Captured {
+        pub(crate) spans: Arc<Mutex<Vec<Span>>>,
+        pub(crate) events: Arc<Mutex<Vec<Event_>>>,
+    }
+
+    struct Values<'a>(&'a mut Fields);
+
+    impl Visit for Values<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.insert(field.name().into(), format!("{value:?}"));
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            self.0.insert(field.name().into(), value.into());
+        }
+        fn record_i64(&mut self, field: &Field, value: i64) {
+            self.0.insert(field.name().into(), value.to_string());
+        }
+        fn record_u64(&mut self, field: &Field, value: u64) {
+            self.0.insert(field.name().into(), value.to_string());
+        }
+    }
+
+    /// Only the crate's spans and events (h2's and hyper's are not under test).
+    fn ours(metadata: &tracing::Metadata<'_>) -> bool {
+        metadata.target().starts_with("clarifai_status")
+    }
+
+    impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Captured {
+        fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+            if !ours(attrs.metadata()) {
+                return;
+            }
+            let mut fields = Fields::new();
+            attrs.record(&mut Values(&mut fields));
+            ctx.span(id).unwrap().extensions_mut().insert(fields);
+        }
+
+        fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+            let span = ctx.span(id).unwrap();
+            let mut extensions = span.extensions_mut();
+            if let Some(fields) = extensions.get_mut::<Fields>() {
+                values.record(&mut Values(fields));
+            }
+        }
+
+        fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+            if !ours(event.metadata()) {
+                return;
+            }
+            let mut fields = Fields::new();
+            event.record(&mut Values(&mut fields));
+            let spans = ctx
+                .event_scope(event)
+                .map(|scope| scope.map(|s| s.name().to_owned()).collect())
+                .unwrap_or_default();
+            self.events.lock().unwrap().push(Event_ { fields, spans });
+        }
+
+        fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+            let span = ctx.span(&id).unwrap();
+            let Some(fields) = span.extensions().get::<Fields>().cloned() else {
+                return;
+            };
+            self.spans.lock().unwrap().push(Span {
+                name: span.name().to_owned(),
+                fields,
+            });
+        }
+    }
+}
+
+/// Marker strings set in every private field of the statuses the handler answers with, and in
+/// their descriptions; none may appear in a span or an event.
+const PRIVATE_MARKERS: [&str; 4] = [
+    "MARKER-stack-trace",
+    "MARKER-internal-details",
+    "MARKER-redirect-url",
+    "MARKER-description",
+];
+
+fn with_private_fields(mut request: RaiseRequest, req_id: &str) -> RaiseRequest {
+    let status = request.status.as_mut().unwrap();
+    status.req_id = req_id.into();
+    status.description = PRIVATE_MARKERS[3].into();
+    status.stack_trace = vec![PRIVATE_MARKERS[0].into()];
+    status.internal_details = PRIVATE_MARKERS[1].into();
+    status.redirect_info = Some(clarifai_status::pb::RedirectInfo {
+        url: PRIVATE_MARKERS[2].into(),
+        ..Default::default()
+    });
+    request
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn spans_carry_method_code_name_attempts_and_request_id_and_nothing_private() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    let captured = capture::Captured::default();
+    // This thread's subscriber: the current-thread runtime runs the server's tasks here too.
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(captured.clone()));
+    let (provider, _exporter) = metrics();
+    let addr = serve(Telemetry::new(&provider.meter("server"))).await;
+    let policy = fast(Policy::new().no_budget()).telemetry(Telemetry::new(&provider.meter("c")));
+    let channel = tower::ServiceBuilder::new()
+        .layer(RetryLayer::new(policy))
+        .service(channel(addr).await);
+    let mut client = StatusTesterClient::new(channel);
+    // Busy in-body twice, then SUCCESS in-body: three attempts.
+    let flaky = with_private_fields(raise("flaky", 0), "req-flaky");
+    let response = client.raise(flaky).await.unwrap();
+    assert_eq!(response.get_ref().status.as_ref().unwrap().code, 10000);
+    // A gRPC error carrying CONN_KEY_INVALID and a request id in its `ErrorInfo`.
+    let denied = with_private_fields(
+        raise("error", StatusCode::ConnKeyInvalid as i32),
+        "req-denied",
+    );
+    client.raise(denied).await.unwrap_err();
+    settle(|| {
+        let spans = captured.spans.lock().unwrap();
+        spans.iter().filter(|s| s.name == "rpc.server.call").count() >= 4
+            && spans.iter().filter(|s| s.name == "rpc.client.call").count() >= 2
+    })
+    .await;
+
+    let spans = captured.spans.lock().unwrap().clone();
+    let named = |name: &str| {
+        spans
+            .iter()
+            .filter(|s| s.name == name)
+            .map(|s| s.fields.clone())
+            .collect::<Vec<_>>()
+    };
+    let fields = |pairs: &[(&str, &str)]| attrs(pairs);
+    let client_spans = named("rpc.client.call");
+    assert_eq!(
+        client_spans,
+        [
+            fields(&[
+                ("rpc.system.name", "grpc"),
+                ("rpc.method", RAISE),
+                ("rpc.response.status_code", "OK"),
+                ("clarifai.status.code", "10000"),
+                ("clarifai.status.name", "SUCCESS"),
+                ("clarifai.attempts", "3"),
+                ("clarifai.request_id", "req-flaky"),
+            ]),
+            fields(&[
+                ("rpc.system.name", "grpc"),
+                ("rpc.method", RAISE),
+                ("rpc.response.status_code", "UNAUTHENTICATED"),
+                ("clarifai.status.code", "11008"),
+                ("clarifai.status.name", "CONN_KEY_INVALID"),
+                ("clarifai.attempts", "1"),
+                ("clarifai.request_id", "req-denied"),
+            ]),
+        ]
+    );
+    let server_spans = named("rpc.server.call");
+    let server = |status: &str, code: &str, name: &str, id: &str| {
+        fields(&[
+            ("rpc.system.name", "grpc"),
+            ("rpc.method", RAISE),
+            ("rpc.response.status_code", status),
+            ("clarifai.status.code", code),
+            ("clarifai.status.name", name),
+            ("clarifai.request_id", id),
+        ])
+    };
+    let busy = server("OK", "21354", "MODEL_BUSY_PLEASE_RETRY", "req-flaky");
+    assert_eq!(
+        server_spans,
+        [
+            busy.clone(),
+            busy,
+            server("OK", "10000", "SUCCESS", "req-flaky"),
+            server("UNAUTHENTICATED", "11008", "CONN_KEY_INVALID", "req-denied"),
+        ]
+    );
+
+    // The retry events, inside the client call's span.
+    let events = captured.events.lock().unwrap().clone();
+    let retrying = events
+        .iter()
+        .filter(|e| e.fields.get("message").map(String::as_str) == Some("retrying"))
+        .collect::<Vec<_>>();
+    assert_eq!(retrying.len(), 2, "{events:#?}");
+    for event in &retrying {
+        assert_eq!(
+            event.spans.first().map(String::as_str),
+            Some("rpc.client.call")
+        );
+        assert!(event.fields.contains_key("attempt"), "{event:?}");
+    }
+    let not_retrying = events
+        .iter()
+        .find(|e| {
+            e.fields
+                .get("message")
+                .is_some_and(|m| m.starts_with("not retrying"))
+        })
+        .unwrap_or_else(|| panic!("{events:#?}"));
+    assert_eq!(
+        not_retrying.spans.first().map(String::as_str),
+        Some("rpc.client.call")
+    );
+    // StatusLayer's event for the error, inside the server call's span, with the method.
+    let grpc_error = events
+        .iter()
+        .find(|e| e.fields.get("message").map(String::as_str) == Some("grpc error"))
+        .unwrap_or_else(|| panic!("{events:#?}"));
+    assert_eq!(grpc_error.fields["rpc.method"], RAISE);
+    assert_eq!(grpc_error.fields["code"], "11008");
+
+    // Nothing private, and no message, in any span or event.
+    let everything = spans
+        .iter()
+        .flat_map(|s| s.fields.values())
+        .chain(events.iter().flat_map(|e| e.fields.values()))
+        .collect::<Vec<_>>();
+    assert!(everything.len() > 40, "{everything:?}");
+    for value in everything {
+        for marker in PRIVATE_MARKERS {
+            assert!(!value.contains(marker), "{marker} in {value}");
+        }
+    }
 }

@@ -131,14 +131,25 @@ impl Tap {
         if !self.is_on() {
             return;
         }
-        if let Err(error) = result {
-            if let Some(status) = error.downcast_ref::<tonic::Status>() {
-                if status.carried_clarifai_code().is_some() {
-                    self.request_id(&status.to_clarifai_status().req_id);
+        let outcome = outcome(result);
+        // A Clarifai error's request id: from the error tonic made, or the gRPC error the
+        // response carries (Trailers-Only, as a channel passes it on).
+        match result {
+            Err(error) => {
+                if let Some(status) = error.downcast_ref::<tonic::Status>() {
+                    if status.carried_clarifai_code().is_some() {
+                        self.request_id(&status.to_clarifai_status().req_id);
+                    }
                 }
             }
+            Ok(response) if outcome.0 != tonic::Code::Ok && outcome.1.is_some() => {
+                if let Some(id) = crate::telemetry::error_request_id(response.headers()) {
+                    self.request_id(&id);
+                }
+            }
+            Ok(_) => {}
         }
-        self.finish(outcome(result));
+        self.finish(outcome);
     }
 }
 

@@ -456,6 +456,20 @@ pub(crate) fn bounded_request_id(id: &str) -> Option<&str> {
     printable.then_some(id)
 }
 
+/// The request id of a gRPC error in `headers` (its Clarifai `ErrorInfo`'s `req_id`), bounded as
+/// [`bounded_request_id`] bounds it. Decodes the details: for errors only.
+#[cfg_attr(not(any(feature = "server", feature = "retry")), allow(dead_code))]
+pub(crate) fn error_request_id(headers: &http::HeaderMap) -> Option<String> {
+    let raw = headers.get("grpc-status-details-bin")?;
+    let bytes = crate::grpc::decode_base64(raw.as_bytes())?;
+    let decoded = crate::grpc::details::decode(&bytes);
+    let id = decoded
+        .metadata
+        .get("req_id")
+        .or_else(|| decoded.metadata.get("reqId"))?;
+    bounded_request_id(id).map(str::to_owned)
+}
+
 /// The value recorded for a code in spans: the same bounded number.
 #[cfg_attr(not(all(feature = "server", feature = "retry")), allow(dead_code))]
 pub(crate) fn code_number(code: Code) -> i64 {

@@ -95,19 +95,8 @@ impl Tap {
         let Some(call) = self.call.as_ref() else {
             return;
         };
-        let Some(raw) = headers.get("grpc-status-details-bin") else {
-            return;
-        };
-        let Some(bytes) = crate::grpc::decode_base64(raw.as_bytes()) else {
-            return;
-        };
-        let decoded = crate::grpc::details::decode(&bytes);
-        let id = decoded
-            .metadata
-            .get("req_id")
-            .or_else(|| decoded.metadata.get("reqId"));
-        if let Some(id) = id.and_then(|id| super::bounded_request_id(id)) {
-            call.span.record("clarifai.request_id", id);
+        if let Some(id) = super::error_request_id(headers) {
+            call.span.record("clarifai.request_id", id.as_str());
         }
     }
 
