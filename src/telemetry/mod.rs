@@ -83,15 +83,39 @@
 //! `rpc.server.call`, and `RetryLayer` and `retry::call` run each call in an `INFO` span
 //! `rpc.client.call`, with fields `rpc.system.name`, `rpc.method` and, once known,
 //! `rpc.response.status_code`, `clarifai.status.code`, `clarifai.status.name`,
-//! `clarifai.attempts` and `clarifai.request_id` (the `req_id` of a gRPC error's `ErrorInfo`, or
-//! of the decoded response under `retry::call`; the layer reads only the code of an in-body
-//! status, so not its `req_id`). The retry events (`retrying`, `not retrying: ...`, with `code`,
-//! `attempt`, `delay_ms`) are emitted inside that span, so a subscriber shows them with the
-//! method; `StatusLayer`'s `grpc error` event carries `rpc.method`.
+//! `clarifai.attempts` (client) and `clarifai.request_id`. The retry events (`retrying`,
+//! `not retrying: ...`, with `code`, `attempt`, `delay_ms`) are emitted inside that span, so a
+//! subscriber shows them with the method; `StatusLayer`'s `grpc error` event carries
+//! `rpc.method`.
+//!
+//! `clarifai.request_id` is Clarifai's `Status.req_id`, in the span only (never a metric
+//! attribute: one value per call would make the label set unbounded), and only when it is 1 to
+//! 128 bytes of printable ASCII (otherwise it is left out). It is read:
+//!
+//! - from an in-body status: by `StatusLayer` and `RetryLayer` from the same read of the first
+//!   message that finds its code, when that status is whole within the bytes read (the first
+//!   1 KiB of the message); by `retry::call` from the decoded response;
+//! - from a gRPC error: from its Clarifai `ErrorInfo` (`req_id` metadata), which is decoded for
+//!   this on errors only, and only when the call is recorded.
+//!
+//! A status without one (Clarifai's own `req_id` empty), a status past the first 1 KiB, a later
+//! message of a stream, and a compressed message give no request id.
 //!
 //! Nothing private leaks: a status's `stack_trace`, `internal_details` and `redirect_info`, and
 //! messages (which a handler may fill from private data), are never read into a span, an event
 //! or a metric.
+//!
+//! # Cost, and the feature off
+//!
+//! `benches/telemetry.rs` runs the same stack with telemetry off and on, side by side (BENCHMARKS.md,
+//! section 12): in process, `StatusLayer::telemetry` added about 0.6 µs per call and
+//! `Policy::telemetry` about 0.8 µs (OpenTelemetry's SDK recording, mostly); on loopback the
+//! runs measured 3-8 % per call, more than the in-process figures explain, and over the 3 %
+//! aimed at.
+//!
+//! Without the feature, nothing of this is compiled: the layers' services, futures and bodies
+//! are the code they were before telemetry (`cfg`-gated, no added field), and no dependency is
+//! added.
 //!
 //! # tower-http's `TraceLayer`
 //!
