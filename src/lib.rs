@@ -20,6 +20,7 @@
 //! | [`client`] | the client side of the convention: an interceptor sending `authorization: Key <key>` |
 //! | `server` | interceptors (API-key auth, any closure) and a layer stamping every error |
 //! | `retry` | status-aware retry: a tower layer for channels, a call helper, a poller |
+//! | `telemetry` | Clarifai codes in metrics and spans, per method; a `TraceLayer` classifier |
 //!
 //! Beside it, in the same repository:
 //!
@@ -63,6 +64,7 @@
 //! | `serde` | `Serialize`/`Deserialize` for [`StatusCode`] and [`Code`] (a number out, a number or a name in) and [`Outcome`] (its name) |
 //! | `server` | the `server` module (tower layer, interceptors) |
 //! | `retry` | the `retry` module (tokio timers) |
+//! | `telemetry` | the `telemetry` module: Clarifai codes in OpenTelemetry metrics (its API only) and `tracing` spans, recorded by the server layers and the retries, and a tower-http `TraceLayer` classifier |
 //!
 //! # Examples
 //!
@@ -88,6 +90,9 @@ pub mod grpc;
 pub mod mapping;
 mod outcome;
 pub mod pb;
+// The in-body read of a response's first message: `RetryLayer`'s, and `StatusLayer`'s recording.
+#[cfg(any(feature = "retry", all(feature = "server", feature = "telemetry")))]
+mod peek;
 mod proto;
 pub mod response;
 pub mod rest;
@@ -98,6 +103,8 @@ mod serde;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod table;
+#[cfg(feature = "telemetry")]
+pub mod telemetry;
 
 pub use code::Code;
 pub use error::{ParseCodeError, ParseOutcomeError, UnknownCode};

@@ -79,7 +79,10 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
 {
-    run(policy, None, make_call).await
+    let run = run(policy, None, make_call);
+    #[cfg(feature = "telemetry")]
+    let run = super::recording::instrument(policy, None, run);
+    run.await
 }
 
 /// [`call`] for a known method path (`/clarifai.api.V2/PostInputs`), so the policy's
@@ -123,7 +126,10 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
 {
-    run(policy, Some(method), make_call).await
+    let run = run(policy, Some(method), make_call);
+    #[cfg(feature = "telemetry")]
+    let run = super::recording::instrument(policy, Some(method), run);
+    run.await
 }
 
 async fn run<R, F, Fut>(
@@ -138,7 +144,11 @@ where
 {
     let deadline = policy.deadline_from(Instant::now(), None);
     let mut attempt = 1;
+    #[cfg(feature = "telemetry")]
+    let mut tap = super::recording::CallTap::current(policy.telemetry_ref(), method);
     loop {
+        #[cfg(feature = "telemetry")]
+        tap.attempt_started();
         // Boxed: a generated call's future can be large (Clarifai's `PostModelOutputs` is about
         // 84 KB in a debug build), and `call` would hold it inline on the caller's stack.
         let owned = Box::pin(make_call());
@@ -159,6 +169,8 @@ where
                 // The call's deadline came first: nothing follows.
                 Err(_elapsed) if deadline.is_some_and(|d| cut.is_none_or(|cut| d <= cut)) => {
                     tracing::debug!(attempt, "stop: deadline reached");
+                    #[cfg(feature = "telemetry")]
+                    tap.finish((tonic::Code::DeadlineExceeded, None));
                     return Err(timeout::expired("deadline reached"));
                 }
                 Err(_elapsed) => (
@@ -167,6 +179,8 @@ where
                 ),
             },
         };
+        #[cfg(feature = "telemetry")]
+        tap.attempt_result(&result);
         let Some(failure) = failure else {
             policy.succeeded();
             return result;

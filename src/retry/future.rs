@@ -15,15 +15,18 @@ use tonic::body::Body;
 use tower_service::Service;
 
 use super::body::{Chunks, Prefix, Tail};
-use super::peek::{self, Peeked};
 use super::policy::{Decision, Policy};
 use super::timeout;
 use super::BoxError;
 use super::{body, classify};
+use crate::peek::{self, Peeked};
 
 /// gRFC A6: the number of attempts made before this one, sent on every retry.
 const PREVIOUS_ATTEMPTS: &str = "grpc-previous-rpc-attempts";
 
+// With feature `telemetry` the future holds the call's recording (`tap`); without it, the
+// struct is the one the crate had before telemetry, field for field.
+#[cfg(not(feature = "telemetry"))]
 pin_project! {
     /// The response future of [`Retry`](super::Retry): runs attempts until one is committed, a
     /// failure is not to be retried, or the policy stops.
@@ -59,6 +62,102 @@ pin_project! {
         policy: Arc<Policy>,
         attempt: u32,
         deadline: Option<Instant>,
+    }
+}
+
+#[cfg(feature = "telemetry")]
+pin_project! {
+    /// The response future of [`Retry`](super::Retry): runs attempts until one is committed, a
+    /// failure is not to be retried, or the policy stops.
+    ///
+    /// Dropping it drops the attempt in flight (tonic then cancels the stream) or the pending
+    /// backoff: no further attempt is made.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::retry::{future::ResponseFuture, Policy, Retry};
+    /// use tower::{service_fn, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let inner = service_fn(|_: http::Request<tonic::body::Body>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(tonic::body::Body::empty()))
+    /// });
+    /// let mut svc = Retry::new(inner, Policy::new());
+    /// let request = http::Request::new(tonic::body::Body::empty());
+    /// let future: ResponseFuture<_, _> = svc.ready().await.unwrap().call(request);
+    /// assert_eq!(future.await.unwrap().status(), 200);
+    /// # }
+    /// ```
+    pub struct ResponseFuture<S, F> {
+        #[pin]
+        state: State<F>,
+        service: S,
+        // `None`: the request was not replayable and is sent once.
+        replay: Option<Replay>,
+        // Whether the status in the first message of an OK response is read (replayable calls
+        // only).
+        peek: bool,
+        policy: Arc<Policy>,
+        attempt: u32,
+        deadline: Option<Instant>,
+        tap: Tap,
+    }
+}
+
+#[cfg(feature = "telemetry")]
+use super::recording::CallTap as Tap;
+
+#[cfg(feature = "telemetry")]
+impl Tap {
+    /// The policy decided on the attempt that ended with `result`: a retry drops it, so its
+    /// attempt ends here.
+    fn decided(&mut self, decision: &Decision, result: &Result<http::Response<Body>, BoxError>) {
+        if self.is_on() && matches!(decision, Decision::Retry(_)) {
+            self.attempt_ended(outcome(result));
+        }
+    }
+
+    /// [`decided`](Tap::decided) for a response the layer read the first message of.
+    fn decided_response(&mut self, decision: &Decision, response: &http::Response<Body>) {
+        if self.is_on() && matches!(decision, Decision::Retry(_)) {
+            self.attempt_ended(super::recording::of_response(response));
+        }
+    }
+
+    /// The call returns `result`.
+    fn finish_with(&mut self, result: &Result<http::Response<Body>, BoxError>) {
+        use crate::grpc::ClarifaiStatusExt as _;
+        if !self.is_on() {
+            return;
+        }
+        let outcome = outcome(result);
+        // A Clarifai error's request id: from the error tonic made, or the gRPC error the
+        // response carries (Trailers-Only, as a channel passes it on).
+        match result {
+            Err(error) => {
+                if let Some(status) = error.downcast_ref::<tonic::Status>() {
+                    if status.carried_clarifai_code().is_some() {
+                        self.request_id(&status.to_clarifai_status().req_id);
+                    }
+                }
+            }
+            Ok(response) if outcome.0 != tonic::Code::Ok && outcome.1.is_some() => {
+                if let Some(id) = crate::telemetry::error_request_id(response.headers()) {
+                    self.request_id(&id);
+                }
+            }
+            Ok(_) => {}
+        }
+        self.finish(outcome);
+    }
+}
+
+#[cfg(feature = "telemetry")]
+fn outcome(result: &Result<http::Response<Body>, BoxError>) -> super::recording::Outcome {
+    match result {
+        Ok(response) => super::recording::of_response(response),
+        Err(error) => super::recording::of_error(error.as_ref()),
     }
 }
 
@@ -192,6 +291,8 @@ impl<S, F> ResponseFuture<S, F> {
             policy,
             attempt: 1,
             deadline,
+            #[cfg(feature = "telemetry")]
+            tap: Tap::off(),
         }
     }
 
@@ -210,7 +311,19 @@ impl<S, F> ResponseFuture<S, F> {
             policy,
             attempt: 1,
             deadline,
+            #[cfg(feature = "telemetry")]
+            tap: Tap::off(),
         }
+    }
+}
+
+impl<S, F> ResponseFuture<S, F> {
+    /// Records the call into `tap`; its first attempt is already sent.
+    #[cfg(feature = "telemetry")]
+    pub(crate) fn tapped(mut self, mut tap: Tap) -> ResponseFuture<S, F> {
+        tap.attempt_started();
+        self.tap = tap;
+        self
     }
 }
 
@@ -222,7 +335,33 @@ where
 {
     type Output = Result<http::Response<Body>, BoxError>;
 
+    #[cfg(not(feature = "telemetry"))]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.poll_attempts(cx)
+    }
+
+    #[cfg(feature = "telemetry")]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let span = self.tap.span().cloned();
+        let _entered = span.as_ref().map(tracing::Span::enter);
+        let result = ready!(self.as_mut().poll_attempts(cx));
+        self.project().tap.finish_with(&result);
+        Poll::Ready(result)
+    }
+}
+
+impl<S, F, E> ResponseFuture<S, F>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = E, Future = F>,
+    F: Future<Output = Result<http::Response<Body>, E>>,
+    E: Into<BoxError>,
+{
+    // Without telemetry, `poll` is this loop, inlined: the one the crate had before telemetry.
+    #[cfg_attr(not(feature = "telemetry"), inline(always))]
+    fn poll_attempts(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<http::Response<Body>, BoxError>> {
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
@@ -308,6 +447,8 @@ where
                     let decision = this
                         .policy
                         .decide(&failure, method, *this.attempt, remaining);
+                    #[cfg(feature = "telemetry")]
+                    this.tap.decided(&decision, &result);
                     match next(decision, this.attempt, result) {
                         Next::Retry(state) => this.state.set(state),
                         Next::Return(result) => return Poll::Ready(result),
@@ -358,6 +499,8 @@ where
                             *this.attempt,
                             remaining,
                         );
+                        #[cfg(feature = "telemetry")]
+                        this.tap.decided(&decision, &result);
                         match next(decision, this.attempt, result) {
                             Next::Retry(state) => this.state.set(state),
                             Next::Return(result) => return Poll::Ready(result),
@@ -368,6 +511,24 @@ where
                         // Polled again after the response left: unreachable, harmless.
                         let status = tonic::Status::internal("response already returned");
                         return Poll::Ready(Err(BoxError::from(status)));
+                    };
+                    // What runs outside the layer (a `TraceLayer`'s classifier, the call's
+                    // recording) learns the in-body code read; the call's span, the request id
+                    // beside it.
+                    #[cfg(feature = "telemetry")]
+                    let parts = {
+                        let mut parts = parts;
+                        if let Some(code) = peeked {
+                            parts
+                                .extensions
+                                .insert(crate::telemetry::InBodyCode(crate::Code::new(code)));
+                            if this.tap.is_on() {
+                                if let Some(id) = peek::request_id(&read.prefix(peek::PEEK_LIMIT)) {
+                                    this.tap.request_id(id);
+                                }
+                            }
+                        }
+                        parts
                     };
                     let failure = match peeked {
                         Some(code) => classify::in_body(code, &parts.headers),
@@ -389,6 +550,8 @@ where
                     let decision = this
                         .policy
                         .decide(&failure, method, *this.attempt, remaining);
+                    #[cfg(feature = "telemetry")]
+                    this.tap.decided_response(&decision, &response);
                     match next(decision, this.attempt, Ok(response)) {
                         Next::Retry(state) => this.state.set(state),
                         Next::Return(result) => return Poll::Ready(result),
@@ -408,6 +571,8 @@ where
                         return Poll::Ready(Err(BoxError::from(status)));
                     };
                     let due = replay.due(*this.deadline);
+                    #[cfg(feature = "telemetry")]
+                    this.tap.attempt_started();
                     let future = this
                         .service
                         .call(replay.retry(*this.attempt, *this.deadline));

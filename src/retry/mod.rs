@@ -243,9 +243,10 @@ mod call;
 mod classify;
 pub mod future;
 mod layer;
-mod peek;
 mod policy;
 mod poll;
+#[cfg(feature = "telemetry")]
+mod recording;
 #[cfg(test)]
 mod simulation;
 mod timeout;
@@ -491,7 +492,33 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
+    #[cfg(not(feature = "telemetry"))]
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        self.start(request)
+    }
+
+    #[cfg(feature = "telemetry")]
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        // An attempt marked `SendOnce` belongs to the caller's retrying (`retry::call`), which
+        // records the call and its attempts itself.
+        let tap = match self.policy.telemetry_ref() {
+            Some(telemetry) if request.extensions().get::<SendOnce>().is_none() => {
+                recording::CallTap::start(Some(telemetry), Some(request.uri().path()))
+            }
+            _ => recording::CallTap::off(),
+        };
+        self.start(request).tapped(tap)
+    }
+}
+
+impl<S> Retry<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone,
+    S::Error: Into<BoxError>,
+{
+    // Without telemetry, `call` is this body, inlined: the one the crate had before telemetry.
+    #[cfg_attr(not(feature = "telemetry"), inline(always))]
+    fn start(&mut self, request: http::Request<Body>) -> ResponseFuture<S, S::Future> {
         // The ready service makes this call; its clone waits for the next one.
         let clone = self.inner.clone();
         let mut service = std::mem::replace(&mut self.inner, clone);

@@ -82,6 +82,8 @@ pub struct Policy {
     /// Methods whose unknown-effect failures are retried; `None`: every method.
     idempotent: Option<Vec<Box<str>>>,
     attempt_timeout: Option<Duration>,
+    #[cfg(feature = "telemetry")]
+    telemetry: Option<crate::telemetry::Telemetry>,
 }
 
 /// The longest pushback a retry waits for: a server asking for a longer wait (a `RetryInfo`, a
@@ -148,6 +150,8 @@ impl Policy {
             overrides: Vec::new(),
             idempotent: None,
             attempt_timeout: None,
+            #[cfg(feature = "telemetry")]
+            telemetry: None,
         }
     }
 
@@ -384,6 +388,43 @@ impl Policy {
         self
     }
 
+    /// Records the calls made by this policy (through [`RetryLayer`](super::RetryLayer),
+    /// [`call`](super::call) and [`poll`](super::poll)) into `telemetry`: per call, per attempt,
+    /// retries, their delays, and the retries the budget refused or pushback stopped; see the
+    /// [`telemetry` module](crate::telemetry).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::retry::Policy;
+    /// use clarifai_status::telemetry::Telemetry;
+    ///
+    /// let policy = Policy::new().telemetry(Telemetry::new(&opentelemetry::global::meter("my-client")));
+    /// # let _ = policy;
+    /// ```
+    #[cfg(feature = "telemetry")]
+    pub fn telemetry(mut self, telemetry: crate::telemetry::Telemetry) -> Policy {
+        self.telemetry = Some(telemetry);
+        self
+    }
+
+    #[cfg(feature = "telemetry")]
+    pub(crate) fn telemetry_ref(&self) -> Option<&crate::telemetry::Telemetry> {
+        self.telemetry.as_ref()
+    }
+
+    /// Counts a retry the budget refused or pushback stopped.
+    #[cfg(feature = "telemetry")]
+    fn stopped(&self, reason: &'static str, method: Option<&str>, signal: Signal) {
+        if let Some(telemetry) = &self.telemetry {
+            let code = match signal {
+                Signal::Clarifai(code) => Some(code),
+                _ => None,
+            };
+            telemetry.retry_stopped(reason, method, code);
+        }
+    }
+
     pub(crate) fn attempt_limit(&self) -> Option<Duration> {
         self.attempt_timeout
     }
@@ -513,16 +554,22 @@ impl Policy {
         }
         if !budget_allows {
             tracing::debug!(%code, attempt, "not retrying: retry budget exhausted");
+            #[cfg(feature = "telemetry")]
+            self.stopped("budget", method, code);
             return Decision::Stop;
         }
         let delay = match failure.pushback {
             Some(Pushback::DoNotRetry) => {
                 tracing::debug!(%code, attempt, "not retrying: server pushback says not to");
+                #[cfg(feature = "telemetry")]
+                self.stopped("pushback", method, code);
                 return Decision::Stop;
             }
             Some(Pushback::After(delay)) if delay > MAX_PUSHBACK => {
                 let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
                 tracing::debug!(%code, attempt, delay_ms, "not retrying: pushback past the cap");
+                #[cfg(feature = "telemetry")]
+                self.stopped("pushback", method, code);
                 return Decision::Stop;
             }
             Some(Pushback::After(delay)) => delay,

@@ -134,6 +134,8 @@ mod auth;
 pub mod error_to_in_body;
 pub mod in_body_to_error;
 mod interceptor;
+#[cfg(feature = "telemetry")]
+mod recording;
 pub mod status;
 mod wire;
 

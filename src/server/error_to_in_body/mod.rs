@@ -206,6 +206,18 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let applies = self.applies(request.uri().path());
+        // `StatusLayer`'s recording, inside, records the errors answered here as the client
+        // gets them: OK.
+        #[cfg(feature = "telemetry")]
+        let request = {
+            let mut request = request;
+            if applies {
+                request
+                    .extensions_mut()
+                    .insert(crate::server::recording::AnsweredInBody);
+            }
+            request
+        };
         ResponseFuture::new(self.inner.call(request), applies)
     }
 }
@@ -223,6 +235,16 @@ pub(super) fn answer<B>(response: Response<B>) -> Response<ResponseBody<B>> {
     let Some(message) = in_body(&mut parts.headers) else {
         return Response::from_parts(parts, ResponseBody::new(body, false));
     };
+    // What runs outside (a `TraceLayer`'s classifier) learns the code answered in-body.
+    #[cfg(feature = "telemetry")]
+    if let Some(code) = pb::BaseResponse::decode(&message[5..])
+        .ok()
+        .and_then(|m| m.status)
+    {
+        parts
+            .extensions
+            .insert(crate::telemetry::InBodyCode(Code::new(code.code)));
+    }
     parts.headers.remove(http::header::CONTENT_LENGTH);
     // A Trailers-Only body is empty: nothing of the original is lost by dropping it.
     let body = ResponseBody {

@@ -44,6 +44,10 @@ use future::ResponseFuture;
 /// Successful responses are not touched: the success path costs one header lookup on the response
 /// headers and one on the trailers.
 ///
+/// With feature `telemetry`, [`telemetry`](StatusLayer::telemetry) makes the layer record each
+/// call in metrics and a span, in-body failures included: see the
+/// [`telemetry` module](crate::telemetry).
+///
 /// # Examples
 ///
 /// ```
@@ -77,7 +81,59 @@ impl<S> Layer<S> for StatusLayer {
     type Service = StatusService<S>;
 
     fn layer(&self, inner: S) -> StatusService<S> {
-        StatusService { inner }
+        StatusService::new(inner)
+    }
+}
+
+#[cfg(feature = "telemetry")]
+impl StatusLayer {
+    /// The layer recording every call into `telemetry` (`rpc.server.call.duration` per gRPC
+    /// status, Clarifai code and method, and a span; see the [`telemetry`
+    /// module](crate::telemetry)), as a [`TelemetryStatusLayer`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clarifai_status::server::status::StatusLayer;
+    /// use clarifai_status::telemetry::Telemetry;
+    ///
+    /// let telemetry = Telemetry::new(&opentelemetry::global::meter("my-service"));
+    /// let layer = StatusLayer::new().telemetry(telemetry);
+    /// # let _ = layer;
+    /// ```
+    pub fn telemetry(self, telemetry: crate::telemetry::Telemetry) -> TelemetryStatusLayer {
+        TelemetryStatusLayer { telemetry }
+    }
+}
+
+/// [`StatusLayer`] recording every call into a [`Telemetry`](crate::telemetry::Telemetry);
+/// made by [`StatusLayer::telemetry`]. Its services are [`StatusService`]s.
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::server::status::{StatusLayer, TelemetryStatusLayer};
+/// use clarifai_status::telemetry::Telemetry;
+///
+/// let layer: TelemetryStatusLayer =
+///     StatusLayer::new().telemetry(Telemetry::new(&opentelemetry::global::meter("my-service")));
+/// # let _ = layer;
+/// ```
+#[cfg(feature = "telemetry")]
+#[derive(Debug, Clone)]
+pub struct TelemetryStatusLayer {
+    telemetry: crate::telemetry::Telemetry,
+}
+
+#[cfg(feature = "telemetry")]
+impl<S> Layer<S> for TelemetryStatusLayer {
+    type Service = StatusService<S>;
+
+    fn layer(&self, inner: S) -> StatusService<S> {
+        StatusService {
+            inner,
+            telemetry: Some(self.telemetry.clone()),
+        }
     }
 }
 
@@ -85,6 +141,8 @@ impl<S> Layer<S> for StatusLayer {
 #[derive(Clone)]
 pub struct StatusService<S> {
     inner: S,
+    #[cfg(feature = "telemetry")]
+    telemetry: Option<crate::telemetry::Telemetry>,
 }
 
 impl<S> fmt::Debug for StatusService<S> {
@@ -96,7 +154,11 @@ impl<S> fmt::Debug for StatusService<S> {
 impl<S> StatusService<S> {
     /// Wraps a service; the same as `StatusLayer::new().layer(inner)`.
     pub fn new(inner: S) -> StatusService<S> {
-        StatusService { inner }
+        StatusService {
+            inner,
+            #[cfg(feature = "telemetry")]
+            telemetry: None,
+        }
     }
 }
 
@@ -112,14 +174,32 @@ where
         self.inner.poll_ready(cx)
     }
 
+    #[cfg(not(feature = "telemetry"))]
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         ResponseFuture::new(self.inner.call(request))
     }
+
+    #[cfg(feature = "telemetry")]
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let tap = Tap::start(self.telemetry.as_ref(), &request);
+        let future = match tap.span() {
+            Some(span) => span.in_scope(|| self.inner.call(request)),
+            None => self.inner.call(request),
+        };
+        ResponseFuture::new(future, tap)
+    }
 }
+
+#[cfg(feature = "telemetry")]
+pub(crate) use crate::server::recording::Tap;
+
+// Without feature `telemetry`, `stamp` is the one the crate had before telemetry, line for line;
+// with it, `stamp` below also says what it found, for the call's recording.
 
 /// Stamps a gRPC error in `headers` (response headers or trailers) with a Clarifai code if it
 /// carries none, keeps what it carries readable, and logs it. Does nothing when there is no
 /// status there. The rules are the [`server`](crate::server#what-leaves-a-layer) module's.
+#[cfg(not(feature = "telemetry"))]
 pub(crate) fn stamp(headers: &mut HeaderMap) {
     let Some(value) = headers.get(&grpc::GRPC_STATUS_NAME) else {
         return;
@@ -142,4 +222,63 @@ pub(crate) fn stamp(headers: &mut HeaderMap) {
         grpc_code = grpc_code_name(grpc_code),
         "grpc error"
     );
+}
+
+/// What [`stamp`] found on an error: its gRPC code, its Clarifai code, and whether that code
+/// was carried already (not a fallback).
+#[cfg(feature = "telemetry")]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stamped {
+    pub(crate) grpc: tonic::Code,
+    pub(crate) code: crate::Code,
+    pub(crate) carried: bool,
+}
+
+/// Stamps a gRPC error in `headers` (response headers or trailers) with a Clarifai code if it
+/// carries none, keeps what it carries readable, and logs it. Does nothing when there is no
+/// status there. The rules are the [`server`](crate::server#what-leaves-a-layer) module's.
+///
+/// Returns the status found (`None` without one) and, for an error, what was stamped.
+#[cfg(feature = "telemetry")]
+pub(crate) fn stamp(headers: &mut HeaderMap, tap: &Tap) -> (Option<tonic::Code>, Option<Stamped>) {
+    let Some(value) = headers.get(&grpc::GRPC_STATUS_NAME) else {
+        return (None, None);
+    };
+    // The success path: tonic's OK trailers are `grpc-status: 0` alone.
+    if value == "0" && headers.len() == 1 {
+        return (Some(tonic::Code::Ok), None);
+    }
+    crate::server::wire::sanitize(headers);
+    let grpc_code = grpc::read_grpc_code(headers).unwrap_or(tonic::Code::Unknown);
+    if grpc_code == tonic::Code::Ok {
+        return (Some(grpc_code), None);
+    }
+    let carried = grpc::read_code(headers);
+    let code = carried.unwrap_or_else(|| fallback_from_grpc(grpc_code).into());
+    crate::server::wire::stamp_error(headers, grpc_code, code);
+    tap.error_request_id(headers);
+    // The event carries the method when the layer records one.
+    match tap.method() {
+        Some(method) => tracing::info!(
+            target: "clarifai_status",
+            code = code.number(),
+            name = code.name(),
+            grpc_code = grpc_code_name(grpc_code),
+            "rpc.method" = method,
+            "grpc error"
+        ),
+        None => tracing::info!(
+            target: "clarifai_status",
+            code = code.number(),
+            name = code.name(),
+            grpc_code = grpc_code_name(grpc_code),
+            "grpc error"
+        ),
+    }
+    let stamped = Stamped {
+        grpc: grpc_code,
+        code,
+        carried: carried.is_some(),
+    };
+    (Some(grpc_code), Some(stamped))
 }

@@ -1,5 +1,6 @@
 //! Reading the Clarifai status code of a response's first message: the in-body peek of
-//! [`RetryLayer`](super::RetryLayer).
+//! `RetryLayer` (feature `retry`), and of `StatusLayer`'s recording (features `server` and
+//! `telemetry`), which also read the status's request id with [`request_id`].
 //!
 //! A gRPC message travels as a 1-byte compressed flag, a 4-byte big-endian length, then the
 //! message (gRPC over HTTP/2, `doc/PROTOCOL-HTTP2.md`, "Length-Prefixed-Message"). Every
@@ -20,6 +21,7 @@ use prost::encoding::{decode_key, decode_varint, WireType};
 pub(crate) const PEEK_LIMIT: usize = 1024;
 
 /// The most body frames (empty ones included) read while looking for the status code.
+#[cfg_attr(not(feature = "retry"), allow(dead_code))]
 pub(crate) const PEEK_FRAMES: usize = 64;
 
 /// What the bytes received so far say of the first message's status code.
@@ -41,6 +43,54 @@ pub(crate) fn read(prefix: &[u8]) -> Peeked {
         Ok(code) => Peeked::Code(code),
         Err(peeked) => peeked,
     }
+}
+
+/// The longest request id [`request_id`] reads, in bytes.
+#[cfg_attr(not(feature = "telemetry"), allow(dead_code))]
+pub(crate) const MAX_REQUEST_ID: usize = 128;
+
+/// The request id (`req_id`, field 7 of Clarifai's `Status`) of the first message's status, for
+/// a span: only when that status is whole within `prefix`, and the id is 1 to
+/// [`MAX_REQUEST_ID`] bytes of printable ASCII (`' '` to `'~'`); `None` otherwise. The last
+/// occurrence wins, as protobuf decodes a repeated scalar field.
+#[cfg_attr(not(feature = "telemetry"), allow(dead_code))]
+pub(crate) fn request_id(prefix: &[u8]) -> Option<&str> {
+    let [0, a, b, c, d, rest @ ..] = prefix else {
+        return None;
+    };
+    let len = u32::from_be_bytes([*a, *b, *c, *d]) as usize;
+    let whole = rest.len() >= len;
+    let mut message = &rest[..rest.len().min(len)];
+    if key(&mut message, whole).ok()? != (1, WireType::LengthDelimited) {
+        return None;
+    }
+    let status_len = length(&mut message, whole).ok()?;
+    let mut status = message.get(..status_len)?;
+    let mut found = None;
+    while !status.is_empty() {
+        match key(&mut status, true).ok()? {
+            (7, WireType::LengthDelimited) => {
+                let n = length(&mut status, true).ok()?;
+                found = Some(status.get(..n)?);
+                skip(&mut status, n, true).ok()?;
+            }
+            (_, WireType::Varint) => {
+                varint(&mut status, true).ok()?;
+            }
+            (_, WireType::SixtyFourBit) => skip(&mut status, 8, true).ok()?,
+            (_, WireType::ThirtyTwoBit) => skip(&mut status, 4, true).ok()?,
+            (_, WireType::LengthDelimited) => {
+                let n = length(&mut status, true).ok()?;
+                skip(&mut status, n, true).ok()?;
+            }
+            (_, WireType::StartGroup | WireType::EndGroup) => return None,
+        }
+    }
+    let id = found?;
+    let printable =
+        (1..=MAX_REQUEST_ID).contains(&id.len()) && id.iter().all(|b| (b' '..=b'~').contains(b));
+    // Printable ASCII is UTF-8.
+    printable.then(|| std::str::from_utf8(id).ok()).flatten()
 }
 
 fn code(prefix: &[u8]) -> Result<i32, Peeked> {
@@ -249,6 +299,61 @@ mod tests {
         assert_eq!(read(&[0, 0, 0, 0, 3, 0x0a, 0x01, 0x13]), Peeked::Not);
         assert_eq!(read(&[0, 0, 0, 0, 3, 0x0a, 0x01, 0x0d]), Peeked::Not);
         assert_eq!(read(&[0, 0, 0, 0, 2, 0x02, 0x00]), Peeked::Not);
+    }
+
+    #[test]
+    fn the_request_id_is_read_when_the_status_is_whole() {
+        let bytes = framed(&response(21354, "Model is busy, please retry"));
+        assert_eq!(request_id(&bytes), Some("req-1"));
+        // A status cut short: no id, even when its bytes are there.
+        assert_eq!(request_id(&bytes[..bytes.len() - 1]), None);
+        // Compressed, not Clarifai-shaped: none.
+        let mut compressed = bytes.clone();
+        compressed[0] = 1;
+        assert_eq!(request_id(&compressed), None);
+        assert_eq!(request_id(&[0, 0, 0, 0, 2, 0x08, 0x01]), None);
+    }
+
+    #[test]
+    fn a_request_id_out_of_bounds_is_not_read() {
+        let with_id = |id: &str| {
+            framed(&pb::BaseResponse {
+                status: Some(pb::Status {
+                    code: 10000,
+                    req_id: id.to_owned(),
+                    ..Default::default()
+                }),
+            })
+        };
+        let longest = "r".repeat(MAX_REQUEST_ID);
+        assert_eq!(request_id(&with_id(&longest)), Some(longest.as_str()));
+        assert_eq!(request_id(&with_id(&"r".repeat(MAX_REQUEST_ID + 1))), None);
+        assert_eq!(request_id(&with_id("")), None);
+        assert_eq!(request_id(&with_id("tab\there")), None);
+        assert_eq!(request_id(&with_id("caf\u{e9}")), None);
+        assert_eq!(request_id(&with_id("new\nline")), None);
+    }
+
+    #[test]
+    fn the_last_request_id_wins_as_protobuf_decodes_it() {
+        let mut status = Vec::new();
+        prost::encoding::int32::encode(1, &10000, &mut status);
+        prost::encoding::string::encode(7, &"first".to_owned(), &mut status);
+        prost::encoding::uint32::encode(5, &40, &mut status);
+        prost::encoding::string::encode(7, &"second".to_owned(), &mut status);
+        let mut message = Vec::new();
+        prost::encoding::encode_key(1, WireType::LengthDelimited, &mut message);
+        prost::encoding::encode_varint(status.len() as u64, &mut message);
+        message.extend_from_slice(&status);
+        let mut bytes = vec![0];
+        bytes.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&message);
+        let decoded = pb::BaseResponse::decode(&bytes[5..]).unwrap();
+        assert_eq!(
+            request_id(&bytes),
+            Some(decoded.status.unwrap().req_id.as_str())
+        );
+        assert_eq!(request_id(&bytes), Some("second"));
     }
 
     #[test]

@@ -1,0 +1,341 @@
+//! The client side: what `RetryLayer`, `retry::call` and `retry::poll` record per call and per
+//! attempt, when their policy has a [`Telemetry`].
+
+use std::time::Duration;
+
+use opentelemetry::{KeyValue, Value};
+use tokio::time::Instant;
+
+use crate::grpc::{self, ClarifaiStatusExt as _};
+use crate::mapping::{grpc_code_from_http, grpc_code_name};
+use crate::response::HasStatus;
+use crate::telemetry::{code_attributes, code_number, InBodyCode, Telemetry, OTHER_METHOD};
+use crate::Code;
+
+/// What a call or an attempt ended with: the gRPC code the client read, and the Clarifai code
+/// it carried or had in its body, if one was read.
+pub(crate) type Outcome = (tonic::Code, Option<Code>);
+
+/// One client call's recording. Finished when dropped: a call dropped with an attempt in flight
+/// ends that attempt as `CANCELLED`.
+#[derive(Debug)]
+pub(crate) struct CallTap {
+    call: Option<Box<Call>>,
+}
+
+#[derive(Debug)]
+struct Call {
+    telemetry: Telemetry,
+    method: Value,
+    start: Instant,
+    attempt_start: Option<Instant>,
+    last_end: Option<Instant>,
+    attempts: u64,
+    delay: Duration,
+    outcome: Outcome,
+    span: tracing::Span,
+}
+
+impl CallTap {
+    pub(crate) fn off() -> CallTap {
+        CallTap { call: None }
+    }
+
+    /// A call to `path` (`None`: not known, recorded as `_OTHER`).
+    pub(crate) fn start(telemetry: Option<&Telemetry>, path: Option<&str>) -> CallTap {
+        let Some(telemetry) = telemetry else {
+            return CallTap::off();
+        };
+        let method = path.map_or(Value::from(OTHER_METHOD), |p| telemetry.method(p));
+        let span = span(&method);
+        CallTap::with_span(telemetry, method, span)
+    }
+
+    /// A typed call's recording, in the span [`instrument`] runs it in (the current one).
+    pub(crate) fn current(telemetry: Option<&Telemetry>, path: Option<&str>) -> CallTap {
+        let Some(telemetry) = telemetry else {
+            return CallTap::off();
+        };
+        let method = path.map_or(Value::from(OTHER_METHOD), |p| telemetry.method(p));
+        CallTap::with_span(telemetry, method, tracing::Span::current())
+    }
+
+    fn with_span(telemetry: &Telemetry, method: Value, span: tracing::Span) -> CallTap {
+        CallTap {
+            call: Some(Box::new(Call {
+                telemetry: telemetry.clone(),
+                method,
+                start: Instant::now(),
+                attempt_start: None,
+                last_end: None,
+                attempts: 0,
+                delay: Duration::ZERO,
+                outcome: (tonic::Code::Ok, None),
+                span,
+            })),
+        }
+    }
+
+    /// Whether the call is recorded.
+    pub(crate) fn is_on(&self) -> bool {
+        self.call.is_some()
+    }
+
+    pub(crate) fn span(&self) -> Option<&tracing::Span> {
+        self.call.as_ref().map(|call| &call.span)
+    }
+
+    pub(crate) fn attempt_started(&mut self) {
+        let Some(call) = self.call.as_mut() else {
+            return;
+        };
+        let now = Instant::now();
+        if let Some(end) = call.last_end.take() {
+            call.delay += now.saturating_duration_since(end);
+        }
+        call.attempt_start = Some(now);
+        call.attempts += 1;
+        call.telemetry.instruments().attempt_started.add(
+            1,
+            &[KeyValue::new(
+                crate::telemetry::GRPC_METHOD,
+                call.method.clone(),
+            )],
+        );
+    }
+
+    /// The attempt in flight ended with `outcome`.
+    pub(crate) fn attempt_ended(&mut self, outcome: Outcome) {
+        let Some(call) = self.call.as_mut() else {
+            return;
+        };
+        let Some(start) = call.attempt_start.take() else {
+            return;
+        };
+        let now = Instant::now();
+        call.last_end = Some(now);
+        call.outcome = outcome;
+        let elapsed = now.saturating_duration_since(start).as_secs_f64();
+        let (attributes, n) = grpc_attributes(&call.method, outcome);
+        call.telemetry
+            .instruments()
+            .attempt_duration
+            .record(elapsed, &attributes[..n]);
+    }
+
+    /// The request id of the attempt's status, in the span only (bounded; never a metric
+    /// attribute).
+    pub(crate) fn request_id(&mut self, id: &str) {
+        if let (Some(call), Some(id)) =
+            (self.call.as_ref(), crate::telemetry::bounded_request_id(id))
+        {
+            call.span.record("clarifai.request_id", id);
+        }
+    }
+
+    /// The call ends with the attempt in flight, if any, ending with `outcome`.
+    pub(crate) fn finish(&mut self, outcome: Outcome) {
+        if self
+            .call
+            .as_ref()
+            .is_some_and(|c| c.attempt_start.is_some())
+        {
+            self.attempt_ended(outcome);
+        } else if let Some(call) = self.call.as_mut() {
+            call.outcome = outcome;
+        }
+        let Some(call) = self.call.take() else {
+            return;
+        };
+        let (grpc_code, code) = call.outcome;
+        let status = grpc_code_name(grpc_code);
+        call.span.record("rpc.response.status_code", status);
+        call.span.record("clarifai.attempts", call.attempts);
+        let mut attributes = [
+            KeyValue::new(crate::telemetry::RPC_SYSTEM, "grpc"),
+            KeyValue::new(crate::telemetry::RPC_METHOD, call.method.clone()),
+            KeyValue::new(crate::telemetry::RPC_STATUS, status),
+            KeyValue::new(crate::telemetry::CLARIFAI_CODE, 0i64),
+            KeyValue::new(crate::telemetry::CLARIFAI_NAME, ""),
+        ];
+        let n = match code {
+            Some(code) => {
+                call.span.record("clarifai.status.code", code_number(code));
+                call.span.record("clarifai.status.name", code.name());
+                let [a, b] = code_attributes(code);
+                attributes[3] = a;
+                attributes[4] = b;
+                5
+            }
+            None => 3,
+        };
+        let instruments = call.telemetry.instruments();
+        let elapsed = call.start.elapsed().as_secs_f64();
+        instruments
+            .client_duration
+            .record(elapsed, &attributes[..n]);
+        if call.attempts > 1 {
+            let (attributes, n) = grpc_attributes(&call.method, call.outcome);
+            instruments
+                .call_retries
+                .record(call.attempts - 1, &attributes[..n]);
+            instruments
+                .call_retry_delay
+                .record(call.delay.as_secs_f64(), &attributes[..n]);
+        }
+    }
+}
+
+impl Drop for CallTap {
+    fn drop(&mut self) {
+        if self.call.is_some() {
+            let outcome = match self.call.as_ref() {
+                Some(call) if call.attempt_start.is_none() => call.outcome,
+                _ => (tonic::Code::Cancelled, None),
+            };
+            self.finish(outcome);
+        }
+    }
+}
+
+fn grpc_attributes(method: &Value, (grpc_code, code): Outcome) -> ([KeyValue; 4], usize) {
+    let mut attributes = [
+        KeyValue::new(crate::telemetry::GRPC_METHOD, method.clone()),
+        KeyValue::new(crate::telemetry::GRPC_STATUS, grpc_code_name(grpc_code)),
+        KeyValue::new(crate::telemetry::CLARIFAI_CODE, 0i64),
+        KeyValue::new(crate::telemetry::CLARIFAI_NAME, ""),
+    ];
+    match code {
+        Some(code) => {
+            let [a, b] = code_attributes(code);
+            attributes[2] = a;
+            attributes[3] = b;
+            (attributes, 4)
+        }
+        None => (attributes, 2),
+    }
+}
+
+/// What a response the layer passes on says: its gRPC status (headers), the Clarifai code it
+/// carries, or the in-body code the layer read.
+pub(crate) fn of_response<B>(response: &http::Response<B>) -> Outcome {
+    let headers = response.headers();
+    if let Some(grpc_code) = grpc::read_grpc_code(headers) {
+        let code = (grpc_code != tonic::Code::Ok)
+            .then(|| grpc::read_code(headers))
+            .flatten();
+        return (grpc_code, code);
+    }
+    if response.status() != http::StatusCode::OK {
+        return (grpc_code_from_http(response.status()), None);
+    }
+    let in_body = response.extensions().get::<InBodyCode>().map(|c| c.0);
+    (tonic::Code::Ok, in_body)
+}
+
+/// What an error the layer returns says (tonic reads it as a `tonic::Status`).
+pub(crate) fn of_error(error: &(dyn std::error::Error + Send + Sync + 'static)) -> Outcome {
+    match error.downcast_ref::<tonic::Status>() {
+        Some(status) => of_status(status),
+        None => (tonic::Code::Unknown, None),
+    }
+}
+
+pub(crate) fn of_status(status: &tonic::Status) -> Outcome {
+    (status.code(), status.carried_clarifai_code())
+}
+
+/// What a typed call's result says, and its request id.
+pub(crate) fn of_result<R: HasStatus>(
+    result: &Result<tonic::Response<R>, tonic::Status>,
+) -> (Outcome, Option<String>) {
+    match result {
+        Ok(response) => {
+            let status = response.get_ref().status();
+            (
+                (tonic::Code::Ok, response.get_ref().status_code()),
+                status.map(|s| s.req_id.clone()),
+            )
+        }
+        Err(status) => {
+            let outcome = of_status(status);
+            let id = outcome.1.map(|_| status.to_clarifai_status().req_id);
+            (outcome, id)
+        }
+    }
+}
+
+impl Telemetry {
+    /// The budget refused a retry (`budget`), or the server's pushback stopped one
+    /// (`pushback`).
+    pub(crate) fn retry_stopped(
+        &self,
+        reason: &'static str,
+        path: Option<&str>,
+        code: Option<Code>,
+    ) {
+        let method = path.map_or(Value::from(OTHER_METHOD), |p| self.method(p));
+        let mut attributes = [
+            KeyValue::new(crate::telemetry::GRPC_METHOD, method),
+            KeyValue::new(crate::telemetry::STOP_REASON, reason),
+            KeyValue::new(crate::telemetry::CLARIFAI_CODE, 0i64),
+            KeyValue::new(crate::telemetry::CLARIFAI_NAME, ""),
+        ];
+        let n = match code {
+            Some(code) => {
+                let [a, b] = code_attributes(code);
+                attributes[2] = a;
+                attributes[3] = b;
+                4
+            }
+            None => 2,
+        };
+        self.instruments().retry_stopped.add(1, &attributes[..n]);
+    }
+}
+
+impl CallTap {
+    /// The attempt in flight of a typed call ended with `result`.
+    pub(crate) fn attempt_result<R: HasStatus>(
+        &mut self,
+        result: &Result<tonic::Response<R>, tonic::Status>,
+    ) {
+        if self.call.is_none() {
+            return;
+        }
+        let (outcome, id) = of_result(result);
+        if let Some(id) = id {
+            self.request_id(&id);
+        }
+        self.attempt_ended(outcome);
+    }
+}
+
+/// Runs a typed call (`retry::call`) in its span, when its policy records.
+pub(crate) fn instrument<F: std::future::Future>(
+    policy: &super::Policy,
+    method: Option<&str>,
+    future: F,
+) -> tracing::instrument::Instrumented<F> {
+    use tracing::Instrument as _;
+    let span = match policy.telemetry_ref() {
+        Some(telemetry) => span(&method.map_or(Value::from(OTHER_METHOD), |p| telemetry.method(p))),
+        None => tracing::Span::none(),
+    };
+    future.instrument(span)
+}
+
+/// A client call's span, its outcome's fields recorded when it ends.
+fn span(method: &Value) -> tracing::Span {
+    tracing::info_span!(
+        target: "clarifai_status",
+        "rpc.client.call",
+        "rpc.system.name" = "grpc",
+        "rpc.method" = %method.as_str(),
+        "rpc.response.status_code" = tracing::field::Empty,
+        "clarifai.status.code" = tracing::field::Empty,
+        "clarifai.status.name" = tracing::field::Empty,
+        "clarifai.attempts" = tracing::field::Empty,
+        "clarifai.request_id" = tracing::field::Empty,
+    )
+}

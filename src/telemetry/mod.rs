@@ -1,0 +1,540 @@
+//! Clarifai codes in telemetry: metrics per Clarifai code and method, `tracing` spans, and a
+//! tower-http classifier, for failures that travel as gRPC errors and for those answered
+//! in-body, inside gRPC OK.
+//!
+//! Generic gRPC instrumentation (tonic's `trace_fn`, tower-http's `TraceLayer` with
+//! `GrpcErrorsAsFailures`, OpenTelemetry's gRPC conventions, gRFC A66's plugins) reads only the
+//! gRPC status, so it counts Clarifai's in-body failures (a busy model, a throttle, a bad key,
+//! all answered as gRPC OK) as successes. With a [`Telemetry`] set, the crate's layers record
+//! what they read: the gRPC status *and* the Clarifai code, in-body or carried.
+//!
+//! # Why OpenTelemetry's API
+//!
+//! The metrics are OpenTelemetry instruments made from a [`Meter`] you pass
+//! ([`Telemetry::new`]): the names below are OpenTelemetry's RPC semantic conventions and gRFC
+//! A66/A96's instruments, so they land beside the ones other services export under the same
+//! names. The crate depends on OpenTelemetry's API only (`opentelemetry`, feature `metrics`),
+//! never on its SDK: the application chooses the SDK and exporter (OTLP, Prometheus, in-memory).
+//! An explicit `Meter` rather than a global recorder (the `metrics` facade's way) lets two
+//! clients, or a test, keep their figures apart. Spans and events are `tracing`'s, as the rest of
+//! the crate's.
+//!
+//! # Where it is recorded
+//!
+//! - **Servers** (feature `server`): [`StatusLayer::telemetry`] records every call that leaves
+//!   it: the gRPC status it lets out (Trailers-Only headers, or trailers after a stream), and for
+//!   an OK response the in-body status of its first message, read as it passes (nothing is held
+//!   or copied beyond the first 1 KiB of the first message). An error that
+//!   [`ErrorToInBodyLayer`] (outside `StatusLayer`, as the server docs ask) will answer in-body
+//!   is recorded as the client gets it: `OK`, with the error's Clarifai code. Put
+//!   `InBodyToErrorLayer` inside `StatusLayer`, as the server docs ask: its errors are then seen
+//!   as errors.
+//! - **Clients** (feature `retry`): [`Policy::telemetry`] makes [`RetryLayer`], [`retry::call`]
+//!   and [`retry::poll`] (each poll is a `call`) record every call and each of its attempts. A
+//!   `RetryLayer` under `retry::call` records nothing: `call` owns the attempts, and records them.
+//!
+//! # Instruments
+//!
+//! | instrument | kind, unit | recorded | attributes |
+//! |---|---|---|---|
+//! | `rpc.server.call.duration` | histogram, `s` | per call, by `StatusLayer`, when the call ends (its trailers, its Trailers-Only answer, or the body dropped: `CANCELLED`) | `rpc.system.name`, `rpc.method`, `rpc.response.status_code`, `clarifai.status.code`, `clarifai.status.name` |
+//! | `rpc.client.call.duration` | histogram, `s` | per call, all attempts and delays included, when the call's response (or error) is returned | the same |
+//! | `grpc.client.attempt.started` | counter, `{attempt}` | per attempt, when sent | `grpc.method` |
+//! | `grpc.client.attempt.duration` | histogram, `s` | per attempt, when it ends (the last one when the call returns) | `grpc.method`, `grpc.status`, `clarifai.status.code`, `clarifai.status.name` |
+//! | `grpc.client.call.retries` | histogram, `{retry}` | per call that retried (gRFC A96: no 0 is recorded) | `grpc.method`, `grpc.status`, `clarifai.status.code`, `clarifai.status.name` (the call's outcome) |
+//! | `grpc.client.call.retry_delay` | histogram, `s` | per call that retried: the time with no attempt in flight | the same |
+//! | `clarifai.client.retry.stopped` | counter, `{call}` | when the budget refuses a retry, or a server's pushback stops one | `grpc.method`, `clarifai.retry.stop_reason` (`budget`, `pushback`), `clarifai.status.code`, `clarifai.status.name` |
+//!
+//! Durations are in seconds, with OpenTelemetry's recommended boundaries for `rpc.*` and gRFC
+//! A66's latency boundaries for `grpc.*` (a view in your SDK can change them).
+//!
+//! # Attributes
+//!
+//! | attribute | values |
+//! |---|---|
+//! | `rpc.system.name` | `grpc` |
+//! | `rpc.method`, `grpc.method` | the fully qualified method, `package.Service/Method` (no leading `/`), or `_OTHER` (below) |
+//! | `rpc.response.status_code`, `grpc.status` | the gRPC status name the peer sees: `OK`, `UNAVAILABLE`, ... (17 values) |
+//! | `clarifai.status.code` | the Clarifai code (int): carried on the gRPC error (`clarifai-status-code`, `ErrorInfo`) or read in-body; [`UNKNOWN_CODE`] (`-1`) for a number the table does not know; absent when no Clarifai code was read (an OK response that is not Clarifai-shaped, a plain error the client saw) |
+//! | `clarifai.status.name` | the table's name (`MODEL_BUSY_PLEASE_RETRY`, ...); `UNKNOWN_CODE` for a number the table does not know; absent with the code |
+//! | `clarifai.retry.stop_reason` | `budget` (the [`Budget`] refused the retry), `pushback` (the server said not to retry, or asked for a wait past `MAX_PUSHBACK`) |
+//!
+//! # Bounded labels
+//!
+//! Whatever peers send, every attribute takes a bounded set of values:
+//!
+//! - **Codes**: a number the table does not know is recorded as [`UNKNOWN_CODE`] (`-1`) and
+//!   `UNKNOWN_CODE`, never as itself: the table bounds the set.
+//! - **Methods**: recorded as [`OTHER_METHOD`] (`_OTHER`, the conventions' own bucket for a
+//!   method the instrumentation does not recognize) when
+//!   - [`Telemetry::methods`] lists the methods and the path is not one of them (list your
+//!     services' methods on a server that faces the internet: then nothing a client sends makes
+//!     a new value);
+//!   - without a list, the server answered `UNIMPLEMENTED` without a Clarifai code (how tonic's
+//!     router answers a path it does not serve), before [`MAX_METHODS`] distinct methods were
+//!     seen;
+//!   - the path is not `/<service>/<method>` of letters, digits, `_` and `.`, or longer than 256
+//!     bytes;
+//!   - [`MAX_METHODS`] distinct methods were already recorded by this [`Telemetry`].
+//!
+//! # Spans and events
+//!
+//! With a `Telemetry` set, `StatusLayer` runs the inner service in an `INFO` span
+//! `rpc.server.call`, and `RetryLayer` and `retry::call` run each call in an `INFO` span
+//! `rpc.client.call`, with fields `rpc.system.name`, `rpc.method` and, once known,
+//! `rpc.response.status_code`, `clarifai.status.code`, `clarifai.status.name`,
+//! `clarifai.attempts` (client) and `clarifai.request_id`. The retry events (`retrying`,
+//! `not retrying: ...`, with `code`, `attempt`, `delay_ms`) are emitted inside that span, so a
+//! subscriber shows them with the method; `StatusLayer`'s `grpc error` event carries
+//! `rpc.method`.
+//!
+//! `clarifai.request_id` is Clarifai's `Status.req_id`, in the span only (never a metric
+//! attribute: one value per call would make the label set unbounded), and only when it is 1 to
+//! 128 bytes of printable ASCII (otherwise it is left out). It is read:
+//!
+//! - from an in-body status: by `StatusLayer` and `RetryLayer` from the same read of the first
+//!   message that finds its code, when that status is whole within the bytes read (the first
+//!   1 KiB of the message); by `retry::call` from the decoded response;
+//! - from a gRPC error: from its Clarifai `ErrorInfo` (`req_id` metadata), which is decoded for
+//!   this on errors only, and only when the call is recorded.
+//!
+//! A status without one (Clarifai's own `req_id` empty), a status past the first 1 KiB, a later
+//! message of a stream, and a compressed message give no request id.
+//!
+//! Nothing private leaks: a status's `stack_trace`, `internal_details` and `redirect_info`, and
+//! messages (which a handler may fill from private data), are never read into a span, an event
+//! or a metric.
+//!
+//! # Cost, and the feature off
+//!
+//! `benches/telemetry.rs` runs the same stack with telemetry off and on, side by side (BENCHMARKS.md,
+//! section 12): in process, `StatusLayer::telemetry` added about 0.6 µs per call and
+//! `Policy::telemetry` about 0.8 µs (OpenTelemetry's SDK recording, mostly); on loopback the
+//! runs measured 3-8 % per call, more than the in-process figures explain, and over the 3 %
+//! aimed at.
+//!
+//! Without the feature, nothing of this is compiled: the layers' services, futures and bodies
+//! are the code they were before telemetry (`cfg`-gated, no added field), and no dependency is
+//! added.
+//!
+//! # tower-http's `TraceLayer`
+//!
+//! [`ClarifaiFailures`] classifies responses for tower-http's `TraceLayer`: a response is a
+//! failure when it carries a Clarifai failure code where the classifier can see it. See its docs
+//! for what it cannot see.
+//!
+//! # Examples
+//!
+//! ```
+//! use clarifai_status::telemetry::Telemetry;
+//! use opentelemetry::metrics::MeterProvider as _;
+//!
+//! // In an application: your SDK's provider (here the SDK's, as in the crate's tests).
+//! let provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder().build();
+//! let telemetry = Telemetry::new(&provider.meter("my-service"))
+//!     .methods(["/clarifai.api.V2/PostModelOutputs", "/clarifai.api.V2/GetModel"]);
+//! # let _ = telemetry;
+//! ```
+//!
+//! The `telemetry` example runs a server and a retrying client on loopback and prints the
+//! per-code figures a dashboard would show (`cargo run --all-features --example telemetry`).
+//!
+#![cfg_attr(
+    not(feature = "server"),
+    doc = "[`StatusLayer::telemetry`]: crate#features"
+)]
+#![cfg_attr(
+    feature = "server",
+    doc = "[`StatusLayer::telemetry`]: crate::server::status::StatusLayer::telemetry"
+)]
+#![cfg_attr(
+    not(feature = "server"),
+    doc = "[`ErrorToInBodyLayer`]: crate#features"
+)]
+#![cfg_attr(
+    feature = "server",
+    doc = "[`ErrorToInBodyLayer`]: crate::server::error_to_in_body::ErrorToInBodyLayer"
+)]
+#![cfg_attr(not(feature = "retry"), doc = "[`Policy::telemetry`]: crate#features")]
+#![cfg_attr(
+    feature = "retry",
+    doc = "[`Policy::telemetry`]: crate::retry::Policy::telemetry"
+)]
+#![cfg_attr(not(feature = "retry"), doc = "[`RetryLayer`]: crate#features")]
+#![cfg_attr(feature = "retry", doc = "[`RetryLayer`]: crate::retry::RetryLayer")]
+#![cfg_attr(not(feature = "retry"), doc = "[`retry::call`]: crate#features")]
+#![cfg_attr(feature = "retry", doc = "[`retry::call`]: crate::retry::call()")]
+#![cfg_attr(not(feature = "retry"), doc = "[`retry::poll`]: crate#features")]
+#![cfg_attr(feature = "retry", doc = "[`retry::poll`]: crate::retry::poll()")]
+#![cfg_attr(not(feature = "retry"), doc = "[`Budget`]: crate#features")]
+#![cfg_attr(feature = "retry", doc = "[`Budget`]: crate::retry::Budget")]
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use opentelemetry::metrics::{Counter, Histogram, Meter};
+use opentelemetry::{KeyValue, Value};
+
+use crate::Code;
+
+mod classify;
+
+pub use classify::{ClarifaiFailure, ClarifaiFailures, ClassifyClarifaiEos};
+
+/// The method attribute's value for a method the instrumentation does not recognize (see
+/// [bounded labels](self#bounded-labels)): `_OTHER`, as OpenTelemetry's conventions name it.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(clarifai_status::telemetry::OTHER_METHOD, "_OTHER");
+/// ```
+pub const OTHER_METHOD: &str = "_OTHER";
+
+/// The `clarifai.status.code` recorded for a number the table does not know (its
+/// `clarifai.status.name` is `UNKNOWN_CODE`): `-1`.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(clarifai_status::telemetry::UNKNOWN_CODE, -1);
+/// ```
+pub const UNKNOWN_CODE: i64 = -1;
+
+/// The most distinct methods one [`Telemetry`] records; later ones are recorded as
+/// [`OTHER_METHOD`].
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(clarifai_status::telemetry::MAX_METHODS, 512);
+/// ```
+pub const MAX_METHODS: usize = 512;
+
+/// The longest method path recorded as itself.
+const MAX_PATH: usize = 256;
+
+/// OpenTelemetry's recommended boundaries for `rpc.*.call.duration`, in seconds.
+const RPC_BOUNDARIES: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// gRFC A66's latency boundaries, in seconds.
+const A66_BOUNDARIES: [f64; 41] = [
+    0.0, 0.00001, 0.00005, 0.0001, 0.0003, 0.0006, 0.0008, 0.001, 0.002, 0.003, 0.004, 0.005,
+    0.006, 0.008, 0.01, 0.013, 0.016, 0.02, 0.025, 0.03, 0.04, 0.05, 0.065, 0.08, 0.1, 0.13, 0.16,
+    0.2, 0.25, 0.3, 0.4, 0.5, 0.65, 0.8, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0,
+];
+
+/// The instruments the crate records into, made once from a [`Meter`], and the methods it
+/// knows. Cheap to clone (one `Arc`); every clone records into the same instruments.
+///
+/// Set it on a server with `StatusLayer::telemetry` (feature `server`) and on a client with
+/// `Policy::telemetry` (feature `retry`). The [module docs](self) list every instrument and
+/// attribute.
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::telemetry::Telemetry;
+/// use opentelemetry::metrics::MeterProvider as _;
+///
+/// let provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder().build();
+/// let telemetry = Telemetry::new(&provider.meter("clarifai-client"));
+/// # let _ = telemetry;
+/// ```
+#[derive(Clone)]
+pub struct Telemetry {
+    inner: Arc<Inner>,
+}
+
+#[cfg_attr(not(any(feature = "server", feature = "retry")), allow(dead_code))]
+pub(crate) struct Inner {
+    pub(crate) server_duration: Histogram<f64>,
+    pub(crate) client_duration: Histogram<f64>,
+    pub(crate) attempt_started: Counter<u64>,
+    pub(crate) attempt_duration: Histogram<f64>,
+    pub(crate) call_retries: Histogram<u64>,
+    pub(crate) call_retry_delay: Histogram<f64>,
+    pub(crate) retry_stopped: Counter<u64>,
+    methods: Methods,
+}
+
+/// The method values recorded so far (or the only ones allowed), each made once.
+struct Methods {
+    listed: Option<HashMap<Box<str>, Value>>,
+    seen: RwLock<HashMap<Box<str>, Value>>,
+}
+
+impl fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Telemetry")
+            .field(
+                "methods",
+                &self.inner.methods.listed.as_ref().map(HashMap::len),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Telemetry {
+    /// Makes the instruments from `meter`. Every method is recorded as itself (within
+    /// [bounded labels](self#bounded-labels)) until [`methods`](Telemetry::methods) lists them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let meter = opentelemetry::global::meter("my-service");
+    /// let telemetry = clarifai_status::telemetry::Telemetry::new(&meter);
+    /// # let _ = telemetry;
+    /// ```
+    pub fn new(meter: &Meter) -> Telemetry {
+        let seconds = |name: &'static str, description: &'static str, bounds: &[f64]| {
+            meter
+                .f64_histogram(name)
+                .with_unit("s")
+                .with_description(description)
+                .with_boundaries(bounds.to_vec())
+                .build()
+        };
+        Telemetry {
+            inner: Arc::new(Inner {
+                server_duration: seconds(
+                    "rpc.server.call.duration",
+                    "Duration of calls served, by gRPC status and Clarifai code.",
+                    &RPC_BOUNDARIES,
+                ),
+                client_duration: seconds(
+                    "rpc.client.call.duration",
+                    "Duration of client calls, retries included, by gRPC status and Clarifai code.",
+                    &RPC_BOUNDARIES,
+                ),
+                attempt_started: meter
+                    .u64_counter("grpc.client.attempt.started")
+                    .with_unit("{attempt}")
+                    .with_description("Attempts started, retries included.")
+                    .build(),
+                attempt_duration: seconds(
+                    "grpc.client.attempt.duration",
+                    "Duration of each attempt, by gRPC status and Clarifai code.",
+                    &A66_BOUNDARIES,
+                ),
+                call_retries: meter
+                    .u64_histogram("grpc.client.call.retries")
+                    .with_unit("{retry}")
+                    .with_description("Retries per call that retried.")
+                    .with_boundaries(vec![1.0, 2.0, 3.0, 4.0, 5.0])
+                    .build(),
+                call_retry_delay: seconds(
+                    "grpc.client.call.retry_delay",
+                    "Time with no attempt in flight, per call that retried.",
+                    &A66_BOUNDARIES,
+                ),
+                retry_stopped: meter
+                    .u64_counter("clarifai.client.retry.stopped")
+                    .with_unit("{call}")
+                    .with_description("Retries refused by the budget or stopped by pushback.")
+                    .build(),
+                methods: Methods {
+                    listed: None,
+                    seen: RwLock::new(HashMap::new()),
+                },
+            }),
+        }
+    }
+
+    /// Records only these methods as themselves (paths, `/clarifai.api.V2/PostModelOutputs`);
+    /// any other is recorded as [`OTHER_METHOD`]. Replaces an earlier list.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let meter = opentelemetry::global::meter("my-service");
+    /// let telemetry = clarifai_status::telemetry::Telemetry::new(&meter)
+    ///     .methods(["/clarifai.api.V2/PostModelOutputs"]);
+    /// assert_eq!(telemetry.method_value("/clarifai.api.V2/GetModel"), "_OTHER");
+    /// assert_eq!(telemetry.method_value("/clarifai.api.V2/PostModelOutputs"), "clarifai.api.V2/PostModelOutputs");
+    /// ```
+    pub fn methods(self, paths: impl IntoIterator<Item = impl Into<String>>) -> Telemetry {
+        let listed = paths
+            .into_iter()
+            .map(Into::into)
+            .filter(|path| well_formed(path))
+            .take(MAX_METHODS)
+            .map(|path| {
+                let value = Value::from(Arc::<str>::from(&path[1..]));
+                (path.into_boxed_str(), value)
+            })
+            .collect();
+        let inner = &self.inner;
+        Telemetry {
+            inner: Arc::new(Inner {
+                server_duration: inner.server_duration.clone(),
+                client_duration: inner.client_duration.clone(),
+                attempt_started: inner.attempt_started.clone(),
+                attempt_duration: inner.attempt_duration.clone(),
+                call_retries: inner.call_retries.clone(),
+                call_retry_delay: inner.call_retry_delay.clone(),
+                retry_stopped: inner.retry_stopped.clone(),
+                methods: Methods {
+                    listed: Some(listed),
+                    seen: RwLock::new(HashMap::new()),
+                },
+            }),
+        }
+    }
+
+    /// The value a call to this path is recorded under (`rpc.method`, `grpc.method`): the path
+    /// without its leading `/`, or [`OTHER_METHOD`] ([bounded labels](self#bounded-labels)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let telemetry = clarifai_status::telemetry::Telemetry::new(&opentelemetry::global::meter("m"));
+    /// assert_eq!(telemetry.method_value("/pkg.Svc/Do"), "pkg.Svc/Do");
+    /// assert_eq!(telemetry.method_value("/not a method"), "_OTHER");
+    /// ```
+    pub fn method_value(&self, path: &str) -> String {
+        self.method(path).as_str().into_owned()
+    }
+
+    /// The recorded value of a method path; only a well-formed path, known or within the cap,
+    /// is recorded as itself.
+    pub(crate) fn method(&self, path: &str) -> Value {
+        let methods = &self.inner.methods;
+        if let Some(listed) = &methods.listed {
+            return listed
+                .get(path)
+                .cloned()
+                .unwrap_or(Value::from(OTHER_METHOD));
+        }
+        if let Some(value) = read(&methods.seen).get(path) {
+            return value.clone();
+        }
+        if !well_formed(path) {
+            return Value::from(OTHER_METHOD);
+        }
+        let mut seen = methods.seen.write().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= MAX_METHODS {
+            return Value::from(OTHER_METHOD);
+        }
+        seen.entry(path.into())
+            .or_insert_with(|| Value::from(Arc::<str>::from(&path[1..])))
+            .clone()
+    }
+
+    /// The instruments, for the server and client taps.
+    #[cfg_attr(not(any(feature = "server", feature = "retry")), allow(dead_code))]
+    pub(crate) fn instruments(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+fn read(
+    lock: &RwLock<HashMap<Box<str>, Value>>,
+) -> std::sync::RwLockReadGuard<'_, HashMap<Box<str>, Value>> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `/<service>/<method>`, each part non-empty, of letters, digits, `_` and `.`, within
+/// [`MAX_PATH`] bytes.
+fn well_formed(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    let Some((service, method)) = rest.split_once('/') else {
+        return false;
+    };
+    let part = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+    };
+    path.len() <= MAX_PATH && part(service) && part(method)
+}
+
+/// `clarifai.status.code` and `clarifai.status.name` of a code, bounded by the table.
+#[cfg_attr(not(all(feature = "server", feature = "retry")), allow(dead_code))]
+pub(crate) fn code_attributes(code: Code) -> [KeyValue; 2] {
+    let number = if code.is_known() {
+        i64::from(code.number())
+    } else {
+        UNKNOWN_CODE
+    };
+    [
+        KeyValue::new(CLARIFAI_CODE, number),
+        KeyValue::new(CLARIFAI_NAME, code.name()),
+    ]
+}
+
+/// A request id as a span records it: 1 to 128 bytes of printable ASCII (`' '` to `'~'`), else
+/// nothing (a peer's text is never recorded unbounded).
+#[cfg_attr(not(any(feature = "server", feature = "retry")), allow(dead_code))]
+pub(crate) fn bounded_request_id(id: &str) -> Option<&str> {
+    let printable = (1..=128).contains(&id.len()) && id.bytes().all(|b| (b' '..=b'~').contains(&b));
+    printable.then_some(id)
+}
+
+/// The request id of a gRPC error in `headers` (its Clarifai `ErrorInfo`'s `req_id`), bounded as
+/// [`bounded_request_id`] bounds it. Decodes the details: for errors only.
+#[cfg_attr(not(any(feature = "server", feature = "retry")), allow(dead_code))]
+pub(crate) fn error_request_id(headers: &http::HeaderMap) -> Option<String> {
+    let raw = headers.get("grpc-status-details-bin")?;
+    let bytes = crate::grpc::decode_base64(raw.as_bytes())?;
+    let decoded = crate::grpc::details::decode(&bytes);
+    let id = decoded
+        .metadata
+        .get("req_id")
+        .or_else(|| decoded.metadata.get("reqId"))?;
+    bounded_request_id(id).map(str::to_owned)
+}
+
+/// The value recorded for a code in spans: the same bounded number.
+#[cfg_attr(not(all(feature = "server", feature = "retry")), allow(dead_code))]
+pub(crate) fn code_number(code: Code) -> i64 {
+    if code.is_known() {
+        i64::from(code.number())
+    } else {
+        UNKNOWN_CODE
+    }
+}
+
+#[cfg_attr(not(all(feature = "server", feature = "retry")), allow(dead_code))]
+pub(crate) const RPC_SYSTEM: &str = "rpc.system.name";
+#[cfg_attr(not(all(feature = "server", feature = "retry")), allow(dead_code))]
+pub(crate) const RPC_METHOD: &str = "rpc.method";
+#[cfg_attr(not(all(feature = "server", feature = "retry")), allow(dead_code))]
+pub(crate) const RPC_STATUS: &str = "rpc.response.status_code";
+#[cfg_attr(not(all(feature = "server", feature = "retry")), allow(dead_code))]
+pub(crate) const GRPC_METHOD: &str = "grpc.method";
+#[cfg_attr(not(all(feature = "server", feature = "retry")), allow(dead_code))]
+pub(crate) const GRPC_STATUS: &str = "grpc.status";
+#[cfg_attr(not(all(feature = "server", feature = "retry")), allow(dead_code))]
+pub(crate) const CLARIFAI_CODE: &str = "clarifai.status.code";
+#[cfg_attr(not(all(feature = "server", feature = "retry")), allow(dead_code))]
+pub(crate) const CLARIFAI_NAME: &str = "clarifai.status.name";
+#[cfg_attr(not(all(feature = "server", feature = "retry")), allow(dead_code))]
+pub(crate) const STOP_REASON: &str = "clarifai.retry.stop_reason";
+
+/// A Clarifai code a layer of the crate read from a response body (the in-body status of its
+/// first message), left in the response's extensions for what runs outside the layer, such as
+/// [`ClarifaiFailures`].
+///
+/// Inserted (feature `telemetry`) by `RetryLayer` when it read the status of a response it
+/// passes on, and by `ErrorToInBodyLayer` when it answers a Trailers-Only error in-body.
+/// (`InBodyToErrorLayer` answers the failures it reads as gRPC errors carrying
+/// `clarifai-status-code`, which the classifier reads.)
+///
+/// # Examples
+///
+/// ```
+/// use clarifai_status::telemetry::InBodyCode;
+/// use clarifai_status::StatusCode;
+///
+/// let mut response = http::Response::new(());
+/// response.extensions_mut().insert(InBodyCode(StatusCode::ModelBusyPleaseRetry.into()));
+/// assert_eq!(response.extensions().get::<InBodyCode>().unwrap().0.number(), 21354);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InBodyCode(pub Code);

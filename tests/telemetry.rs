@@ -1,0 +1,892 @@
+//! Telemetry over a real tonic server and client on 127.0.0.1: the metrics read back through
+//! OpenTelemetry's SDK and its in-memory exporter, for in-body and gRPC-error failures, retries,
+//! budget exhaustion, pushback, unknown numbers and unknown methods.
+#![cfg(all(feature = "server", feature = "retry", feature = "telemetry"))]
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clarifai_status::pb::{BaseResponse, Status};
+use clarifai_status::retry::{Backoff, Budget, Policy, RetryLayer};
+use clarifai_status::server::error_to_in_body::ErrorToInBodyLayer;
+use clarifai_status::server::status::StatusLayer;
+use clarifai_status::telemetry::{ClarifaiFailure, ClarifaiFailures, Telemetry};
+use clarifai_status::{Code, StatusCode};
+use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
+use clarifai_status_testing::pb::status_tester_server::{StatusTester, StatusTesterServer};
+use clarifai_status_testing::pb::{RaiseRequest, RaiseResponse};
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+use tokio::net::TcpListener;
+use tonic::transport::{Channel, Server};
+
+/// Answers `Raise` with the status asked for: in-body (key "inbody"), as a gRPC error (any
+/// other key), busy in-body for the first two calls of key "flaky", or a gRPC error telling
+/// the client not to retry (key "stop").
+#[derive(Default)]
+struct Handler {
+    flaky: AtomicUsize,
+}
+
+#[tonic::async_trait]
+impl StatusTester for Handler {
+    async fn raise(
+        &self,
+        request: tonic::Request<RaiseRequest>,
+    ) -> Result<tonic::Response<RaiseResponse>, tonic::Status> {
+        let request = request.into_inner();
+        let mut status = request.status.unwrap_or_default();
+        let reply = |status: Status| {
+            Ok(tonic::Response::new(RaiseResponse {
+                status: Some(status),
+                attempt: 1,
+            }))
+        };
+        match request.key.as_str() {
+            "flaky" => {
+                let n = self.flaky.fetch_add(1, Ordering::SeqCst);
+                status.code = if n < 2 {
+                    StatusCode::ModelBusyPleaseRetry as i32
+                } else {
+                    StatusCode::Success as i32
+                };
+                reply(status)
+            }
+            "inbody" => reply(status),
+            "stop" => {
+                let mut error = tonic::Status::from(&status);
+                error
+                    .metadata_mut()
+                    .insert("grpc-retry-pushback-ms", "-1".parse().unwrap());
+                Err(error)
+            }
+            _ if Code::new(status.code).is_failure() => Err(tonic::Status::from(&status)),
+            _ => reply(status),
+        }
+    }
+}
+
+/// A meter provider reading into an in-memory exporter.
+fn metrics() -> (SdkMeterProvider, InMemoryMetricExporter) {
+    let exporter = InMemoryMetricExporter::default();
+    let provider = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(exporter.clone()).build())
+        .build();
+    (provider, exporter)
+}
+
+/// Every data point: (instrument, its attributes) → (count or sum, sum of a histogram).
+type Points = BTreeMap<(String, BTreeMap<String, String>), (u64, f64)>;
+
+fn collect(provider: &SdkMeterProvider, exporter: &InMemoryMetricExporter) -> Points {
+    provider.force_flush().unwrap();
+    let mut points = Points::new();
+    let attrs = |it: &mut dyn Iterator<Item = &opentelemetry::KeyValue>| {
+        it.map(|kv| (kv.key.to_string(), kv.value.to_string()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    for resource in exporter.get_finished_metrics().unwrap() {
+        for scope in resource.scope_metrics() {
+            for metric in scope.metrics() {
+                let name = metric.name().to_owned();
+                match metric.data() {
+                    AggregatedMetrics::F64(MetricData::Histogram(h)) => {
+                        for p in h.data_points() {
+                            points.insert(
+                                (name.clone(), attrs(&mut p.attributes())),
+                                (p.count(), p.sum()),
+                            );
+                        }
+                    }
+                    AggregatedMetrics::U64(MetricData::Histogram(h)) => {
+                        for p in h.data_points() {
+                            points.insert(
+                                (name.clone(), attrs(&mut p.attributes())),
+                                (p.count(), p.sum() as f64),
+                            );
+                        }
+                    }
+                    AggregatedMetrics::U64(MetricData::Sum(s)) => {
+                        for p in s.data_points() {
+                            points.insert(
+                                (name.clone(), attrs(&mut p.attributes())),
+                                (p.value(), 0.0),
+                            );
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    exporter.reset();
+    points
+}
+
+fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The count (or counter value) of one data point; 0 when absent.
+fn count(points: &Points, name: &str, pairs: &[(&str, &str)]) -> u64 {
+    points
+        .get(&(name.to_owned(), attrs(pairs)))
+        .map_or(0, |p| p.0)
+}
+
+async fn serve(telemetry: Telemetry) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        Server::builder()
+            .layer(StatusLayer::new().telemetry(telemetry))
+            .add_service(StatusTesterServer::new(Handler::default()))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    addr
+}
+
+async fn channel(addr: std::net::SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+fn raise(key: &str, code: i32) -> RaiseRequest {
+    RaiseRequest {
+        key: key.into(),
+        status: Some(Status {
+            code,
+            req_id: "req-9".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+const RAISE: &str = "clarifai.status.testing.v1.StatusTester/Raise";
+
+#[tokio::test]
+async fn the_server_records_in_body_and_grpc_error_failures_unknown_numbers_and_unknown_methods() {
+    let (provider, exporter) = metrics();
+    let addr = serve(Telemetry::new(&provider.meter("server"))).await;
+    let mut client = StatusTesterClient::new(channel(addr).await);
+    let method = client_method(&mut client).await;
+    client
+        .raise(raise("inbody", StatusCode::ModelBusyPleaseRetry as i32))
+        .await
+        .unwrap();
+    client
+        .raise(raise("error", StatusCode::ConnKeyInvalid as i32))
+        .await
+        .unwrap_err();
+    for n in [77777, 88888, 123456] {
+        client.raise(raise("error", n)).await.unwrap_err();
+        client.raise(raise("inbody", n)).await.unwrap();
+    }
+    // A path the service does not have, from a raw client: tonic's UNIMPLEMENTED.
+    for path in ["/no.Such/Method", "/no.Such/Other"] {
+        let mut grpc = tonic::client::Grpc::new(channel(addr).await);
+        grpc.ready().await.unwrap();
+        let codec = tonic_prost::ProstCodec::<RaiseRequest, RaiseResponse>::default();
+        let error = grpc
+            .unary(
+                tonic::Request::new(raise("x", 10000)),
+                path.parse().unwrap(),
+                codec,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), tonic::Code::Unimplemented);
+    }
+    let points = collect(&provider, &exporter);
+    let d = "rpc.server.call.duration";
+    let base = [("rpc.system.name", "grpc"), ("rpc.method", method.as_str())];
+    let busy = [
+        base[0],
+        base[1],
+        ("rpc.response.status_code", "OK"),
+        ("clarifai.status.code", "21354"),
+        ("clarifai.status.name", "MODEL_BUSY_PLEASE_RETRY"),
+    ];
+    assert_eq!(count(&points, d, &busy), 1, "{points:#?}");
+    let key = [
+        base[0],
+        base[1],
+        ("rpc.response.status_code", "UNAUTHENTICATED"),
+        ("clarifai.status.code", "11008"),
+        ("clarifai.status.name", "CONN_KEY_INVALID"),
+    ];
+    assert_eq!(count(&points, d, &key), 1);
+    // Three different unknown numbers: one bucket each way, never a value per number.
+    let unknown_error = [
+        base[0],
+        base[1],
+        ("rpc.response.status_code", "UNKNOWN"),
+        ("clarifai.status.code", "-1"),
+        ("clarifai.status.name", "UNKNOWN_CODE"),
+    ];
+    assert_eq!(count(&points, d, &unknown_error), 3);
+    let unknown_in_body = [
+        base[0],
+        base[1],
+        ("rpc.response.status_code", "OK"),
+        ("clarifai.status.code", "-1"),
+        ("clarifai.status.name", "UNKNOWN_CODE"),
+    ];
+    assert_eq!(count(&points, d, &unknown_in_body), 3);
+    // The unknown paths: `_OTHER`, with tonic's UNIMPLEMENTED stamped by StatusLayer.
+    let other = points
+        .keys()
+        .filter(|(name, a)| name == d && a["rpc.method"] == "_OTHER")
+        .map(|(_, a)| a.clone())
+        .collect::<Vec<_>>();
+    assert_eq!(other.len(), 1, "{other:?}");
+    assert_eq!(other[0]["rpc.response.status_code"], "UNIMPLEMENTED");
+    assert_eq!(
+        count(
+            &points,
+            d,
+            &other[0]
+                .iter()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .collect::<Vec<_>>()
+        ),
+        2
+    );
+    // No label value outside the bounded sets.
+    for (name, a) in points.keys() {
+        assert!(
+            !a.values()
+                .any(|v| ["77777", "88888", "123456", "no.Such/Method"].contains(&v.as_str())),
+            "{name} {a:?}"
+        );
+    }
+}
+
+/// The first call, a success, and the method value it is recorded under.
+async fn client_method(client: &mut StatusTesterClient<Channel>) -> String {
+    client
+        .raise(raise("inbody", StatusCode::Success as i32))
+        .await
+        .unwrap();
+    RAISE.to_owned()
+}
+
+fn fast(policy: Policy) -> Policy {
+    policy.backoff(Backoff::new(
+        Duration::from_millis(1),
+        Duration::from_millis(2),
+    ))
+}
+
+#[tokio::test]
+async fn the_client_records_calls_attempts_retries_and_delays() {
+    let (provider, exporter) = metrics();
+    let addr = serve(Telemetry::new(&provider.meter("server"))).await;
+    let telemetry = Telemetry::new(&provider.meter("client"));
+    let channel = tower::ServiceBuilder::new()
+        .layer(RetryLayer::new(
+            fast(Policy::new().no_budget()).telemetry(telemetry),
+        ))
+        .service(channel(addr).await);
+    let mut client = StatusTesterClient::new(channel);
+    // Busy in-body twice, then answered: three attempts, two retries.
+    let response = client.raise(raise("flaky", 0)).await.unwrap();
+    assert_eq!(response.get_ref().status.as_ref().unwrap().code, 10000);
+    // Not retryable, as a gRPC error.
+    client
+        .raise(raise("error", StatusCode::ConnKeyInvalid as i32))
+        .await
+        .unwrap_err();
+    let points = collect(&provider, &exporter);
+    let m = ("grpc.method", RAISE);
+    assert_eq!(
+        count(&points, "grpc.client.attempt.started", &[m]),
+        4,
+        "{points:#?}"
+    );
+    let busy = [
+        m,
+        ("grpc.status", "OK"),
+        ("clarifai.status.code", "21354"),
+        ("clarifai.status.name", "MODEL_BUSY_PLEASE_RETRY"),
+    ];
+    assert_eq!(count(&points, "grpc.client.attempt.duration", &busy), 2);
+    let ok = [
+        m,
+        ("grpc.status", "OK"),
+        ("clarifai.status.code", "10000"),
+        ("clarifai.status.name", "SUCCESS"),
+    ];
+    assert_eq!(count(&points, "grpc.client.attempt.duration", &ok), 1);
+    let retries = points
+        .get(&("grpc.client.call.retries".to_owned(), attrs(&ok)))
+        .unwrap();
+    assert_eq!((retries.0, retries.1), (1, 2.0));
+    let delay = points
+        .get(&("grpc.client.call.retry_delay".to_owned(), attrs(&ok)))
+        .unwrap();
+    assert_eq!(delay.0, 1);
+    assert!(delay.1 > 0.0);
+    let call = [
+        ("rpc.system.name", "grpc"),
+        ("rpc.method", RAISE),
+        ("rpc.response.status_code", "OK"),
+        ("clarifai.status.code", "10000"),
+        ("clarifai.status.name", "SUCCESS"),
+    ];
+    assert_eq!(count(&points, "rpc.client.call.duration", &call), 1);
+    let denied = [
+        ("rpc.system.name", "grpc"),
+        ("rpc.method", RAISE),
+        ("rpc.response.status_code", "UNAUTHENTICATED"),
+        ("clarifai.status.code", "11008"),
+        ("clarifai.status.name", "CONN_KEY_INVALID"),
+    ];
+    assert_eq!(count(&points, "rpc.client.call.duration", &denied), 1);
+    // The call that did not retry records no retries (gRFC A96).
+    let denied_attempt = [
+        m,
+        ("grpc.status", "UNAUTHENTICATED"),
+        ("clarifai.status.code", "11008"),
+        ("clarifai.status.name", "CONN_KEY_INVALID"),
+    ];
+    assert_eq!(
+        count(&points, "grpc.client.call.retries", &denied_attempt),
+        0
+    );
+    assert_eq!(
+        count(&points, "grpc.client.attempt.duration", &denied_attempt),
+        1
+    );
+}
+
+#[tokio::test]
+async fn budget_exhaustion_and_pushback_are_counted() {
+    let (provider, exporter) = metrics();
+    let addr = serve(Telemetry::new(&provider.meter("server"))).await;
+    let telemetry = Telemetry::new(&provider.meter("client"));
+    // A bucket at its threshold after one failure: the first retry is refused.
+    let budget = Arc::new(Budget::new(2, 0.1).unwrap());
+    let policy = fast(Policy::new().budget(budget)).telemetry(telemetry.clone());
+    let channel = tower::ServiceBuilder::new()
+        .layer(RetryLayer::new(policy))
+        .service(channel(addr).await);
+    let mut client = StatusTesterClient::new(channel);
+    let busy = client
+        .raise(raise("inbody", StatusCode::ModelBusyPleaseRetry as i32))
+        .await
+        .unwrap();
+    assert_eq!(busy.get_ref().status.as_ref().unwrap().code, 21354);
+    // Pushback -1: not retried, whatever the budget.
+    let policy = fast(Policy::new().no_budget()).telemetry(telemetry);
+    let channel = tower::ServiceBuilder::new()
+        .layer(RetryLayer::new(policy))
+        .service(self::channel(addr).await);
+    let mut client = StatusTesterClient::new(channel);
+    let error = client
+        .raise(raise("stop", StatusCode::ConnThrottled as i32))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), tonic::Code::ResourceExhausted);
+    let points = collect(&provider, &exporter);
+    let s = "clarifai.client.retry.stopped";
+    let m = ("grpc.method", RAISE);
+    assert_eq!(
+        count(
+            &points,
+            s,
+            &[
+                m,
+                ("clarifai.retry.stop_reason", "budget"),
+                ("clarifai.status.code", "21354"),
+                ("clarifai.status.name", "MODEL_BUSY_PLEASE_RETRY")
+            ]
+        ),
+        1,
+        "{points:#?}"
+    );
+    assert_eq!(
+        count(
+            &points,
+            s,
+            &[
+                m,
+                ("clarifai.retry.stop_reason", "pushback"),
+                ("clarifai.status.code", "11005"),
+                ("clarifai.status.name", "CONN_THROTTLED")
+            ]
+        ),
+        1
+    );
+    assert_eq!(count(&points, "grpc.client.attempt.started", &[m]), 2);
+}
+
+#[tokio::test]
+async fn retry_call_records_the_decoded_status() {
+    let (provider, exporter) = metrics();
+    let addr = serve(Telemetry::new(&provider.meter("server"))).await;
+    let telemetry = Telemetry::new(&provider.meter("client"));
+    // `call` over a channel with `RetryLayer` too, each attempt marked `SendOnce`: only `call`
+    // records.
+    let policy = fast(Policy::new().no_budget()).telemetry(telemetry);
+    let channel = tower::ServiceBuilder::new()
+        .layer(RetryLayer::new(policy.clone()))
+        .service(channel(addr).await);
+    let client = StatusTesterClient::new(channel);
+    let response = clarifai_status::retry::call_method(&policy, &format!("/{RAISE}"), || {
+        let mut client = client.clone();
+        let request = clarifai_status::retry::SendOnce::request(raise("flaky", 0));
+        async move { client.raise(request).await }
+    })
+    .await
+    .unwrap();
+    assert_eq!(response.get_ref().status.as_ref().unwrap().code, 10000);
+    let points = collect(&provider, &exporter);
+    let m = ("grpc.method", RAISE);
+    assert_eq!(
+        count(&points, "grpc.client.attempt.started", &[m]),
+        3,
+        "{points:#?}"
+    );
+    let ok = [
+        ("rpc.system.name", "grpc"),
+        ("rpc.method", RAISE),
+        ("rpc.response.status_code", "OK"),
+        ("clarifai.status.code", "10000"),
+        ("clarifai.status.name", "SUCCESS"),
+    ];
+    assert_eq!(count(&points, "rpc.client.call.duration", &ok), 1);
+    let ok_a = [
+        m,
+        ("grpc.status", "OK"),
+        ("clarifai.status.code", "10000"),
+        ("clarifai.status.name", "SUCCESS"),
+    ];
+    assert_eq!(
+        points
+            .get(&("grpc.client.call.retries".to_owned(), attrs(&ok_a)))
+            .unwrap()
+            .1,
+        2.0
+    );
+}
+
+/// A server-streaming method, written against tonic's server API. The request's `description`
+/// chooses: "inbody" sends the request's status as the first message, then a SUCCESS one, and
+/// ends OK; anything else sends two SUCCESS messages, then fails with the request's status as a
+/// gRPC error in the trailers.
+#[derive(Debug, Clone, Default)]
+struct Streamer;
+
+impl tonic::server::NamedService for Streamer {
+    const NAME: &'static str = "test.Streamer";
+}
+
+type MessageStream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<BaseResponse, tonic::Status>> + Send>>;
+
+struct StreamMethod;
+
+impl tonic::server::ServerStreamingService<Status> for StreamMethod {
+    type Response = BaseResponse;
+    type ResponseStream = MessageStream;
+    type Future = tonic::codegen::BoxFuture<tonic::Response<MessageStream>, tonic::Status>;
+
+    fn call(&mut self, request: tonic::Request<Status>) -> Self::Future {
+        let status = request.into_inner();
+        let success = || BaseResponse {
+            status: Some(Status {
+                code: StatusCode::Success as i32,
+                ..Default::default()
+            }),
+        };
+        let items = if status.description == "inbody" {
+            vec![
+                Ok(BaseResponse {
+                    status: Some(status),
+                }),
+                Ok(success()),
+            ]
+        } else {
+            vec![
+                Ok(success()),
+                Ok(success()),
+                Err(tonic::Status::from(&status)),
+            ]
+        };
+        let items: MessageStream = Box::pin(tokio_stream::iter(items));
+        Box::pin(async move { Ok(tonic::Response::new(items)) })
+    }
+}
+
+impl<B> tower::Service<http::Request<B>> for Streamer
+where
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = tonic::codegen::BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(
+                tonic_prost::ProstCodec::<BaseResponse, Status>::default(),
+            );
+            Ok(grpc.server_streaming(StreamMethod, request).await)
+        })
+    }
+}
+
+/// Every message of a `test.Streamer/Stream` call, and how it ended.
+async fn stream(
+    channel: Channel,
+    status: Status,
+) -> (Vec<BaseResponse>, Result<(), tonic::Status>) {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = http::uri::PathAndQuery::from_static("/test.Streamer/Stream");
+    let codec = tonic_prost::ProstCodec::<Status, BaseResponse>::default();
+    let mut stream = grpc
+        .server_streaming(tonic::Request::new(status), path, codec)
+        .await
+        .unwrap()
+        .into_inner();
+    let mut messages = Vec::new();
+    loop {
+        match stream.message().await {
+            Ok(Some(message)) => messages.push(message),
+            Ok(None) => return (messages, Ok(())),
+            Err(status) => return (messages, Err(status)),
+        }
+    }
+}
+
+/// Waits (yielding to the server's tasks) until `done` holds; a bounded number of turns, no
+/// timing.
+async fn settle(mut done: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(done(), "what was recorded never came");
+}
+
+#[tokio::test]
+async fn the_server_records_streams_failing_in_body_first_and_in_trailers_after_messages() {
+    let (provider, exporter) = metrics();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        Server::builder()
+            .layer(StatusLayer::new().telemetry(Telemetry::new(&provider.meter("server"))))
+            .add_service(Streamer)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    // In-body failure in the first message, the stream then ends OK.
+    let busy = Status {
+        code: StatusCode::ModelBusyPleaseRetry as i32,
+        description: "inbody".into(),
+        ..Default::default()
+    };
+    let (messages, end) = stream(channel(addr).await, busy).await;
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0].status.as_ref().unwrap().code, 21354);
+    end.unwrap();
+    // A gRPC error in the trailers after two messages.
+    let throttled = Status {
+        code: StatusCode::ConnThrottled as i32,
+        description: "trailers".into(),
+        ..Default::default()
+    };
+    let (messages, end) = stream(channel(addr).await, throttled).await;
+    assert_eq!(messages.len(), 2);
+    assert_eq!(end.unwrap_err().code(), tonic::Code::ResourceExhausted);
+
+    let d = "rpc.server.call.duration";
+    let method = ("rpc.method", "test.Streamer/Stream");
+    let in_body = [
+        ("rpc.system.name", "grpc"),
+        method,
+        ("rpc.response.status_code", "OK"),
+        ("clarifai.status.code", "21354"),
+        ("clarifai.status.name", "MODEL_BUSY_PLEASE_RETRY"),
+    ];
+    let in_trailers = [
+        ("rpc.system.name", "grpc"),
+        method,
+        ("rpc.response.status_code", "RESOURCE_EXHAUSTED"),
+        ("clarifai.status.code", "11005"),
+        ("clarifai.status.name", "CONN_THROTTLED"),
+    ];
+    let mut points = Points::new();
+    settle(|| {
+        points.extend(collect(&provider, &exporter));
+        count(&points, d, &in_body) + count(&points, d, &in_trailers) >= 2
+    })
+    .await;
+    assert_eq!(count(&points, d, &in_body), 1, "{points:#?}");
+    assert_eq!(count(&points, d, &in_trailers), 1, "{points:#?}");
+    // Nothing else: the stream's SUCCESS messages after the first are not read.
+    let calls: u64 = points
+        .iter()
+        .filter(|((name, _), _)| name == d)
+        .map(|(_, p)| p.0)
+        .sum();
+    assert_eq!(calls, 2, "{points:#?}");
+}
+
+/// Failures `ClarifaiFailures` classified, as `TraceLayer`'s `on_failure` got them.
+type Failures = Arc<std::sync::Mutex<Vec<ClarifaiFailure>>>;
+
+/// A server with tower-http's `TraceLayer` (classifier `ClarifaiFailures`) outermost, then,
+/// with `in_body`, `ErrorToInBodyLayer`, then `StatusLayer` recording into `telemetry`.
+async fn serve_traced(
+    telemetry: Telemetry,
+    in_body: bool,
+    failures: Failures,
+) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let trace = tower_http::trace::TraceLayer::new(ClarifaiFailures::new()).on_failure(
+        move |failure: ClarifaiFailure, _: Duration, _: &tracing::Span| {
+            failures.lock().unwrap().push(failure);
+        },
+    );
+    let status = StatusLayer::new().telemetry(telemetry);
+    let service = StatusTesterServer::new(Handler::default());
+    if in_body {
+        let router = Server::builder()
+            .layer(trace)
+            .layer(ErrorToInBodyLayer::new())
+            .layer(status)
+            .add_service(service);
+        tokio::spawn(router.serve_with_incoming(incoming));
+    } else {
+        let router = Server::builder()
+            .layer(trace)
+            .layer(status)
+            .add_service(service);
+        tokio::spawn(router.serve_with_incoming(incoming));
+    }
+    addr
+}
+
+#[tokio::test]
+async fn trace_layer_counts_clarifai_failures_in_body_and_in_the_header_as_failures() {
+    let (provider, _exporter) = metrics();
+    let telemetry = Telemetry::new(&provider.meter("server"));
+
+    // `ErrorToInBodyLayer` answers the handler's error in-body: the classifier reads the code it
+    // wrote.
+    let failures = Failures::default();
+    let addr = serve_traced(telemetry.clone(), true, failures.clone()).await;
+    let mut client = StatusTesterClient::new(channel(addr).await);
+    client
+        .raise(raise("error", StatusCode::Success as i32))
+        .await
+        .unwrap();
+    let answered = client
+        .raise(raise("error", StatusCode::ConnKeyInvalid as i32))
+        .await
+        .unwrap();
+    assert_eq!(answered.get_ref().status.as_ref().unwrap().code, 11008);
+    // A handler's own in-body failure: no layer of the crate read it before the headers left,
+    // so the classifier cannot see it (documented).
+    client
+        .raise(raise("inbody", StatusCode::ModelBusyPleaseRetry as i32))
+        .await
+        .unwrap();
+    settle(|| !failures.lock().unwrap().is_empty()).await;
+    assert_eq!(
+        *failures.lock().unwrap(),
+        [ClarifaiFailure::Clarifai {
+            code: Code::new(11008),
+            grpc: tonic::Code::Ok
+        }]
+    );
+
+    // Without it, the error leaves as a gRPC error carrying `clarifai-status-code`.
+    let failures = Failures::default();
+    let addr = serve_traced(telemetry, false, failures.clone()).await;
+    let mut client = StatusTesterClient::new(channel(addr).await);
+    client
+        .raise(raise("error", StatusCode::Success as i32))
+        .await
+        .unwrap();
+    let error = client
+        .raise(raise("error", StatusCode::ConnKeyInvalid as i32))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.metadata().get("clarifai-status-code").unwrap(),
+        "11008"
+    );
+    // An unknown number, as a gRPC error: classified with its number, a failure.
+    client.raise(raise("error", 77777)).await.unwrap_err();
+    settle(|| failures.lock().unwrap().len() >= 2).await;
+    assert_eq!(
+        *failures.lock().unwrap(),
+        [
+            ClarifaiFailure::Clarifai {
+                code: Code::new(11008),
+                grpc: tonic::Code::Unauthenticated
+            },
+            ClarifaiFailure::Clarifai {
+                code: Code::new(77777),
+                grpc: tonic::Code::Unknown
+            }
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_error_answered_in_body_by_error_to_in_body_layer_is_recorded_as_ok_with_its_code() {
+    let (provider, exporter) = metrics();
+    let addr = serve_traced(
+        Telemetry::new(&provider.meter("server")),
+        true,
+        Failures::default(),
+    )
+    .await;
+    let mut client = StatusTesterClient::new(channel(addr).await);
+    let answered = client
+        .raise(raise("error", StatusCode::ConnKeyInvalid as i32))
+        .await
+        .unwrap();
+    assert_eq!(answered.get_ref().status.as_ref().unwrap().code, 11008);
+    let d = "rpc.server.call.duration";
+    let as_seen = [
+        ("rpc.system.name", "grpc"),
+        ("rpc.method", RAISE),
+        ("rpc.response.status_code", "OK"),
+        ("clarifai.status.code", "11008"),
+        ("clarifai.status.name", "CONN_KEY_INVALID"),
+    ];
+    let mut points = Points::new();
+    settle(|| {
+        points.extend(collect(&provider, &exporter));
+        count(&points, d, &as_seen) >= 1
+    })
+    .await;
+    assert_eq!(count(&points, d, &as_seen), 1, "{points:#?}");
+    // Never as the gRPC error the handler returned: the client did not see one.
+    assert!(
+        !points
+            .keys()
+            .any(|(name, a)| name == d && a["rpc.response.status_code"] == "UNAUTHENTICATED"),
+        "{points:#?}"
+    );
+}
+
+/// Answers `Raise` in process: MODEL_BUSY_PLEASE_RETRY as a gRPC error asking for a retry after
+/// `pushback_ms`, for the first call; then SUCCESS.
+#[derive(Default)]
+struct PushingBack {
+    calls: AtomicUsize,
+}
+
+#[tonic::async_trait]
+impl StatusTester for PushingBack {
+    async fn raise(
+        &self,
+        _request: tonic::Request<RaiseRequest>,
+    ) -> Result<tonic::Response<RaiseResponse>, tonic::Status> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            let mut error = tonic::Status::from(StatusCode::ModelBusyPleaseRetry);
+            error
+                .metadata_mut()
+                .insert("grpc-retry-pushback-ms", "1500".parse().unwrap());
+            return Err(error);
+        }
+        Ok(tonic::Response::new(RaiseResponse {
+            status: Some(Status::new(StatusCode::Success)),
+            attempt: 2,
+        }))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_retry_delay_recorded_is_the_pushback_the_server_asked_for() {
+    let (provider, exporter) = metrics();
+    let telemetry = Telemetry::new(&provider.meter("client"));
+    // A backoff far from the pushback, so the delay recorded can only be the pushback's.
+    let policy = Policy::new()
+        .no_budget()
+        .backoff(Backoff::new(
+            Duration::from_millis(10),
+            Duration::from_millis(20),
+        ))
+        .telemetry(telemetry);
+    // The tonic server's service itself, in process, on tokio's paused clock.
+    let service = tower::ServiceBuilder::new()
+        .layer(RetryLayer::new(policy))
+        .service(StatusTesterServer::new(PushingBack::default()));
+    let mut client = StatusTesterClient::new(service);
+    let start = tokio::time::Instant::now();
+    let response = client
+        .raise(raise("x", StatusCode::Success as i32))
+        .await
+        .unwrap();
+    assert_eq!(response.get_ref().attempt, 2);
+    // Virtual time: the clock moved by the pushback, and nothing else took any.
+    assert_eq!(start.elapsed(), Duration::from_millis(1500));
+
+    let points = collect(&provider, &exporter);
+    let ok = [
+        ("grpc.method", RAISE),
+        ("grpc.status", "OK"),
+        ("clarifai.status.code", "10000"),
+        ("clarifai.status.name", "SUCCESS"),
+    ];
+    let delay = points
+        .get(&("grpc.client.call.retry_delay".to_owned(), attrs(&ok)))
+        .unwrap_or_else(|| panic!("{points:#?}"));
+    assert_eq!(*delay, (1, 1.5));
+    let retries = points
+        .get(&("grpc.client.call.retries".to_owned(), attrs(&ok)))
+        .unwrap();
+    assert_eq!(*retries, (1, 1.0));
+    let busy = [
+        ("grpc.method", RAISE),
+        ("grpc.status", "UNAVAILABLE"),
+        ("clarifai.status.code", "21354"),
+        ("clarifai.status.name", "MODEL_BUSY_PLEASE_RETRY"),
+    ];
+    // Each attempt took no virtual time: the whole 1.5 s is the delay.
+    assert_eq!(
+        points.get(&("grpc.client.attempt.duration".to_owned(), attrs(&busy))),
+        Some(&(1, 0.0))
+    );
+    let call = [
+        ("rpc.system.name", "grpc"),
+        ("rpc.method", RAISE),
+        ("rpc.response.status_code", "OK"),
+        ("clarifai.status.code", "10000"),
+        ("clarifai.status.name", "SUCCESS"),
+    ];
+    assert_eq!(
+        points.get(&("rpc.client.call.duration".to_owned(), attrs(&call))),
+        Some(&(1, 1.5))
+    );
+}
