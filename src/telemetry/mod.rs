@@ -261,10 +261,144 @@ pub(crate) struct Inner {
     methods: Methods,
 }
 
-/// The method values recorded so far (or the only ones allowed), each made once.
+/// The methods recorded so far (or the only ones allowed), each made once.
 struct Methods {
-    listed: Option<HashMap<Box<str>, Value>>,
-    seen: RwLock<HashMap<Box<str>, Value>>,
+    listed: Option<MethodMap>,
+    seen: RwLock<MethodMap>,
+    /// [`OTHER_METHOD`]'s.
+    other: Arc<Method>,
+}
+
+/// The most attribute sets a [`Method`] keeps made; an outcome past them has its set made for
+/// each recording (recorded the same, at the cost of building it).
+const MAX_SETS: usize = 64;
+
+/// A method as recorded: its attribute value, and the attribute sets of its outcomes, each made
+/// once (a recording then builds no `KeyValue`, clones no `Arc` and frees nothing).
+pub(crate) struct Method {
+    value: Value,
+    /// `grpc.method` alone (`grpc.client.attempt.started`).
+    started: [KeyValue; 1],
+    sets: RwLock<HashMap<u64, Box<[KeyValue]>, BuildSetHasher>>,
+}
+
+/// Which attribute set of an outcome.
+#[cfg_attr(not(any(feature = "server", feature = "retry")), allow(dead_code))]
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Set {
+    /// `rpc.system.name`, `rpc.method`, `rpc.response.status_code`, and the code's two
+    /// (`rpc.server.call.duration`, `rpc.client.call.duration`).
+    Rpc,
+    /// `grpc.method`, `grpc.status`, and the code's two (`grpc.client.attempt.duration`,
+    /// `grpc.client.call.retries`, `grpc.client.call.retry_delay`).
+    Grpc,
+}
+
+impl fmt::Debug for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Method").field(&self.value.as_str()).finish()
+    }
+}
+
+#[cfg_attr(not(any(feature = "server", feature = "retry")), allow(dead_code))]
+impl Method {
+    fn new(value: Value) -> Method {
+        Method {
+            started: [KeyValue::new(GRPC_METHOD, value.clone())],
+            value,
+            sets: RwLock::new(HashMap::default()),
+        }
+    }
+
+    /// The `rpc.method` / `grpc.method` value.
+    pub(crate) fn value(&self) -> &Value {
+        &self.value
+    }
+
+    /// `grpc.method` alone.
+    pub(crate) fn started(&self) -> &[KeyValue] {
+        &self.started
+    }
+
+    /// Calls `record` with the attribute set of `set` for an outcome: the gRPC status the peer
+    /// sees, and the Clarifai code read, if any. Made once per outcome (up to [`MAX_SETS`]).
+    pub(crate) fn with_set<R>(
+        &self,
+        set: Set,
+        grpc: tonic::Code,
+        code: Option<Code>,
+        record: impl FnOnce(&[KeyValue]) -> R,
+    ) -> R {
+        let number = code.map(code_number);
+        // Bounded: the set (1 bit), the gRPC code (17), the code's number (the table's, or -1).
+        let key = (matches!(set, Set::Grpc) as u64) << 40
+            | (grpc as u64 & 0x1f) << 34
+            | (number.is_some() as u64) << 33
+            | number.map_or(0, |n| n as u32 as u64);
+        {
+            let sets = self.sets.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(attributes) = sets.get(&key) {
+                return record(attributes);
+            }
+        }
+        let attributes = self.make(set, grpc, code);
+        let mut sets = self.sets.write().unwrap_or_else(|e| e.into_inner());
+        if sets.len() < MAX_SETS {
+            let attributes = sets.entry(key).or_insert(attributes);
+            return record(attributes);
+        }
+        drop(sets);
+        record(&attributes)
+    }
+
+    fn make(&self, set: Set, grpc: tonic::Code, code: Option<Code>) -> Box<[KeyValue]> {
+        let status = crate::mapping::grpc_code_name(grpc);
+        let mut attributes = match set {
+            Set::Rpc => vec![
+                KeyValue::new(RPC_SYSTEM, "grpc"),
+                KeyValue::new(RPC_METHOD, self.value.clone()),
+                KeyValue::new(RPC_STATUS, status),
+            ],
+            Set::Grpc => vec![
+                KeyValue::new(GRPC_METHOD, self.value.clone()),
+                KeyValue::new(GRPC_STATUS, status),
+            ],
+        };
+        if let Some(code) = code {
+            attributes.extend(code_attributes(code));
+        }
+        attributes.into_boxed_slice()
+    }
+}
+
+/// The hasher of a [`Method`]'s sets: their keys are small bounded integers made by the crate,
+/// not a peer's bytes, so one multiplication spreads them well enough.
+#[derive(Default, Clone, Copy)]
+struct BuildSetHasher;
+
+#[derive(Default)]
+struct SetHasher(u64);
+
+impl std::hash::BuildHasher for BuildSetHasher {
+    type Hasher = SetHasher;
+    fn build_hasher(&self) -> SetHasher {
+        SetHasher(0)
+    }
+}
+
+impl std::hash::Hasher for SetHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 ^= self.0 >> 29;
+    }
 }
 
 impl fmt::Debug for Telemetry {
@@ -339,6 +473,7 @@ impl Telemetry {
                 methods: Methods {
                     listed: None,
                     seen: RwLock::new(HashMap::new()),
+                    other: Arc::new(Method::new(Value::from(OTHER_METHOD))),
                 },
             }),
         }
@@ -363,8 +498,8 @@ impl Telemetry {
             .filter(|path| well_formed(path))
             .take(MAX_METHODS)
             .map(|path| {
-                let value = Value::from(Arc::<str>::from(&path[1..]));
-                (path.into_boxed_str(), value)
+                let method = Method::new(Value::from(Arc::<str>::from(&path[1..])));
+                (path.into_boxed_str(), Arc::new(method))
             })
             .collect();
         let inner = &self.inner;
@@ -380,6 +515,7 @@ impl Telemetry {
                 methods: Methods {
                     listed: Some(listed),
                     seen: RwLock::new(HashMap::new()),
+                    other: Arc::new(Method::new(Value::from(OTHER_METHOD))),
                 },
             }),
         }
@@ -396,32 +532,38 @@ impl Telemetry {
     /// assert_eq!(telemetry.method_value("/not a method"), "_OTHER");
     /// ```
     pub fn method_value(&self, path: &str) -> String {
-        self.method(path).as_str().into_owned()
+        self.method(path).value().as_str().into_owned()
     }
 
-    /// The recorded value of a method path; only a well-formed path, known or within the cap,
-    /// is recorded as itself.
-    pub(crate) fn method(&self, path: &str) -> Value {
+    /// The method a path is recorded as; only a well-formed path, known or within the cap, is
+    /// recorded as itself.
+    pub(crate) fn method(&self, path: &str) -> Arc<Method> {
         let methods = &self.inner.methods;
         if let Some(listed) = &methods.listed {
-            return listed
-                .get(path)
-                .cloned()
-                .unwrap_or(Value::from(OTHER_METHOD));
+            return listed.get(path).unwrap_or(&methods.other).clone();
         }
-        if let Some(value) = read(&methods.seen).get(path) {
-            return value.clone();
+        if let Some(method) = read(&methods.seen).get(path) {
+            return method.clone();
         }
         if !well_formed(path) {
-            return Value::from(OTHER_METHOD);
+            return methods.other.clone();
         }
         let mut seen = methods.seen.write().unwrap_or_else(|e| e.into_inner());
         if seen.len() >= MAX_METHODS {
-            return Value::from(OTHER_METHOD);
+            return methods.other.clone();
         }
         seen.entry(path.into())
-            .or_insert_with(|| Value::from(Arc::<str>::from(&path[1..])))
+            .or_insert_with(|| {
+                let value = Value::from(Arc::<str>::from(&path[1..]));
+                Arc::new(Method::new(value))
+            })
             .clone()
+    }
+
+    /// [`OTHER_METHOD`], as recorded.
+    #[cfg_attr(not(any(feature = "server", feature = "retry")), allow(dead_code))]
+    pub(crate) fn other_method(&self) -> Arc<Method> {
+        self.inner.methods.other.clone()
     }
 
     /// The instruments, for the server and client taps.
@@ -431,9 +573,9 @@ impl Telemetry {
     }
 }
 
-fn read(
-    lock: &RwLock<HashMap<Box<str>, Value>>,
-) -> std::sync::RwLockReadGuard<'_, HashMap<Box<str>, Value>> {
+type MethodMap = HashMap<Box<str>, Arc<Method>>;
+
+fn read(lock: &RwLock<MethodMap>) -> std::sync::RwLockReadGuard<'_, MethodMap> {
     lock.read().unwrap_or_else(|e| e.into_inner())
 }
 
