@@ -258,7 +258,61 @@ pub(crate) struct Inner {
     pub(crate) call_retries: Histogram<u64>,
     pub(crate) call_retry_delay: Histogram<f64>,
     pub(crate) retry_stopped: Counter<u64>,
+    /// This `Inner`'s own number, for the per-thread cache of methods ([`recent`]).
+    id: u64,
     methods: Methods,
+}
+
+/// The numbers of [`Inner`]s: never reused, so a cached method is never another's.
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A per-thread cache of the methods looked up last, so a call to a method already known finds
+/// it by comparing its path rather than hashing it (SipHash) under the methods' lock. Valid for
+/// ever: a method once recorded as itself stays so (nothing is removed, a list never changes).
+/// Only methods recorded as themselves are cached, found by their own path: a path that is not
+/// one of them never matches.
+mod recent {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    use super::Method;
+
+    const WAYS: usize = 4;
+
+    thread_local! {
+        static RECENT: RefCell<([Option<(u64, Arc<Method>)>; WAYS], usize)> =
+            const { RefCell::new(([const { None }; WAYS], 0)) };
+    }
+
+    pub(super) fn get(id: u64, path: &str) -> Option<Arc<Method>> {
+        let name = path.strip_prefix('/')?;
+        RECENT
+            .try_with(|recent| {
+                let recent = recent.try_borrow().ok()?;
+                recent.0.iter().flatten().find_map(|(owner, method)| {
+                    (*owner == id && method.path.as_deref() == Some(name)).then(|| method.clone())
+                })
+            })
+            .ok()
+            .flatten()
+    }
+
+    pub(super) fn put(id: u64, method: &Arc<Method>) {
+        if method.path.is_none() {
+            return;
+        }
+        let _ = RECENT.try_with(|recent| {
+            if let Ok(mut recent) = recent.try_borrow_mut() {
+                let (ways, next) = &mut *recent;
+                ways[*next] = Some((id, method.clone()));
+                *next = (*next + 1) % WAYS;
+            }
+        });
+    }
 }
 
 /// The methods recorded so far (or the only ones allowed), each made once.
@@ -276,6 +330,8 @@ const MAX_SETS: usize = 64;
 /// A method as recorded: its attribute value, and the attribute sets of its outcomes, each made
 /// once (a recording then builds no `KeyValue`, clones no `Arc` and frees nothing).
 pub(crate) struct Method {
+    /// The path without its leading `/` (`value`'s text), for the per-thread cache's compare.
+    path: Option<Arc<str>>,
     value: Value,
     /// `grpc.method` alone (`grpc.client.attempt.started`).
     started: [KeyValue; 1],
@@ -302,8 +358,20 @@ impl fmt::Debug for Method {
 
 #[cfg_attr(not(any(feature = "server", feature = "retry")), allow(dead_code))]
 impl Method {
-    fn new(value: Value) -> Method {
+    /// [`OTHER_METHOD`].
+    fn other() -> Method {
+        Method::with(None, Value::from(OTHER_METHOD))
+    }
+
+    /// A method recorded as itself: `path` without its leading `/`.
+    fn named(path: &str) -> Method {
+        let path = Arc::<str>::from(&path[1..]);
+        Method::with(Some(path.clone()), Value::from(path))
+    }
+
+    fn with(path: Option<Arc<str>>, value: Value) -> Method {
         Method {
+            path,
             started: [KeyValue::new(GRPC_METHOD, value.clone())],
             value,
             sets: RwLock::new(HashMap::default()),
@@ -470,10 +538,11 @@ impl Telemetry {
                     .with_unit("{call}")
                     .with_description("Retries refused by the budget or stopped by pushback.")
                     .build(),
+                id: next_id(),
                 methods: Methods {
                     listed: None,
                     seen: RwLock::new(HashMap::new()),
-                    other: Arc::new(Method::new(Value::from(OTHER_METHOD))),
+                    other: Arc::new(Method::other()),
                 },
             }),
         }
@@ -498,8 +567,8 @@ impl Telemetry {
             .filter(|path| well_formed(path))
             .take(MAX_METHODS)
             .map(|path| {
-                let method = Method::new(Value::from(Arc::<str>::from(&path[1..])));
-                (path.into_boxed_str(), Arc::new(method))
+                let method = Arc::new(Method::named(&path));
+                (path.into_boxed_str(), method)
             })
             .collect();
         let inner = &self.inner;
@@ -512,10 +581,11 @@ impl Telemetry {
                 call_retries: inner.call_retries.clone(),
                 call_retry_delay: inner.call_retry_delay.clone(),
                 retry_stopped: inner.retry_stopped.clone(),
+                id: next_id(),
                 methods: Methods {
                     listed: Some(listed),
                     seen: RwLock::new(HashMap::new()),
-                    other: Arc::new(Method::new(Value::from(OTHER_METHOD))),
+                    other: Arc::new(Method::other()),
                 },
             }),
         }
@@ -538,6 +608,16 @@ impl Telemetry {
     /// The method a path is recorded as; only a well-formed path, known or within the cap, is
     /// recorded as itself.
     pub(crate) fn method(&self, path: &str) -> Arc<Method> {
+        let id = self.inner.id;
+        if let Some(method) = recent::get(id, path) {
+            return method;
+        }
+        let method = self.look_up(path);
+        recent::put(id, &method);
+        method
+    }
+
+    fn look_up(&self, path: &str) -> Arc<Method> {
         let methods = &self.inner.methods;
         if let Some(listed) = &methods.listed {
             return listed.get(path).unwrap_or(&methods.other).clone();
@@ -553,10 +633,7 @@ impl Telemetry {
             return methods.other.clone();
         }
         seen.entry(path.into())
-            .or_insert_with(|| {
-                let value = Value::from(Arc::<str>::from(&path[1..]));
-                Arc::new(Method::new(value))
-            })
+            .or_insert_with(|| Arc::new(Method::named(path)))
             .clone()
     }
 
