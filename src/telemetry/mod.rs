@@ -283,8 +283,11 @@ mod recent {
 
     const WAYS: usize = 4;
 
+    /// The last methods looked up, with their `Inner`'s number, and the next way to replace.
+    type Ways = ([Option<(u64, Arc<Method>)>; WAYS], usize);
+
     thread_local! {
-        static RECENT: RefCell<([Option<(u64, Arc<Method>)>; WAYS], usize)> =
+        static RECENT: RefCell<Ways> =
             const { RefCell::new(([const { None }; WAYS], 0)) };
     }
 
@@ -334,6 +337,7 @@ pub(crate) struct Method {
     path: Option<Arc<str>>,
     value: Value,
     /// `grpc.method` alone (`grpc.client.attempt.started`).
+    #[cfg_attr(not(feature = "retry"), allow(dead_code))]
     started: [KeyValue; 1],
     sets: RwLock<HashMap<u64, Box<[KeyValue]>, BuildSetHasher>>,
 }
@@ -347,6 +351,7 @@ pub(crate) enum Set {
     Rpc,
     /// `grpc.method`, `grpc.status`, and the code's two (`grpc.client.attempt.duration`,
     /// `grpc.client.call.retries`, `grpc.client.call.retry_delay`).
+    #[cfg_attr(not(feature = "retry"), allow(dead_code))]
     Grpc,
 }
 
@@ -384,6 +389,7 @@ impl Method {
     }
 
     /// `grpc.method` alone.
+    #[cfg_attr(not(feature = "retry"), allow(dead_code))]
     pub(crate) fn started(&self) -> &[KeyValue] {
         &self.started
     }
