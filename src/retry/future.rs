@@ -133,8 +133,10 @@ impl Tap {
         }
         let outcome = outcome(result);
         // A Clarifai error's request id: from the error tonic made, or the gRPC error the
-        // response carries (Trailers-Only, as a channel passes it on).
+        // response carries (Trailers-Only, as a channel passes it on). In the span only: not
+        // read when no subscriber records it.
         match result {
+            _ if !self.wants_request_id() => {}
             Err(error) => {
                 if let Some(status) = error.downcast_ref::<tonic::Status>() {
                     if status.carried_clarifai_code().is_some() {
@@ -522,7 +524,7 @@ where
                             parts
                                 .extensions
                                 .insert(crate::telemetry::InBodyCode(crate::Code::new(code)));
-                            if this.tap.is_on() {
+                            if this.tap.wants_request_id() {
                                 if let Some(id) = peek::request_id(&read.prefix(peek::PEEK_LIMIT)) {
                                     this.tap.request_id(id);
                                 }

@@ -1,15 +1,16 @@
 //! The client side: what `RetryLayer`, `retry::call` and `retry::poll` record per call and per
 //! attempt, when their policy has a [`Telemetry`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry::{KeyValue, Value};
+use opentelemetry::KeyValue;
 use tokio::time::Instant;
 
 use crate::grpc::{self, ClarifaiStatusExt as _};
 use crate::mapping::{grpc_code_from_http, grpc_code_name};
 use crate::response::HasStatus;
-use crate::telemetry::{code_attributes, code_number, InBodyCode, Telemetry, OTHER_METHOD};
+use crate::telemetry::{code_attributes, code_number, InBodyCode, Method, Set, Telemetry};
 use crate::Code;
 
 /// What a call or an attempt ended with: the gRPC code the client read, and the Clarifai code
@@ -26,7 +27,7 @@ pub(crate) struct CallTap {
 #[derive(Debug)]
 struct Call {
     telemetry: Telemetry,
-    method: Value,
+    method: Arc<Method>,
     start: Instant,
     attempt_start: Option<Instant>,
     last_end: Option<Instant>,
@@ -46,7 +47,7 @@ impl CallTap {
         let Some(telemetry) = telemetry else {
             return CallTap::off();
         };
-        let method = path.map_or(Value::from(OTHER_METHOD), |p| telemetry.method(p));
+        let method = method_of(telemetry, path);
         let span = span(&method);
         CallTap::with_span(telemetry, method, span)
     }
@@ -56,11 +57,11 @@ impl CallTap {
         let Some(telemetry) = telemetry else {
             return CallTap::off();
         };
-        let method = path.map_or(Value::from(OTHER_METHOD), |p| telemetry.method(p));
+        let method = method_of(telemetry, path);
         CallTap::with_span(telemetry, method, tracing::Span::current())
     }
 
-    fn with_span(telemetry: &Telemetry, method: Value, span: tracing::Span) -> CallTap {
+    fn with_span(telemetry: &Telemetry, method: Arc<Method>, span: tracing::Span) -> CallTap {
         CallTap {
             call: Some(Box::new(Call {
                 telemetry: telemetry.clone(),
@@ -85,23 +86,33 @@ impl CallTap {
         self.call.as_ref().map(|call| &call.span)
     }
 
+    /// Whether a request id would be recorded: the call is, and a subscriber records its span
+    /// (the id goes to the span only, so it is not read otherwise).
+    pub(crate) fn wants_request_id(&self) -> bool {
+        self.call
+            .as_ref()
+            .is_some_and(|call| !call.span.is_disabled())
+    }
+
     pub(crate) fn attempt_started(&mut self) {
         let Some(call) = self.call.as_mut() else {
             return;
         };
-        let now = Instant::now();
+        // The first attempt starts with the call (one clock read fewer).
+        let now = if call.attempts == 0 {
+            call.start
+        } else {
+            Instant::now()
+        };
         if let Some(end) = call.last_end.take() {
             call.delay += now.saturating_duration_since(end);
         }
         call.attempt_start = Some(now);
         call.attempts += 1;
-        call.telemetry.instruments().attempt_started.add(
-            1,
-            &[KeyValue::new(
-                crate::telemetry::GRPC_METHOD,
-                call.method.clone(),
-            )],
-        );
+        call.telemetry
+            .instruments()
+            .attempt_started
+            .add(1, call.method.started());
     }
 
     /// The attempt in flight ended with `outcome`.
@@ -116,11 +127,11 @@ impl CallTap {
         call.last_end = Some(now);
         call.outcome = outcome;
         let elapsed = now.saturating_duration_since(start).as_secs_f64();
-        let (attributes, n) = grpc_attributes(&call.method, outcome);
-        call.telemetry
-            .instruments()
-            .attempt_duration
-            .record(elapsed, &attributes[..n]);
+        let duration = &call.telemetry.instruments().attempt_duration;
+        call.method
+            .with_set(Set::Grpc, outcome.0, outcome.1, |attributes| {
+                duration.record(elapsed, attributes);
+            });
     }
 
     /// The request id of the attempt's status, in the span only (bounded; never a metric
@@ -135,12 +146,15 @@ impl CallTap {
 
     /// The call ends with the attempt in flight, if any, ending with `outcome`.
     pub(crate) fn finish(&mut self, outcome: Outcome) {
+        // When the attempt in flight ends here, the call ends when it does (one clock read).
+        let mut end = None;
         if self
             .call
             .as_ref()
             .is_some_and(|c| c.attempt_start.is_some())
         {
             self.attempt_ended(outcome);
+            end = self.call.as_ref().and_then(|c| c.last_end);
         } else if let Some(call) = self.call.as_mut() {
             call.outcome = outcome;
         }
@@ -148,40 +162,34 @@ impl CallTap {
             return;
         };
         let (grpc_code, code) = call.outcome;
-        let status = grpc_code_name(grpc_code);
-        call.span.record("rpc.response.status_code", status);
-        call.span.record("clarifai.attempts", call.attempts);
-        let mut attributes = [
-            KeyValue::new(crate::telemetry::RPC_SYSTEM, "grpc"),
-            KeyValue::new(crate::telemetry::RPC_METHOD, call.method.clone()),
-            KeyValue::new(crate::telemetry::RPC_STATUS, status),
-            KeyValue::new(crate::telemetry::CLARIFAI_CODE, 0i64),
-            KeyValue::new(crate::telemetry::CLARIFAI_NAME, ""),
-        ];
-        let n = match code {
-            Some(code) => {
+        if !call.span.is_disabled() {
+            call.span
+                .record("rpc.response.status_code", grpc_code_name(grpc_code));
+            call.span.record("clarifai.attempts", call.attempts);
+            if let Some(code) = code {
                 call.span.record("clarifai.status.code", code_number(code));
                 call.span.record("clarifai.status.name", code.name());
-                let [a, b] = code_attributes(code);
-                attributes[3] = a;
-                attributes[4] = b;
-                5
             }
-            None => 3,
-        };
+        }
         let instruments = call.telemetry.instruments();
-        let elapsed = call.start.elapsed().as_secs_f64();
-        instruments
-            .client_duration
-            .record(elapsed, &attributes[..n]);
+        let elapsed = end
+            .unwrap_or_else(Instant::now)
+            .saturating_duration_since(call.start)
+            .as_secs_f64();
+        call.method
+            .with_set(Set::Rpc, grpc_code, code, |attributes| {
+                instruments.client_duration.record(elapsed, attributes);
+            });
         if call.attempts > 1 {
-            let (attributes, n) = grpc_attributes(&call.method, call.outcome);
-            instruments
-                .call_retries
-                .record(call.attempts - 1, &attributes[..n]);
-            instruments
-                .call_retry_delay
-                .record(call.delay.as_secs_f64(), &attributes[..n]);
+            call.method
+                .with_set(Set::Grpc, grpc_code, code, |attributes| {
+                    instruments
+                        .call_retries
+                        .record(call.attempts - 1, attributes);
+                    instruments
+                        .call_retry_delay
+                        .record(call.delay.as_secs_f64(), attributes);
+                });
         }
     }
 }
@@ -198,22 +206,9 @@ impl Drop for CallTap {
     }
 }
 
-fn grpc_attributes(method: &Value, (grpc_code, code): Outcome) -> ([KeyValue; 4], usize) {
-    let mut attributes = [
-        KeyValue::new(crate::telemetry::GRPC_METHOD, method.clone()),
-        KeyValue::new(crate::telemetry::GRPC_STATUS, grpc_code_name(grpc_code)),
-        KeyValue::new(crate::telemetry::CLARIFAI_CODE, 0i64),
-        KeyValue::new(crate::telemetry::CLARIFAI_NAME, ""),
-    ];
-    match code {
-        Some(code) => {
-            let [a, b] = code_attributes(code);
-            attributes[2] = a;
-            attributes[3] = b;
-            (attributes, 4)
-        }
-        None => (attributes, 2),
-    }
+/// The method a call to `path` is recorded as (`None`: not known, `_OTHER`).
+fn method_of(telemetry: &Telemetry, path: Option<&str>) -> Arc<Method> {
+    path.map_or_else(|| telemetry.other_method(), |p| telemetry.method(p))
 }
 
 /// What a response the layer passes on says: its gRPC status (headers), the Clarifai code it
@@ -248,18 +243,22 @@ pub(crate) fn of_status(status: &tonic::Status) -> Outcome {
 /// What a typed call's result says, and its request id.
 pub(crate) fn of_result<R: HasStatus>(
     result: &Result<tonic::Response<R>, tonic::Status>,
+    want_id: bool,
 ) -> (Outcome, Option<String>) {
     match result {
         Ok(response) => {
             let status = response.get_ref().status();
             (
                 (tonic::Code::Ok, response.get_ref().status_code()),
-                status.map(|s| s.req_id.clone()),
+                status.filter(|_| want_id).map(|s| s.req_id.clone()),
             )
         }
         Err(status) => {
             let outcome = of_status(status);
-            let id = outcome.1.map(|_| status.to_clarifai_status().req_id);
+            let id = outcome
+                .1
+                .filter(|_| want_id)
+                .map(|_| status.to_clarifai_status().req_id);
             (outcome, id)
         }
     }
@@ -274,9 +273,9 @@ impl Telemetry {
         path: Option<&str>,
         code: Option<Code>,
     ) {
-        let method = path.map_or(Value::from(OTHER_METHOD), |p| self.method(p));
+        let method = method_of(self, path);
         let mut attributes = [
-            KeyValue::new(crate::telemetry::GRPC_METHOD, method),
+            KeyValue::new(crate::telemetry::GRPC_METHOD, method.value().clone()),
             KeyValue::new(crate::telemetry::STOP_REASON, reason),
             KeyValue::new(crate::telemetry::CLARIFAI_CODE, 0i64),
             KeyValue::new(crate::telemetry::CLARIFAI_NAME, ""),
@@ -303,7 +302,7 @@ impl CallTap {
         if self.call.is_none() {
             return;
         }
-        let (outcome, id) = of_result(result);
+        let (outcome, id) = of_result(result, self.wants_request_id());
         if let Some(id) = id {
             self.request_id(&id);
         }
@@ -319,19 +318,19 @@ pub(crate) fn instrument<F: std::future::Future>(
 ) -> tracing::instrument::Instrumented<F> {
     use tracing::Instrument as _;
     let span = match policy.telemetry_ref() {
-        Some(telemetry) => span(&method.map_or(Value::from(OTHER_METHOD), |p| telemetry.method(p))),
+        Some(telemetry) => span(&method_of(telemetry, method)),
         None => tracing::Span::none(),
     };
     future.instrument(span)
 }
 
 /// A client call's span, its outcome's fields recorded when it ends.
-fn span(method: &Value) -> tracing::Span {
+fn span(method: &Method) -> tracing::Span {
     tracing::info_span!(
         target: "clarifai_status",
         "rpc.client.call",
         "rpc.system.name" = "grpc",
-        "rpc.method" = %method.as_str(),
+        "rpc.method" = %method.value().as_str(),
         "rpc.response.status_code" = tracing::field::Empty,
         "clarifai.status.code" = tracing::field::Empty,
         "clarifai.status.name" = tracing::field::Empty,

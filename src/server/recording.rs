@@ -2,12 +2,10 @@
 
 use std::time::Instant;
 
-use opentelemetry::KeyValue;
-
 use super::status::Stamped;
 use crate::mapping::grpc_code_name;
 use crate::peek::{self, Peeked};
-use crate::telemetry::{code_attributes, code_number, Telemetry, OTHER_METHOD};
+use crate::telemetry::{code_number, Set, Telemetry};
 use crate::Code;
 
 /// A request extension: the call's errors will be answered in-body by `ErrorToInBodyLayer`,
@@ -54,7 +52,7 @@ impl Tap {
             target: "clarifai_status",
             "rpc.server.call",
             "rpc.system.name" = "grpc",
-            "rpc.method" = %telemetry.method(path.path()).as_str(),
+            "rpc.method" = %telemetry.method(path.path()).value().as_str(),
             "rpc.response.status_code" = tracing::field::Empty,
             "clarifai.status.code" = tracing::field::Empty,
             "clarifai.status.name" = tracing::field::Empty,
@@ -84,6 +82,7 @@ impl Tap {
         Some(
             call.telemetry
                 .method(call.path.path())
+                .value()
                 .as_str()
                 .into_owned(),
         )
@@ -118,6 +117,8 @@ impl Tap {
         if call.in_body.is_some() || data.is_empty() {
             return;
         }
+        // The request id goes to the span only: not read when no subscriber records the span.
+        let want_id = !call.span.is_disabled();
         let (peeked, id) = match call.first.as_mut() {
             None => match peek::read(data) {
                 Peeked::More => {
@@ -126,7 +127,10 @@ impl Tap {
                     call.first = Some(first);
                     (Peeked::More, None)
                 }
-                Peeked::Code(code) => (Peeked::Code(code), peek::request_id(data)),
+                Peeked::Code(code) => (
+                    Peeked::Code(code),
+                    want_id.then(|| peek::request_id(data)).flatten(),
+                ),
                 Peeked::Not => (Peeked::Not, None),
             },
             Some(first) => {
@@ -134,7 +138,10 @@ impl Tap {
                 first.extend_from_slice(&data[..data.len().min(room)]);
                 match peek::read(first) {
                     Peeked::More if first.len() >= peek::PEEK_LIMIT => (Peeked::Not, None),
-                    Peeked::Code(code) => (Peeked::Code(code), peek::request_id(first)),
+                    Peeked::Code(code) => (
+                        Peeked::Code(code),
+                        want_id.then(|| peek::request_id(first)).flatten(),
+                    ),
                     other => (other, None),
                 }
             }
@@ -188,7 +195,7 @@ impl Tap {
         // A method the service does not have: tonic's router answers UNIMPLEMENTED with no
         // Clarifai code. Not recorded as itself, and not counted toward the cap.
         let method = if grpc == tonic::Code::Unimplemented && !carried {
-            opentelemetry::Value::from(OTHER_METHOD)
+            call.telemetry.other_method()
         } else {
             call.telemetry.method(call.path.path())
         };
@@ -198,30 +205,18 @@ impl Tap {
         } else {
             grpc
         };
-        let status = grpc_code_name(seen);
-        call.span.record("rpc.response.status_code", status);
-        let mut attributes: [KeyValue; 5] = [
-            KeyValue::new(crate::telemetry::RPC_SYSTEM, "grpc"),
-            KeyValue::new(crate::telemetry::RPC_METHOD, method),
-            KeyValue::new(crate::telemetry::RPC_STATUS, status),
-            KeyValue::new(crate::telemetry::CLARIFAI_CODE, 0i64),
-            KeyValue::new(crate::telemetry::CLARIFAI_NAME, ""),
-        ];
-        let n = match code {
-            Some(code) => {
+        if !call.span.is_disabled() {
+            call.span
+                .record("rpc.response.status_code", grpc_code_name(seen));
+            if let Some(code) = code {
                 call.span.record("clarifai.status.code", code_number(code));
                 call.span.record("clarifai.status.name", code.name());
-                let [a, b] = code_attributes(code);
-                attributes[3] = a;
-                attributes[4] = b;
-                5
             }
-            None => 3,
-        };
-        call.telemetry
-            .instruments()
-            .server_duration
-            .record(elapsed, &attributes[..n]);
+        }
+        let duration = &call.telemetry.instruments().server_duration;
+        method.with_set(Set::Rpc, seen, code, |attributes| {
+            duration.record(elapsed, attributes);
+        });
     }
 }
 
