@@ -44,9 +44,17 @@ use future::ResponseFuture;
 /// Successful responses are not touched: the success path costs one header lookup on the response
 /// headers and one on the trailers.
 ///
-/// With feature `telemetry`, [`telemetry`](StatusLayer::telemetry) makes the layer record each
-/// call in metrics and a span, in-body failures included: see the
-/// [`telemetry` module](crate::telemetry).
+#[cfg_attr(
+    feature = "telemetry",
+    doc = "With feature `telemetry`, [`telemetry`](StatusLayer::telemetry) makes the layer record each
+call in metrics and a span, in-body failures included: see the
+[`telemetry` module](crate::telemetry)."
+)]
+#[cfg_attr(
+    not(feature = "telemetry"),
+    doc = "With feature `telemetry`, the layer can also record each call in metrics and a span,
+in-body failures included (see the crate's [features](crate#features))."
+)]
 ///
 /// # Examples
 ///
