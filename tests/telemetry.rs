@@ -19,64 +19,12 @@ use clarifai_status_testing::pb::status_tester_server::{StatusTester, StatusTest
 use clarifai_status_testing::pb::{RaiseRequest, RaiseResponse};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, SdkMeterProvider};
 use tokio::net::TcpListener;
 use tonic::transport::{Channel, Server};
 
-/// Answers `Raise` with the status asked for: in-body (key "inbody"), as a gRPC error (any
-/// other key), busy in-body for the first two calls of key "flaky", or a gRPC error telling
-/// the client not to retry (key "stop").
-#[derive(Default)]
-struct Handler {
-    flaky: AtomicUsize,
-}
-
-#[tonic::async_trait]
-impl StatusTester for Handler {
-    async fn raise(
-        &self,
-        request: tonic::Request<RaiseRequest>,
-    ) -> Result<tonic::Response<RaiseResponse>, tonic::Status> {
-        let request = request.into_inner();
-        let mut status = request.status.unwrap_or_default();
-        let reply = |status: Status| {
-            Ok(tonic::Response::new(RaiseResponse {
-                status: Some(status),
-                attempt: 1,
-            }))
-        };
-        match request.key.as_str() {
-            "flaky" => {
-                let n = self.flaky.fetch_add(1, Ordering::SeqCst);
-                status.code = if n < 2 {
-                    StatusCode::ModelBusyPleaseRetry as i32
-                } else {
-                    StatusCode::Success as i32
-                };
-                reply(status)
-            }
-            "inbody" => reply(status),
-            "stop" => {
-                let mut error = tonic::Status::from(&status);
-                error
-                    .metadata_mut()
-                    .insert("grpc-retry-pushback-ms", "-1".parse().unwrap());
-                Err(error)
-            }
-            _ if Code::new(status.code).is_failure() => Err(tonic::Status::from(&status)),
-            _ => reply(status),
-        }
-    }
-}
-
-/// A meter provider reading into an in-memory exporter.
-fn metrics() -> (SdkMeterProvider, InMemoryMetricExporter) {
-    let exporter = InMemoryMetricExporter::default();
-    let provider = SdkMeterProvider::builder()
-        .with_reader(PeriodicReader::builder(exporter.clone()).build())
-        .build();
-    (provider, exporter)
-}
+mod common;
+use common::telemetry::{attrs, channel, fast, metrics, raise, serve, settle, Handler};
 
 /// Every data point: (instrument, its attributes) → (count or sum, sum of a histogram).
 type Points = BTreeMap<(String, BTreeMap<String, String>), (u64, f64)>;
@@ -126,50 +74,11 @@ fn collect(provider: &SdkMeterProvider, exporter: &InMemoryMetricExporter) -> Po
     points
 }
 
-fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
 /// The count (or counter value) of one data point; 0 when absent.
 fn count(points: &Points, name: &str, pairs: &[(&str, &str)]) -> u64 {
     points
         .get(&(name.to_owned(), attrs(pairs)))
         .map_or(0, |p| p.0)
-}
-
-async fn serve(telemetry: Telemetry) -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        Server::builder()
-            .layer(StatusLayer::new().telemetry(telemetry))
-            .add_service(StatusTesterServer::new(Handler::default()))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
-    addr
-}
-
-async fn channel(addr: std::net::SocketAddr) -> Channel {
-    Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
-}
-
-fn raise(key: &str, code: i32) -> RaiseRequest {
-    RaiseRequest {
-        key: key.into(),
-        status: Some(Status {
-            code,
-            req_id: "req-9".into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
 }
 
 const RAISE: &str = "clarifai.status.testing.v1.StatusTester/Raise";
@@ -279,13 +188,6 @@ async fn client_method(client: &mut StatusTesterClient<Channel>) -> String {
         .await
         .unwrap();
     RAISE.to_owned()
-}
-
-fn fast(policy: Policy) -> Policy {
-    policy.backoff(Backoff::new(
-        Duration::from_millis(1),
-        Duration::from_millis(2),
-    ))
 }
 
 #[tokio::test]
@@ -577,18 +479,6 @@ async fn stream(
             Err(status) => return (messages, Err(status)),
         }
     }
-}
-
-/// Waits (yielding to the server's tasks) until `done` holds; a bounded number of turns, no
-/// timing.
-async fn settle(mut done: impl FnMut() -> bool) {
-    for _ in 0..1000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    assert!(done(), "what was recorded never came");
 }
 
 #[tokio::test]

@@ -22,3 +22,6 @@ pub(crate) mod peer;
 
 #[cfg(feature = "server")]
 pub(crate) mod hostile;
+
+#[cfg(all(feature = "server", feature = "retry", feature = "telemetry"))]
+pub(crate) mod telemetry;
