@@ -45,7 +45,7 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tower::{Layer, Service};
 
 mod common;
-use common::{median, Samples};
+use common::{median, Answer, Samples};
 
 /// Paired in-process benchmark: calls per chunk, alternating bare and layered.
 const CHUNK: u64 = 256;
@@ -201,35 +201,6 @@ fn success_message() -> Bytes {
     }
     .encode_to_vec()
     .into()
-}
-
-/// One data frame, then `grpc-status: 0` trailers: a unary answer as a server sends it.
-struct Answer {
-    data: Option<Bytes>,
-    trailers: Option<http::HeaderMap>,
-}
-
-impl http_body::Body for Answer {
-    type Data = Bytes;
-    type Error = tonic::Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, tonic::Status>>> {
-        if let Some(data) = self.data.take() {
-            return Poll::Ready(Some(Ok(http_body::Frame::data(data))));
-        }
-        Poll::Ready(
-            self.trailers
-                .take()
-                .map(|t| Ok(http_body::Frame::trailers(t))),
-        )
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.data.is_none() && self.trailers.is_none()
-    }
 }
 
 /// The in-process server answering the Clarifai way: drains the request, answers one framed

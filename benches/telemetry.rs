@@ -27,7 +27,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::hint::black_box;
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -51,7 +51,7 @@ use tonic::body::Body;
 use tower::{Layer, Service};
 
 mod common;
-use common::{median, Samples};
+use common::{median, Answer, Samples};
 
 /// Paired in-process benchmark: calls per chunk, alternating off and on.
 const CHUNK: u64 = 256;
@@ -89,35 +89,6 @@ fn message() -> Bytes {
     framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
     framed.extend_from_slice(&message);
     Bytes::from(framed)
-}
-
-/// One data frame, then `grpc-status: 0` trailers: a unary answer as a server sends it.
-struct Answer {
-    data: Option<Bytes>,
-    trailers: Option<http::HeaderMap>,
-}
-
-impl http_body::Body for Answer {
-    type Data = Bytes;
-    type Error = tonic::Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, tonic::Status>>> {
-        if let Some(data) = self.data.take() {
-            return Poll::Ready(Some(Ok(http_body::Frame::data(data))));
-        }
-        Poll::Ready(
-            self.trailers
-                .take()
-                .map(|t| Ok(http_body::Frame::trailers(t))),
-        )
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.data.is_none() && self.trailers.is_none()
-    }
 }
 
 /// The in-process handler: drains the request body and answers one message and OK trailers.

@@ -129,3 +129,32 @@ where
         std::process::exit(1);
     }
 }
+
+/// One data frame, then `grpc-status: 0` trailers: a unary answer as a server sends it.
+pub(crate) struct Answer {
+    pub(crate) data: Option<bytes::Bytes>,
+    pub(crate) trailers: Option<http::HeaderMap>,
+}
+
+impl http_body::Body for Answer {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, tonic::Status>>> {
+        if let Some(data) = self.data.take() {
+            return std::task::Poll::Ready(Some(Ok(http_body::Frame::data(data))));
+        }
+        std::task::Poll::Ready(
+            self.trailers
+                .take()
+                .map(|t| Ok(http_body::Frame::trailers(t))),
+        )
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none() && self.trailers.is_none()
+    }
+}
