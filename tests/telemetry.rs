@@ -780,3 +780,67 @@ async fn the_retry_delay_recorded_is_the_pushback_the_server_asked_for() {
         Some(&(1, 1.5))
     );
 }
+
+/// `retry::poll` records each poll as a call of `retry::call` (it knows no method: `_OTHER`),
+/// with the in-progress and final Clarifai codes, under the paused clock.
+#[tokio::test(start_paused = true)]
+async fn poll_records_each_poll_with_its_in_body_code() {
+    use clarifai_status::retry::PollPolicy;
+
+    let (provider, exporter) = metrics();
+    let telemetry = Telemetry::new(&provider.meter("client"));
+    let polling = PollPolicy::new()
+        .interval(Backoff::new(
+            Duration::from_millis(100),
+            Duration::from_millis(100),
+        ))
+        .retry(Policy::new().telemetry(telemetry));
+    let mut polls = 0;
+    let response = clarifai_status::retry::poll(&polling, || {
+        polls += 1;
+        let code = if polls < 3 {
+            StatusCode::ModelTraining
+        } else {
+            StatusCode::ModelTrained
+        };
+        let body = BaseResponse {
+            status: Some(Status {
+                code: code as i32,
+                ..Default::default()
+            }),
+        };
+        async move { Ok(tonic::Response::new(body)) }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        response.get_ref().status.as_ref().unwrap().code,
+        StatusCode::ModelTrained as i32
+    );
+    let points = collect(&provider, &exporter);
+    let call = |code: StatusCode| {
+        let number = (code as i32).to_string();
+        count(
+            &points,
+            "rpc.client.call.duration",
+            &[
+                ("rpc.system.name", "grpc"),
+                ("rpc.method", "_OTHER"),
+                ("rpc.response.status_code", "OK"),
+                ("clarifai.status.code", number.as_str()),
+                ("clarifai.status.name", code.name()),
+            ],
+        )
+    };
+    assert_eq!(call(StatusCode::ModelTraining), 2, "{points:#?}");
+    assert_eq!(call(StatusCode::ModelTrained), 1, "{points:#?}");
+    assert_eq!(
+        count(
+            &points,
+            "grpc.client.attempt.started",
+            &[("grpc.method", "_OTHER")]
+        ),
+        3,
+        "{points:#?}"
+    );
+}
