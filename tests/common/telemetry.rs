@@ -121,7 +121,9 @@ pub(crate) fn fast(policy: Policy) -> Policy {
 /// Waits (yielding to the server's tasks) until `done` holds; a bounded number of turns, no
 /// timing.
 pub(crate) async fn settle(mut done: impl FnMut() -> bool) {
-    for _ in 0..1000 {
+    // A hang guard, not a measure: what the server records when its body ends may come after the
+    // client has its answer; on a loaded machine that can take a while, so wait up to 60 s.
+    for _ in 0..60_000 {
         if done() {
             return;
         }
