@@ -844,3 +844,54 @@ async fn poll_records_each_poll_with_its_in_body_code() {
         "{points:#?}"
     );
 }
+
+/// Paths the service does not have never use up the cap: after more unknown paths than
+/// `MAX_METHODS`, every one under `_OTHER`, a method of the service is still recorded as itself.
+#[tokio::test]
+async fn unknown_paths_do_not_use_up_the_methods_cap() {
+    use clarifai_status::telemetry::MAX_METHODS;
+
+    let (provider, exporter) = metrics();
+    let telemetry = Telemetry::new(&provider.meter("server"));
+    let addr = serve(telemetry.clone()).await;
+    let mut grpc = tonic::client::Grpc::new(channel(addr).await);
+    let flood = MAX_METHODS + 8;
+    for n in 0..flood {
+        grpc.ready().await.unwrap();
+        let codec = tonic_prost::ProstCodec::<RaiseRequest, RaiseResponse>::default();
+        let error = grpc
+            .unary(
+                tonic::Request::new(raise("x", 10000)),
+                format!("/no.Such/Method{n}").parse().unwrap(),
+                codec,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), tonic::Code::Unimplemented);
+    }
+    let mut client = StatusTesterClient::new(channel(addr).await);
+    let method = client_method(&mut client).await;
+    assert_eq!(telemetry.method_value(&format!("/{method}")), method);
+
+    let points = collect(&provider, &exporter);
+    let d = "rpc.server.call.duration";
+    let ok = [
+        ("rpc.system.name", "grpc"),
+        ("rpc.method", method.as_str()),
+        ("rpc.response.status_code", "OK"),
+        ("clarifai.status.code", "10000"),
+        ("clarifai.status.name", "SUCCESS"),
+    ];
+    assert_eq!(count(&points, d, &ok), 1, "{points:#?}");
+    let other: u64 = points
+        .iter()
+        .filter(|((name, a), _)| name == d && a["rpc.method"] == "_OTHER")
+        .map(|(_, p)| p.0)
+        .sum();
+    assert_eq!(other, flood as u64);
+    assert_eq!(
+        points.keys().filter(|(name, _)| name == d).count(),
+        2,
+        "one series for the flood, one for the method"
+    );
+}

@@ -52,7 +52,7 @@ impl Tap {
             target: "clarifai_status",
             "rpc.server.call",
             "rpc.system.name" = "grpc",
-            "rpc.method" = %telemetry.method(path.path()).value().as_str(),
+            "rpc.method" = telemetry.method_text(path.path()),
             "rpc.response.status_code" = tracing::field::Empty,
             "clarifai.status.code" = tracing::field::Empty,
             "clarifai.status.name" = tracing::field::Empty,
@@ -79,13 +79,7 @@ impl Tap {
     /// The method value for the `grpc error` event.
     pub(crate) fn method(&self) -> Option<String> {
         let call = self.call.as_ref()?;
-        Some(
-            call.telemetry
-                .method(call.path.path())
-                .value()
-                .as_str()
-                .into_owned(),
-        )
+        Some(call.telemetry.method_text(call.path.path()))
     }
 
     /// The request id of a gRPC error (its Clarifai `ErrorInfo`'s `req_id`), in the span only

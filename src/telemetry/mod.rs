@@ -71,8 +71,8 @@
 //!     services' methods on a server that faces the internet: then nothing a client sends makes
 //!     a new value);
 //!   - without a list, the server answered `UNIMPLEMENTED` without a Clarifai code (how tonic's
-//!     router answers a path it does not serve), before [`MAX_METHODS`] distinct methods were
-//!     seen;
+//!     router answers a path it does not serve); such a path is never admitted among the methods
+//!     seen, so a peer sending paths the service does not have cannot use up [`MAX_METHODS`];
 //!   - the path is not `/<service>/<method>` of letters, digits, `_` and `.`, or longer than 256
 //!     bytes;
 //!   - [`MAX_METHODS`] distinct methods were already recorded by this [`Telemetry`].
@@ -279,6 +279,7 @@ fn next_id() -> u64 {
 /// ever: a method once recorded as itself stays so (nothing is removed, a list never changes).
 /// Only methods recorded as themselves are cached, found by their own path: a path that is not
 /// one of them never matches.
+#[cfg(any(feature = "server", feature = "retry"))]
 mod recent {
     use std::cell::RefCell;
     use std::sync::Arc;
@@ -338,6 +339,7 @@ const MAX_SETS: usize = 64;
 /// once (a recording then builds no `KeyValue`, clones no `Arc` and frees nothing).
 pub(crate) struct Method {
     /// The path without its leading `/` (`value`'s text), for the per-thread cache's compare.
+    #[cfg_attr(not(any(feature = "server", feature = "retry")), allow(dead_code))]
     path: Option<Arc<str>>,
     value: Value,
     /// `grpc.method` alone (`grpc.client.attempt.started`).
@@ -612,11 +614,36 @@ impl Telemetry {
     /// assert_eq!(telemetry.method_value("/not a method"), "_OTHER");
     /// ```
     pub fn method_value(&self, path: &str) -> String {
-        self.method(path).value().as_str().into_owned()
+        self.method_text(path)
+    }
+
+    /// The method's value for a span, an event or [`method_value`](Telemetry::method_value),
+    /// without admitting the path among the methods seen: a request's path is admitted only when
+    /// its call is recorded as itself (not an `UNIMPLEMENTED` without a Clarifai code), so paths
+    /// the service does not have never use up [`MAX_METHODS`].
+    pub(crate) fn method_text(&self, path: &str) -> String {
+        let methods = &self.inner.methods;
+        if let Some(listed) = &methods.listed {
+            return listed
+                .get(path)
+                .unwrap_or(&methods.other)
+                .value()
+                .as_str()
+                .into_owned();
+        }
+        let seen = read(&methods.seen);
+        if let Some(method) = seen.get(path) {
+            return method.value().as_str().into_owned();
+        }
+        match path.strip_prefix('/') {
+            Some(rest) if well_formed(path) && seen.len() < MAX_METHODS => rest.to_owned(),
+            _ => OTHER_METHOD.to_owned(),
+        }
     }
 
     /// The method a path is recorded as; only a well-formed path, known or within the cap, is
     /// recorded as itself.
+    #[cfg(any(feature = "server", feature = "retry"))]
     pub(crate) fn method(&self, path: &str) -> Arc<Method> {
         let id = self.inner.id;
         if let Some(method) = recent::get(id, path) {
@@ -627,6 +654,7 @@ impl Telemetry {
         method
     }
 
+    #[cfg(any(feature = "server", feature = "retry"))]
     fn look_up(&self, path: &str) -> Arc<Method> {
         let methods = &self.inner.methods;
         if let Some(listed) = &methods.listed {
