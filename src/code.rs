@@ -197,7 +197,7 @@ impl Code {
     /// ```
     #[inline]
     pub fn is_known(self) -> bool {
-        self.known().is_some()
+        table::position_of_number(self.0).is_some()
     }
 
     /// The printed name; [`Code::UNKNOWN_NAME`] for an unknown number.
