@@ -63,6 +63,21 @@ pub(crate) fn median(samples: &[f64]) -> f64 {
     }
 }
 
+/// A distribution-free 95 % confidence interval of the median of `samples` (independent draws):
+/// the order statistics at ranks n/2 -/+ 1.96 sqrt(n)/2.
+pub(crate) fn median_interval(samples: &[f64]) -> (f64, f64) {
+    let mut s = samples.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let half = 0.98 * (n as f64).sqrt();
+    let lo = ((n as f64 / 2.0 - half).floor().max(0.0) as usize).min(n - 1);
+    let hi = ((n as f64 / 2.0 + half).ceil() as usize).min(n - 1);
+    (s[lo], s[hi])
+}
+
 /// Whether criterion's command line asks for the loopback comparison: no benchmark filter, or
 /// one that `loopback` matches; never when listing or profiling.
 pub(crate) fn loopback_wanted(args: &[String]) -> bool {
@@ -105,6 +120,27 @@ where
     Fut: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
+    run_loopback_on(Runtime::TwoWorkers, full, loopback);
+}
+
+/// The tokio runtime a loopback comparison runs on.
+#[allow(dead_code)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Runtime {
+    /// Two worker threads (the machine's two cores): servers and clients as services run them.
+    TwoWorkers,
+    /// One thread for servers and clients: a call never waits for a sleeping core to wake, so the
+    /// time per call is the work done, and a few percent of it can be resolved.
+    CurrentThread,
+}
+
+/// [`run_loopback`] on the given runtime.
+pub(crate) fn run_loopback_on<F, Fut, E>(runtime: Runtime, full: (usize, usize), loopback: F)
+where
+    F: FnOnce(usize, usize) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
     let args: Vec<String> = std::env::args().collect();
     if !loopback_wanted(&args) {
         return;
@@ -114,10 +150,15 @@ where
     } else {
         (2, 10)
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build();
+    let runtime = match runtime {
+        Runtime::TwoWorkers => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build(),
+        Runtime::CurrentThread => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    };
     let result = match runtime {
         Ok(runtime) => runtime
             .block_on(loopback(rounds, calls))
