@@ -64,7 +64,7 @@
 //! | `serde` | `Serialize`/`Deserialize` for [`StatusCode`] and [`Code`] (a number out, a number or a name in) and [`Outcome`] (its name) |
 //! | `server` | the `server` module (tower layer, interceptors) |
 //! | `retry` | the `retry` module (tokio timers) |
-//! | `telemetry` | the `telemetry` module: Clarifai codes in OpenTelemetry metrics (its API only) and `tracing` spans, recorded by the server layers and the retries, and a tower-http `TraceLayer` classifier |
+//! | `telemetry` | the `telemetry` module: Clarifai codes in OpenTelemetry 0.33 metrics (bound instruments; see the module docs for the SDK feature it turns on) and `tracing` spans, recorded by the server layers and the retries, and a tower-http `TraceLayer` classifier |
 //!
 //! # Examples
 //!

@@ -895,3 +895,123 @@ async fn unknown_paths_do_not_use_up_the_methods_cap() {
         "one series for the flood, one for the method"
     );
 }
+
+/// A client and a server, each with telemetry, for the tests below.
+async fn pair(
+    provider: &SdkMeterProvider,
+) -> StatusTesterClient<clarifai_status::retry::Retry<Channel>> {
+    let addr = serve(Telemetry::new(&provider.meter("server"))).await;
+    let telemetry = Telemetry::new(&provider.meter("client"));
+    let channel = tower::ServiceBuilder::new()
+        .layer(RetryLayer::new(
+            fast(Policy::new().no_budget()).telemetry(telemetry),
+        ))
+        .service(channel(addr).await);
+    StatusTesterClient::new(channel)
+}
+
+/// The counts of one outcome, at the server, the client and its attempts.
+fn outcome_counts(points: &Points, code: Code) -> [u64; 3] {
+    let (number, name) = (code.number().to_string(), code.name());
+    let rpc = [
+        ("rpc.system.name", "grpc"),
+        ("rpc.method", RAISE),
+        ("rpc.response.status_code", "OK"),
+        ("clarifai.status.code", number.as_str()),
+        ("clarifai.status.name", name),
+    ];
+    let grpc = [
+        ("grpc.method", RAISE),
+        ("grpc.status", "OK"),
+        ("clarifai.status.code", number.as_str()),
+        ("clarifai.status.name", name),
+    ];
+    [
+        count(points, "rpc.server.call.duration", &rpc),
+        count(points, "rpc.client.call.duration", &rpc),
+        count(points, "grpc.client.attempt.duration", &grpc),
+    ]
+}
+
+/// A method's first outcomes are recorded through instruments bound to their attribute sets
+/// (made once, kept with the method); past them, each recording makes its set. Both must count
+/// every call, under the same series as any other recording of that outcome.
+#[tokio::test]
+async fn outcomes_past_the_bound_ones_are_counted_the_same() {
+    let (provider, exporter) = metrics();
+    let mut client = pair(&provider).await;
+    // 80 known failure codes, none retried: more outcomes than a method keeps bound (64).
+    let codes = (10000..40000)
+        .map(Code::new)
+        .filter(|c| c.is_known() && c.is_failure() && !c.is_retryable())
+        .take(80)
+        .collect::<Vec<_>>();
+    assert_eq!(codes.len(), 80);
+    for round in 1..=2u64 {
+        for code in &codes {
+            let response = client.raise(raise("inbody", code.number())).await.unwrap();
+            assert_eq!(
+                response.get_ref().status.as_ref().unwrap().code,
+                code.number()
+            );
+        }
+        // The server records when the body ends, which may come after the client has its answer.
+        let mut points = Points::new();
+        settle(|| {
+            points = collect(&provider, &exporter);
+            codes
+                .iter()
+                .all(|code| outcome_counts(&points, *code)[0] == round)
+        })
+        .await;
+        for code in &codes {
+            assert_eq!(
+                outcome_counts(&points, *code),
+                [round; 3],
+                "{code:?} in round {round}"
+            );
+        }
+        assert_eq!(
+            count(
+                &points,
+                "grpc.client.attempt.started",
+                &[("grpc.method", RAISE)]
+            ),
+            80 * round
+        );
+    }
+}
+
+/// With delta temporality, each export has what was recorded since the one before: the series
+/// bound to an outcome keep counting after an export emptied them.
+#[tokio::test]
+async fn delta_exports_count_each_interval_through_bound_series() {
+    let exporter = opentelemetry_sdk::metrics::InMemoryMetricExporterBuilder::new()
+        .with_temporality(opentelemetry_sdk::metrics::Temporality::Delta)
+        .build();
+    let provider = SdkMeterProvider::builder()
+        .with_reader(opentelemetry_sdk::metrics::PeriodicReader::builder(exporter.clone()).build())
+        .build();
+    let mut client = pair(&provider).await;
+    let denied = Code::from(StatusCode::ConnKeyInvalid);
+    for calls in [3u64, 0, 2] {
+        for _ in 0..calls {
+            client
+                .raise(raise("inbody", denied.number()))
+                .await
+                .unwrap();
+        }
+        let mut points = Points::new();
+        let mut server = 0;
+        settle(|| {
+            let more = collect(&provider, &exporter);
+            server += outcome_counts(&more, denied)[0];
+            points.extend(more);
+            server >= calls
+        })
+        .await;
+        assert_eq!(server, calls);
+        let [_, client_calls, attempts] = outcome_counts(&points, denied);
+        assert_eq!([client_calls, attempts], [calls; 2]);
+    }
+}

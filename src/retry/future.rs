@@ -121,7 +121,10 @@ impl Tap {
     /// [`decided`](Tap::decided) for a response the layer read the first message of.
     fn decided_response(&mut self, decision: &Decision, response: &http::Response<Body>) {
         if self.is_on() && matches!(decision, Decision::Retry(_)) {
-            self.attempt_ended(super::recording::of_response(response));
+            let outcome = self
+                .take_read()
+                .unwrap_or_else(|| super::recording::of_response(response));
+            self.attempt_ended(outcome);
         }
     }
 
@@ -131,7 +134,11 @@ impl Tap {
         if !self.is_on() {
             return;
         }
-        let outcome = outcome(result);
+        let outcome = match result {
+            Ok(_) => self.take_read(),
+            Err(_) => None,
+        }
+        .unwrap_or_else(|| outcome(result));
         // A Clarifai error's request id: from the error tonic made, or the gRPC error the
         // response carries (Trailers-Only, as a channel passes it on). In the span only: not
         // read when no subscriber records it.
@@ -520,6 +527,10 @@ where
                     #[cfg(feature = "telemetry")]
                     let parts = {
                         let mut parts = parts;
+                        // The attempt's outcome, for the call's recording: OK (a response is peeked
+                        // only when its headers carry no error), and the in-body code the client
+                        // will decode, without reading the headers again.
+                        this.tap.read(peeked.map(crate::Code::new));
                         if let Some(code) = peeked {
                             parts
                                 .extensions

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use crate::grpc::{self, ClarifaiStatusExt as _};
 use crate::mapping::{grpc_code_from_http, grpc_code_name};
 use crate::response::HasStatus;
-use crate::telemetry::{code_attributes, code_number, InBodyCode, Method, Set, Telemetry};
+use crate::telemetry::{code_attributes, code_number, InBodyCode, Method, Seconds, Telemetry};
 use crate::Code;
 
 /// What a call or an attempt ended with: the gRPC code the client read, and the Clarifai code
@@ -21,7 +21,7 @@ pub(crate) type Outcome = (tonic::Code, Option<Code>);
 /// ends that attempt as `CANCELLED`.
 #[derive(Debug)]
 pub(crate) struct CallTap {
-    call: Option<Box<Call>>,
+    call: Option<Call>,
 }
 
 #[derive(Debug)]
@@ -34,6 +34,8 @@ struct Call {
     attempts: u64,
     delay: Duration,
     outcome: Outcome,
+    /// The outcome of the response the layer read the first message of, until used.
+    read: Option<Outcome>,
     span: tracing::Span,
 }
 
@@ -63,7 +65,7 @@ impl CallTap {
 
     fn with_span(telemetry: &Telemetry, method: Arc<Method>, span: tracing::Span) -> CallTap {
         CallTap {
-            call: Some(Box::new(Call {
+            call: Some(Call {
                 telemetry: telemetry.clone(),
                 method,
                 start: Instant::now(),
@@ -72,9 +74,23 @@ impl CallTap {
                 attempts: 0,
                 delay: Duration::ZERO,
                 outcome: (tonic::Code::Ok, None),
+                read: None,
                 span,
-            })),
+            }),
         }
+    }
+
+    /// The layer read the first message of the attempt's response (peeked only when its headers
+    /// carry no error): the attempt's outcome is `OK` with the code read, if any.
+    pub(crate) fn read(&mut self, code: Option<Code>) {
+        if let Some(call) = self.call.as_mut() {
+            call.read = Some((tonic::Code::Ok, code));
+        }
+    }
+
+    /// The outcome [`read`](CallTap::read) left, once.
+    pub(crate) fn take_read(&mut self) -> Option<Outcome> {
+        self.call.as_mut()?.read.take()
     }
 
     /// Whether the call is recorded.
@@ -109,10 +125,7 @@ impl CallTap {
         }
         call.attempt_start = Some(now);
         call.attempts += 1;
-        call.telemetry
-            .instruments()
-            .attempt_started
-            .add(1, call.method.started());
+        call.method.attempt_started(call.telemetry.instruments());
     }
 
     /// The attempt in flight ended with `outcome`.
@@ -120,18 +133,13 @@ impl CallTap {
         let Some(call) = self.call.as_mut() else {
             return;
         };
-        let Some(start) = call.attempt_start.take() else {
-            return;
-        };
-        let now = Instant::now();
-        call.last_end = Some(now);
-        call.outcome = outcome;
-        let elapsed = now.saturating_duration_since(start).as_secs_f64();
-        let duration = &call.telemetry.instruments().attempt_duration;
-        call.method
-            .with_set(Set::Grpc, outcome.0, outcome.1, |attributes| {
-                duration.record(elapsed, attributes);
-            });
+        if let Some(elapsed) = call.end_attempt(outcome) {
+            call.method.outcome(outcome.0, outcome.1).seconds(
+                call.telemetry.instruments(),
+                Seconds::Attempt,
+                elapsed,
+            );
+        }
     }
 
     /// The request id of the attempt's status, in the span only (bounded; never a metric
@@ -146,21 +154,14 @@ impl CallTap {
 
     /// The call ends with the attempt in flight, if any, ending with `outcome`.
     pub(crate) fn finish(&mut self, outcome: Outcome) {
-        // When the attempt in flight ends here, the call ends when it does (one clock read).
-        let mut end = None;
-        if self
-            .call
-            .as_ref()
-            .is_some_and(|c| c.attempt_start.is_some())
-        {
-            self.attempt_ended(outcome);
-            end = self.call.as_ref().and_then(|c| c.last_end);
-        } else if let Some(call) = self.call.as_mut() {
-            call.outcome = outcome;
-        }
-        let Some(call) = self.call.take() else {
+        let Some(mut call) = self.call.take() else {
             return;
         };
+        // When the attempt in flight ends here, the call ends when it does (one clock read).
+        let attempt = call.end_attempt(outcome);
+        if attempt.is_none() {
+            call.outcome = outcome;
+        }
         let (grpc_code, code) = call.outcome;
         if !call.span.is_disabled() {
             call.span
@@ -172,25 +173,33 @@ impl CallTap {
             }
         }
         let instruments = call.telemetry.instruments();
-        let elapsed = end
+        let elapsed = call
+            .last_end
+            .filter(|_| attempt.is_some())
             .unwrap_or_else(Instant::now)
             .saturating_duration_since(call.start)
             .as_secs_f64();
-        call.method
-            .with_set(Set::Rpc, grpc_code, code, |attributes| {
-                instruments.client_duration.record(elapsed, attributes);
-            });
-        if call.attempts > 1 {
-            call.method
-                .with_set(Set::Grpc, grpc_code, code, |attributes| {
-                    instruments
-                        .call_retries
-                        .record(call.attempts - 1, attributes);
-                    instruments
-                        .call_retry_delay
-                        .record(call.delay.as_secs_f64(), attributes);
-                });
+        // One lookup for everything the call's outcome records.
+        let recording = call.method.outcome(grpc_code, code);
+        if let Some(attempt) = attempt {
+            recording.seconds(instruments, Seconds::Attempt, attempt);
         }
+        recording.seconds(instruments, Seconds::ClientCall, elapsed);
+        if call.attempts > 1 {
+            recording.retries(instruments, call.attempts - 1);
+            recording.seconds(instruments, Seconds::RetryDelay, call.delay.as_secs_f64());
+        }
+    }
+}
+
+impl Call {
+    /// Ends the attempt in flight, if any, with `outcome`: its duration.
+    fn end_attempt(&mut self, outcome: Outcome) -> Option<f64> {
+        let start = self.attempt_start.take()?;
+        let now = Instant::now();
+        self.last_end = Some(now);
+        self.outcome = outcome;
+        Some(now.saturating_duration_since(start).as_secs_f64())
     }
 }
 

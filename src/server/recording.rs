@@ -5,7 +5,7 @@ use std::time::Instant;
 use super::status::Stamped;
 use crate::mapping::grpc_code_name;
 use crate::peek::{self, Peeked};
-use crate::telemetry::{code_number, Set, Telemetry};
+use crate::telemetry::{code_number, Seconds, Telemetry};
 use crate::Code;
 
 /// A request extension: the call's errors will be answered in-body by `ErrorToInBodyLayer`,
@@ -17,7 +17,7 @@ pub(crate) struct AnsweredInBody;
 /// response is dropped first: `CANCELLED`).
 #[derive(Debug)]
 pub(crate) struct Tap {
-    call: Option<Box<Call>>,
+    call: Option<Call>,
 }
 
 #[derive(Debug)]
@@ -59,7 +59,7 @@ impl Tap {
             "clarifai.request_id" = tracing::field::Empty,
         );
         Tap {
-            call: Some(Box::new(Call {
+            call: Some(Call {
                 telemetry: telemetry.clone(),
                 path,
                 start: Instant::now(),
@@ -67,7 +67,7 @@ impl Tap {
                 span,
                 first: None,
                 in_body: None,
-            })),
+            }),
         }
     }
 
@@ -207,10 +207,11 @@ impl Tap {
                 call.span.record("clarifai.status.name", code.name());
             }
         }
-        let duration = &call.telemetry.instruments().server_duration;
-        method.with_set(Set::Rpc, seen, code, |attributes| {
-            duration.record(elapsed, attributes);
-        });
+        method.outcome(seen, code).seconds(
+            call.telemetry.instruments(),
+            Seconds::ServerCall,
+            elapsed,
+        );
     }
 }
 

@@ -13,11 +13,33 @@
 //! The metrics are OpenTelemetry instruments made from a [`Meter`] you pass
 //! ([`Telemetry::new`]): the names below are OpenTelemetry's RPC semantic conventions and gRFC
 //! A66/A96's instruments, so they land beside the ones other services export under the same
-//! names. The crate depends on OpenTelemetry's API only (`opentelemetry`, feature `metrics`),
-//! never on its SDK: the application chooses the SDK and exporter (OTLP, Prometheus, in-memory).
-//! An explicit `Meter` rather than a global recorder (the `metrics` facade's way) lets two
-//! clients, or a test, keep their figures apart. Spans and events are `tracing`'s, as the rest of
-//! the crate's.
+//! names, through whatever exporter the application chose (OTLP, Prometheus, in-memory). An
+//! explicit `Meter` rather than a global recorder (the `metrics` facade's way) lets two clients,
+//! or a test, keep their figures apart. Spans and events are `tracing`'s, as the rest of the
+//! crate's.
+//!
+//! Each outcome of a method (its gRPC status and Clarifai code) is recorded through instruments
+//! *bound* to its attribute set (`Histogram::bind`, OpenTelemetry 0.33's bound instruments,
+//! behind its `experimental_metrics_bound_instruments` feature): the SDK resolves the set to its
+//! series once, and a recording is then an update of that series, with no hashing or comparing of
+//! attributes per call. That is what keeps the cost within the figures below. What it means for
+//! an application:
+//!
+//! - **OpenTelemetry 0.33.** The crate depends on `opentelemetry` 0.33 (`metrics` and the bound
+//!   instruments feature) and on `opentelemetry_sdk` 0.33 with the same feature. The crate's code
+//!   uses only the API; the SDK dependency is there to turn the feature on in the application's
+//!   SDK (Cargo unifies features), because an SDK without it answers `bind` with a no-op and every
+//!   recording would be lost without a word. An SDK other than `opentelemetry_sdk` must implement
+//!   `SyncInstrument::bind` for the same reason.
+//! - **The experimental feature** can change in a later OpenTelemetry release; the crate follows
+//!   it (a 0.x release, in `CHANGELOG.md`).
+//! - **Cardinality limit.** A series is bound the first time its outcome is recorded, and kept as
+//!   long as the `Telemetry`. If the SDK's cardinality limit (2000 series per instrument by
+//!   default) is already reached then, that outcome stays in the SDK's overflow series
+//!   (`otel.metric.overflow=true`) for the `Telemetry`'s life. The labels are bounded (below), so
+//!   a service reaches the limit only with more methods × outcomes than it allows.
+//! - **Delta temporality** works as with unbound instruments: a bound series is not evicted at an
+//!   export, and each export has what was recorded since the one before.
 //!
 //! # Where it is recorded
 //!
@@ -175,9 +197,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
-use opentelemetry::metrics::{Counter, Histogram, Meter};
+use opentelemetry::metrics::{BoundCounter, BoundHistogram, Counter, Histogram, Meter};
 use opentelemetry::{KeyValue, Value};
 
 use crate::Code;
@@ -331,34 +353,70 @@ struct Methods {
     other: Arc<Method>,
 }
 
-/// The most attribute sets a [`Method`] keeps made; an outcome past them has its set made for
-/// each recording (recorded the same, at the cost of building it).
-const MAX_SETS: usize = 64;
+/// The most series a [`Method`] keeps bound; an outcome past them is recorded with its attribute
+/// set made for each recording (recorded the same, at the cost of building it and of the SDK
+/// looking it up).
+const MAX_SETS: usize = 1 << SLOT_BITS;
+const SLOT_BITS: u32 = 6;
 
-/// A method as recorded: its attribute value, and the attribute sets of its outcomes, each made
-/// once (a recording then builds no `KeyValue`, clones no `Arc` and frees nothing).
+/// A method as recorded: its attribute value, and the series of its outcomes, each bound once (a
+/// recording then builds no `KeyValue`, and the SDK neither hashes nor compares an attribute set).
 pub(crate) struct Method {
     /// The path without its leading `/` (`value`'s text), for the per-thread cache's compare.
     #[cfg_attr(not(any(feature = "server", feature = "retry")), allow(dead_code))]
     path: Option<Arc<str>>,
     value: Value,
-    /// `grpc.method` alone (`grpc.client.attempt.started`).
+    /// `grpc.client.attempt.started` bound to `grpc.method` alone, once an attempt is recorded.
     #[cfg_attr(not(feature = "retry"), allow(dead_code))]
-    started: [KeyValue; 1],
-    sets: RwLock<HashMap<u64, Box<[KeyValue]>, BuildSetHasher>>,
+    started: OnceLock<BoundCounter<u64>>,
+    /// The outcomes' series, by open addressing (see [`Method::outcome`]).
+    sets: Box<[OnceLock<Box<Series>>; MAX_SETS]>,
 }
 
-/// Which attribute set of an outcome.
-#[cfg_attr(not(any(feature = "server", feature = "retry")), allow(dead_code))]
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Set {
+/// One outcome's two attribute sets, and the instruments bound to them, each bound when first
+/// recorded into (so an instrument never recorded into has no series: a server exports no client
+/// figures).
+pub(crate) struct Series {
+    /// The outcome's key (see [`Method::outcome`]).
+    key: u64,
     /// `rpc.system.name`, `rpc.method`, `rpc.response.status_code`, and the code's two
     /// (`rpc.server.call.duration`, `rpc.client.call.duration`).
-    Rpc,
+    rpc: Box<[KeyValue]>,
     /// `grpc.method`, `grpc.status`, and the code's two (`grpc.client.attempt.duration`,
     /// `grpc.client.call.retries`, `grpc.client.call.retry_delay`).
+    grpc: Box<[KeyValue]>,
+    /// By [`Seconds`].
+    seconds: [OnceLock<BoundHistogram<f64>>; 4],
+    retries: OnceLock<BoundHistogram<u64>>,
+}
+
+/// An outcome to record, with its series bound, or (past [`MAX_SETS`]) its attribute sets made
+/// for this recording.
+#[cfg_attr(not(any(feature = "server", feature = "retry")), allow(dead_code))]
+pub(crate) enum Recording<'a> {
+    Bound(&'a Series),
+    Made {
+        rpc: Box<[KeyValue]>,
+        grpc: Box<[KeyValue]>,
+    },
+}
+
+/// A duration histogram a [`Method`] records into.
+#[cfg_attr(not(any(feature = "server", feature = "retry")), allow(dead_code))]
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Seconds {
+    /// `rpc.server.call.duration`.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    ServerCall,
+    /// `rpc.client.call.duration`.
     #[cfg_attr(not(feature = "retry"), allow(dead_code))]
-    Grpc,
+    ClientCall,
+    /// `grpc.client.attempt.duration`.
+    #[cfg_attr(not(feature = "retry"), allow(dead_code))]
+    Attempt,
+    /// `grpc.client.call.retry_delay`.
+    #[cfg_attr(not(feature = "retry"), allow(dead_code))]
+    RetryDelay,
 }
 
 impl fmt::Debug for Method {
@@ -383,9 +441,9 @@ impl Method {
     fn with(path: Option<Arc<str>>, value: Value) -> Method {
         Method {
             path,
-            started: [KeyValue::new(GRPC_METHOD, value.clone())],
             value,
-            sets: RwLock::new(HashMap::default()),
+            started: OnceLock::new(),
+            sets: Box::new([const { OnceLock::new() }; MAX_SETS]),
         }
     }
 
@@ -394,91 +452,142 @@ impl Method {
         &self.value
     }
 
-    /// `grpc.method` alone.
+    /// Counts an attempt started (`grpc.client.attempt.started`).
     #[cfg_attr(not(feature = "retry"), allow(dead_code))]
-    pub(crate) fn started(&self) -> &[KeyValue] {
-        &self.started
+    pub(crate) fn attempt_started(&self, instruments: &Inner) {
+        self.started
+            .get_or_init(|| {
+                instruments
+                    .attempt_started
+                    .bind(&[KeyValue::new(GRPC_METHOD, self.value.clone())])
+            })
+            .add(1);
     }
 
-    /// Calls `record` with the attribute set of `set` for an outcome: the gRPC status the peer
-    /// sees, and the Clarifai code read, if any. Made once per outcome (up to [`MAX_SETS`]).
-    pub(crate) fn with_set<R>(
-        &self,
-        set: Set,
-        grpc: tonic::Code,
-        code: Option<Code>,
-        record: impl FnOnce(&[KeyValue]) -> R,
-    ) -> R {
-        let number = code.map(code_number);
-        // Bounded: the set (1 bit), the gRPC code (17), the code's number (the table's, or -1).
-        let key = (matches!(set, Set::Grpc) as u64) << 40
-            | (grpc as u64 & 0x1f) << 34
-            | (number.is_some() as u64) << 33
-            | number.map_or(0, |n| n as u32 as u64);
-        {
-            let sets = self.sets.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(attributes) = sets.get(&key) {
-                return record(attributes);
+    /// The recording of an outcome: the gRPC status the peer sees, and the Clarifai code read, if
+    /// any. Its series is made and kept on first use (up to [`MAX_SETS`] per method).
+    ///
+    /// The series sit in a fixed table of [`MAX_SETS`] slots, found by open addressing from a
+    /// hash of the outcome: a slot, once filled, is never emptied or changed, so a recording
+    /// finds its series with plain loads (no lock, no write to memory other threads read).
+    pub(crate) fn outcome(&self, grpc: tonic::Code, code: Option<Code>) -> Recording<'_> {
+        // First by the number as read: a code the method has recorded before is found without
+        // asking the table whether it knows the number.
+        let read = series_key(grpc, code.map(|c| i64::from(c.number())));
+        if let Some(series) = self.find(read) {
+            return Recording::Bound(series);
+        }
+        // New to the method, or a number the table does not know: kept under `UNKNOWN_CODE`'s
+        // key, so unknown numbers share one series.
+        let key = series_key(grpc, code.map(code_number));
+        let first = slot_of(key);
+        for i in 0..MAX_SETS {
+            let slot = &self.sets[(first + i) % MAX_SETS];
+            // Empty: claim it (if another thread fills it first, with this outcome or another,
+            // the slot holds theirs).
+            let series = slot.get_or_init(|| {
+                let (rpc, grpc) = self.make(grpc, code);
+                Box::new(Series {
+                    key,
+                    rpc,
+                    grpc,
+                    seconds: [const { OnceLock::new() }; 4],
+                    retries: OnceLock::new(),
+                })
+            });
+            if series.key == key {
+                return Recording::Bound(series);
             }
         }
-        let attributes = self.make(set, grpc, code);
-        let mut sets = self.sets.write().unwrap_or_else(|e| e.into_inner());
-        if sets.len() < MAX_SETS {
-            let attributes = sets.entry(key).or_insert(attributes);
-            return record(attributes);
-        }
-        drop(sets);
-        record(&attributes)
+        let (rpc, grpc) = self.make(grpc, code);
+        Recording::Made { rpc, grpc }
     }
 
-    fn make(&self, set: Set, grpc: tonic::Code, code: Option<Code>) -> Box<[KeyValue]> {
+    /// The series of `key`, if a slot holds it: probed from its first slot to the first empty
+    /// one (slots are filled in that order and never emptied).
+    fn find(&self, key: u64) -> Option<&Series> {
+        let first = slot_of(key);
+        for i in 0..MAX_SETS {
+            let series = self.sets[(first + i) % MAX_SETS].get()?;
+            if series.key == key {
+                return Some(series);
+            }
+        }
+        None
+    }
+
+    /// The outcome's `rpc.*` and `grpc.*` attribute sets.
+    fn make(&self, grpc: tonic::Code, code: Option<Code>) -> (Box<[KeyValue]>, Box<[KeyValue]>) {
         let status = crate::mapping::grpc_code_name(grpc);
-        let mut attributes = match set {
-            Set::Rpc => vec![
-                KeyValue::new(RPC_SYSTEM, "grpc"),
-                KeyValue::new(RPC_METHOD, self.value.clone()),
-                KeyValue::new(RPC_STATUS, status),
-            ],
-            Set::Grpc => vec![
-                KeyValue::new(GRPC_METHOD, self.value.clone()),
-                KeyValue::new(GRPC_STATUS, status),
-            ],
-        };
+        let mut rpc = vec![
+            KeyValue::new(RPC_SYSTEM, "grpc"),
+            KeyValue::new(RPC_METHOD, self.value.clone()),
+            KeyValue::new(RPC_STATUS, status),
+        ];
+        let mut grpc = vec![
+            KeyValue::new(GRPC_METHOD, self.value.clone()),
+            KeyValue::new(GRPC_STATUS, status),
+        ];
         if let Some(code) = code {
-            attributes.extend(code_attributes(code));
+            rpc.extend(code_attributes(code));
+            grpc.extend(code_attributes(code));
         }
-        attributes.into_boxed_slice()
+        (rpc.into_boxed_slice(), grpc.into_boxed_slice())
     }
 }
 
-/// The hasher of a [`Method`]'s sets: their keys are small bounded integers made by the crate,
-/// not a peer's bytes, so one multiplication spreads them well enough.
-#[derive(Default, Clone, Copy)]
-struct BuildSetHasher;
+#[cfg_attr(not(any(feature = "server", feature = "retry")), allow(dead_code))]
+impl Recording<'_> {
+    /// Records `seconds` into `histogram`.
+    pub(crate) fn seconds(&self, instruments: &Inner, histogram: Seconds, seconds: f64) {
+        let unbound = match histogram {
+            Seconds::ServerCall => &instruments.server_duration,
+            Seconds::ClientCall => &instruments.client_duration,
+            Seconds::Attempt => &instruments.attempt_duration,
+            Seconds::RetryDelay => &instruments.call_retry_delay,
+        };
+        match self {
+            Recording::Bound(series) => {
+                let attributes = match histogram {
+                    Seconds::ServerCall | Seconds::ClientCall => &series.rpc,
+                    Seconds::Attempt | Seconds::RetryDelay => &series.grpc,
+                };
+                series.seconds[histogram as usize]
+                    .get_or_init(|| unbound.bind(attributes))
+                    .record(seconds)
+            }
+            Recording::Made { rpc, grpc } => match histogram {
+                Seconds::ServerCall | Seconds::ClientCall => unbound.record(seconds, rpc),
+                Seconds::Attempt | Seconds::RetryDelay => unbound.record(seconds, grpc),
+            },
+        }
+    }
 
-#[derive(Default)]
-struct SetHasher(u64);
-
-impl std::hash::BuildHasher for BuildSetHasher {
-    type Hasher = SetHasher;
-    fn build_hasher(&self) -> SetHasher {
-        SetHasher(0)
+    /// Records a call's retries (`grpc.client.call.retries`).
+    #[cfg_attr(not(feature = "retry"), allow(dead_code))]
+    pub(crate) fn retries(&self, instruments: &Inner, retries: u64) {
+        let unbound = &instruments.call_retries;
+        match self {
+            Recording::Bound(series) => series
+                .retries
+                .get_or_init(|| unbound.bind(&series.grpc))
+                .record(retries),
+            Recording::Made { grpc, .. } => unbound.record(retries, grpc),
+        }
     }
 }
 
-impl std::hash::Hasher for SetHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.0 ^= self.0 >> 29;
-    }
+/// The key of an outcome's series: bounded when `number` is (the table's numbers, or
+/// [`UNKNOWN_CODE`]): the gRPC code (17 values), the number or none.
+fn series_key(grpc: tonic::Code, number: Option<i64>) -> u64 {
+    (grpc as u64 & 0x1f) << 34
+        | (number.is_some() as u64) << 33
+        | number.map_or(0, |n| n as u32 as u64)
+}
+
+/// The slot a key is looked for first: the top bits of a multiplicative hash.
+fn slot_of(key: u64) -> usize {
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SLOT_BITS)) as usize
 }
 
 impl fmt::Debug for Telemetry {
