@@ -193,14 +193,7 @@ async fn client_method(client: &mut StatusTesterClient<Channel>) -> String {
 #[tokio::test]
 async fn the_client_records_calls_attempts_retries_and_delays() {
     let (provider, exporter) = metrics();
-    let addr = serve(Telemetry::new(&provider.meter("server"))).await;
-    let telemetry = Telemetry::new(&provider.meter("client"));
-    let channel = tower::ServiceBuilder::new()
-        .layer(RetryLayer::new(
-            fast(Policy::new().no_budget()).telemetry(telemetry),
-        ))
-        .service(channel(addr).await);
-    let mut client = StatusTesterClient::new(channel);
+    let mut client = pair(&provider).await;
     // Busy in-body twice, then answered: three attempts, two retries.
     let response = client.raise(raise("flaky", 0)).await.unwrap();
     assert_eq!(response.get_ref().status.as_ref().unwrap().code, 10000);
@@ -896,7 +889,7 @@ async fn unknown_paths_do_not_use_up_the_methods_cap() {
     );
 }
 
-/// A client and a server, each with telemetry, for the tests below.
+/// A server and a retrying client (no budget, fast backoff), each with its own telemetry.
 async fn pair(
     provider: &SdkMeterProvider,
 ) -> StatusTesterClient<clarifai_status::retry::Retry<Channel>> {
