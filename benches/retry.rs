@@ -45,7 +45,7 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tower::{Layer, Service};
 
 mod common;
-use common::{median, Answer, Samples};
+use common::{median, Samples};
 
 /// Paired in-process benchmark: calls per chunk, alternating bare and layered.
 const CHUNK: u64 = 256;
@@ -207,29 +207,7 @@ fn success_message() -> Bytes {
 /// status-only message and OK trailers.
 fn clarifai_server(
 ) -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone {
-    let message = success_message();
-    let mut framed = Vec::with_capacity(5 + message.len());
-    framed.push(0);
-    framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
-    framed.extend_from_slice(&message);
-    let framed = Bytes::from(framed);
-    let mut trailers = http::HeaderMap::new();
-    trailers.insert("grpc-status", HeaderValue::from_static("0"));
-    tower::service_fn(move |request: Request<Body>| {
-        let mut cx = Context::from_waker(Waker::noop());
-        let mut body = pin!(request.into_body());
-        while let Poll::Ready(Some(frame)) = body.as_mut().poll_frame(&mut cx) {
-            black_box(&frame);
-        }
-        let mut response = Response::new(Body::new(Answer {
-            data: Some(framed.clone()),
-            trailers: Some(trailers.clone()),
-        }));
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-        std::future::ready(Ok(response))
-    })
+    common::answering(common::frame(&success_message()))
 }
 
 /// One call, its response body read to the end, as tonic's client reads it.

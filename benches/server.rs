@@ -29,15 +29,15 @@ use clarifai_status::pb;
 use clarifai_status::server::status::StatusLayer;
 use clarifai_status::StatusCode;
 use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
-use clarifai_status_testing::pb::status_tester_server::{StatusTester, StatusTesterServer};
-use clarifai_status_testing::pb::{RaiseRequest, RaiseResponse};
+use clarifai_status_testing::pb::status_tester_server::StatusTesterServer;
+use clarifai_status_testing::pb::RaiseRequest;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body::{Body, Frame};
 use tower::{Layer, Service};
 
 mod common;
-use common::{median, Samples};
+use common::{median, OkTester, Samples};
 
 /// Paired in-process benchmark: calls per chunk, alternating bare and layered.
 const CHUNK: u64 = 256;
@@ -225,33 +225,13 @@ fn in_process_summary() {
     println!();
 }
 
-/// Answers every call with OK, the smallest real handler.
-#[derive(Debug, Default)]
-struct OkTester;
-
-#[tonic::async_trait]
-impl StatusTester for OkTester {
-    async fn raise(
-        &self,
-        _request: tonic::Request<RaiseRequest>,
-    ) -> Result<tonic::Response<RaiseResponse>, tonic::Status> {
-        Ok(tonic::Response::new(RaiseResponse {
-            status: Some(pb::Status {
-                code: StatusCode::Success as i32,
-                ..Default::default()
-            }),
-            attempt: 1,
-        }))
-    }
-}
-
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
 async fn serve(layered: bool) -> Result<std::net::SocketAddr, AnyError> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let service = StatusTesterServer::new(OkTester);
+    let service = StatusTesterServer::new(OkTester::default());
     if layered {
         let router = tonic::transport::Server::builder()
             .layer(StatusLayer::new())

@@ -41,12 +41,11 @@ use clarifai_status::server::status::StatusLayer;
 use clarifai_status::telemetry::Telemetry;
 use clarifai_status::StatusCode;
 use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
-use clarifai_status_testing::pb::status_tester_server::{StatusTester, StatusTesterServer};
+use clarifai_status_testing::pb::status_tester_server::StatusTesterServer;
 use clarifai_status_testing::pb::{RaiseRequest, RaiseResponse};
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::header::{HeaderValue, CONTENT_TYPE, TE};
 use http::{Method, Request, Response, Uri, Version};
-use http_body::Body as _;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use prost::Message as _;
@@ -54,7 +53,7 @@ use tonic::body::Body;
 use tower::{Layer, Service};
 
 mod common;
-use common::{median, median_interval, Answer, Samples};
+use common::{median, median_interval, OkTester, Samples};
 
 /// Paired in-process benchmark: calls per chunk, alternating off and on.
 const CHUNK: u64 = 256;
@@ -79,8 +78,9 @@ fn provider() -> (SdkMeterProvider, InMemoryMetricExporter) {
     (provider, exporter)
 }
 
-/// `RaiseResponse { status: SUCCESS "Ok" req_id, attempt: 1 }`, framed as gRPC sends it.
-fn message() -> Bytes {
+/// The in-process handler: `RaiseResponse { status: SUCCESS "Ok" req_id, attempt: 1 }` and OK
+/// trailers.
+fn handler() -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone {
     let message = RaiseResponse {
         status: Some(pb::Status {
             code: StatusCode::Success as i32,
@@ -91,33 +91,7 @@ fn message() -> Bytes {
         attempt: 1,
     }
     .encode_to_vec();
-    let mut framed = Vec::with_capacity(5 + message.len());
-    framed.push(0);
-    framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
-    framed.extend_from_slice(&message);
-    Bytes::from(framed)
-}
-
-/// The in-process handler: drains the request body and answers one message and OK trailers.
-fn handler() -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone {
-    let framed = message();
-    let mut trailers = http::HeaderMap::new();
-    trailers.insert("grpc-status", HeaderValue::from_static("0"));
-    tower::service_fn(move |request: Request<Body>| {
-        let mut cx = Context::from_waker(Waker::noop());
-        let mut body = pin!(request.into_body());
-        while let Poll::Ready(Some(frame)) = body.as_mut().poll_frame(&mut cx) {
-            black_box(&frame);
-        }
-        let mut response = Response::new(Body::new(Answer {
-            data: Some(framed.clone()),
-            trailers: Some(trailers.clone()),
-        }));
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-        std::future::ready(Ok(response))
-    })
+    common::answering(common::frame(&message))
 }
 
 /// A unary request as tonic's client builds it: a 2-byte `RaiseRequest` in its frame.
@@ -263,34 +237,15 @@ fn in_process_summary() {
     println!();
 }
 
-/// Answers every call with SUCCESS in-body.
-#[derive(Debug, Default)]
-struct OkTester;
-
-#[tonic::async_trait]
-impl StatusTester for OkTester {
-    async fn raise(
-        &self,
-        _request: tonic::Request<RaiseRequest>,
-    ) -> Result<tonic::Response<RaiseResponse>, tonic::Status> {
-        Ok(tonic::Response::new(RaiseResponse {
-            status: Some(pb::Status {
-                code: StatusCode::Success as i32,
-                req_id: "req-000042".into(),
-                ..Default::default()
-            }),
-            attempt: 1,
-        }))
-    }
-}
-
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
 async fn serve(telemetry: Option<Telemetry>) -> Result<std::net::SocketAddr, AnyError> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let service = StatusTesterServer::new(OkTester);
+    let service = StatusTesterServer::new(OkTester {
+        req_id: "req-000042",
+    });
     match telemetry {
         Some(telemetry) => {
             let router = tonic::transport::Server::builder()

@@ -12,36 +12,20 @@
 
 use std::time::Duration;
 
-use clarifai_status::pb;
 use clarifai_status::retry::{Policy, RetryLayer};
 use clarifai_status::server::status::StatusLayer;
 use clarifai_status::telemetry::Telemetry;
-use clarifai_status::StatusCode;
 use clarifai_status_testing::pb::status_tester_client::StatusTesterClient;
-use clarifai_status_testing::pb::status_tester_server::{StatusTester, StatusTesterServer};
-use clarifai_status_testing::pb::{RaiseRequest, RaiseResponse};
+use clarifai_status_testing::pb::status_tester_server::StatusTesterServer;
+use clarifai_status_testing::pb::RaiseRequest;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 
-/// Answers every call with SUCCESS in-body, as `benches/telemetry.rs` does.
-struct OkTester;
-
-#[tonic::async_trait]
-impl StatusTester for OkTester {
-    async fn raise(
-        &self,
-        _request: tonic::Request<RaiseRequest>,
-    ) -> Result<tonic::Response<RaiseResponse>, tonic::Status> {
-        Ok(tonic::Response::new(RaiseResponse {
-            status: Some(pb::Status {
-                code: StatusCode::Success as i32,
-                req_id: "req-000042".into(),
-                ..Default::default()
-            }),
-            attempt: 1,
-        }))
-    }
-}
+/// The benches' handler (`benches/common/ok_tester.rs`), so this driver answers as
+/// `benches/telemetry.rs` does.
+#[path = "../benches/common/ok_tester.rs"]
+mod ok_tester;
+use ok_tester::OkTester;
 
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -68,7 +52,9 @@ async fn main() -> Result<(), AnyError> {
     let addr = listener.local_addr()?;
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let layer = StatusLayer::new();
-    let service = StatusTesterServer::new(OkTester);
+    let service = StatusTesterServer::new(OkTester {
+        req_id: "req-000042",
+    });
     if server_on {
         let router = tonic::transport::Server::builder()
             .layer(layer.telemetry(telemetry.clone()))

@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use criterion::Criterion;
 
+mod ok_tester;
+#[allow(unused_imports)]
+pub(crate) use ok_tester::OkTester;
+
 /// Samples per criterion benchmark, in every bench.
 pub(crate) const SAMPLE_SIZE: usize = 30;
 
@@ -198,4 +202,44 @@ impl http_body::Body for Answer {
     fn is_end_stream(&self) -> bool {
         self.data.is_none() && self.trailers.is_none()
     }
+}
+
+/// `message` as gRPC sends it: a 0 (uncompressed) flag, its length (4 bytes, big-endian), then
+/// the message.
+pub(crate) fn frame(message: &[u8]) -> bytes::Bytes {
+    let mut framed = Vec::with_capacity(5 + message.len());
+    framed.push(0);
+    framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    framed.extend_from_slice(message);
+    bytes::Bytes::from(framed)
+}
+
+/// An in-process server: drains each request's body (polled with a no-op waker), then answers
+/// `framed` as one data frame and `grpc-status: 0` trailers.
+pub(crate) fn answering(
+    framed: bytes::Bytes,
+) -> impl tower::Service<
+    http::Request<tonic::body::Body>,
+    Response = http::Response<tonic::body::Body>,
+    Error = std::convert::Infallible,
+> + Clone {
+    use http_body::Body as _;
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+    tower::service_fn(move |request: http::Request<tonic::body::Body>| {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut body = std::pin::pin!(request.into_body());
+        while let std::task::Poll::Ready(Some(frame)) = body.as_mut().poll_frame(&mut cx) {
+            std::hint::black_box(&frame);
+        }
+        let mut response = http::Response::new(tonic::body::Body::new(Answer {
+            data: Some(framed.clone()),
+            trailers: Some(trailers.clone()),
+        }));
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/grpc"),
+        );
+        std::future::ready(Ok(response))
+    })
 }
