@@ -74,6 +74,38 @@ fn collect(provider: &SdkMeterProvider, exporter: &InMemoryMetricExporter) -> Po
     points
 }
 
+/// An outcome's `rpc.*` attribute set: the method, the gRPC status name, the Clarifai code and
+/// name.
+fn rpc<'a>(
+    method: &'a str,
+    status: &'a str,
+    code: &'a str,
+    name: &'a str,
+) -> [(&'a str, &'a str); 5] {
+    [
+        ("rpc.system.name", "grpc"),
+        ("rpc.method", method),
+        ("rpc.response.status_code", status),
+        ("clarifai.status.code", code),
+        ("clarifai.status.name", name),
+    ]
+}
+
+/// An outcome's `grpc.*` attribute set, as [`rpc`].
+fn grpc<'a>(
+    method: &'a str,
+    status: &'a str,
+    code: &'a str,
+    name: &'a str,
+) -> [(&'a str, &'a str); 4] {
+    [
+        ("grpc.method", method),
+        ("grpc.status", status),
+        ("clarifai.status.code", code),
+        ("clarifai.status.name", name),
+    ]
+}
+
 /// The count (or counter value) of one data point; 0 when absent.
 fn count(points: &Points, name: &str, pairs: &[(&str, &str)]) -> u64 {
     points
@@ -118,39 +150,14 @@ async fn the_server_records_in_body_and_grpc_error_failures_unknown_numbers_and_
     }
     let points = collect(&provider, &exporter);
     let d = "rpc.server.call.duration";
-    let base = [("rpc.system.name", "grpc"), ("rpc.method", method.as_str())];
-    let busy = [
-        base[0],
-        base[1],
-        ("rpc.response.status_code", "OK"),
-        ("clarifai.status.code", "21354"),
-        ("clarifai.status.name", "MODEL_BUSY_PLEASE_RETRY"),
-    ];
+    let busy = rpc(&method, "OK", "21354", "MODEL_BUSY_PLEASE_RETRY");
     assert_eq!(count(&points, d, &busy), 1, "{points:#?}");
-    let key = [
-        base[0],
-        base[1],
-        ("rpc.response.status_code", "UNAUTHENTICATED"),
-        ("clarifai.status.code", "11008"),
-        ("clarifai.status.name", "CONN_KEY_INVALID"),
-    ];
+    let key = rpc(&method, "UNAUTHENTICATED", "11008", "CONN_KEY_INVALID");
     assert_eq!(count(&points, d, &key), 1);
     // Three different unknown numbers: one bucket each way, never a value per number.
-    let unknown_error = [
-        base[0],
-        base[1],
-        ("rpc.response.status_code", "UNKNOWN"),
-        ("clarifai.status.code", "-1"),
-        ("clarifai.status.name", "UNKNOWN_CODE"),
-    ];
+    let unknown_error = rpc(&method, "UNKNOWN", "-1", "UNKNOWN_CODE");
     assert_eq!(count(&points, d, &unknown_error), 3);
-    let unknown_in_body = [
-        base[0],
-        base[1],
-        ("rpc.response.status_code", "OK"),
-        ("clarifai.status.code", "-1"),
-        ("clarifai.status.name", "UNKNOWN_CODE"),
-    ];
+    let unknown_in_body = rpc(&method, "OK", "-1", "UNKNOWN_CODE");
     assert_eq!(count(&points, d, &unknown_in_body), 3);
     // The unknown paths: `_OTHER`, with tonic's UNIMPLEMENTED stamped by StatusLayer.
     let other = points
@@ -209,19 +216,9 @@ async fn the_client_records_calls_attempts_retries_and_delays() {
         4,
         "{points:#?}"
     );
-    let busy = [
-        m,
-        ("grpc.status", "OK"),
-        ("clarifai.status.code", "21354"),
-        ("clarifai.status.name", "MODEL_BUSY_PLEASE_RETRY"),
-    ];
+    let busy = grpc(RAISE, "OK", "21354", "MODEL_BUSY_PLEASE_RETRY");
     assert_eq!(count(&points, "grpc.client.attempt.duration", &busy), 2);
-    let ok = [
-        m,
-        ("grpc.status", "OK"),
-        ("clarifai.status.code", "10000"),
-        ("clarifai.status.name", "SUCCESS"),
-    ];
+    let ok = grpc(RAISE, "OK", "10000", "SUCCESS");
     assert_eq!(count(&points, "grpc.client.attempt.duration", &ok), 1);
     let retries = points
         .get(&("grpc.client.call.retries".to_owned(), attrs(&ok)))
@@ -232,29 +229,12 @@ async fn the_client_records_calls_attempts_retries_and_delays() {
         .unwrap();
     assert_eq!(delay.0, 1);
     assert!(delay.1 > 0.0);
-    let call = [
-        ("rpc.system.name", "grpc"),
-        ("rpc.method", RAISE),
-        ("rpc.response.status_code", "OK"),
-        ("clarifai.status.code", "10000"),
-        ("clarifai.status.name", "SUCCESS"),
-    ];
+    let call = rpc(RAISE, "OK", "10000", "SUCCESS");
     assert_eq!(count(&points, "rpc.client.call.duration", &call), 1);
-    let denied = [
-        ("rpc.system.name", "grpc"),
-        ("rpc.method", RAISE),
-        ("rpc.response.status_code", "UNAUTHENTICATED"),
-        ("clarifai.status.code", "11008"),
-        ("clarifai.status.name", "CONN_KEY_INVALID"),
-    ];
+    let denied = rpc(RAISE, "UNAUTHENTICATED", "11008", "CONN_KEY_INVALID");
     assert_eq!(count(&points, "rpc.client.call.duration", &denied), 1);
     // The call that did not retry records no retries (gRFC A96).
-    let denied_attempt = [
-        m,
-        ("grpc.status", "UNAUTHENTICATED"),
-        ("clarifai.status.code", "11008"),
-        ("clarifai.status.name", "CONN_KEY_INVALID"),
-    ];
+    let denied_attempt = grpc(RAISE, "UNAUTHENTICATED", "11008", "CONN_KEY_INVALID");
     assert_eq!(
         count(&points, "grpc.client.call.retries", &denied_attempt),
         0
@@ -353,20 +333,9 @@ async fn retry_call_records_the_decoded_status() {
         3,
         "{points:#?}"
     );
-    let ok = [
-        ("rpc.system.name", "grpc"),
-        ("rpc.method", RAISE),
-        ("rpc.response.status_code", "OK"),
-        ("clarifai.status.code", "10000"),
-        ("clarifai.status.name", "SUCCESS"),
-    ];
+    let ok = rpc(RAISE, "OK", "10000", "SUCCESS");
     assert_eq!(count(&points, "rpc.client.call.duration", &ok), 1);
-    let ok_a = [
-        m,
-        ("grpc.status", "OK"),
-        ("clarifai.status.code", "10000"),
-        ("clarifai.status.name", "SUCCESS"),
-    ];
+    let ok_a = grpc(RAISE, "OK", "10000", "SUCCESS");
     assert_eq!(
         points
             .get(&("grpc.client.call.retries".to_owned(), attrs(&ok_a)))
@@ -506,21 +475,9 @@ async fn the_server_records_streams_failing_in_body_first_and_in_trailers_after_
     assert_eq!(end.unwrap_err().code(), tonic::Code::ResourceExhausted);
 
     let d = "rpc.server.call.duration";
-    let method = ("rpc.method", "test.Streamer/Stream");
-    let in_body = [
-        ("rpc.system.name", "grpc"),
-        method,
-        ("rpc.response.status_code", "OK"),
-        ("clarifai.status.code", "21354"),
-        ("clarifai.status.name", "MODEL_BUSY_PLEASE_RETRY"),
-    ];
-    let in_trailers = [
-        ("rpc.system.name", "grpc"),
-        method,
-        ("rpc.response.status_code", "RESOURCE_EXHAUSTED"),
-        ("clarifai.status.code", "11005"),
-        ("clarifai.status.name", "CONN_THROTTLED"),
-    ];
+    let method = "test.Streamer/Stream";
+    let in_body = rpc(method, "OK", "21354", "MODEL_BUSY_PLEASE_RETRY");
+    let in_trailers = rpc(method, "RESOURCE_EXHAUSTED", "11005", "CONN_THROTTLED");
     let mut points = Points::new();
     settle(|| {
         points.extend(collect(&provider, &exporter));
@@ -659,13 +616,7 @@ async fn an_error_answered_in_body_by_error_to_in_body_layer_is_recorded_as_ok_w
         .unwrap();
     assert_eq!(answered.get_ref().status.as_ref().unwrap().code, 11008);
     let d = "rpc.server.call.duration";
-    let as_seen = [
-        ("rpc.system.name", "grpc"),
-        ("rpc.method", RAISE),
-        ("rpc.response.status_code", "OK"),
-        ("clarifai.status.code", "11008"),
-        ("clarifai.status.name", "CONN_KEY_INVALID"),
-    ];
+    let as_seen = rpc(RAISE, "OK", "11008", "CONN_KEY_INVALID");
     let mut points = Points::new();
     settle(|| {
         points.extend(collect(&provider, &exporter));
@@ -736,12 +687,7 @@ async fn the_retry_delay_recorded_is_the_pushback_the_server_asked_for() {
     assert_eq!(start.elapsed(), Duration::from_millis(1500));
 
     let points = collect(&provider, &exporter);
-    let ok = [
-        ("grpc.method", RAISE),
-        ("grpc.status", "OK"),
-        ("clarifai.status.code", "10000"),
-        ("clarifai.status.name", "SUCCESS"),
-    ];
+    let ok = grpc(RAISE, "OK", "10000", "SUCCESS");
     let delay = points
         .get(&("grpc.client.call.retry_delay".to_owned(), attrs(&ok)))
         .unwrap_or_else(|| panic!("{points:#?}"));
@@ -750,24 +696,13 @@ async fn the_retry_delay_recorded_is_the_pushback_the_server_asked_for() {
         .get(&("grpc.client.call.retries".to_owned(), attrs(&ok)))
         .unwrap();
     assert_eq!(*retries, (1, 1.0));
-    let busy = [
-        ("grpc.method", RAISE),
-        ("grpc.status", "UNAVAILABLE"),
-        ("clarifai.status.code", "21354"),
-        ("clarifai.status.name", "MODEL_BUSY_PLEASE_RETRY"),
-    ];
+    let busy = grpc(RAISE, "UNAVAILABLE", "21354", "MODEL_BUSY_PLEASE_RETRY");
     // Each attempt took no virtual time: the whole 1.5 s is the delay.
     assert_eq!(
         points.get(&("grpc.client.attempt.duration".to_owned(), attrs(&busy))),
         Some(&(1, 0.0))
     );
-    let call = [
-        ("rpc.system.name", "grpc"),
-        ("rpc.method", RAISE),
-        ("rpc.response.status_code", "OK"),
-        ("clarifai.status.code", "10000"),
-        ("clarifai.status.name", "SUCCESS"),
-    ];
+    let call = rpc(RAISE, "OK", "10000", "SUCCESS");
     assert_eq!(
         points.get(&("rpc.client.call.duration".to_owned(), attrs(&call))),
         Some(&(1, 1.5))
@@ -816,13 +751,7 @@ async fn poll_records_each_poll_with_its_in_body_code() {
         count(
             &points,
             "rpc.client.call.duration",
-            &[
-                ("rpc.system.name", "grpc"),
-                ("rpc.method", "_OTHER"),
-                ("rpc.response.status_code", "OK"),
-                ("clarifai.status.code", number.as_str()),
-                ("clarifai.status.name", code.name()),
-            ],
+            &rpc("_OTHER", "OK", &number, code.name()),
         )
     };
     assert_eq!(call(StatusCode::ModelTraining), 2, "{points:#?}");
@@ -868,13 +797,7 @@ async fn unknown_paths_do_not_use_up_the_methods_cap() {
 
     let points = collect(&provider, &exporter);
     let d = "rpc.server.call.duration";
-    let ok = [
-        ("rpc.system.name", "grpc"),
-        ("rpc.method", method.as_str()),
-        ("rpc.response.status_code", "OK"),
-        ("clarifai.status.code", "10000"),
-        ("clarifai.status.name", "SUCCESS"),
-    ];
+    let ok = rpc(&method, "OK", "10000", "SUCCESS");
     assert_eq!(count(&points, d, &ok), 1, "{points:#?}");
     let other: u64 = points
         .iter()
@@ -905,20 +828,9 @@ async fn pair(
 
 /// The counts of one outcome, at the server, the client and its attempts.
 fn outcome_counts(points: &Points, code: Code) -> [u64; 3] {
-    let (number, name) = (code.number().to_string(), code.name());
-    let rpc = [
-        ("rpc.system.name", "grpc"),
-        ("rpc.method", RAISE),
-        ("rpc.response.status_code", "OK"),
-        ("clarifai.status.code", number.as_str()),
-        ("clarifai.status.name", name),
-    ];
-    let grpc = [
-        ("grpc.method", RAISE),
-        ("grpc.status", "OK"),
-        ("clarifai.status.code", number.as_str()),
-        ("clarifai.status.name", name),
-    ];
+    let number = code.number().to_string();
+    let rpc = rpc(RAISE, "OK", &number, code.name());
+    let grpc = grpc(RAISE, "OK", &number, code.name());
     [
         count(points, "rpc.server.call.duration", &rpc),
         count(points, "rpc.client.call.duration", &rpc),
