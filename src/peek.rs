@@ -205,6 +205,19 @@ mod tests {
         framed
     }
 
+    /// A response whose only field is `status = 1` holding `status` (encoded by hand, in any
+    /// field order), framed.
+    fn framed_status(status: &[u8]) -> Vec<u8> {
+        let mut message = Vec::new();
+        prost::encoding::encode_key(1, WireType::LengthDelimited, &mut message);
+        prost::encoding::encode_varint(status.len() as u64, &mut message);
+        message.extend_from_slice(status);
+        let mut bytes = vec![0];
+        bytes.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&message);
+        bytes
+    }
+
     fn response(code: i32, description: &str) -> pb::BaseResponse {
         pb::BaseResponse {
             status: Some(pb::Status {
@@ -253,13 +266,7 @@ mod tests {
         prost::encoding::string::encode(2, &"first".to_owned(), &mut status);
         prost::encoding::uint32::encode(5, &40, &mut status);
         prost::encoding::int32::encode(1, &11005, &mut status);
-        let mut message = Vec::new();
-        prost::encoding::encode_key(1, WireType::LengthDelimited, &mut message);
-        prost::encoding::encode_varint(status.len() as u64, &mut message);
-        message.extend_from_slice(&status);
-        let mut bytes = vec![0];
-        bytes.extend_from_slice(&(message.len() as u32).to_be_bytes());
-        bytes.extend_from_slice(&message);
+        let bytes = framed_status(&status);
         assert_eq!(read(&bytes), Peeked::Code(11005));
         assert_eq!(read(&bytes[..bytes.len() - 1]), Peeked::More);
     }
@@ -341,13 +348,7 @@ mod tests {
         prost::encoding::string::encode(7, &"first".to_owned(), &mut status);
         prost::encoding::uint32::encode(5, &40, &mut status);
         prost::encoding::string::encode(7, &"second".to_owned(), &mut status);
-        let mut message = Vec::new();
-        prost::encoding::encode_key(1, WireType::LengthDelimited, &mut message);
-        prost::encoding::encode_varint(status.len() as u64, &mut message);
-        message.extend_from_slice(&status);
-        let mut bytes = vec![0];
-        bytes.extend_from_slice(&(message.len() as u32).to_be_bytes());
-        bytes.extend_from_slice(&message);
+        let bytes = framed_status(&status);
         let decoded = pb::BaseResponse::decode(&bytes[5..]).unwrap();
         assert_eq!(
             request_id(&bytes),
